@@ -1,0 +1,48 @@
+# make test installs what the tests need (dynalite from the pinned npm
+# lockfile), starts a DynamoDB-API server on loopback, runs every check, and
+# stops the server, also when a test fails.
+
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: test check fmt-check vet tools test-go fuzz bench dev clean
+
+test: check tools
+	./scripts/with-dynalite.sh $(MAKE) --no-print-directory test-go fuzz
+
+check: fmt-check vet
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# npm ci installs exactly the lockfile; it reruns only when the lockfile changes.
+tools: .tools/node_modules/.package-lock.json
+
+.tools/node_modules/.package-lock.json: .tools/package-lock.json .tools/package.json
+	@command -v node >/dev/null || { echo "Node.js >= 20 is required (for dynalite); install it first." >&2; exit 1; }
+	cd .tools && npm ci --no-audit --no-fund
+	@touch $@
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+# Each fuzz target runs briefly; go test accepts one -fuzz target per run.
+FUZZ_TARGETS ?=
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
+bench:
+	./scripts/with-dynalite.sh $(GO) test -run='^$$' -bench=. -benchmem ./...
+
+dev:
+	$(GO) run ./cmd/streamer dev
+
+clean:
+	rm -rf .tools/node_modules

@@ -1,0 +1,54 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Connection is one WebSocket connection as API Gateway (or the local
+// runtime) knows it, plus the identity the $connect handler verified.
+type Connection struct {
+	ConnectionID string
+	UserID       string
+	TenantID     string
+	// Endpoint is the management API endpoint of this connection, such as
+	// https://{api}.execute-api.{region}.amazonaws.com/{stage}. Empty means
+	// the ConnectionManager's own endpoint.
+	Endpoint    string
+	ConnectedAt time.Time
+	LastPing    time.Time
+	// Permissions come from the verified token; the router enforces them.
+	Permissions []string
+	Metadata    map[string]string
+	// TTL is a Unix time in seconds after which the record is invisible to
+	// reads. Zero means no expiry.
+	TTL int64
+}
+
+// Expired reports whether the record's TTL has passed at now.
+func (c *Connection) Expired(now time.Time) bool {
+	return c.TTL > 0 && c.TTL <= now.Unix()
+}
+
+// ConnectionStore persists connections. Implementations are safe for
+// concurrent use.
+type ConnectionStore interface {
+	// Save creates or replaces the connection.
+	Save(ctx context.Context, c *Connection) error
+	// Get returns the connection, or ErrNotFound if it is absent or expired.
+	Get(ctx context.Context, connectionID string) (*Connection, error)
+	// Delete removes the connection. Deleting an absent one is not an error.
+	Delete(ctx context.Context, connectionID string) error
+	// ListByUser returns every live connection of the user, paging
+	// internally.
+	ListByUser(ctx context.Context, userID string) ([]*Connection, error)
+	// ListByTenant returns every live connection of the tenant, paging
+	// internally.
+	ListByTenant(ctx context.Context, tenantID string) ([]*Connection, error)
+	// UpdateLastPing sets LastPing; ErrNotFound if the connection is gone.
+	UpdateLastPing(ctx context.Context, connectionID string, at time.Time) error
+	// DeleteStale removes connections whose LastPing (or ConnectedAt when
+	// never pinged) is before the given time, and expired ones, and returns
+	// how many it removed.
+	DeleteStale(ctx context.Context, before time.Time) (int, error)
+}

@@ -1,0 +1,146 @@
+package streamer
+
+import "encoding/json"
+
+// ProtocolVersion is the wire protocol version this package speaks. Every
+// message carries it in the "v" field; a client that omits it is assumed
+// to speak version 1.
+const ProtocolVersion = 1
+
+// MessageType names a wire message.
+type MessageType string
+
+// Client → server message types.
+const (
+	TypeRequest MessageType = "request"
+	TypeCancel  MessageType = "cancel"
+	TypeResume  MessageType = "resume"
+	TypePing    MessageType = "ping"
+)
+
+// Server → client message types.
+const (
+	TypeAck      MessageType = "ack"
+	TypeResponse MessageType = "response"
+	TypeProgress MessageType = "progress"
+	TypeComplete MessageType = "complete"
+	TypeError    MessageType = "error"
+	TypePong     MessageType = "pong"
+)
+
+// ErrorCode is the machine-readable code of an error message.
+type ErrorCode string
+
+// Error codes sent to clients. Internal details never reach the client:
+// the message that goes with INTERNAL is generic.
+const (
+	CodeInvalidMessage ErrorCode = "INVALID_MESSAGE"
+	CodeUnknownAction  ErrorCode = "UNKNOWN_ACTION"
+	CodeUnauthorized   ErrorCode = "UNAUTHORIZED"
+	CodeForbidden      ErrorCode = "FORBIDDEN"
+	CodeNotFound       ErrorCode = "NOT_FOUND"
+	CodeRateLimited    ErrorCode = "RATE_LIMITED"
+	CodeTimeout        ErrorCode = "TIMEOUT"
+	CodeInternal       ErrorCode = "INTERNAL"
+	CodeCancelled      ErrorCode = "CANCELLED"
+)
+
+// Inbound is a client → server message: request, cancel, resume or ping.
+//
+//	{"v":1,"type":"request","id":"c-1","action":"echo","payload":{...}}
+//	{"v":1,"type":"cancel","request_id":"r-..."}
+//	{"v":1,"type":"resume","request_id":"r-..."}
+//	{"v":1,"type":"ping"}
+type Inbound struct {
+	Version int         `json:"v,omitempty"`
+	Type    MessageType `json:"type"`
+	// ID is the client's own id of a request.
+	ID      string          `json:"id,omitempty"`
+	Action  string          `json:"action,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// RequestID is the server request id (from an ack) for cancel and resume.
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// Ack tells the client its async request was queued. RequestID is the
+// server's id, which cancel and resume use; ID echoes the client's id.
+type Ack struct {
+	Version   int         `json:"v"`
+	Type      MessageType `json:"type"`
+	ID        string      `json:"id,omitempty"`
+	RequestID string      `json:"request_id"`
+	Action    string      `json:"action,omitempty"`
+}
+
+// Response answers a sync request. RequestID is the client's id.
+type Response struct {
+	Version   int             `json:"v"`
+	Type      MessageType     `json:"type"`
+	RequestID string          `json:"request_id"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// Progress reports how far an async request has come.
+type Progress struct {
+	Version    int             `json:"v"`
+	Type       MessageType     `json:"type"`
+	RequestID  string          `json:"request_id"`
+	Percentage float64         `json:"percentage"`
+	Message    string          `json:"message,omitempty"`
+	Details    json.RawMessage `json:"details,omitempty"`
+}
+
+// Complete carries the result of an async request.
+type Complete struct {
+	Version   int             `json:"v"`
+	Type      MessageType     `json:"type"`
+	RequestID string          `json:"request_id"`
+	Result    json.RawMessage `json:"result"`
+}
+
+// Error reports a failure. RequestID is set when the failure concerns a
+// known request: the client's id for sync requests and validation errors,
+// the server's id for async ones.
+type Error struct {
+	Version   int         `json:"v"`
+	Type      MessageType `json:"type"`
+	RequestID string      `json:"request_id,omitempty"`
+	Code      ErrorCode   `json:"code"`
+	Message   string      `json:"message"`
+}
+
+// Pong answers a ping.
+type Pong struct {
+	Version int         `json:"v"`
+	Type    MessageType `json:"type"`
+}
+
+// NewAck returns an ack message.
+func NewAck(clientID, requestID, action string) Ack {
+	return Ack{Version: ProtocolVersion, Type: TypeAck, ID: clientID, RequestID: requestID, Action: action}
+}
+
+// NewResponse returns a response message.
+func NewResponse(requestID string, data json.RawMessage) Response {
+	return Response{Version: ProtocolVersion, Type: TypeResponse, RequestID: requestID, Data: data}
+}
+
+// NewProgress returns a progress message.
+func NewProgress(requestID string, percentage float64, message string, details json.RawMessage) Progress {
+	return Progress{Version: ProtocolVersion, Type: TypeProgress, RequestID: requestID, Percentage: percentage, Message: message, Details: details}
+}
+
+// NewComplete returns a complete message.
+func NewComplete(requestID string, result json.RawMessage) Complete {
+	return Complete{Version: ProtocolVersion, Type: TypeComplete, RequestID: requestID, Result: result}
+}
+
+// NewError returns an error message.
+func NewError(requestID string, code ErrorCode, message string) Error {
+	return Error{Version: ProtocolVersion, Type: TypeError, RequestID: requestID, Code: code, Message: message}
+}
+
+// NewPong returns a pong message.
+func NewPong() Pong {
+	return Pong{Version: ProtocolVersion, Type: TypePong}
+}
