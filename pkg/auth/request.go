@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 )
@@ -24,18 +25,31 @@ var secretHeaders = []string{"Authorization", "Cookie", "Sec-WebSocket-Protocol"
 // .QueryStringParameters). An "Authorization: Bearer <token>" header (name
 // and scheme case-insensitive) wins over the "token" query parameter; an
 // Authorization header with another scheme is ignored. It returns ErrNoToken
-// when neither holds a token.
+// when neither holds a token, and an error wrapping ErrInvalidToken when
+// several Authorization headers carry different tokens.
 func TokenFromRequest(headers map[string]string, query map[string]string) (string, error) {
+	var found string
 	for name, value := range headers {
 		if !strings.EqualFold(name, "Authorization") {
 			continue
 		}
 		scheme, token, ok := strings.Cut(strings.TrimSpace(value), " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			if token = strings.TrimSpace(token); token != "" {
-				return token, nil
-			}
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			continue
 		}
+		token = strings.TrimSpace(token)
+		if token == "" {
+			continue
+		}
+		// A map may hold "Authorization" and "authorization"; picking one
+		// would depend on map order, so differing tokens are refused.
+		if found != "" && found != token {
+			return "", invalid(ErrMalformedToken, errors.New("several different Authorization headers"))
+		}
+		found = token
+	}
+	if found != "" {
+		return found, nil
 	}
 	if token := strings.TrimSpace(query[TokenQueryParam]); token != "" {
 		return token, nil

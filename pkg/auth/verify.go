@@ -223,7 +223,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 		return nil, invalid(ErrMalformedToken, fmt.Errorf("token of %d bytes exceeds %d", len(token), MaxTokenLen))
 	}
 
-	var keyErr error    // why no key was found, if the key lookup failed
+	var keyErr error   // why no key was found, if the key lookup failed
 	keyLookup := false // jwt only looks keys up once the algorithm is allowed
 	claims := jwt.MapClaims{}
 	_, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
