@@ -1,0 +1,188 @@
+package streamer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/streamer-go/streamer/pkg/store"
+)
+
+// requestIDFor derives the server request id from who sent the request and
+// the client's own id. The same client id from the same user always maps
+// to the same request, so a submit retried after a reconnect hits
+// store.ErrAlreadyExists instead of running twice, while two users'
+// ids never collide. Hashing keeps the id short and reveals nothing.
+func requestIDFor(id Identity, clientID string) string {
+	h := sha256.New()
+	for _, part := range []string{id.TenantID, id.UserID, clientID} {
+		h.Write([]byte(part))
+		h.Write([]byte{0}) // separator: ("ab","c") ≠ ("a","bc")
+	}
+	return "r-" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])
+}
+
+// enqueue queues an async request and acknowledges it. A resubmission gets
+// the same ack; if the earlier submission still needs work (its dispatch
+// was lost, or its worker died and the lease expired), it is dispatched
+// again, and the store's Claim makes sure it runs once.
+func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *Request) error {
+	if a.checker != nil {
+		if err := a.checker.checkPayload(req.Payload); err != nil {
+			log.DebugContext(ctx, "refused payload", slog.String("action", a.name), slog.Any("error", err))
+			return r.reply(ctx, req.ConnectionID, NewError(req.ID, CodeInvalidMessage, "payload is not valid for action "+a.name))
+		}
+	}
+	req.RequestID = requestIDFor(req.Identity, req.ID)
+	log = log.With(slog.String("request_id", req.RequestID), slog.String("action", a.name))
+
+	p := r.processor.Load()
+	if p != nil {
+		if err := p.reserve(); err != nil {
+			log.WarnContext(ctx, "refusing async request", slog.Any("error", err))
+			return r.reply(ctx, req.ConnectionID, NewError(req.ID, CodeRateLimited, "server busy, retry later"))
+		}
+	}
+	now := r.now()
+	ar := &store.AsyncRequest{
+		RequestID:       req.RequestID,
+		ClientRequestID: req.ID,
+		ConnectionID:    req.ConnectionID,
+		UserID:          req.Identity.UserID,
+		TenantID:        req.Identity.TenantID,
+		Action:          a.name,
+		Payload:         req.Payload,
+		TTL:             now.Add(r.requestTTL).Unix(),
+	}
+	dispatch := false
+	err := r.requests.Enqueue(ctx, ar)
+	switch {
+	case err == nil:
+		dispatch = true
+		log.DebugContext(ctx, "queued async request")
+	case errors.Is(err, store.ErrAlreadyExists):
+		prev, gerr := r.requests.GetRequest(ctx, req.RequestID)
+		if gerr != nil {
+			p.release()
+			log.ErrorContext(ctx, "reading resubmitted request", slog.Any("error", gerr))
+			return r.reply(ctx, req.ConnectionID, NewError(req.ID, CodeInternal, msgInternal))
+		}
+		dispatch = needsWork(prev, now)
+		log.DebugContext(ctx, "resubmitted async request", slog.String("status", string(prev.Status)))
+	case errors.Is(err, store.ErrTooLarge):
+		p.release()
+		return r.reply(ctx, req.ConnectionID, NewError(req.ID, CodeInvalidMessage, "payload too large"))
+	default:
+		p.release()
+		log.ErrorContext(ctx, "queueing async request", slog.Any("error", err))
+		return r.reply(ctx, req.ConnectionID, NewError(req.ID, CodeInternal, msgInternal))
+	}
+	// Ack before dispatching, so the client learns the request id before
+	// the first progress message can arrive.
+	replyErr := r.reply(ctx, req.ConnectionID, NewAck(req.ID, req.RequestID, a.name))
+	if dispatch {
+		p.push(req.RequestID)
+	} else {
+		p.release()
+	}
+	return replyErr
+}
+
+// needsWork reports whether a stored request should be handed to a worker:
+// it is queued, or it is running under a lease that has expired (its
+// worker died).
+func needsWork(ar *store.AsyncRequest, now time.Time) bool {
+	switch ar.Status {
+	case store.StatusPending:
+		return true
+	case store.StatusProcessing:
+		return !ar.LeaseUntil.IsZero() && !now.Before(ar.LeaseUntil)
+	}
+	return false
+}
+
+// owned loads a request on behalf of a user. Another user's request is
+// reported exactly like a missing one, so ids reveal nothing.
+func (r *Router) owned(ctx context.Context, id Identity, requestID string) (*store.AsyncRequest, error) {
+	ar, err := r.requests.GetRequest(ctx, requestID)
+	if err != nil {
+		return nil, err
+	}
+	if ar.UserID != id.UserID || ar.TenantID != id.TenantID {
+		return nil, store.ErrNotFound
+	}
+	return ar, nil
+}
+
+// cancel moves the user's request to CANCELLED. The processor running it
+// notices through the store (its next progress write or lease renewal
+// fails) and cancels the handler's context, wherever it runs. The client
+// gets an error with code CANCELLED, or the final state if the request had
+// already ended.
+func (r *Router) cancel(ctx context.Context, log *slog.Logger, connectionID string, id Identity, requestID string) error {
+	log = log.With(slog.String("request_id", requestID))
+	if _, err := r.owned(ctx, id, requestID); err != nil {
+		return r.replyLookupError(ctx, log, connectionID, requestID, err)
+	}
+	ar, err := r.requests.Cancel(ctx, requestID)
+	switch {
+	case err == nil:
+		log.InfoContext(ctx, "cancelled async request")
+		return r.reply(ctx, connectionID, NewError(requestID, CodeCancelled, msgCancelled))
+	case errors.Is(err, store.ErrConflict):
+		// Already ended: tell the client how.
+		if ar, err = r.requests.GetRequest(ctx, requestID); err != nil {
+			return r.replyLookupError(ctx, log, connectionID, requestID, err)
+		}
+		return r.reply(ctx, connectionID, stateMessage(ar))
+	default:
+		return r.replyLookupError(ctx, log, connectionID, requestID, err)
+	}
+}
+
+// resume answers with the request's current state: its latest progress
+// while it runs, else its result or error. A request that needs work
+// (lost dispatch, expired lease) is dispatched again.
+func (r *Router) resume(ctx context.Context, log *slog.Logger, connectionID string, id Identity, requestID string) error {
+	log = log.With(slog.String("request_id", requestID))
+	ar, err := r.owned(ctx, id, requestID)
+	if err != nil {
+		return r.replyLookupError(ctx, log, connectionID, requestID, err)
+	}
+	replyErr := r.reply(ctx, connectionID, stateMessage(ar))
+	if p := r.processor.Load(); p != nil && needsWork(ar, r.now()) {
+		if p.reserve() == nil {
+			p.push(requestID)
+		}
+	}
+	return replyErr
+}
+
+func (r *Router) replyLookupError(ctx context.Context, log *slog.Logger, connectionID, requestID string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return r.reply(ctx, connectionID, NewError(requestID, CodeNotFound, "request not found"))
+	}
+	log.ErrorContext(ctx, "reading async request", slog.Any("error", err))
+	return r.reply(ctx, connectionID, NewError(requestID, CodeInternal, msgInternal))
+}
+
+// stateMessage is the message that describes a stored request's state: the
+// same message the client would have received last.
+func stateMessage(ar *store.AsyncRequest) any {
+	switch ar.Status {
+	case store.StatusCompleted:
+		return NewComplete(ar.RequestID, ar.Result)
+	case store.StatusFailed:
+		if ar.Error != nil && ar.Error.Code != "" {
+			return NewError(ar.RequestID, ErrorCode(ar.Error.Code), ar.Error.Message)
+		}
+		return NewError(ar.RequestID, CodeInternal, msgInternal)
+	case store.StatusCancelled:
+		return NewError(ar.RequestID, CodeCancelled, msgCancelled)
+	default:
+		return NewProgress(ar.RequestID, ar.Progress, ar.ProgressMessage, nil)
+	}
+}

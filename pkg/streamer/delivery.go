@@ -1,0 +1,127 @@
+package streamer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/streamer-go/streamer/pkg/connection"
+	"github.com/streamer-go/streamer/pkg/store"
+)
+
+// ErrNoLiveConnection means a message about a request could not be
+// delivered because none of its user's connections is alive. The request's
+// state is in the store, so the client gets it with resume when it comes
+// back.
+var ErrNoLiveConnection = errors.New("streamer: user has no live connection")
+
+// target delivers one request's messages. Results follow the user, not the
+// socket: messages go to the connection that sent the request while it is
+// alive; once API Gateway reports it gone, to every live connection of the
+// same user (a reconnected client included).
+type target struct {
+	p  *Processor
+	ar *store.AsyncRequest
+
+	// The publisher's goroutine and the processor send through the same
+	// target, one after the other; mu keeps the bookkeeping consistent.
+	mu        sync.Mutex
+	gone      bool // the original connection is gone
+	others    []string
+	othersAt  time.Time
+	deadConns map[string]bool
+}
+
+func newTarget(p *Processor, ar *store.AsyncRequest) *target {
+	return &target{p: p, ar: ar}
+}
+
+// isGone reports whether err means the connection no longer exists.
+func isGone(err error) bool {
+	return errors.Is(err, connection.ErrConnectionStale) || errors.Is(err, connection.ErrConnectionNotFound)
+}
+
+// send delivers message and returns the delivery error, which callers log
+// at most: the outcome is already in the store.
+func (t *target) send(ctx context.Context, message any) error {
+	sender := t.p.router.sender
+	t.mu.Lock()
+	gone := t.gone
+	t.mu.Unlock()
+	if !gone {
+		err := sender.Send(ctx, t.ar.ConnectionID, message)
+		if err == nil || !isGone(err) {
+			return err
+		}
+		t.mu.Lock()
+		t.gone = true
+		t.mu.Unlock()
+	}
+	ids, err := t.userConnections(ctx)
+	if err != nil {
+		return err
+	}
+	delivered := 0
+	for _, id := range ids {
+		err := sender.Send(ctx, id, message)
+		switch {
+		case err == nil:
+			delivered++
+		case isGone(err):
+			t.mu.Lock()
+			t.deadConns[id] = true
+			t.mu.Unlock()
+		default:
+			t.p.log.DebugContext(ctx, "delivering to user's connection", slog.String("request_id", t.ar.RequestID), slog.String("connection_id", id), slog.Any("error", err))
+		}
+	}
+	if delivered == 0 {
+		return fmt.Errorf("%w: request %s", ErrNoLiveConnection, t.ar.RequestID)
+	}
+	return nil
+}
+
+// userConnections lists the user's other connections, cached for a moment
+// so that a burst of progress messages does not query the store each time.
+func (t *target) userConnections(ctx context.Context) ([]string, error) {
+	conns := t.p.router.conns
+	if conns == nil {
+		return nil, fmt.Errorf("%w: request %s", ErrNoLiveConnection, t.ar.RequestID)
+	}
+	now := time.Now()
+	t.mu.Lock()
+	if t.others != nil && now.Sub(t.othersAt) < t.p.userListTTL {
+		ids := t.live()
+		t.mu.Unlock()
+		return ids, nil
+	}
+	t.mu.Unlock()
+	list, err := conns.ListByUser(ctx, t.ar.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("streamer: listing connections of the user of %s: %w", t.ar.RequestID, err)
+	}
+	ids := make([]string, 0, len(list))
+	for _, c := range list {
+		if c.ConnectionID != t.ar.ConnectionID && c.TenantID == t.ar.TenantID {
+			ids = append(ids, c.ConnectionID)
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.others, t.othersAt, t.deadConns = ids, now, map[string]bool{}
+	return t.live(), nil
+}
+
+// live returns the cached ids not known dead. Caller holds mu.
+func (t *target) live() []string {
+	ids := make([]string, 0, len(t.others))
+	for _, id := range t.others {
+		if !t.deadConns[id] {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}

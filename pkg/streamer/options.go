@@ -1,0 +1,116 @@
+package streamer
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/streamer-go/streamer/pkg/store"
+)
+
+// Router defaults.
+const (
+	// DefaultSyncTimeout bounds a sync handler, well under API Gateway's
+	// 29-second integration timeout so the error still reaches the client.
+	DefaultSyncTimeout = 10 * time.Second
+	// DefaultIdentityCacheTTL is how long the router trusts a connection
+	// record it has read. A connection deleted on $disconnect stays usable
+	// for at most this long by messages already in flight.
+	DefaultIdentityCacheTTL = 5 * time.Second
+	// DefaultIdentityCacheSize bounds the identity cache.
+	DefaultIdentityCacheSize = 10000
+	// DefaultRequestTTL is how long an async request stays readable
+	// (resume) after it was queued.
+	DefaultRequestTTL = 24 * time.Hour
+)
+
+// Option configures a Router.
+type Option func(*Router)
+
+// WithConnectionStore sets where the router reads each connection's
+// identity (stored by the $connect handler). Without it every connection
+// is its own anonymous user (UserID "anonymous:" + connection id) with no
+// permissions, and results cannot follow a user to a new connection.
+func WithConnectionStore(cs store.ConnectionStore) Option {
+	return func(r *Router) { r.conns = cs }
+}
+
+// WithLogger sets the logger; the default discards everything. Message
+// bodies and payloads are never logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(r *Router) {
+		if l != nil {
+			r.log = l
+		}
+	}
+}
+
+// WithSyncTimeout sets the default timeout of sync handlers (default
+// [DefaultSyncTimeout]). Values <= 0 are ignored.
+func WithSyncTimeout(d time.Duration) Option {
+	return func(r *Router) {
+		if d > 0 {
+			r.syncTimeout = d
+		}
+	}
+}
+
+// WithMaxPayload sets the largest inbound message in bytes (default
+// [DefaultMaxMessageBytes], API Gateway's quota). Larger messages are
+// answered with INVALID_MESSAGE. Values <= 0 are ignored.
+func WithMaxPayload(n int) Option {
+	return func(r *Router) {
+		if n > 0 {
+			r.maxMessage = n
+		}
+	}
+}
+
+// WithIdentityCache sets how long and how many connection records the
+// router caches (defaults [DefaultIdentityCacheTTL],
+// [DefaultIdentityCacheSize]). A ttl <= 0 turns caching off.
+func WithIdentityCache(ttl time.Duration, size int) Option {
+	return func(r *Router) {
+		r.cacheTTL = ttl
+		if size > 0 {
+			r.cacheSize = size
+		}
+	}
+}
+
+// WithRequestTTL sets how long queued requests stay in the store (default
+// [DefaultRequestTTL]). Values <= 0 are ignored.
+func WithRequestTTL(d time.Duration) Option {
+	return func(r *Router) {
+		if d > 0 {
+			r.requestTTL = d
+		}
+	}
+}
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(r *Router) {
+		if now != nil {
+			r.now = now
+		}
+	}
+}
+
+// ActionOption configures one action.
+type ActionOption func(*action)
+
+// RequirePermissions refuses the action with FORBIDDEN unless the
+// connection's identity holds every one of perms.
+func RequirePermissions(perms ...string) ActionOption {
+	return func(a *action) { a.perms = append(a.perms, perms...) }
+}
+
+// Timeout overrides the handler's timeout: the sync timeout for Handle, the
+// processor's per-request timeout for HandleAsync. Values <= 0 are ignored.
+func Timeout(d time.Duration) ActionOption {
+	return func(a *action) {
+		if d > 0 {
+			a.timeout = d
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package streamer
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Start runs the in-process worker pool and tells the router to feed it
+// every request it queues. ctx supplies values (not cancellation) to the
+// workers; stop them with Shutdown. Start after Shutdown returns
+// ErrProcessorClosed; a second Start does nothing.
+func (p *Processor) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.stop:
+		return ErrProcessorClosed
+	default:
+	}
+	if p.started {
+		return nil
+	}
+	p.started = true
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.force = cancel
+	for range p.workers {
+		p.wg.Add(1)
+		go p.work(wctx)
+	}
+	p.router.processor.Store(p)
+	p.log.InfoContext(ctx, "processor started", slog.Int("workers", p.workers), slog.Int("queue", p.queueSize), slog.String("owner", p.owner))
+	return nil
+}
+
+func (p *Processor) work(ctx context.Context) {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case id := <-p.queue:
+			<-p.slots
+			if err := p.Process(ctx, id); err != nil {
+				// The request stays in the store; a resume or resubmission
+				// dispatches it again.
+				p.log.ErrorContext(ctx, "processing request", slog.String("request_id", id), slog.Any("error", err))
+			}
+		}
+	}
+}
+
+// reserve takes a queue slot before the router writes the request, so
+// that a full queue refuses the request instead of stranding it in the
+// store. Nil-safe: without a pool there is nothing to reserve.
+func (p *Processor) reserve() error {
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-p.stop:
+		return ErrProcessorClosed
+	default:
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	default:
+		return ErrQueueFull
+	}
+}
+
+// push queues a request id under a reserved slot; it never blocks.
+func (p *Processor) push(requestID string) {
+	if p == nil {
+		return
+	}
+	p.queue <- requestID
+}
+
+// release returns an unused reserved slot.
+func (p *Processor) release() {
+	if p == nil {
+		return
+	}
+	<-p.slots
+}
+
+// Shutdown stops the pool like http.Server.Shutdown: the router stops
+// feeding it (new async requests are answered RATE_LIMITED), queued
+// requests that have not started stay PENDING in the store, and Shutdown
+// waits for running handlers to finish. When ctx ends first, it cancels
+// the handlers' contexts (their requests are put back in the queue), waits
+// for them to return, and returns ctx.Err(). Handlers must honour their
+// context. Calling Shutdown again waits the same way; it is safe
+// concurrently.
+func (p *Processor) Shutdown(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		close(p.stop)
+		p.mu.Unlock()
+		p.router.processor.CompareAndSwap(p, nil)
+	})
+	done := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		force := p.force
+		p.mu.Unlock()
+		if force != nil {
+			force()
+		}
+		<-done
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,429 @@
+package streamer
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/streamer-go/streamer/internal/backoff"
+	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/store"
+)
+
+// Processor defaults.
+const (
+	// DefaultLease is how long a claim lasts without renewal. A worker that
+	// dies holding a request loses it this long after its last renewal.
+	DefaultLease = 30 * time.Second
+	// DefaultMaxAttempts bounds how often a request fails retryably before
+	// it is failed for good.
+	DefaultMaxAttempts = 3
+	// DefaultAsyncTimeout bounds one run of an async handler (Lambda's own
+	// maximum is 15 minutes).
+	DefaultAsyncTimeout = 15 * time.Minute
+	// DefaultWorkers and DefaultQueueSize size the in-process pool.
+	DefaultWorkers   = 16
+	DefaultQueueSize = 1024
+	// finalWriteTimeout bounds the store write and send that end a request
+	// when the processor's context is already done (shutdown, Lambda
+	// deadline): they run detached so the outcome is not lost.
+	finalWriteTimeout = 5 * time.Second
+)
+
+// Processor runs queued async requests: it claims a request in the store
+// under a lease, runs its action's handler with a progress reporter,
+// persists the result or error and sends complete or error to the user.
+//
+// Process runs one request; the Lambda stream adapter calls it for each
+// stream record. Start adds an in-process worker pool fed by the Router as
+// requests are queued, for a single process such as `streamer dev`;
+// Shutdown stops it.
+type Processor struct {
+	router      *Router
+	log         *slog.Logger
+	owner       string
+	lease       time.Duration
+	renewEvery  time.Duration
+	maxAttempts int
+	retry       backoff.Policy
+	timeout     time.Duration
+	progress    []progress.Option
+	workers     int
+	queueSize   int
+	userListTTL time.Duration
+
+	// The pool. slots counts queued plus reserved items so that push never
+	// blocks: the router reserves before it writes to the store.
+	queue chan string
+	slots chan struct{}
+	stop  chan struct{} // closed by Shutdown
+
+	mu        sync.Mutex
+	started   bool
+	closeOnce sync.Once
+	force     context.CancelFunc // cancels running handlers at Shutdown's deadline
+	wg        sync.WaitGroup
+}
+
+// ProcessorOption configures a Processor.
+type ProcessorOption func(*Processor)
+
+// WithLease sets the claim lease (default [DefaultLease]); the processor
+// renews it every third of its length while the handler runs, and each
+// renewal also checks whether the request was cancelled.
+func WithLease(d time.Duration) ProcessorOption {
+	return func(p *Processor) {
+		if d > 0 {
+			p.lease = d
+		}
+	}
+}
+
+// WithMaxAttempts sets how many retryable failures a request may have
+// (default [DefaultMaxAttempts]).
+func WithMaxAttempts(n int) ProcessorOption {
+	return func(p *Processor) {
+		if n > 0 {
+			p.maxAttempts = n
+		}
+	}
+}
+
+// WithRetryBackoff sets the exponential backoff (full jitter) between
+// retries: base is the first delay's ceiling, max caps them all (defaults
+// 200 ms and 10 s).
+func WithRetryBackoff(base, max time.Duration) ProcessorOption {
+	return func(p *Processor) {
+		if base > 0 && max >= base {
+			p.retry = backoff.Policy{Base: base, Max: max}
+		}
+	}
+}
+
+// WithAsyncTimeout sets the default timeout of one handler run (default
+// [DefaultAsyncTimeout]); the Timeout action option overrides it.
+func WithAsyncTimeout(d time.Duration) ProcessorOption {
+	return func(p *Processor) {
+		if d > 0 {
+			p.timeout = d
+		}
+	}
+}
+
+// WithProgressOptions passes options (rate, persist interval) to each
+// request's progress.Publisher. The processor installs its own error
+// handler, which is how it learns of a cancellation.
+func WithProgressOptions(opts ...progress.Option) ProcessorOption {
+	return func(p *Processor) { p.progress = append(p.progress, opts...) }
+}
+
+// WithWorkers sets the size of the in-process pool (default
+// [DefaultWorkers]).
+func WithWorkers(n int) ProcessorOption {
+	return func(p *Processor) {
+		if n > 0 {
+			p.workers = n
+		}
+	}
+}
+
+// WithQueueSize bounds the in-process queue (default [DefaultQueueSize]).
+// When it is full the router answers RATE_LIMITED and stores nothing.
+func WithQueueSize(n int) ProcessorOption {
+	return func(p *Processor) {
+		if n > 0 {
+			p.queueSize = n
+		}
+	}
+}
+
+// WithOwner sets the lease owner name (default: random per Processor).
+// Owners must be unique among processors sharing a store.
+func WithOwner(owner string) ProcessorOption {
+	return func(p *Processor) {
+		if owner != "" {
+			p.owner = owner
+		}
+	}
+}
+
+// WithProcessorLogger sets the processor's logger (default: the router's).
+func WithProcessorLogger(l *slog.Logger) ProcessorOption {
+	return func(p *Processor) {
+		if l != nil {
+			p.log = l
+		}
+	}
+}
+
+// NewProcessor returns a Processor running the async actions registered on
+// router, with the router's request store, sender and connection store.
+func NewProcessor(router *Router, opts ...ProcessorOption) *Processor {
+	p := &Processor{
+		router:      router,
+		log:         router.log,
+		owner:       randomOwner(),
+		lease:       DefaultLease,
+		maxAttempts: DefaultMaxAttempts,
+		retry:       backoff.Policy{Base: 200 * time.Millisecond, Max: 10 * time.Second},
+		timeout:     DefaultAsyncTimeout,
+		workers:     DefaultWorkers,
+		queueSize:   DefaultQueueSize,
+		userListTTL: time.Second,
+		stop:        make(chan struct{}),
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(p)
+		}
+	}
+	p.renewEvery = p.lease / 3
+	p.queue = make(chan string, p.queueSize)
+	p.slots = make(chan struct{}, p.queueSize)
+	return p
+}
+
+func randomOwner() string {
+	var b [8]byte
+	_, _ = crand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return "worker-" + hex.EncodeToString(b[:])
+}
+
+// Owner returns the lease owner name of this processor.
+func (p *Processor) Owner() string { return p.owner }
+
+// errClaimLost is the cause of a handler's cancellation when the store
+// refuses its claim: the request was cancelled, or another worker took it
+// over after the lease expired. Either way someone else owns the outcome.
+var errClaimLost = errors.New("streamer: request cancelled or claim lost")
+
+// outcome of one attempt.
+type outcome int
+
+const (
+	finished outcome = iota // terminal, or not ours to run
+	requeued                // back to PENDING, retry after backoff
+)
+
+// Process runs the request if it can claim it. A request that is not
+// PENDING (or PROCESSING with an expired lease) is left alone, so duplicate
+// deliveries run the handler once. Retryable failures are retried here
+// with backoff while ctx allows (for Lambda, the invocation's deadline);
+// when there is no time left the request stays PENDING for the next
+// delivery. The error is non-nil only when the store could not be reached,
+// so the caller may deliver the request again.
+func (p *Processor) Process(ctx context.Context, requestID string) error {
+	for retry := 0; ; retry++ {
+		o, err := p.attempt(ctx, requestID)
+		if err != nil || o == finished {
+			return err
+		}
+		delay := p.retry.Delay(retry, rand.Int64N)
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < delay+finalWriteTimeout {
+			p.log.InfoContext(ctx, "no time left to retry; request stays queued", slog.String("request_id", requestID))
+			return nil
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-p.stop:
+			t.Stop()
+			return nil
+		}
+	}
+}
+
+// attempt claims and runs the request once.
+func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, error) {
+	log := p.log.With(slog.String("request_id", requestID), slog.String("owner", p.owner))
+	ar, err := p.router.requests.Claim(ctx, requestID, p.owner, p.lease)
+	switch {
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+		log.DebugContext(ctx, "not claimed", slog.Any("error", err))
+		return finished, nil
+	case err != nil:
+		return finished, fmt.Errorf("streamer: claiming %s: %w", requestID, err)
+	}
+	log = log.With(slog.String("action", ar.Action), slog.String("user_id", ar.UserID))
+	to := newTarget(p, ar)
+	a, mw := p.router.lookup(ar.Action)
+	if a == nil || a.async == nil {
+		log.ErrorContext(ctx, "no async handler for queued action")
+		return p.fail(ctx, log, to, ar, RequestFailure{Code: CodeUnknownAction, Message: "unknown action " + truncate(ar.Action, 64)})
+	}
+
+	res, herr, lost := p.run(ctx, log, a, mw, ar, to)
+	if lost {
+		log.InfoContext(ctx, "request cancelled or taken over; leaving its outcome to its owner")
+		return finished, nil
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
+	defer cancel()
+	if herr == nil {
+		data, merr := json.Marshal(res)
+		if merr != nil {
+			log.ErrorContext(ctx, "marshalling result", slog.Any("error", merr))
+			return p.fail(wctx, log, to, ar, RequestFailure{Code: CodeInternal, Message: msgInternal})
+		}
+		done, err := p.router.requests.Complete(wctx, ar.RequestID, p.owner, data)
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			log.InfoContext(ctx, "request cancelled before its result was stored")
+			return finished, nil
+		case errors.Is(err, store.ErrTooLarge):
+			log.ErrorContext(ctx, "result too large to store", slog.Int("bytes", len(data)))
+			return p.fail(wctx, log, to, ar, RequestFailure{Code: CodeInternal, Message: "result too large"})
+		case err != nil:
+			return finished, fmt.Errorf("streamer: completing %s: %w", ar.RequestID, err)
+		}
+		log.InfoContext(ctx, "request completed")
+		to.send(wctx, NewComplete(done.RequestID, done.Result))
+		return finished, nil
+	}
+
+	code, text := classify(herr)
+	attrs := []any{slog.String("code", string(code)), slog.Any("error", herr)}
+	var pe *panicError
+	if errors.As(herr, &pe) {
+		attrs = append(attrs, slog.String("stack", string(pe.stack)))
+	}
+	// A handler cut short by the processor's own end (shutdown, Lambda
+	// deadline) did not fail: it is retried like a transient error.
+	if IsRetryable(herr) || ctx.Err() != nil {
+		log.WarnContext(ctx, "request failed, retryable", attrs...)
+		upd, err := p.router.requests.Requeue(wctx, ar.RequestID, p.owner, store.RequestError{Code: string(code), Message: text}, p.maxAttempts)
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			return finished, nil
+		case err != nil:
+			return finished, fmt.Errorf("streamer: requeueing %s: %w", ar.RequestID, err)
+		case upd.Status == store.StatusPending:
+			if ctx.Err() != nil {
+				return finished, nil
+			}
+			return requeued, nil
+		}
+		to.send(wctx, stateMessage(upd))
+		return finished, nil
+	}
+	if code == CodeInternal {
+		log.ErrorContext(ctx, "request failed", attrs...)
+	} else {
+		log.InfoContext(ctx, "request failed", attrs...)
+	}
+	return p.fail(wctx, log, to, ar, RequestFailure{Code: code, Message: text})
+}
+
+// RequestFailure is the code and client-safe message an async request
+// failed with.
+type RequestFailure struct {
+	Code    ErrorCode
+	Message string
+}
+
+func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *store.AsyncRequest, f RequestFailure) (outcome, error) {
+	_, err := p.router.requests.Fail(ctx, ar.RequestID, p.owner, store.RequestError{Code: string(f.Code), Message: f.Message})
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return finished, nil
+	case err != nil:
+		return finished, fmt.Errorf("streamer: failing %s: %w", ar.RequestID, err)
+	}
+	to.send(ctx, NewError(ar.RequestID, f.Code, f.Message))
+	return finished, nil
+}
+
+// run executes the handler with its reporter and lease renewal, and waits
+// for both to finish before returning (Lambda freezes the process once the
+// invocation returns). lost is true when the store refused the claim while
+// the handler ran.
+func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []Middleware, ar *store.AsyncRequest, to *target) (res any, err error, lost bool) {
+	timeout := p.timeout
+	if a.timeout > 0 {
+		timeout = a.timeout
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	hctx, cancelTimeout := context.WithTimeout(cctx, timeout)
+	defer cancelTimeout()
+
+	onError := func(err error) {
+		if errors.Is(err, store.ErrConflict) {
+			cancel(errClaimLost)
+			return
+		}
+		log.DebugContext(ctx, "progress delivery failed", slog.Any("error", err))
+	}
+	send := func(ctx context.Context, u progress.Update) error {
+		return to.send(ctx, NewProgress(ar.RequestID, u.Percentage, u.Message, u.Details))
+	}
+	persist := func(ctx context.Context, u progress.Update) error {
+		return p.router.requests.UpdateProgress(ctx, ar.RequestID, p.owner, u.Percentage, u.Message)
+	}
+	opts := append(append([]progress.Option(nil), p.progress...), progress.WithErrorHandler(onError))
+	pub := progress.NewPublisher(ctx, send, persist, opts...)
+
+	renewDone := make(chan struct{})
+	stopRenew := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		p.renew(cctx, log, ar.RequestID, stopRenew, cancel)
+	}()
+
+	req := &Request{
+		ID:           ar.ClientRequestID,
+		RequestID:    ar.RequestID,
+		Action:       ar.Action,
+		Payload:      ar.Payload,
+		ConnectionID: ar.ConnectionID,
+		Identity:     Identity{UserID: ar.UserID, TenantID: ar.TenantID},
+		Async:        true,
+		Progress:     pub,
+	}
+	res, err = invoke(hctx, chain(asyncAsHandler{a.async}, mw), req)
+	if err != nil && ctx.Err() == nil && hctx.Err() != nil && errors.Is(hctx.Err(), context.DeadlineExceeded) && context.Cause(cctx) == nil {
+		err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	// Drain the reporter first: the last progress (100 %) goes out before
+	// complete, and is persisted.
+	if cerr := pub.Close(ctx); cerr != nil && !errors.Is(cerr, store.ErrConflict) {
+		log.DebugContext(ctx, "final progress not delivered", slog.Any("error", cerr))
+	}
+	close(stopRenew)
+	<-renewDone
+	return res, err, errors.Is(context.Cause(cctx), errClaimLost)
+}
+
+// renew extends the lease until stop is closed. A conflict means the
+// request was cancelled or taken over: the handler is cancelled.
+func (p *Processor) renew(ctx context.Context, log *slog.Logger, requestID string, stop <-chan struct{}, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(p.renewEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := p.router.requests.RenewLease(ctx, requestID, p.owner, p.lease)
+			switch {
+			case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+				cancel(errClaimLost)
+				return
+			case err != nil:
+				log.WarnContext(ctx, "renewing lease", slog.Any("error", err))
+			}
+		}
+	}
+}

@@ -1,0 +1,292 @@
+package streamer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/store"
+)
+
+// Sender delivers one message to one connection through API Gateway's
+// @connections API. *connection.Manager satisfies it; the message is
+// marshalled to JSON by the Sender.
+type Sender interface {
+	Send(ctx context.Context, connectionID string, message any) error
+}
+
+// Router answers the messages of API Gateway's $default route. Sync
+// actions run at once and their response goes back through the Sender;
+// async actions are queued in the RequestStore, acknowledged, and run by a
+// [Processor]. Register actions before serving; a Router is safe for
+// concurrent use.
+type Router struct {
+	requests store.RequestStore
+	sender   Sender
+	conns    store.ConnectionStore
+	log      *slog.Logger
+	now      func() time.Time
+
+	syncTimeout time.Duration
+	maxMessage  int
+	requestTTL  time.Duration
+	cacheTTL    time.Duration
+	cacheSize   int
+	identities  *identityCache
+
+	mu         sync.RWMutex
+	actions    map[string]*action
+	middleware []Middleware
+
+	// processor, when set by Processor.Start, is fed every queued request.
+	processor atomic.Pointer[Processor]
+}
+
+// action is one registered action: exactly one of sync and async is set.
+type action struct {
+	name    string
+	sync    Handler
+	async   AsyncHandler
+	checker payloadChecker
+	perms   []string
+	timeout time.Duration
+}
+
+// NewRouter returns a Router that queues async requests in requests and
+// sends every reply through sender.
+func NewRouter(requests store.RequestStore, sender Sender, opts ...Option) *Router {
+	r := &Router{
+		requests:    requests,
+		sender:      sender,
+		log:         slog.New(slog.DiscardHandler),
+		now:         time.Now,
+		syncTimeout: DefaultSyncTimeout,
+		maxMessage:  DefaultMaxMessageBytes,
+		requestTTL:  DefaultRequestTTL,
+		cacheTTL:    DefaultIdentityCacheTTL,
+		cacheSize:   DefaultIdentityCacheSize,
+		actions:     make(map[string]*action),
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(r)
+		}
+	}
+	r.identities = newIdentityCache(r.cacheTTL, r.cacheSize)
+	return r
+}
+
+// Handle registers a sync action. It panics if the action is already
+// registered or h is nil, like http.ServeMux: both are programming errors.
+func (r *Router) Handle(name string, h Handler, opts ...ActionOption) {
+	if h == nil {
+		panic("streamer: nil handler for action " + name)
+	}
+	a := &action{name: name, sync: h}
+	if c, ok := h.(payloadChecker); ok {
+		a.checker = c
+	}
+	r.register(a, opts)
+}
+
+// HandleFunc registers a sync action implemented by a function.
+func (r *Router) HandleFunc(name string, fn func(ctx context.Context, req *Request) (any, error), opts ...ActionOption) {
+	r.Handle(name, HandlerFunc(fn), opts...)
+}
+
+// HandleAsync registers an async action: the router acknowledges it and a
+// Processor runs h.
+func (r *Router) HandleAsync(name string, h AsyncHandler, opts ...ActionOption) {
+	if h == nil {
+		panic("streamer: nil async handler for action " + name)
+	}
+	a := &action{name: name, async: h}
+	if c, ok := h.(payloadChecker); ok {
+		a.checker = c
+	}
+	r.register(a, opts)
+}
+
+// HandleAsyncFunc registers an async action implemented by a function.
+func (r *Router) HandleAsyncFunc(name string, fn func(ctx context.Context, req *Request, p progress.Reporter) (any, error), opts ...ActionOption) {
+	r.HandleAsync(name, AsyncHandlerFunc(fn), opts...)
+}
+
+func (r *Router) register(a *action, opts []ActionOption) {
+	if a.name == "" || len(a.name) > MaxIDLength {
+		panic(fmt.Sprintf("streamer: invalid action name %q", a.name))
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(a)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.actions[a.name]; dup {
+		panic("streamer: action registered twice: " + a.name)
+	}
+	r.actions[a.name] = a
+}
+
+// Use appends middleware. The first added is the outermost. Middleware
+// wraps sync and async handlers alike, including those registered before.
+func (r *Router) Use(mw ...Middleware) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range mw {
+		if m != nil {
+			r.middleware = append(r.middleware, m)
+		}
+	}
+}
+
+// lookup returns the action and the middleware chain to run it in.
+func (r *Router) lookup(name string) (*action, []Middleware) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.actions[name], r.middleware
+}
+
+// HandleMessage validates one message, runs or queues it, and sends the
+// reply through the Sender. Problems with the message are answered to the
+// client (the connection stays open); the returned error only says that a
+// reply could not be delivered, for the adapter to log.
+func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
+	log := r.log.With(slog.String("connection_id", msg.ConnectionID), slog.String("gateway_request_id", msg.GatewayRequestID))
+	in, err := ParseInbound(msg.Body, r.maxMessage)
+	if err != nil {
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			ve = invalid("", "message could not be read")
+		}
+		log.DebugContext(ctx, "refused message", slog.String("code", string(ve.Code)), slog.String("reason", ve.Reason))
+		return r.reply(ctx, msg.ConnectionID, NewError(ve.RequestID, ve.Code, ve.Reason))
+	}
+	if in.Type == TypePing {
+		return r.reply(ctx, msg.ConnectionID, NewPong())
+	}
+	// Everything but ping acts for a user: identity first, so an
+	// unauthenticated connection learns nothing, not even action names.
+	replyID := in.ID
+	if in.Type != TypeRequest {
+		replyID = in.RequestID
+	}
+	id, err := r.identity(ctx, msg.ConnectionID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			log.InfoContext(ctx, "message on unknown connection")
+			return r.reply(ctx, msg.ConnectionID, NewError(replyID, CodeUnauthorized, "connection is not authenticated"))
+		}
+		log.ErrorContext(ctx, "reading connection", slog.Any("error", err))
+		return r.reply(ctx, msg.ConnectionID, NewError(replyID, CodeInternal, msgInternal))
+	}
+	log = log.With(slog.String("user_id", id.UserID))
+	switch in.Type {
+	case TypeCancel:
+		return r.cancel(ctx, log, msg.ConnectionID, id, in.RequestID)
+	case TypeResume:
+		return r.resume(ctx, log, msg.ConnectionID, id, in.RequestID)
+	}
+	a, mw := r.lookup(in.Action)
+	if a == nil {
+		return r.reply(ctx, msg.ConnectionID, NewError(in.ID, CodeUnknownAction, "unknown action "+truncate(in.Action, 64)))
+	}
+	for _, p := range a.perms {
+		if !id.HasPermission(p) {
+			log.InfoContext(ctx, "permission denied", slog.String("action", a.name), slog.String("permission", p))
+			return r.reply(ctx, msg.ConnectionID, NewError(in.ID, CodeForbidden, "permission denied for action "+a.name))
+		}
+	}
+	req := &Request{
+		ID:           in.ID,
+		Action:       a.name,
+		Payload:      in.Payload,
+		ConnectionID: msg.ConnectionID,
+		Identity:     id,
+	}
+	if a.async != nil {
+		return r.enqueue(ctx, log, a, req)
+	}
+	return r.serveSync(ctx, log, a, mw, req)
+}
+
+// serveSync runs a sync handler under its timeout and replies. The handler
+// runs on the caller's goroutine: it must honour ctx, and the reply is
+// TIMEOUT if ctx expired before it returned an error.
+func (r *Router) serveSync(ctx context.Context, log *slog.Logger, a *action, mw []Middleware, req *Request) error {
+	timeout := r.syncTimeout
+	if a.timeout > 0 {
+		timeout = a.timeout
+	}
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	res, err := invoke(hctx, chain(a.sync, mw), req)
+	if err != nil && hctx.Err() != nil && ctx.Err() == nil && errors.Is(hctx.Err(), context.DeadlineExceeded) {
+		// Whatever the handler made of it, the deadline is the cause.
+		err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	cancel()
+	if err != nil {
+		return r.reply(ctx, req.ConnectionID, r.failure(ctx, log, req, err))
+	}
+	data, err := json.Marshal(res)
+	if err != nil {
+		log.ErrorContext(ctx, "marshalling result", slog.String("action", req.Action), slog.Any("error", err))
+		return r.reply(ctx, req.ConnectionID, NewError(req.ID, CodeInternal, msgInternal))
+	}
+	return r.reply(ctx, req.ConnectionID, NewResponse(req.ID, data))
+}
+
+// failure logs a handler error and returns the client's error message.
+func (r *Router) failure(ctx context.Context, log *slog.Logger, req *Request, err error) Error {
+	code, text := classify(err)
+	level := slog.LevelInfo
+	if code == CodeInternal {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{slog.String("action", req.Action), slog.String("code", string(code)), slog.Any("error", err)}
+	var pe *panicError
+	if errors.As(err, &pe) {
+		attrs = append(attrs, slog.String("stack", string(pe.stack)))
+	}
+	log.LogAttrs(ctx, level, "request failed", attrs...)
+	id := req.ID
+	if req.Async {
+		id = req.RequestID
+	}
+	return NewError(id, code, text)
+}
+
+// reply sends one message to one connection.
+func (r *Router) reply(ctx context.Context, connectionID string, message any) error {
+	if err := r.sender.Send(ctx, connectionID, message); err != nil {
+		return fmt.Errorf("streamer: replying to %s: %w", connectionID, err)
+	}
+	return nil
+}
+
+// chain wraps h in mw, the first middleware outermost.
+func chain(h Handler, mw []Middleware) Handler {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
+}
+
+// invoke runs a handler, turning a panic into an error so one bad request
+// never takes the process down.
+func invoke(ctx context.Context, h Handler, req *Request) (res any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			res, err = nil, &panicError{value: v, stack: debug.Stack()}
+		}
+	}()
+	return h.ServeRequest(ctx, req)
+}
