@@ -34,7 +34,8 @@ var (
 	ErrInvalidIssuer = errors.New("auth: wrong issuer")
 	// ErrInvalidAudience: aud does not contain Config.Audience.
 	ErrInvalidAudience = errors.New("auth: wrong audience")
-	// ErrMissingClaim: a required claim (exp, the user claim) is absent or empty.
+	// ErrMissingClaim: a required claim is absent or empty: exp, the user
+	// claim, and iss or aud when Config.Issuer or Config.Audience is set.
 	ErrMissingClaim = errors.New("auth: required claim missing")
 	// ErrInvalidClaim: a claim has the wrong type (e.g. a numeric user ID or a
 	// permissions claim that is neither a string nor an array of strings).
