@@ -1,0 +1,275 @@
+package connection
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/streamer-go/streamer/pkg/store"
+)
+
+// Broadcast delivers message to every distinct ID in connectionIDs. It
+// encodes the message once and sends through the manager's endpoint with
+// no store read per ID (callers pass IDs they just listed), at most
+// WithBroadcastWorkers requests in flight at once. Each ID's circuit
+// breaker is honoured and each ID is retried as the RetryPolicy says, but
+// a retry waiting for its backoff holds no worker: it is re-queued when
+// its delay has passed while the workers keep sending. A gone ID (410,
+// which is also how an unknown ID comes back) is removed from the store.
+//
+// Broadcast returns nil if every ID was delivered, else a *BroadcastError
+// naming each failed ID and its cause. If ctx ends (or Shutdown's
+// deadline passes) it stops promptly and reports the IDs not delivered
+// with the context's error. Each ID is delivered at most once per call,
+// except that an attempt that timed out may have been delivered before it
+// is retried (see the package documentation).
+func (m *Manager) Broadcast(ctx context.Context, connectionIDs []string, message any) error {
+	data, err := Encode(message)
+	if err != nil {
+		return err
+	}
+	ids := distinct(connectionIDs)
+	if len(ids) == 0 {
+		return nil
+	}
+	ctx, done, err := m.life.begin(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer done()
+	m.metrics.activeBroadcasts.Add(1)
+	defer m.metrics.activeBroadcasts.Add(-1)
+	m.metrics.broadcasts.Add(1)
+
+	start := m.cfg.clock.Now()
+	failed := m.broadcast(ctx, ids, data)
+	m.metrics.broadcastLatency.Record(m.cfg.clock.Now().Sub(start).Microseconds())
+	m.log(ctx, slog.LevelDebug, "connection: broadcast done",
+		slog.Int("total", len(ids)), slog.Int("failed", len(failed)))
+	if len(failed) == 0 {
+		return nil
+	}
+	return &BroadcastError{Total: len(ids), Failed: failed}
+}
+
+// distinct returns ids without duplicates, in first-seen order.
+func distinct(ids []string) []string {
+	seen := make(map[string]struct{}, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if _, dup := seen[id]; dup {
+			continue
+		}
+		seen[id] = struct{}{}
+		out = append(out, id)
+	}
+	return out
+}
+
+// delivery is one ID's progress through a Broadcast.
+type delivery struct {
+	id       string
+	t        ticket
+	attempts int
+	due      time.Time // when a waiting retry may go
+	k        kind      // outcome of the last attempt
+	err      error
+}
+
+// retryHeap orders waiting retries by due time.
+type retryHeap []*delivery
+
+func (h retryHeap) Len() int           { return len(h) }
+func (h retryHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h retryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *retryHeap) Push(x any)        { *h = append(*h, x.(*delivery)) }
+func (h *retryHeap) Pop() any {
+	old := *h
+	d := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return d
+}
+
+// broadcast is the scheduler. Workers only ever make one attempt and hand
+// the delivery back; this goroutine decides what happens next, keeps the
+// retries that wait for their backoff in a heap, and wakes up for the
+// earliest with a single timer. So a slow retry costs a heap entry, not a
+// worker, and the workers keep sending fresh IDs meanwhile (an earlier
+// design slept inside the worker and took 140× longer under faults).
+func (m *Manager) broadcast(ctx context.Context, ids []string, data []byte) map[string]error {
+	client, opts := m.clients.forEndpoint("")
+	workers := min(m.cfg.workers, len(ids))
+	jobs := make(chan *delivery)
+	results := make(chan *delivery, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for d := range jobs {
+				m.broadcastAttempt(ctx, client, opts, d, data)
+				results <- d
+			}
+		})
+	}
+
+	failed := map[string]error{}
+	finish := func(d *delivery) {
+		m.conns.record(d.id, d.t, d.k)
+		m.metrics.outcome(d.k)
+		if d.k != kindOK {
+			failed[d.id] = d.err
+		}
+	}
+	var (
+		fresh     = 0         // next index of ids not yet started
+		ready     []*delivery // retries whose delay has passed
+		waiting   retryHeap
+		timer     <-chan time.Time
+		timerDue  time.Time
+		inFlight  = 0
+		remaining = len(ids)
+	)
+	arm := func() {
+		if len(waiting) == 0 {
+			timer = nil
+			return
+		}
+		if due := waiting[0].due; timer == nil || due.Before(timerDue) {
+			timerDue = due
+			timer = m.cfg.clock.After(due.Sub(m.cfg.clock.Now()))
+		}
+	}
+	// next picks the delivery to hand a worker, if any: a retry whose
+	// delay has passed, else the next fresh ID. Fresh IDs whose breaker is
+	// open (or that are empty) fail at once, with no request.
+	next := func() (d *delivery, retry bool) {
+		if len(ready) > 0 {
+			return ready[0], true
+		}
+		for ; fresh < len(ids); fresh++ {
+			id := ids[fresh]
+			if id == "" {
+				finish(&delivery{id: id, k: kindNotFound, err: fmt.Errorf("%w: empty connection ID: %w", ErrConnectionNotFound, store.ErrNotFound)})
+				remaining--
+				continue
+			}
+			t, ok := m.conns.allow(id)
+			if !ok {
+				finish(&delivery{id: id, t: t, k: kindCircuitOpen, err: fmt.Errorf("%w: %s", ErrCircuitOpen, id)})
+				remaining--
+				continue
+			}
+			return &delivery{id: id, t: t}, false
+		}
+		return nil, false
+	}
+
+	var (
+		cancelled    bool
+		pending      *delivery // chosen by next, not yet taken by a worker
+		pendingRetry bool
+	)
+loop:
+	for remaining > 0 {
+		if pending == nil {
+			pending, pendingRetry = next()
+			if remaining == 0 {
+				break
+			}
+		}
+		var send chan *delivery
+		if pending != nil {
+			send = jobs
+		}
+		select {
+		case send <- pending:
+			if pendingRetry {
+				ready[0] = nil
+				ready = ready[1:]
+			} else {
+				fresh++
+			}
+			pending = nil
+			inFlight++
+		case d := <-results:
+			inFlight--
+			if d.k.retryable() && d.attempts <= m.cfg.retry.MaxRetries {
+				m.metrics.retries.Add(1)
+				delay := m.retryDelay(d.attempts - 1)
+				if delay <= 0 {
+					ready = append(ready, d)
+					continue
+				}
+				d.due = m.cfg.clock.Now().Add(delay)
+				heap.Push(&waiting, d)
+				arm()
+				continue
+			}
+			d.err = wrapPostError(d.k, d.id, d.attempts, d.err)
+			finish(d)
+			remaining--
+		case <-timer:
+			timer = nil
+			now := m.cfg.clock.Now()
+			for len(waiting) > 0 && !waiting[0].due.After(now) {
+				ready = append(ready, heap.Pop(&waiting).(*delivery))
+			}
+			arm()
+		case <-ctx.Done():
+			cancelled = true
+			break loop
+		}
+	}
+	close(jobs)
+	// Attempts in flight end promptly once ctx is done; collect them.
+	for ; inFlight > 0; inFlight-- {
+		d := <-results
+		if d.k.retryable() && cancelled {
+			d.k, d.err = kindCanceled, ctxError(ctx)
+		}
+		d.err = wrapPostError(d.k, d.id, d.attempts, d.err)
+		finish(d)
+	}
+	wg.Wait()
+	if cancelled {
+		// Everything not finished is reported with the context's error:
+		// the pending and fresh IDs never went out, and the retries were
+		// rejected by the gateway before.
+		cause := ctxError(ctx)
+		unsent := func(d *delivery) {
+			d.k, d.err = kindCanceled, fmt.Errorf("connection: send to %s: %w", d.id, cause)
+			finish(d)
+		}
+		if pending != nil && !pendingRetry {
+			unsent(pending)
+			fresh++
+		}
+		for _, d := range ready {
+			unsent(d)
+		}
+		for _, d := range waiting {
+			unsent(d)
+		}
+		for _, id := range ids[fresh:] {
+			unsent(&delivery{id: id})
+		}
+	}
+	return failed
+}
+
+// broadcastAttempt makes one attempt for d, on a worker.
+func (m *Manager) broadcastAttempt(ctx context.Context, client APIGatewayClient, opts []func(*apigatewaymanagementapi.Options), d *delivery, data []byte) {
+	input := &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &d.id, Data: data}
+	d.k, d.err = m.attempt(ctx, func(ctx context.Context) error {
+		_, err := client.PostToConnection(ctx, input, opts...)
+		return err
+	})
+	d.attempts++
+	if d.k == kindGone {
+		m.removeGone(ctx, d.id)
+	}
+}

@@ -1,0 +1,123 @@
+package connection
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/streamer-go/streamer/internal/backoff"
+	"github.com/streamer-go/streamer/pkg/store"
+)
+
+// Manager sends messages to WebSocket clients through the API Gateway
+// Management API. It is safe for concurrent use. Create it with
+// NewManager; stop it with Shutdown.
+type Manager struct {
+	store   store.ConnectionStore
+	clients *endpointClients
+	cfg     config
+	backoff backoff.Policy
+	conns   *connStates
+	life    *lifecycle
+	metrics metrics
+}
+
+// NewManager returns a Manager that looks connections up in st and sends
+// through client to endpoint, the management endpoint of the API
+// (https://{api}.execute-api.{region}.amazonaws.com/{stage}); "" means
+// the client's own endpoint. Connections whose record names another
+// Endpoint are sent through a client derived from client for that
+// endpoint. client is usually built by NewAPIGatewayClient, but any
+// *apigatewaymanagementapi.Client works: the manager turns the SDK's
+// retries off on every call it makes.
+func NewManager(st store.ConnectionStore, client APIGatewayClient, endpoint string, opts ...Option) *Manager {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	cfg.retry = cfg.retry.withDefaults()
+	cfg.breaker = cfg.breaker.withDefaults()
+	return &Manager{
+		store:   st,
+		clients: newEndpointClients(client, endpoint),
+		cfg:     cfg,
+		backoff: backoff.Policy{Base: cfg.retry.BaseDelay, Max: cfg.retry.MaxDelay},
+		conns:   newConnStates(cfg.breaker, cfg.clock),
+		life:    newLifecycle(),
+	}
+}
+
+// log writes one line with the correlation ID of ctx, if the level is
+// enabled (so a discarded line costs no allocation).
+func (m *Manager) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if !m.cfg.logger.Enabled(ctx, level) {
+		return
+	}
+	if id := CorrelationID(ctx); id != "" {
+		attrs = append(attrs, slog.String("correlation_id", id))
+	}
+	m.cfg.logger.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// sleep waits d on the manager's clock, or until ctx ends.
+func (m *Manager) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	select {
+	case <-m.cfg.clock.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// retryDelay is the wait before retry number retry (0 = the first).
+func (m *Manager) retryDelay(retry int) time.Duration {
+	return m.backoff.Delay(retry, m.cfg.randN)
+}
+
+// ctxError is the error for work stopped by ctx: it matches the context's
+// error and, when the manager's Shutdown cut it short, ErrShuttingDown.
+func ctxError(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
+}
+
+// attempt runs one SDK call with the per-attempt timeout and classifies
+// its outcome.
+func (m *Manager) attempt(ctx context.Context, call func(ctx context.Context) error) (kind, error) {
+	actx, cancel := context.WithTimeout(ctx, m.cfg.retry.AttemptTimeout)
+	err := call(actx)
+	k := classify(ctx, actx, err)
+	cancel()
+	if k == kindCanceled {
+		return k, ctxError(ctx)
+	}
+	return k, err
+}
+
+// withRetries runs call until it succeeds, fails in a way retrying cannot
+// fix, or the retries run out, sleeping a full-jitter backoff between
+// attempts (never after the last one). It returns the last outcome and
+// the number of attempts made.
+func (m *Manager) withRetries(ctx context.Context, connectionID string, call func(ctx context.Context) error) (kind, int, error) {
+	for n := 1; ; n++ {
+		k, err := m.attempt(ctx, call)
+		if !k.retryable() || n > m.cfg.retry.MaxRetries {
+			return k, n, err
+		}
+		d := m.retryDelay(n - 1)
+		m.metrics.retries.Add(1)
+		m.log(ctx, slog.LevelDebug, "connection: retrying",
+			slog.String("connection_id", connectionID), slog.String("cause", k.String()),
+			slog.Int("attempt", n), slog.Duration("delay", d))
+		if err := m.sleep(ctx, d); err != nil {
+			return kindCanceled, n, ctxError(ctx)
+		}
+	}
+}
