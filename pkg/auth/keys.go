@@ -50,23 +50,34 @@ type JWKS struct {
 // Len returns the number of keys in the set.
 func (s *JWKS) Len() int { return len(s.keys) }
 
-// ParseJWKS parses a JSON Web Key Set document ({"keys":[...]}). Symmetric
-// ("oct") keys are refused: a JWKS is meant to be public, and a published
-// HMAC secret would let anyone mint tokens; put secrets in Keys.HMACSecrets.
+// ParseJWKS parses a JSON Web Key Set document ({"keys":[...]}). Keys marked
+// "use":"enc" are left out. Symmetric ("oct") keys are refused: a JWKS is
+// meant to be public, and a published HMAC secret would let anyone mint
+// tokens; put secrets in Keys.HMACSecrets.
 func ParseJWKS(data []byte) (*JWKS, error) {
 	var doc jwkset.JWKSMarshal
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, &ConfigError{Field: "JWKS", Problem: "not a JSON Web Key Set", Err: err}
 	}
+	// Keys meant for encryption ("use":"enc") never verify signatures.
+	sigKeys := doc.Keys[:0:0]
 	for i, k := range doc.Keys {
 		if k.KTY == jwkset.KtyOct {
 			return nil, &ConfigError{Field: "JWKS", Problem: fmt.Sprintf("key %d (kid %q) is a symmetric secret; a JWKS must hold public keys only", i, k.KID)}
 		}
+		if k.USE != jwkset.UseEnc {
+			sigKeys = append(sigKeys, k)
+		}
 	}
-	if len(doc.Keys) == 0 {
-		return nil, &ConfigError{Field: "JWKS", Problem: "no keys"}
+	if len(sigKeys) == 0 {
+		return nil, &ConfigError{Field: "JWKS", Problem: "no signature keys"}
 	}
-	kf, err := keyfunc.NewJWKSetJSON(data)
+	doc.Keys = sigKeys
+	filtered, err := json.Marshal(doc)
+	if err != nil {
+		return nil, &ConfigError{Field: "JWKS", Problem: "cannot re-encode the key set", Err: err}
+	}
+	kf, err := keyfunc.NewJWKSetJSON(filtered)
 	if err != nil {
 		return nil, &ConfigError{Field: "JWKS", Problem: "unusable key set", Err: err}
 	}

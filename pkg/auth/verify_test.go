@@ -355,9 +355,29 @@ func TestKeyLoaders(t *testing.T) {
 	if err != nil || set.Len() != 2 {
 		t.Fatalf("LoadJWKSFile: %v, %v", set, err)
 	}
+	encOnly := strings.Replace(string(jwksJSON(t, jwk{kid: "e", pub: k.rsa.Public()})), `"use":"sig"`, `"use":"enc"`, 1)
+	if !strings.Contains(encOnly, `"use":"enc"`) {
+		t.Fatalf("test JWKS has no use member: %s", encOnly)
+	}
+	mixed := strings.Replace(string(jwksJSON(t, jwk{kid: "e", pub: k.rsa.Public()}, jwk{kid: "s", pub: k.ec.Public()})), `"use":"sig"`, `"use":"enc"`, 1)
+	set, err = auth.ParseJWKS([]byte(mixed))
+	if err != nil || set.Len() != 1 {
+		t.Fatalf("JWKS with one enc and one sig key: %v keys, %v", set, err)
+	}
+	v, err := auth.NewVerifier(auth.Config{Algorithms: []string{"RS256", "ES256"}, Keys: auth.Keys{JWKS: set, PublicKeys: []crypto.PublicKey{k.rsaStranger.Public()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(t.Context(), sign(t, jwt.SigningMethodRS256, k.rsa, "e", claims())); !errors.Is(err, auth.ErrSignatureInvalid) {
+		t.Errorf("token signed with the enc key: %v, want ErrSignatureInvalid", err)
+	}
+	if _, err := v.Verify(t.Context(), sign(t, jwt.SigningMethodES256, k.ec, "s", claims())); err != nil {
+		t.Errorf("token signed with the sig key: %v", err)
+	}
 	for name, data := range map[string]string{
 		"not json":  "{",
 		"no keys":   `{"keys":[]}`,
+		"enc only":  string(encOnly),
 		"oct key":   `{"keys":[{"kty":"oct","kid":"s","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI"}]}`,
 		"bad rsa":   `{"keys":[{"kty":"RSA","kid":"r","n":"AQAB","e":"AQAB"}]}`,
 		"wrong kty": `{"keys":[{"kty":"XYZ","kid":"x"}]}`,

@@ -63,6 +63,8 @@ func WithPersistInterval(d time.Duration) Option {
 // the send or persist Func fails. It runs on the delivery goroutine, outside
 // any lock, and delays later deliveries while it runs, so it should be quick
 // (the processor uses it to notice store.ErrConflict and cancel the handler).
+// It may call Report but must not call Close, which waits for the goroutine
+// the handler runs on.
 func WithErrorHandler(fn func(error)) Option {
 	return func(c *config) { c.onError = fn }
 }
