@@ -1,0 +1,269 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Close codes and reasons the gateway uses when it ends a connection.
+// API Gateway does not document its reasons; these are the RFC 6455 names.
+const (
+	websocket1001   = websocket.StatusGoingAway
+	reasonGoingAway = "Going away"
+	// A DELETE @connections closes normally: the backend asked for it.
+	deleteCode   = websocket.StatusNormalClosure
+	deleteReason = "Connection deleted"
+	tooBigReason = "Message too big"
+)
+
+var (
+	// errGone: the connection is closed or closing; the API answers 410.
+	errGone = errors.New("local: connection gone")
+	// errQueueFull: the client is not reading fast enough; the API answers 429.
+	errQueueFull = errors.New("local: outbound queue full")
+)
+
+// outbound is one message waiting for the connection's writer.
+type outbound struct {
+	typ  websocket.MessageType
+	data []byte
+}
+
+// conn is one WebSocket connection. Its reader is the goroutine of the
+// upgrade request (serveUpgrade); its writer runs only while messages are
+// queued, which keeps idle connections at one goroutine each.
+type conn struct {
+	g           *Gateway
+	id          string
+	connectedAt time.Time
+	sourceIP    string
+	userAgent   string
+	// lastActive is the Unix time in nanoseconds of the last message in
+	// either direction, for GET @connections.
+	lastActive atomic.Int64
+	// Timers are created and reset by the reader goroutine only.
+	idleTimer *time.Timer
+	lifeTimer *time.Timer
+	idle      time.Duration
+
+	mu          sync.Mutex
+	ws          *websocket.Conn
+	cancel      context.CancelFunc // ends the connection's context
+	queue       []outbound
+	writing     bool
+	cancelWrite context.CancelFunc // set while a writer runs
+	broken      bool               // a write failed; the reader will see it
+	closing     bool               // the gateway started the close handshake
+	closeCode   websocket.StatusCode
+	closeReason string
+	ended       bool // the reader exited; nothing new may start
+	writers     sync.WaitGroup
+}
+
+func (c *conn) setCancel(cancel context.CancelFunc) {
+	c.mu.Lock()
+	c.cancel = cancel
+	c.mu.Unlock()
+}
+
+func (c *conn) setWS(ws *websocket.Conn) {
+	c.mu.Lock()
+	c.ws = ws
+	c.mu.Unlock()
+}
+
+// readLoop reads messages until the connection ends, then runs
+// $disconnect exactly once.
+func (g *Gateway) readLoop(ctx context.Context, c *conn) {
+	var err error
+	for {
+		var typ websocket.MessageType
+		var data []byte
+		typ, data, err = c.ws.Read(ctx)
+		if err != nil {
+			break
+		}
+		c.touchInbound()
+		g.dispatch(ctx, c, typ, data)
+	}
+	code, reason := c.end(err)
+	g.log.Debug("local: disconnected", "connectionId", c.id, "code", int(code), "reason", reason)
+	g.disconnect(ctx, c, code, reason)
+}
+
+// end stops the connection after its reader exited and reports the close
+// code and reason for $disconnect: the gateway's own when it closed the
+// socket, else what the client sent or what went wrong.
+func (c *conn) end(readErr error) (websocket.StatusCode, string) {
+	c.mu.Lock()
+	c.ended = true
+	c.queue = nil
+	code, reason, closing := c.closeCode, c.closeReason, c.closing
+	cancelWrite := c.cancelWrite
+	c.mu.Unlock()
+
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
+		c.lifeTimer.Stop()
+	}
+	c.g.untrack(c)
+	if cancelWrite != nil {
+		cancelWrite()
+	}
+	c.writers.Wait()
+	if closing {
+		return code, reason
+	}
+	// Not closing: the client closed or the read failed, and coder/websocket
+	// has already closed the socket; CloseNow makes sure.
+	_ = c.ws.CloseNow()
+	var ce websocket.CloseError
+	switch {
+	case errors.As(readErr, &ce):
+		return ce.Code, ce.Reason
+	case errors.Is(readErr, websocket.ErrMessageTooBig):
+		return websocket.StatusMessageTooBig, tooBigReason
+	default:
+		return websocket.StatusAbnormalClosure, ""
+	}
+}
+
+// closeWith starts the close handshake with code and reason, once. The
+// management API answers 410 for the connection from now on.
+func (c *conn) closeWith(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	if c.closing || c.ended || c.ws == nil {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	c.closeCode, c.closeReason = code, reason
+	ws := c.ws
+	// The reader still holds its own count on g.wg (it has not ended), so
+	// adding here never races with Shutdown's Wait.
+	c.g.wg.Add(1)
+	c.mu.Unlock()
+
+	c.g.untrack(c)
+	go func() {
+		defer c.g.wg.Done()
+		// Close waits for the client's close frame (5 s at most); the reader
+		// sees the handshake finish and runs $disconnect.
+		_ = ws.Close(code, reason)
+	}()
+}
+
+// abort closes the socket without a handshake and cancels the connection's
+// handlers and writes.
+func (c *conn) abort() {
+	c.mu.Lock()
+	ws, cancel, cancelWrite := c.ws, c.cancel, c.cancelWrite
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if cancelWrite != nil {
+		cancelWrite()
+	}
+	if ws != nil {
+		_ = ws.CloseNow()
+	}
+}
+
+func (c *conn) startTimers(idle, lifetime time.Duration) {
+	c.idle = idle
+	c.idleTimer = time.AfterFunc(idle, func() { c.closeWith(websocket1001, reasonGoingAway) })
+	c.lifeTimer = time.AfterFunc(lifetime, func() { c.closeWith(websocket1001, reasonGoingAway) })
+}
+
+// touchInbound records client activity: a message or a ping resets the
+// idle timeout. It runs on the reader goroutine.
+func (c *conn) touchInbound() {
+	c.lastActive.Store(time.Now().UnixNano())
+	if c.idleTimer != nil {
+		c.idleTimer.Reset(c.idle)
+	}
+}
+
+// enqueue queues one message for the client. It never blocks: a full queue
+// is errQueueFull (429), a closed connection errGone (410). ctx is the
+// caller's; the writer it may start keeps its values but not its deadline.
+func (c *conn) enqueue(ctx context.Context, typ websocket.MessageType, data []byte) error {
+	c.mu.Lock()
+	if c.closing || c.ended || c.broken {
+		c.mu.Unlock()
+		return errGone
+	}
+	if len(c.queue) >= c.g.cfg.OutboundQueue {
+		c.mu.Unlock()
+		return errQueueFull
+	}
+	c.queue = append(c.queue, outbound{typ: typ, data: data})
+	c.lastActive.Store(time.Now().UnixNano())
+	var wctx context.Context
+	var cancel context.CancelFunc
+	if !c.writing {
+		c.writing = true
+		wctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+		c.cancelWrite = cancel
+		c.writers.Add(1)
+	}
+	c.mu.Unlock()
+	if cancel != nil {
+		go c.writeLoop(wctx, cancel)
+	}
+	return nil
+}
+
+// writeLoop is the connection's one writer: it drains the queue in order
+// and exits when it is empty.
+func (c *conn) writeLoop(ctx context.Context, cancel context.CancelFunc) {
+	defer c.writers.Done()
+	defer cancel()
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.closing || c.ended || c.broken {
+			c.writing = false
+			c.cancelWrite = nil
+			c.queue = nil // an idle connection holds no queue memory
+			c.mu.Unlock()
+			return
+		}
+		m := c.queue[0]
+		c.queue[0] = outbound{}
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+
+		if err := c.write(ctx, m); err != nil {
+			c.g.log.Debug("local: write failed", "connectionId", c.id, "err", err)
+			c.mu.Lock()
+			c.broken = true
+			c.mu.Unlock()
+		}
+	}
+}
+
+// write sends one message. API Gateway's frames are at most 32 KiB, so a
+// longer message goes out as several frames of one message (each
+// Writer.Write is one frame), which every client reassembles.
+func (c *conn) write(ctx context.Context, m outbound) error {
+	if len(m.data) <= MaxFrameBytes {
+		return c.ws.Write(ctx, m.typ, m.data)
+	}
+	w, err := c.ws.Writer(ctx, m.typ)
+	if err != nil {
+		return err
+	}
+	for off := 0; off < len(m.data); off += MaxFrameBytes {
+		end := min(off+MaxFrameBytes, len(m.data))
+		if _, err := w.Write(m.data[off:end]); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}

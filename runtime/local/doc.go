@@ -1,0 +1,45 @@
+// Package local is an Amazon API Gateway WebSocket API that runs on one
+// machine: the same WebSocket endpoint, the same @connections management
+// API and the same Lambda events, so an application's handlers and the real
+// AWS SDK client work against it unchanged.
+//
+// Start with [New] and [Config]: give the gateway one [Handler] per route key
+// ($connect, $disconnect, $default or a custom key chosen by the route
+// selection expression), then [Gateway.Start] it (or [Gateway.Serve] a
+// listener of your own). Clients connect to [Gateway.URL]
+// (ws://ADDR/{stage}); the backend answers through [Gateway.ManagementEndpoint]
+// (http://ADDR/{stage}/@connections/{connectionId}) with
+// *apigatewaymanagementapi.Client. [Gateway.Shutdown] closes every socket
+// with 1001 and runs $disconnect for each, like a deployment going away.
+//
+// What it reproduces, each covered by a test against the real SDK client and
+// real WebSocket clients:
+//
+//   - $connect runs before the upgrade completes; a non-2xx answer refuses
+//     the upgrade with that status, a handler error with 500. $disconnect
+//     runs exactly once per connection, whoever closed it, with
+//     disconnectStatusCode and disconnectReason.
+//   - Route selection ($request.body.<path>, nested paths, values
+//     stringified); non-JSON and unmatched messages go to $default; with no
+//     $default the client gets API Gateway's {"message": "Forbidden", ...}
+//     frame and stays connected.
+//   - POST (raw bytes, text stays text, binary stays binary), GET and DELETE
+//     @connections with API Gateway's status codes and X-Amzn-Errortype
+//     errors: 410 GoneException, 413 PayloadTooLargeException over 131072
+//     bytes, 429 LimitExceededException when a slow client's bounded
+//     outbound queue is full. SigV4-signed requests are accepted; checking
+//     the signature is optional ([Config.VerifyCredentials]).
+//   - Inbound messages over 128 KiB close the socket with 1009; outbound
+//     messages over 32 KiB are split into frames of at most 32 KiB of one
+//     WebSocket message.
+//   - Idle timeout and maximum connection lifetime, 16-character
+//     base64-style connection IDs.
+//
+// Routes are one-way, as in API Gateway unless a route response is set up:
+// a handler's response body is dropped unless its route key is listed in
+// [Config.TwoWayRoutes], in which case a non-empty body is sent back to the
+// client as one message.
+//
+// See https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api.html
+// and https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-how-to-call-websocket-api-connections.html
+package local

@@ -1,0 +1,156 @@
+package local
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/coder/websocket"
+)
+
+// requestTimeLayout is requestContext.requestTime's format.
+const requestTimeLayout = "02/Jan/2006:15:04:05 -0700"
+
+// requestContext fills what every event carries.
+func (g *Gateway) requestContext(c *conn, routeKey, eventType, requestID string, now time.Time) events.APIGatewayWebsocketProxyRequestContext {
+	return events.APIGatewayWebsocketProxyRequestContext{
+		Stage:     g.cfg.Stage,
+		RequestID: requestID,
+		Identity: events.APIGatewayRequestIdentity{
+			SourceIP:  c.sourceIP,
+			UserAgent: c.userAgent,
+		},
+		APIID:             g.cfg.APIID,
+		ConnectedAt:       c.connectedAt.UnixMilli(),
+		ConnectionID:      c.id,
+		DomainName:        g.domainName(),
+		EventType:         eventType,
+		ExtendedRequestID: requestID,
+		MessageDirection:  "IN",
+		RequestTime:       now.UTC().Format(requestTimeLayout),
+		RequestTimeEpoch:  now.UnixMilli(),
+		RouteKey:          routeKey,
+	}
+}
+
+// connectEvent is the $connect event: the upgrade request's headers and
+// query string, plus the forwarding headers API Gateway adds.
+func (g *Gateway) connectEvent(c *conn, r *http.Request, requestID string, now time.Time) events.APIGatewayWebsocketProxyRequest {
+	multi := make(map[string][]string, len(r.Header)+4)
+	for k, v := range r.Header {
+		if aws, ok := awsHeaderSpelling[k]; ok {
+			k = aws
+		}
+		multi[k] = append([]string(nil), v...)
+	}
+	multi["Host"] = []string{r.Host}
+	_, port, _ := strings.Cut(g.Addr(), ":")
+	for k, v := range map[string]string{"X-Forwarded-For": c.sourceIP, "X-Forwarded-Port": port, "X-Forwarded-Proto": "http"} {
+		if _, ok := multi[k]; !ok {
+			multi[k] = []string{v}
+		}
+	}
+	ev := events.APIGatewayWebsocketProxyRequest{
+		Headers:           lastValues(multi),
+		MultiValueHeaders: multi,
+		RequestContext:    g.requestContext(c, RouteConnect, "CONNECT", requestID, now),
+	}
+	if q := r.URL.Query(); len(q) > 0 {
+		ev.MultiValueQueryStringParameters = q
+		ev.QueryStringParameters = lastValues(q)
+	}
+	return ev
+}
+
+// messageEvent is a MESSAGE event. Binary frames arrive base64-encoded
+// with isBase64Encoded set, as API Gateway delivers them.
+func (g *Gateway) messageEvent(c *conn, routeKey, requestID string, typ websocket.MessageType, data []byte, now time.Time) events.APIGatewayWebsocketProxyRequest {
+	ev := events.APIGatewayWebsocketProxyRequest{
+		RequestContext: g.requestContext(c, routeKey, "MESSAGE", requestID, now),
+	}
+	ev.RequestContext.MessageID = newID()
+	if typ == websocket.MessageBinary {
+		ev.Body = base64.StdEncoding.EncodeToString(data)
+		ev.IsBase64Encoded = true
+	} else {
+		ev.Body = string(data)
+	}
+	return ev
+}
+
+// disconnectEvent is the $disconnect event with the close code and reason.
+func (g *Gateway) disconnectEvent(c *conn, requestID string, code websocket.StatusCode, reason string, now time.Time) events.APIGatewayWebsocketProxyRequest {
+	// API Gateway sends these four headers on $disconnect.
+	headers := map[string]string{"Host": g.domainName(), "x-api-key": "", "X-Forwarded-For": "", "x-restapi": ""}
+	multi := make(map[string][]string, len(headers))
+	for k, v := range headers {
+		multi[k] = []string{v}
+	}
+	ev := events.APIGatewayWebsocketProxyRequest{
+		Headers:           headers,
+		MultiValueHeaders: multi,
+		RequestContext:    g.requestContext(c, RouteDisconnect, "DISCONNECT", requestID, now),
+	}
+	ev.RequestContext.DisconnectStatusCode = int64(code)
+	ev.RequestContext.DisconnectReason = &reason
+	return ev
+}
+
+// awsHeaderSpelling undoes Go's canonical form for the headers whose AWS
+// spelling differs, so handlers find Sec-WebSocket-Protocol where Lambda
+// puts it.
+var awsHeaderSpelling = map[string]string{
+	"Sec-Websocket-Key":        "Sec-WebSocket-Key",
+	"Sec-Websocket-Version":    "Sec-WebSocket-Version",
+	"Sec-Websocket-Extensions": "Sec-WebSocket-Extensions",
+	"Sec-Websocket-Protocol":   "Sec-WebSocket-Protocol",
+}
+
+func lastValues(m map[string][]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if len(v) > 0 {
+			out[k] = v[len(v)-1]
+		}
+	}
+	return out
+}
+
+// invoke calls a handler the way Lambda would: with the integration
+// timeout on its context, the request ID in lambdacontext, and a panic
+// turned into an error (the Lambda runtime reports it as a failed
+// invocation).
+func (g *Gateway) invoke(ctx context.Context, h Handler, ev events.APIGatewayWebsocketProxyRequest) (resp events.APIGatewayProxyResponse, err error) {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.IntegrationTimeout)
+	defer cancel()
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: ev.RequestContext.RequestID})
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("local: handler for %s panicked: %v", ev.RequestContext.RouteKey, p)
+		}
+	}()
+	resp, err = h(ctx, ev)
+	if err == nil && ctx.Err() != nil {
+		// Lambda reports a function that ran past its timeout as failed,
+		// whatever it returned.
+		err = fmt.Errorf("local: handler for %s: %w", ev.RequestContext.RouteKey, ctx.Err())
+	}
+	return resp, err
+}
+
+// disconnect runs $disconnect, if the application has it.
+func (g *Gateway) disconnect(ctx context.Context, c *conn, code websocket.StatusCode, reason string) {
+	h, ok := g.routes[RouteDisconnect]
+	if !ok {
+		return
+	}
+	reqID := g.newRequestID()
+	if _, err := g.invoke(ctx, h, g.disconnectEvent(c, reqID, code, reason, time.Now())); err != nil {
+		g.log.Error("local: $disconnect handler failed", "connectionId", c.id, "requestId", reqID, "err", err)
+	}
+}

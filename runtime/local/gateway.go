@@ -1,0 +1,377 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// Handler handles the events of one route. It has the shape of an
+// aws-lambda-go WebSocket handler, so the same function runs in Lambda and
+// in the local gateway.
+type Handler func(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
+
+// Route keys API Gateway reserves.
+const (
+	RouteConnect    = "$connect"
+	RouteDisconnect = "$disconnect"
+	RouteDefault    = "$default"
+)
+
+// API Gateway's quotas, which the gateway enforces the same way.
+const (
+	// MaxMessageBytes is the largest message in either direction (128 KiB).
+	MaxMessageBytes = 128 * 1024
+	// MaxFrameBytes is the largest WebSocket frame the gateway sends (32 KiB).
+	MaxFrameBytes = 32 * 1024
+)
+
+// Defaults of the Config fields.
+const (
+	DefaultStage              = "dev"
+	DefaultRouteSelection     = "$request.body.action"
+	DefaultIdleTimeout        = 10 * time.Minute
+	DefaultMaxLifetime        = 2 * time.Hour
+	DefaultIntegrationTimeout = 29 * time.Second
+	DefaultOutboundQueue      = 256
+)
+
+// ErrInvalidConfig is returned by New for a Config it cannot run.
+var ErrInvalidConfig = errors.New("local: invalid config")
+
+// Config configures a Gateway. The zero value is a gateway on a random
+// loopback port, stage "dev", with no routes.
+type Config struct {
+	// Addr is the address Start listens on. Empty means "127.0.0.1:0", a
+	// random free port.
+	Addr string
+	// Stage is the first path segment of every URL. Empty means "dev".
+	Stage string
+	// RouteSelectionExpression picks a message's route key from its JSON
+	// body: $request.body.<path>, for instance $request.body.action or
+	// $request.body.meta.kind. Empty means "$request.body.action".
+	RouteSelectionExpression string
+	// Routes maps route keys ($connect, $disconnect, $default, custom keys)
+	// to handlers. A missing $connect accepts every connection; a missing
+	// $disconnect is not called.
+	Routes map[string]Handler
+	// TwoWayRoutes lists the route keys that have a route response: their
+	// handler's non-empty response body is sent back to the client. Other
+	// routes are one-way, API Gateway's default.
+	TwoWayRoutes []string
+	// IdleTimeout closes a connection that received nothing (no message,
+	// no ping) for this long, with 1001. Zero means 10 minutes.
+	IdleTimeout time.Duration
+	// MaxLifetime closes a connection this long after it opened, with 1001.
+	// Zero means 2 hours.
+	MaxLifetime time.Duration
+	// IntegrationTimeout bounds each handler call through its context.
+	// Zero means 29 seconds.
+	IntegrationTimeout time.Duration
+	// OutboundQueue is how many messages may wait for one slow client; once
+	// full, POST @connections answers 429 LimitExceededException. Zero means
+	// 256.
+	OutboundQueue int
+	// AllowedOrigins lists the browser origins allowed to connect, as host
+	// patterns matched with path.Match ("app.example.com", "localhost:*"),
+	// or "scheme://host" patterns. "*" allows any origin. Empty means any
+	// localhost origin. Requests without an Origin header (non-browser
+	// clients) are always allowed.
+	AllowedOrigins []string
+	// DomainName is the requestContext.domainName of events. Empty means
+	// the listener's host:port.
+	DomainName string
+	// APIID is the requestContext.apiId of events. Empty means "local".
+	APIID string
+	// VerifyCredentials, when set, makes the management API check each
+	// request's SigV4 signature against these credentials and refuse
+	// unsigned or badly signed requests with 403 ForbiddenException. Nil
+	// accepts any request, signed or not.
+	VerifyCredentials aws.CredentialsProvider
+	// Logger receives the gateway's logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Gateway is a local API Gateway WebSocket API. Create it with New; it is
+// safe for concurrent use.
+type Gateway struct {
+	cfg      Config
+	routes   map[string]Handler
+	twoWay   map[string]bool
+	selector routeSelector
+	origins  []string
+	log      *slog.Logger
+	srv      *http.Server
+
+	mu           sync.Mutex
+	conns        map[string]*conn // open connections, addressable by the API
+	live         map[string]*conn // every connection from $connect to $disconnect
+	addr         string
+	shuttingDown bool
+	closed       bool
+	// wg counts connection goroutines (each upgrade's ServeHTTP, closers
+	// and writers) and the Start goroutine, which http.Server does not wait
+	// for once a connection is hijacked.
+	wg       sync.WaitGroup
+	shutOnce sync.Once
+	shutDone chan struct{}
+}
+
+// New checks cfg, fills in its defaults and returns a gateway that is not
+// yet listening.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Stage == "" {
+		cfg.Stage = DefaultStage
+	}
+	if strings.ContainsAny(cfg.Stage, "/?#@ ") {
+		return nil, fmt.Errorf("%w: stage %q must be one path segment", ErrInvalidConfig, cfg.Stage)
+	}
+	if cfg.RouteSelectionExpression == "" {
+		cfg.RouteSelectionExpression = DefaultRouteSelection
+	}
+	sel, err := parseRouteSelection(cfg.RouteSelectionExpression)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.IdleTimeout < 0 || cfg.MaxLifetime < 0 || cfg.IntegrationTimeout < 0 || cfg.OutboundQueue < 0 {
+		return nil, fmt.Errorf("%w: negative timeout or queue size", ErrInvalidConfig)
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxLifetime == 0 {
+		cfg.MaxLifetime = DefaultMaxLifetime
+	}
+	if cfg.IntegrationTimeout == 0 {
+		cfg.IntegrationTimeout = DefaultIntegrationTimeout
+	}
+	if cfg.OutboundQueue == 0 {
+		cfg.OutboundQueue = DefaultOutboundQueue
+	}
+	if cfg.APIID == "" {
+		cfg.APIID = "local"
+	}
+	origins, err := originPatterns(cfg.AllowedOrigins)
+	if err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{
+		cfg:      cfg,
+		routes:   make(map[string]Handler, len(cfg.Routes)),
+		twoWay:   make(map[string]bool, len(cfg.TwoWayRoutes)),
+		selector: sel,
+		origins:  origins,
+		log:      logger,
+		conns:    make(map[string]*conn),
+		live:     make(map[string]*conn),
+		shutDone: make(chan struct{}),
+	}
+	for k, h := range cfg.Routes {
+		if h == nil {
+			return nil, fmt.Errorf("%w: route %q has a nil handler", ErrInvalidConfig, k)
+		}
+		g.routes[k] = h
+	}
+	for _, k := range cfg.TwoWayRoutes {
+		g.twoWay[k] = true
+	}
+	g.srv = &http.Server{
+		Handler:           g,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	return g, nil
+}
+
+// Start listens on Config.Addr and serves in the background until Shutdown
+// or Close. URL and ManagementEndpoint are valid once it returns.
+func (g *Gateway) Start() error {
+	ln, err := net.Listen("tcp", g.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("local: listen: %w", err)
+	}
+	if err := g.setListener(ln); err != nil {
+		ln.Close()
+		return err
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("local: serve", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Serve accepts connections on ln until Shutdown or Close, like
+// http.Server.Serve, and then returns http.ErrServerClosed.
+func (g *Gateway) Serve(ln net.Listener) error {
+	if err := g.setListener(ln); err != nil {
+		return err
+	}
+	return g.srv.Serve(ln)
+}
+
+func (g *Gateway) setListener(ln net.Listener) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shuttingDown {
+		return http.ErrServerClosed
+	}
+	if g.addr == "" {
+		g.addr = ln.Addr().String()
+	}
+	return nil
+}
+
+// Addr is the address the gateway listens on ("127.0.0.1:54321"), or "" before
+// Start or Serve.
+func (g *Gateway) Addr() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.addr
+}
+
+// URL is the WebSocket URL clients connect to: ws://ADDR/{stage}.
+func (g *Gateway) URL() string {
+	return "ws://" + g.Addr() + "/" + g.cfg.Stage
+}
+
+// ManagementEndpoint is the base endpoint of the @connections API,
+// http://ADDR/{stage}, to give to apigatewaymanagementapi.Options.BaseEndpoint.
+func (g *Gateway) ManagementEndpoint() string {
+	return "http://" + g.Addr() + "/" + g.cfg.Stage
+}
+
+// ActiveConnections reports how many WebSocket connections are open.
+func (g *Gateway) ActiveConnections() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.conns)
+}
+
+func (g *Gateway) domainName() string {
+	if g.cfg.DomainName != "" {
+		return g.cfg.DomainName
+	}
+	return g.Addr()
+}
+
+// ServeHTTP routes the gateway's single port: the WebSocket upgrade at
+// /{stage} and the management API at /{stage}/@connections/{id}.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.EscapedPath()
+	stagePath := "/" + g.cfg.Stage
+	switch {
+	case path == stagePath || path == stagePath+"/":
+		g.serveUpgrade(w, r)
+	case strings.HasPrefix(path, stagePath+"/@connections/"):
+		g.serveManagement(w, r, strings.TrimPrefix(path, stagePath+"/@connections/"))
+	default:
+		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
+	}
+}
+
+// Shutdown stops the gateway gracefully: it stops accepting connections,
+// lets in-flight management calls finish, closes every WebSocket with 1001
+// ("Going away"), runs $disconnect for each and waits for all of it. When
+// ctx ends first, it closes what is left at once (see Close) and returns
+// ctx.Err(). Calling it again waits for the first call to finish.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	first := false
+	g.shutOnce.Do(func() { first = true })
+	if !first {
+		select {
+		case <-g.shutDone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	defer close(g.shutDone)
+
+	g.mu.Lock()
+	g.shuttingDown = true
+	g.mu.Unlock()
+
+	// http.Server.Shutdown closes the listeners and waits for requests that
+	// are not hijacked, including upgrades still running $connect; those see
+	// shuttingDown once upgraded and close themselves.
+	if err := g.srv.Shutdown(ctx); err != nil {
+		g.Close()
+		return err
+	}
+	for _, c := range g.snapshot() {
+		c.closeWith(websocket1001, reasonGoingAway)
+	}
+	done := make(chan struct{})
+	go func() {
+		g.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		g.Close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close stops the gateway now: it closes the listeners and every socket
+// without a close handshake, cancels the contexts of running handlers (the
+// $disconnect handlers of the closed connections still run, with a
+// cancelled context), and waits for the gateway's goroutines to exit.
+// Calling it again is a no-op.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	g.shuttingDown = true
+	already := g.closed
+	g.closed = true
+	g.mu.Unlock()
+	if already {
+		g.wg.Wait()
+		return nil
+	}
+	err := g.srv.Close()
+	for _, c := range g.snapshotLive() {
+		c.abort()
+	}
+	g.wg.Wait()
+	return err
+}
+
+func (g *Gateway) snapshot() []*conn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]*conn, 0, len(g.conns))
+	for _, c := range g.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// drainBody reads what is left of a request body so the connection can be
+// reused, bounded so a large body cannot hold the handler.
+func drainBody(r io.Reader) {
+	_, _ = io.CopyN(io.Discard, r, MaxMessageBytes+1)
+}

@@ -1,0 +1,157 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+)
+
+// isoMillis is the ISO-8601 form GET @connections uses for its times.
+const isoMillis = "2006-01-02T15:04:05.000Z"
+
+// connectionInfo is GET @connections/{id}'s body.
+type connectionInfo struct {
+	ConnectedAt  string             `json:"connectedAt"`
+	Identity     connectionIdentity `json:"identity"`
+	LastActiveAt string             `json:"lastActiveAt"`
+}
+
+type connectionIdentity struct {
+	SourceIP  string `json:"sourceIp"`
+	UserAgent string `json:"userAgent"`
+}
+
+// serveManagement answers POST, GET and DELETE /{stage}/@connections/{id}
+// like API Gateway's management API.
+func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escapedID string) {
+	id, err := url.PathUnescape(escapedID)
+	if err != nil || id == "" {
+		writeAPIError(w, http.StatusBadRequest, "BadRequestException", "Invalid connection ID")
+		return
+	}
+	var body []byte
+	if r.Method == http.MethodPost {
+		if r.ContentLength > MaxMessageBytes {
+			drainBody(r.Body)
+			writeAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
+			return
+		}
+		body, err = io.ReadAll(io.LimitReader(r.Body, MaxMessageBytes+1))
+		if err != nil {
+			writeAPIError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
+			return
+		}
+		if len(body) > MaxMessageBytes {
+			drainBody(r.Body)
+			writeAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
+			return
+		}
+	}
+	if g.cfg.VerifyCredentials != nil {
+		if err := verifySigV4(r.Context(), g.cfg.VerifyCredentials, r, body, time.Now()); err != nil {
+			g.log.Info("local: management request refused", "err", err)
+			writeAPIError(w, http.StatusForbidden, "ForbiddenException", forbiddenMessage(err))
+			return
+		}
+	}
+
+	switch r.Method {
+	case http.MethodPost, http.MethodGet, http.MethodDelete:
+	default:
+		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
+		return
+	}
+	c := g.lookup(id)
+	if c == nil {
+		writeAPIError(w, http.StatusGone, "GoneException", "")
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+		// Text stays text: API Gateway sends a body that is valid UTF-8 as
+		// a text frame and anything else as binary.
+		typ := websocket.MessageBinary
+		if isText(body) {
+			typ = websocket.MessageText
+		}
+		switch err := c.enqueue(r.Context(), typ, body); {
+		case errors.Is(err, errQueueFull):
+			writeAPIError(w, http.StatusTooManyRequests, "LimitExceededException", "Limit exceeded: the client's outbound buffer is full")
+		case err != nil:
+			writeAPIError(w, http.StatusGone, "GoneException", "")
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	case http.MethodGet:
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(connectionInfo{
+			ConnectedAt:  c.connectedAt.UTC().Format(isoMillis),
+			Identity:     connectionIdentity{SourceIP: c.sourceIP, UserAgent: c.userAgent},
+			LastActiveAt: time.Unix(0, c.lastActive.Load()).UTC().Format(isoMillis),
+		})
+	case http.MethodDelete:
+		c.closeWith(deleteCode, deleteReason)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// apiError is the management API's error body; X-Amzn-Errortype names the
+// type, which is how the SDK picks *types.GoneException and the others.
+type apiError struct {
+	Message *string `json:"message"`
+}
+
+func writeAPIError(w http.ResponseWriter, status int, errType, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-Errortype", errType)
+	w.WriteHeader(status)
+	var m *string
+	if msg != "" {
+		m = &msg
+	}
+	// API Gateway sends {"message":null} with a 410.
+	_ = json.NewEncoder(w).Encode(apiError{Message: m})
+}
+
+// writeRefusal answers an upgrade that $connect refused with the handler's
+// status and body.
+func writeRefusal(w http.ResponseWriter, status int, body string) {
+	if status < 100 || status > 999 {
+		status = http.StatusInternalServerError
+	}
+	if body == "" {
+		writeAPIError(w, status, errorTypeForStatus(status), http.StatusText(status))
+		return
+	}
+	w.Header().Set("X-Amzn-Errortype", errorTypeForStatus(status))
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
+
+func errorTypeForStatus(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "UnauthorizedException"
+	case status == http.StatusForbidden:
+		return "ForbiddenException"
+	case status == http.StatusNotFound:
+		return "NotFoundException"
+	case status == http.StatusTooManyRequests:
+		return "LimitExceededException"
+	case status >= 500:
+		return "InternalServerErrorException"
+	default:
+		return "BadRequestException"
+	}
+}
+
+// isText reports whether a posted body goes out as a text frame: the
+// management API carries raw bytes, so valid UTF-8 is text and anything
+// else binary.
+func isText(b []byte) bool { return utf8.Valid(b) }
