@@ -375,7 +375,7 @@ func (s *Store) Requeue(ctx context.Context, requestID, owner string, reqErr sto
 	retry := transition{
 		op: op, id: requestID,
 		cond: heldBy(owner, now).And(
-			expression.AttributeNotExists(attempts).Or(attempts.LessThan(expression.Value(maxAttempts-1)))),
+			expression.AttributeNotExists(attempts).Or(attempts.LessThan(expression.Value(maxAttempts - 1)))),
 		set: map[string]any{
 			AttrStatus:    string(store.StatusPending),
 			AttrError:     errorValue(reqErr),
