@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/auth"
@@ -85,8 +86,8 @@ func WithAnonymousIdentity(fn func(ConnectRequest) Identity) ConnectOption {
 }
 
 // WithEndpointFunc sets how the stored management endpoint is derived from
-// the request (default https://{DomainName}/{Stage}, empty when DomainName
-// is).
+// the request (default {scheme}://{DomainName}/{Stage}, the scheme from
+// X-Forwarded-Proto or https; empty when DomainName is).
 func WithEndpointFunc(fn func(ConnectRequest) string) ConnectOption {
 	return func(h *ConnectHandler) {
 		if fn != nil {
@@ -144,14 +145,23 @@ func NewConnectHandler(conns store.ConnectionStore, opts ...ConnectOption) *Conn
 	return h
 }
 
+// defaultEndpoint is https://{DomainName}/{Stage}, with the scheme taken
+// from X-Forwarded-Proto when present (the local runtime serves plain
+// http on loopback and says so there, as API Gateway says https).
 func defaultEndpoint(r ConnectRequest) string {
 	if r.DomainName == "" {
 		return ""
 	}
-	if r.Stage == "" {
-		return "https://" + r.DomainName
+	scheme := "https"
+	for k, v := range r.Headers {
+		if strings.EqualFold(k, "X-Forwarded-Proto") && (v == "http" || v == "https") {
+			scheme = v
+		}
 	}
-	return "https://" + r.DomainName + "/" + r.Stage
+	if r.Stage == "" {
+		return scheme + "://" + r.DomainName
+	}
+	return scheme + "://" + r.DomainName + "/" + r.Stage
 }
 
 // Connect verifies the request's token and stores the connection. An

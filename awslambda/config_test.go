@@ -1,0 +1,45 @@
+package awslambda
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigFromEnvDefaultsAndOverrides(t *testing.T) {
+	c, err := configFrom(env(map[string]string{EnvAllowAnonymous: "true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ConnectionsTable != "streamer-connections" || c.RequestsTable != "streamer-requests" || c.SyncTimeout != 10*time.Second || c.MaxAttempts != 3 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c, err = configFrom(env(map[string]string{
+		EnvTablePrefix: "prod-", EnvRequestsTable: "reqs", EnvSyncTimeout: "5s", EnvMaxAttempts: "7",
+		EnvJWTAlgorithms: "RS256, ES256", EnvJWKSFile: "/keys.json", EnvJWTAudience: "app",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ConnectionsTable != "prod-connections" || c.RequestsTable != "reqs" || c.SyncTimeout != 5*time.Second ||
+		c.MaxAttempts != 7 || len(c.JWTAlgorithms) != 2 || c.JWTAlgorithms[1] != "ES256" || c.JWTAudience != "app" || c.AllowAnonymous {
+		t.Fatalf("overrides: %+v", c)
+	}
+}
+
+func TestConfigFromEnvRefusesMistakes(t *testing.T) {
+	for name, m := range map[string]map[string]string{
+		"no auth decided":   {},
+		"algorithms no key": {EnvJWTAlgorithms: "RS256"},
+		"timeout too long":  {EnvAllowAnonymous: "1", EnvSyncTimeout: "30s"},
+		"bad timeout":       {EnvAllowAnonymous: "1", EnvSyncTimeout: "soon"},
+		"bad attempts":      {EnvAllowAnonymous: "1", EnvMaxAttempts: "0"},
+		"bad bool":          {EnvAllowAnonymous: "maybe"},
+	} {
+		if _, err := configFrom(env(m)); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}

@@ -1,0 +1,24 @@
+// Package awslambda runs Streamer on AWS Lambda. It converts the events
+// aws-lambda-go delivers into Streamer's own types and back, and nothing
+// else: the logic lives in package streamer.
+//
+// Four handlers make a deployment, one per Lambda function (or one function
+// switching on the route key):
+//
+//   - [ConnectHandler] for the $connect route: verifies the token and
+//     stores the connection; 401 refuses it.
+//   - [DisconnectHandler] for $disconnect.
+//   - [RouterHandler] for $default: every message goes to a
+//     [streamer.Router], which replies through @connections.
+//   - [StreamHandler] for the requests table's DynamoDB stream: runs queued
+//     async requests with a [streamer.Processor], reporting partial batch
+//     failures.
+//
+// Lambda freezes the process as soon as a handler returns, so each handler
+// waits for the connection manager's background work ([Flusher]) first.
+// [ConfigFromEnv] reads the deployment's settings; this package and cmd/
+// are the only places that read the environment.
+//
+// See https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-integrations.html
+// and https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html.
+package awslambda
