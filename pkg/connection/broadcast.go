@@ -24,7 +24,8 @@ import (
 // Broadcast returns nil if every ID was delivered, else a *BroadcastError
 // naming each failed ID and its cause. If ctx ends (or Shutdown's
 // deadline passes) it stops promptly and reports the IDs not delivered
-// with the context's error. Each ID is delivered at most once per call,
+// with the context's error; that includes the IDs whose attempt was in
+// flight and was abandoned, which the gateway may have delivered. Each ID is delivered at most once per call,
 // except that an attempt that timed out may have been delivered before it
 // is retried (see the package documentation).
 func (m *Manager) Broadcast(ctx context.Context, connectionIDs []string, message any) error {
