@@ -17,6 +17,8 @@ import (
 
 	"github.com/streamer-go/streamer/cmd/streamer/internal/demo"
 	"github.com/streamer-go/streamer/pkg/connection"
+	"github.com/streamer-go/streamer/pkg/store"
+	"github.com/streamer-go/streamer/pkg/store/dynamo"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/runtime/local"
 )
@@ -36,6 +38,10 @@ type devOptions struct {
 	outboundQueue   int
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
+	// dynamoEndpoint, when set, keeps connections in DynamoDB (any
+	// DynamoDB-API server, such as dynalite) instead of memory.
+	dynamoEndpoint string
+	tablePrefix    string
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
@@ -49,6 +55,8 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins allowed to connect (host patterns like app.example.com or localhost:*; \"*\" for any); default any localhost origin")
 	fs.IntVar(&o.outboundQueue, "outbound-queue", local.DefaultOutboundQueue, "messages queued per slow client before @connections answers 429")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close")
+	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "keep connections in DynamoDB at this endpoint (e.g. http://127.0.0.1:4567 for dynalite) instead of memory; tables are created if missing")
+	fs.StringVar(&o.tablePrefix, "table-prefix", dynamo.DefaultPrefix, "DynamoDB table name prefix, with --dynamodb-endpoint")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return o, err
@@ -60,6 +68,9 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 		if p = strings.TrimSpace(p); p != "" {
 			o.allowedOrigins = append(o.allowedOrigins, p)
 		}
+	}
+	if o.tablePrefix == "" {
+		return o, usageError{errors.New("--table-prefix must not be empty")}
 	}
 	if o.idleTimeout <= 0 || o.maxLifetime <= 0 || o.shutdownTimeout <= 0 || o.outboundQueue <= 0 {
 		return o, usageError{errors.New("durations and --outbound-queue must be positive")}
@@ -89,7 +100,21 @@ func devRun(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	wsURL := "ws://" + ln.Addr().String() + "/" + o.stage
 	endpoint := "http://" + ln.Addr().String() + "/" + o.stage
 
-	st := memory.New()
+	var st store.ConnectionStore = memory.New()
+	if o.dynamoEndpoint != "" {
+		client, closeClient, err := dynamoClient(ctx, o.dynamoEndpoint, "", stderr)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer closeClient()
+		if _, err := dynamo.CreateTables(ctx, client, o.tablePrefix); err != nil {
+			ln.Close()
+			return fmt.Errorf("create tables at %s: %w", o.dynamoEndpoint, err)
+		}
+		st = dynamo.New(client, dynamo.WithPrefix(o.tablePrefix))
+		logger.Info("streamer dev: connections in DynamoDB", "endpoint", o.dynamoEndpoint, "prefix", o.tablePrefix)
+	}
 	// The local gateway accepts any credentials; the SDK wants some.
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
 	mgr := connection.NewManager(st, connection.NewAPIGatewayClient(awsCfg, endpoint), endpoint, connection.WithLogger(logger))

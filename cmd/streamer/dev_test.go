@@ -7,8 +7,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,7 +77,23 @@ func TestDevEndToEnd(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	bin := buildBinary(t)
-	cmd := exec.Command(bin, "dev", "--addr", "127.0.0.1:0", "--log-level", "debug")
+	t.Run("memory", func(t *testing.T) { devEndToEnd(t, bin) })
+	t.Run("dynamodb", func(t *testing.T) {
+		endpoint := os.Getenv("STREAMER_DYNAMODB_ENDPOINT")
+		if endpoint == "" {
+			if os.Getenv("STREAMER_REQUIRE_DYNAMODB") == "1" {
+				t.Fatal("STREAMER_REQUIRE_DYNAMODB=1 but STREAMER_DYNAMODB_ENDPOINT is empty")
+			}
+			t.Skip("STREAMER_DYNAMODB_ENDPOINT not set (make test sets it)")
+		}
+		// A prefix of its own, so the tables are this run's.
+		prefix := "devtest" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+		devEndToEnd(t, bin, "--dynamodb-endpoint", endpoint, "--table-prefix", prefix)
+	})
+}
+
+func devEndToEnd(t *testing.T, bin string, extra ...string) {
+	cmd := exec.Command(bin, append([]string{"dev", "--addr", "127.0.0.1:0", "--log-level", "debug"}, extra...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -222,7 +222,10 @@ func (g *Gateway) Start() error {
 }
 
 // Serve accepts connections on ln until Shutdown or Close, like
-// http.Server.Serve, and then returns http.ErrServerClosed.
+// http.Server.Serve, and then returns http.ErrServerClosed. URL and
+// ManagementEndpoint name ln's address once Serve has started; a caller
+// that runs Serve in a goroutine and prints the URLs at once should build
+// them from ln.Addr().
 func (g *Gateway) Serve(ln net.Listener) error {
 	if err := g.setListener(ln); err != nil {
 		return err
