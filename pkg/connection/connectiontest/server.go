@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -45,6 +46,7 @@ type Server struct {
 	total     int
 	rawPaths  []string
 	keepPaths bool
+	open      int
 }
 
 type hold struct {
@@ -63,7 +65,9 @@ func NewServer() *Server {
 		attempts: map[string]int{},
 		received: map[string][][]byte{},
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.Config.ConnState = s.trackConn
+	s.srv.Start()
 	s.URL = s.srv.URL
 	return s
 }
@@ -191,6 +195,25 @@ func (s *Server) RawPaths() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.rawPaths...)
+}
+
+func (s *Server) trackConn(_ net.Conn, state http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch state {
+	case http.StateNew:
+		s.open++
+	case http.StateClosed, http.StateHijacked:
+		s.open--
+	}
+}
+
+// OpenConns returns the number of TCP connections clients hold open to
+// the server now, idle keep-alive ones included.
+func (s *Server) OpenConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open
 }
 
 // awsError writes an error the way API Gateway does: the type in the
