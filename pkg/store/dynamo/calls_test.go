@@ -1,0 +1,414 @@
+package dynamo_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/streamer-go/streamer/pkg/store"
+	"github.com/streamer-go/streamer/pkg/store/dynamo"
+)
+
+// countingClient counts the DynamoDB calls the store makes, by API name.
+type countingClient struct {
+	dynamo.Client
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *countingClient) count(name string) {
+	c.mu.Lock()
+	c.calls[name]++
+	c.mu.Unlock()
+}
+
+// take returns the counts since the last take and resets them.
+func (c *countingClient) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	c.calls = map[string]int{}
+	return out
+}
+
+func (c *countingClient) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	c.count("GetItem")
+	return c.Client.GetItem(ctx, in, o...)
+}
+
+func (c *countingClient) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	c.count("PutItem")
+	return c.Client.PutItem(ctx, in, o...)
+}
+
+func (c *countingClient) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	c.count("UpdateItem")
+	return c.Client.UpdateItem(ctx, in, o...)
+}
+
+func (c *countingClient) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	c.count("DeleteItem")
+	return c.Client.DeleteItem(ctx, in, o...)
+}
+
+func (c *countingClient) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	c.count("Query")
+	return c.Client.Query(ctx, in, o...)
+}
+
+func (c *countingClient) Scan(ctx context.Context, in *dynamodb.ScanInput, o ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	c.count("Scan")
+	return c.Client.Scan(ctx, in, o...)
+}
+
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func newCountingStore(t *testing.T, opts ...dynamo.Option) (*dynamo.Store, *countingClient, *manualClock, *dynamodb.Client) {
+	t.Helper()
+	client := newClient(t)
+	prefix := freshTables(t, client)
+	counter := &countingClient{Client: client, calls: map[string]int{}}
+	clock := &manualClock{now: time.Now().UTC().Truncate(time.Second)}
+	opts = append([]dynamo.Option{dynamo.WithPrefix(prefix), dynamo.WithClock(clock.Now)}, opts...)
+	return dynamo.New(counter, opts...), counter, clock, client
+}
+
+// TestCallsPerOperation pins how many DynamoDB calls each store operation
+// costs; docs/PERFORMANCE.md quotes this table.
+func TestCallsPerOperation(t *testing.T) {
+	t.Parallel()
+	s, counter, clock, _ := newCountingStore(t, dynamo.WithPageSize(10))
+	ctx := t.Context()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(op string, want map[string]int) {
+		t.Helper()
+		if got := counter.take(); !maps.Equal(got, want) {
+			t.Errorf("%s: calls %v, want %v", op, got, want)
+		}
+	}
+	req := func(id string) *store.AsyncRequest {
+		return &store.AsyncRequest{RequestID: id, ConnectionID: "c-1", UserID: "u-1", Action: "a", Payload: json.RawMessage(`{}`)}
+	}
+
+	must(s.Save(ctx, &store.Connection{ConnectionID: "c-1", UserID: "u-1", TenantID: "t-1", ConnectedAt: clock.Now()}))
+	expect("Save", map[string]int{"PutItem": 1})
+	_, err := s.Get(ctx, "c-1")
+	must(err)
+	expect("Get", map[string]int{"GetItem": 1})
+	must(s.UpdateLastPing(ctx, "c-1", clock.Now()))
+	expect("UpdateLastPing", map[string]int{"UpdateItem": 1})
+	_, err = s.ListByUser(ctx, "u-1")
+	must(err)
+	expect("ListByUser (1 connection)", map[string]int{"Query": 1})
+
+	must(s.Enqueue(ctx, req("r-1")))
+	expect("Enqueue", map[string]int{"PutItem": 1})
+	_, err = s.GetRequest(ctx, "r-1")
+	must(err)
+	expect("GetRequest", map[string]int{"GetItem": 1})
+	_, err = s.Claim(ctx, "r-1", "w1", time.Minute)
+	must(err)
+	expect("Claim PENDING", map[string]int{"UpdateItem": 1})
+	_, err = s.Claim(ctx, "r-1", "w2", time.Minute)
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second Claim: %v", err)
+	}
+	expect("Claim lost (ErrConflict)", map[string]int{"UpdateItem": 1, "GetItem": 1})
+	must(s.UpdateProgress(ctx, "r-1", "w1", 50, "half"))
+	expect("UpdateProgress", map[string]int{"UpdateItem": 1})
+	must(s.RenewLease(ctx, "r-1", "w1", time.Minute))
+	expect("RenewLease", map[string]int{"UpdateItem": 1})
+	clock.Advance(2 * time.Minute)
+	_, err = s.Claim(ctx, "r-1", "w2", time.Minute)
+	must(err)
+	expect("Claim take-over of an expired lease", map[string]int{"UpdateItem": 2, "GetItem": 1})
+	_, err = s.Requeue(ctx, "r-1", "w2", store.RequestError{Code: "INTERNAL"}, 3)
+	must(err)
+	expect("Requeue with attempts left", map[string]int{"UpdateItem": 1})
+	_, err = s.Claim(ctx, "r-1", "w3", time.Minute)
+	must(err)
+	counter.take()
+	_, err = s.Requeue(ctx, "r-1", "w3", store.RequestError{Code: "INTERNAL"}, 3)
+	must(err)
+	expect("Requeue of the last attempt (to FAILED)", map[string]int{"UpdateItem": 2, "GetItem": 1})
+
+	must(s.Enqueue(ctx, req("r-2")))
+	_, err = s.Claim(ctx, "r-2", "w1", time.Minute)
+	must(err)
+	counter.take()
+	_, err = s.Complete(ctx, "r-2", "w1", json.RawMessage(`{"ok":true}`))
+	must(err)
+	expect("Complete", map[string]int{"UpdateItem": 1})
+
+	must(s.Enqueue(ctx, req("r-3")))
+	_, err = s.Claim(ctx, "r-3", "w1", time.Minute)
+	must(err)
+	counter.take()
+	_, err = s.Fail(ctx, "r-3", "w1", store.RequestError{Code: "INTERNAL", Message: "x"})
+	must(err)
+	expect("Fail", map[string]int{"UpdateItem": 1})
+
+	must(s.Enqueue(ctx, req("r-4")))
+	counter.take()
+	_, err = s.Cancel(ctx, "r-4")
+	must(err)
+	expect("Cancel", map[string]int{"UpdateItem": 1})
+	err = s.UpdateProgress(ctx, "r-4", "w1", 10, "")
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("UpdateProgress after Cancel: %v", err)
+	}
+	expect("UpdateProgress on CANCELLED (ErrConflict)", map[string]int{"UpdateItem": 1, "GetItem": 1})
+
+	_, _, err = s.ListRequestsByConnection(ctx, "c-1", 10, "")
+	must(err)
+	expect("ListRequestsByConnection (one page)", map[string]int{"Query": 1})
+
+	_, err = s.DeleteStale(ctx, clock.Now().Add(time.Hour))
+	must(err)
+	expect("DeleteStale (1 stale of 1)", map[string]int{"Scan": 1, "DeleteItem": 1})
+}
+
+// TestErrorsWrapSDK checks that the sentinel and the SDK error are both in
+// the chain, so callers may branch on either.
+func TestErrorsWrapSDK(t *testing.T) {
+	t.Parallel()
+	s, _, _, _ := newCountingStore(t)
+	ctx := t.Context()
+	r := &store.AsyncRequest{RequestID: "r-1", ConnectionID: "c-1"}
+	if err := s.Enqueue(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	var ccf *types.ConditionalCheckFailedException
+
+	err := s.Enqueue(ctx, &store.AsyncRequest{RequestID: "r-1", ConnectionID: "c-1"})
+	if !errors.Is(err, store.ErrAlreadyExists) || !errors.As(err, &ccf) {
+		t.Errorf("duplicate Enqueue: %v; want ErrAlreadyExists wrapping ConditionalCheckFailedException", err)
+	}
+	if _, err := s.Claim(ctx, "r-1", "w1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Claim(ctx, "r-1", "w2", time.Minute)
+	if !errors.Is(err, store.ErrConflict) || !errors.As(err, &ccf) {
+		t.Errorf("lost Claim: %v; want ErrConflict wrapping ConditionalCheckFailedException", err)
+	}
+	if !strings.HasPrefix(err.Error(), "dynamo: claim") || !strings.Contains(err.Error(), `"w1"`) {
+		t.Errorf("error text %q should name the package, operation and holder", err)
+	}
+	_, err = s.Cancel(ctx, "absent")
+	if !errors.Is(err, store.ErrNotFound) || !errors.As(err, &ccf) {
+		t.Errorf("Cancel absent: %v; want ErrNotFound wrapping ConditionalCheckFailedException", err)
+	}
+	err = s.UpdateLastPing(ctx, "absent", time.Now())
+	if !errors.Is(err, store.ErrNotFound) || !errors.As(err, &ccf) {
+		t.Errorf("UpdateLastPing absent: %v; want ErrNotFound wrapping ConditionalCheckFailedException", err)
+	}
+	// An update pushing the item past 400 KB is refused by DynamoDB with a
+	// ValidationException; the store reports ErrTooLarge and keeps the SDK
+	// error in the chain.
+	big := &store.AsyncRequest{RequestID: "big", ConnectionID: "c-1", Payload: json.RawMessage(`"` + strings.Repeat("p", 300*1024) + `"`)}
+	if err := s.Enqueue(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, "big", "w1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Complete(ctx, "big", "w1", json.RawMessage(`"`+strings.Repeat("r", 200*1024)+`"`))
+	var api smithy.APIError
+	if !errors.Is(err, store.ErrTooLarge) || !errors.As(err, &api) || api.ErrorCode() != "ValidationException" {
+		t.Errorf("oversize Complete: %v; want ErrTooLarge wrapping the ValidationException", err)
+	}
+	// A cursor is bound to its list.
+	for i := range 3 {
+		if err := s.Enqueue(ctx, &store.AsyncRequest{RequestID: "l-" + string(rune('a'+i)), ConnectionID: "c-9", UserID: "u-9"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, next, err := s.ListRequestsByConnection(ctx, "c-9", 1, "")
+	if err != nil || next == "" {
+		t.Fatalf("first page: next %q, err %v", next, err)
+	}
+	if _, _, err := s.ListRequestsByUser(ctx, "u-9", 1, next); !errors.Is(err, store.ErrInvalidInput) {
+		t.Errorf("connection cursor on the user list: %v, want ErrInvalidInput", err)
+	}
+	if _, _, err := s.ListRequestsByConnection(ctx, "c-other", 1, next); !errors.Is(err, store.ErrInvalidInput) {
+		t.Errorf("cursor on another connection's list: %v, want ErrInvalidInput", err)
+	}
+}
+
+// TestItemLayout reads raw items back: the stream processor and the
+// deployment rely on these attribute names and types.
+func TestItemLayout(t *testing.T) {
+	t.Parallel()
+	s, _, clock, client := newCountingStore(t)
+	ctx := t.Context()
+	r := &store.AsyncRequest{
+		RequestID: "r-1", ClientRequestID: "c-req", ConnectionID: "c-1", UserID: "u-1", TenantID: "t-1",
+		Action: "report", Payload: json.RawMessage(`{"a":[1,2]}`), TTL: clock.Now().Add(time.Hour).Unix(),
+	}
+	if err := s.Enqueue(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, r.RequestID, "w1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateProgress(ctx, r.RequestID, "w1", 10, "going"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Fail(ctx, r.RequestID, "w1", store.RequestError{Code: "TIMEOUT", Message: "slow"}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.RequestsTable()),
+		Key:       map[string]types.AttributeValue{dynamo.AttrRequestID: &types.AttributeValueMemberS{Value: "r-1"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := out.Item
+	wantTypes := map[string]string{
+		dynamo.AttrRequestID: "S", dynamo.AttrClientRequestID: "S", dynamo.AttrConnectionID: "S",
+		dynamo.AttrUserID: "S", dynamo.AttrTenantID: "S", dynamo.AttrAction: "S", dynamo.AttrPayload: "S",
+		dynamo.AttrStatus: "S", dynamo.AttrProgress: "N", dynamo.AttrProgressMessage: "S", dynamo.AttrError: "M",
+		dynamo.AttrAttempts: "N", dynamo.AttrCreatedAt: "S", dynamo.AttrUpdatedAt: "S", dynamo.AttrStartedAt: "S",
+		dynamo.AttrCompletedAt: "S", dynamo.AttrTTL: "N",
+	}
+	for name, typ := range wantTypes {
+		var got string
+		switch item[name].(type) {
+		case *types.AttributeValueMemberS:
+			got = "S"
+		case *types.AttributeValueMemberN:
+			got = "N"
+		case *types.AttributeValueMemberM:
+			got = "M"
+		}
+		if got != typ {
+			t.Errorf("attribute %s: type %q, want %q", name, got, typ)
+		}
+	}
+	if extra := slices.DeleteFunc(slices.Collect(maps.Keys(item)), func(k string) bool { _, ok := wantTypes[k]; return ok }); len(extra) > 0 {
+		t.Errorf("unexpected attributes %q (lease attributes must be gone after Fail)", extra)
+	}
+	var plain map[string]any
+	if err := attributevalue.UnmarshalMap(item, &plain); err != nil {
+		t.Fatal(err)
+	}
+	if plain[dynamo.AttrStatus] != "FAILED" || plain[dynamo.AttrPayload] != `{"a":[1,2]}` || plain[dynamo.AttrTTL] != float64(r.TTL) {
+		t.Errorf("raw item %v", plain)
+	}
+	if _, err := time.Parse(dynamo.TimeLayout, plain[dynamo.AttrCreatedAt].(string)); err != nil {
+		t.Errorf("created_at %q is not in TimeLayout: %v", plain[dynamo.AttrCreatedAt], err)
+	}
+	got, err := dynamo.UnmarshalRequest(item)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.StatusFailed || got.Error == nil || got.Error.Code != "TIMEOUT" || got.ProgressMessage != "going" ||
+		string(got.Payload) != string(r.Payload) || !got.CreatedAt.Equal(r.CreatedAt) || got.TTL != r.TTL {
+		t.Errorf("UnmarshalRequest = %+v", got)
+	}
+}
+
+func TestUnmarshalRequestRejectsGarbage(t *testing.T) {
+	for name, item := range map[string]map[string]types.AttributeValue{
+		"no request id": {dynamo.AttrStatus: &types.AttributeValueMemberS{Value: "PENDING"}},
+		"bad time": {
+			dynamo.AttrRequestID: &types.AttributeValueMemberS{Value: "r"},
+			dynamo.AttrCreatedAt: &types.AttributeValueMemberS{Value: "yesterday"},
+		},
+		"wrong type": {
+			dynamo.AttrRequestID: &types.AttributeValueMemberS{Value: "r"},
+			dynamo.AttrAttempts:  &types.AttributeValueMemberS{Value: "many"},
+		},
+	} {
+		if _, err := dynamo.UnmarshalRequest(item); err == nil {
+			t.Errorf("%s: UnmarshalRequest accepted %v", name, item)
+		}
+	}
+}
+
+func TestTablesSchema(t *testing.T) {
+	defs := dynamo.Tables("p-")
+	if len(defs) != 2 || aws.ToString(defs[0].TableName) != "p-connections" || aws.ToString(defs[1].TableName) != "p-requests" {
+		t.Fatalf("Tables = %v", defs)
+	}
+	indexes := func(d *dynamodb.CreateTableInput) map[string][]string {
+		out := map[string][]string{}
+		for _, g := range d.GlobalSecondaryIndexes {
+			for _, k := range g.KeySchema {
+				out[aws.ToString(g.IndexName)] = append(out[aws.ToString(g.IndexName)], aws.ToString(k.AttributeName))
+			}
+			if g.Projection == nil || g.Projection.ProjectionType != types.ProjectionTypeAll {
+				t.Errorf("index %s does not project all attributes", aws.ToString(g.IndexName))
+			}
+		}
+		return out
+	}
+	want := []map[string][]string{
+		{dynamo.IndexConnectionsByUser: {dynamo.AttrUserID}, dynamo.IndexConnectionsByTenant: {dynamo.AttrTenantID}},
+		{dynamo.IndexRequestsByConnection: {dynamo.AttrConnectionID, dynamo.AttrCreatedAt}, dynamo.IndexRequestsByUser: {dynamo.AttrUserID, dynamo.AttrCreatedAt}},
+	}
+	keys := []string{dynamo.AttrConnectionID, dynamo.AttrRequestID}
+	for i, d := range defs {
+		if got := indexes(d); !maps.EqualFunc(got, want[i], slices.Equal) {
+			t.Errorf("%s indexes = %v, want %v", aws.ToString(d.TableName), got, want[i])
+		}
+		if len(d.KeySchema) != 1 || aws.ToString(d.KeySchema[0].AttributeName) != keys[i] {
+			t.Errorf("%s key = %v, want %s", aws.ToString(d.TableName), d.KeySchema, keys[i])
+		}
+	}
+	if s := defs[1].StreamSpecification; s == nil || !aws.ToBool(s.StreamEnabled) || s.StreamViewType != types.StreamViewTypeNewAndOldImages {
+		t.Error("requests table must stream new and old images for the async processor")
+	}
+}
+
+// TestCreateTablesIdempotent runs CreateTables on existing tables.
+func TestCreateTablesIdempotent(t *testing.T) {
+	t.Parallel()
+	client := newClient(t)
+	prefix := freshTables(t, client)
+	res, err := dynamo.CreateTables(t.Context(), client, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].Created || res[1].Created {
+		t.Errorf("second CreateTables = %+v, want two existing tables", res)
+	}
+	for _, r := range res {
+		if !r.TTLEnabled && r.TTLUnsupported == nil {
+			t.Errorf("%s: TTL neither enabled nor reported unsupported", r.Table)
+		}
+	}
+}
