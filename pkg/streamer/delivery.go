@@ -111,8 +111,13 @@ func (t *target) userConnections(ctx context.Context) ([]string, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.others, t.othersAt, t.deadConns = ids, now, map[string]bool{}
-	return t.live(), nil
+	t.deadConns = map[string]bool{}
+	// An empty list is not cached: the user may reconnect any moment.
+	t.others, t.othersAt = nil, time.Time{}
+	if len(ids) > 0 {
+		t.others, t.othersAt = ids, now
+	}
+	return ids, nil
 }
 
 // live returns the cached ids not known dead. Caller holds mu.
