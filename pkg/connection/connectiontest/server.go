@@ -35,18 +35,19 @@ type Server struct {
 	srv     *httptest.Server
 	started time.Time
 
-	mu        sync.Mutex
-	gone      map[string]bool
-	scripts   map[string][]int
-	throttle  int
-	latency   func(connectionID string) time.Duration
-	holds     map[string]*hold
-	attempts  map[string]int
-	received  map[string][][]byte
-	total     int
-	rawPaths  []string
-	keepPaths bool
-	open      int
+	mu                   sync.Mutex
+	gone                 map[string]bool
+	scripts              map[string][]int
+	throttle             int
+	burstEvery, burstLen int
+	latency              func(connectionID string) time.Duration
+	holds                map[string]*hold
+	attempts             map[string]int
+	received             map[string][][]byte
+	total                int
+	rawPaths             []string
+	keepPaths            bool
+	open                 int
 }
 
 type hold struct {
@@ -128,6 +129,15 @@ func (s *Server) ThrottleNext(n int) {
 	s.throttle += n
 }
 
+// ThrottleBursts makes the server throw a burst of length 429 answers
+// after every `every` requests, whatever their ID, for as long as the
+// server runs; every <= 0 turns the bursts off.
+func (s *Server) ThrottleBursts(every, length int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.burstEvery, s.burstLen = every, length
+}
+
 // SetLatency makes every request wait f(connectionID) before it is
 // answered (and before any fault is decided). nil removes the latency.
 func (s *Server) SetLatency(f func(connectionID string) time.Duration) {
@@ -146,6 +156,17 @@ func (s *Server) Hold(id string) (arrived <-chan struct{}, release func()) {
 	s.holds[id] = h
 	s.mu.Unlock()
 	return h.arrived, func() { h.once.Do(func() { close(h.release) }) }
+}
+
+// Reset forgets what was received and counted (not the gone IDs, the
+// scripts or the latency), for benchmarks that reuse a server.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.attempts = map[string]int{}
+	s.received = map[string][][]byte{}
+	s.total = 0
+	s.rawPaths = nil
 }
 
 // Received returns the messages delivered to id, in order.
@@ -281,6 +302,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.attempts[id]++
 	s.total++
+	if s.burstEvery > 0 && s.total%s.burstEvery == 0 {
+		s.throttle += s.burstLen
+	}
 	if s.keepPaths {
 		s.rawPaths = append(s.rawPaths, raw)
 	}
