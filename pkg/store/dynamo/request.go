@@ -211,8 +211,10 @@ func (s *Store) Claim(ctx context.Context, requestID, owner string, lease time.D
 	}
 	// Take-over. A concurrent claimer or a renewal moves lease_until past
 	// now, so at most one take-over succeeds.
-	t.cond = statusIs(store.StatusProcessing).
-		And(expression.Name(AttrLeaseUntil).LessThanEqual(expression.Value(formatTime(now))), live(now))
+	leaseUntil := expression.Name(AttrLeaseUntil)
+	t.cond = statusIs(store.StatusProcessing).And(
+		expression.AttributeNotExists(leaseUntil).Or(leaseUntil.LessThanEqual(expression.Value(formatTime(now)))),
+		live(now))
 	t.inc = AttrAttempts
 	return s.run(ctx, t)
 }
