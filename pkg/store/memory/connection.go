@@ -35,8 +35,10 @@ func (s *Store) Save(ctx context.Context, c *store.Connection) error {
 		return opError(op, c.ConnectionID, sizeError(n))
 	}
 	stored := cloneConnection(c)
+	now := s.clock()
 	s.mu.Lock()
 	s.conns[c.ConnectionID] = stored
+	s.noteInsert(now)
 	s.mu.Unlock()
 	return nil
 }

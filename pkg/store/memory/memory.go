@@ -26,6 +26,34 @@ type Store struct {
 	mu    sync.Mutex
 	conns map[string]*store.Connection
 	reqs  map[string]*store.AsyncRequest
+	// writes counts inserts since the last sweep of expired records.
+	writes int
+}
+
+// sweepEvery is how many inserts pass between two sweeps of expired
+// records. Reads already hide them; the sweep bounds the memory a
+// long-running `streamer dev` holds, at O(1) amortized cost per insert and
+// without a background goroutine.
+const sweepEvery = 1024
+
+// noteInsert counts an insert and sweeps expired records every sweepEvery
+// inserts. s.mu must be held.
+func (s *Store) noteInsert(now time.Time) {
+	s.writes++
+	if s.writes < sweepEvery {
+		return
+	}
+	s.writes = 0
+	for id, c := range s.conns {
+		if c.Expired(now) {
+			delete(s.conns, id)
+		}
+	}
+	for id, r := range s.reqs {
+		if r.Expired(now) {
+			delete(s.reqs, id)
+		}
+	}
 }
 
 // Option configures a Store.

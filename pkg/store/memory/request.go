@@ -51,6 +51,7 @@ func (s *Store) Enqueue(ctx context.Context, r *store.AsyncRequest) error {
 	r.CreatedAt, r.UpdatedAt = now, now
 	r.LeaseOwner, r.LeaseUntil = "", time.Time{}
 	s.reqs[r.RequestID] = cloneRequest(r)
+	s.noteInsert(now)
 	return nil
 }
 
