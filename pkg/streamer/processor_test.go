@@ -435,3 +435,33 @@ func TestDecodeGivesTypedPayload(t *testing.T) {
 		t.Fatalf("Decode of wrong shape = %v", err)
 	}
 }
+
+func TestRetriesAreBoundedByTheDeadline(t *testing.T) {
+	e := newEnv(t)
+	var calls atomic.Int32
+	e.router.HandleAsyncFunc("flaky", func(context.Context, *streamer.Request, progress.Reporter) (any, error) {
+		calls.Add(1)
+		return nil, streamer.Retryable(errors.New("throttled"))
+	})
+	// A backoff that does not fit before the deadline: like a Lambda
+	// invocation near its end, the request is left queued for the next
+	// delivery instead of sleeping past the deadline.
+	p := streamer.NewProcessor(e.router, streamer.WithRetryBackoff(time.Hour, time.Hour), streamer.WithMaxAttempts(5))
+	e.connect(t, "c1", "alice", "")
+	ack := e.reply(t, "c1", `{"type":"request","id":"f","action":"flaky"}`)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := p.Process(ctx, ack.RequestID); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.store.GetRequest(t.Context(), ack.RequestID)
+	if calls.Load() != 1 || got.Status != store.StatusPending || got.Attempts != 1 {
+		t.Fatalf("calls %d, stored %+v", calls.Load(), got)
+	}
+	// Nothing final was sent: the request is still going.
+	for _, m := range e.sent.messages("c1") {
+		if m.Type == "error" || m.Type == "complete" {
+			t.Fatalf("final message for a requeued request: %+v", m)
+		}
+	}
+}
