@@ -29,6 +29,11 @@ func Encode(message any) ([]byte, error) {
 		}
 		data = b
 	}
+	if data == nil {
+		// An empty message is valid on the wire; the SDK refuses a nil
+		// Data field as missing.
+		data = []byte{}
+	}
 	if len(data) > MaxMessageBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(data), MaxMessageBytes)
 	}

@@ -32,6 +32,11 @@ type Manager struct {
 // *apigatewaymanagementapi.Client works: the manager turns the SDK's
 // retries off on every call it makes.
 func NewManager(st store.ConnectionStore, client APIGatewayClient, endpoint string, opts ...Option) *Manager {
+	if st == nil || client == nil {
+		// A programming error, caught here rather than as a nil
+		// dereference on the first Send.
+		panic("connection: NewManager needs a store and a client")
+	}
 	cfg := defaultConfig()
 	for _, o := range opts {
 		o(&cfg)
