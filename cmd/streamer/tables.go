@@ -99,22 +99,23 @@ func runTables(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // --dynamodb-endpoint uses it too.
 func dynamoClient(ctx context.Context, endpoint, region string, stderr io.Writer) (*dynamodb.Client, func(), error) {
 	// A BuildableClient, not an http.Client: the config loader adds
-	// AWS_CA_BUNDLE to it. Keep the transport it builds to close later.
+	// AWS_CA_BUNDLE to it.
+	// Every copy of the client builds its own transport; keep them all.
 	var (
-		mu        sync.Mutex
-		transport *http.Transport
+		mu         sync.Mutex
+		transports []*http.Transport
 	)
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		tr.MaxIdleConnsPerHost = 64
 		mu.Lock()
-		transport = tr
+		transports = append(transports, tr)
 		mu.Unlock()
 	})
 	closeIdle := func() {
 		mu.Lock()
 		defer mu.Unlock()
-		if transport != nil {
-			transport.CloseIdleConnections()
+		for _, tr := range transports {
+			tr.CloseIdleConnections()
 		}
 	}
 	opts := []func(*config.LoadOptions) error{config.WithHTTPClient(httpClient)}
