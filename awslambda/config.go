@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/streamer-go/streamer/pkg/auth"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
 )
 
@@ -130,4 +131,40 @@ func orDefault(v, def string) string {
 // splitList splits a comma- or space-separated list, dropping empties.
 func splitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+}
+
+// Verifier builds the token verifier the $connect handler needs from the
+// JWT settings, loading the PEM key file and/or JWKS file. It returns nil
+// (and no error) when the deployment allows anonymous connections and
+// configures no algorithm.
+func (c Config) Verifier() (*auth.Verifier, error) {
+	if len(c.JWTAlgorithms) == 0 {
+		return nil, nil
+	}
+	var keys auth.Keys
+	if c.JWTKeyFile != "" {
+		pub, err := auth.LoadPEMFile(c.JWTKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrConfig, EnvJWTKeyFile, err)
+		}
+		keys.PublicKeys = pub
+	}
+	if c.JWKSFile != "" {
+		set, err := auth.LoadJWKSFile(c.JWKSFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrConfig, EnvJWKSFile, err)
+		}
+		keys.JWKS = set
+	}
+	v, err := auth.NewVerifier(auth.Config{
+		Algorithms:  c.JWTAlgorithms,
+		Issuer:      c.JWTIssuer,
+		Audience:    c.JWTAudience,
+		TenantClaim: c.JWTTenantClaim,
+		Keys:        keys,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return v, nil
 }

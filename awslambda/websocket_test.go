@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -23,7 +24,18 @@ import (
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	// The DynamoDB client's keep-alive connections are not leaks.
+	dynamoTransport.CloseIdleConnections()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // loadEvent reads one of the real AWS sample events (copied unchanged from
 // aws-lambda-go's testdata into testdata/aws-events).

@@ -1,0 +1,98 @@
+package streamer_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
+	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/store"
+	"github.com/streamer-go/streamer/pkg/store/memory"
+	"github.com/streamer-go/streamer/pkg/streamer"
+)
+
+// A sync action with a typed payload. In production the Sender is the
+// connection Manager; here a Recorder shows what would be posted.
+func ExampleRouter_Handle() {
+	ctx := context.Background()
+	st := memory.New()
+	sent := &connectiontest.Recorder{}
+	router := streamer.NewRouter(st, sent, streamer.WithConnectionStore(st))
+
+	type greet struct {
+		Name string `json:"name"`
+	}
+	router.Handle("greet", streamer.HandlerOf(func(ctx context.Context, req *streamer.Request, in greet) (any, error) {
+		return map[string]string{"hello": in.Name, "from": req.Identity.UserID}, nil
+	}))
+
+	// The $connect handler stored this connection's identity.
+	_ = st.Save(ctx, &store.Connection{ConnectionID: "c1", UserID: "alice", TTL: time.Now().Add(time.Hour).Unix()})
+	_ = router.HandleMessage(ctx, streamer.Message{ConnectionID: "c1", Body: []byte(`{"type":"request","id":"1","action":"greet","payload":{"name":"Bob"}}`)})
+	_ = router.HandleMessage(ctx, streamer.Message{ConnectionID: "c1", Body: []byte(`{"type":"request","id":"2","action":"nope"}`)})
+
+	for _, m := range sent.Sent() {
+		fmt.Println(string(m.Data))
+	}
+	// Output:
+	// {"v":1,"type":"response","request_id":"1","data":{"from":"alice","hello":"Bob"}}
+	// {"v":1,"type":"error","request_id":"2","code":"UNKNOWN_ACTION","message":"unknown action nope"}
+}
+
+// An async action: the router acknowledges and queues it, a Processor runs
+// it with a progress reporter and sends the result.
+func ExampleRouter_HandleAsync() {
+	ctx := context.Background()
+	st := memory.New()
+	sent := &connectiontest.Recorder{}
+	router := streamer.NewRouter(st, sent, streamer.WithConnectionStore(st))
+
+	type reportIn struct {
+		Steps int `json:"steps"`
+	}
+	router.HandleAsync("report", streamer.AsyncHandlerOf(func(ctx context.Context, req *streamer.Request, in reportIn, p progress.Reporter) (any, error) {
+		for i := 1; i <= in.Steps; i++ {
+			// ... one step of work, honouring ctx ...
+			if err := p.Report(float64(i*100/in.Steps), fmt.Sprintf("step %d", i)); err != nil {
+				return nil, err
+			}
+		}
+		return map[string]int{"steps": in.Steps}, nil
+	}))
+
+	// In `streamer dev` the pool runs in-process; Shutdown stops it.
+	proc := streamer.NewProcessor(router, streamer.WithWorkers(4))
+	_ = proc.Start(ctx)
+	defer proc.Shutdown(ctx)
+
+	_ = st.Save(ctx, &store.Connection{ConnectionID: "c1", UserID: "alice", TTL: time.Now().Add(time.Hour).Unix()})
+	_ = router.HandleMessage(ctx, streamer.Message{ConnectionID: "c1", Body: []byte(`{"type":"request","id":"job-1","action":"report","payload":{"steps":3}}`)})
+
+	// Wait for the result (a client would just read its socket).
+	for !hasType(sent, "complete") {
+		time.Sleep(time.Millisecond)
+	}
+	msgs := sent.Sent()
+	fmt.Println("first:", typeOf(msgs[0].Data))
+	fmt.Println("last: ", typeOf(msgs[len(msgs)-1].Data))
+	// Output:
+	// first: ack
+	// last:  complete
+}
+
+func hasType(r *connectiontest.Recorder, typ string) bool {
+	for _, m := range r.Sent() {
+		if typeOf(m.Data) == typ {
+			return true
+		}
+	}
+	return false
+}
+
+func typeOf(data []byte) string {
+	var w wire
+	_ = json.Unmarshal(data, &w)
+	return w.Type
+}
