@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -98,27 +97,7 @@ func runTables(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // idle connections; call it when done with the client. streamer dev's
 // --dynamodb-endpoint uses it too.
 func dynamoClient(ctx context.Context, endpoint, region string, stderr io.Writer) (*dynamodb.Client, func(), error) {
-	// A BuildableClient, not an http.Client: the config loader adds
-	// AWS_CA_BUNDLE to it.
-	// Every copy of the client builds its own transport; keep them all.
-	var (
-		mu         sync.Mutex
-		transports []*http.Transport
-	)
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.MaxIdleConnsPerHost = 64
-		mu.Lock()
-		transports = append(transports, tr)
-		mu.Unlock()
-	})
-	closeIdle := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, tr := range transports {
-			tr.CloseIdleConnections()
-		}
-	}
-	opts := []func(*config.LoadOptions) error{config.WithHTTPClient(httpClient)}
+	var opts []func(*config.LoadOptions) error
 	if region != "" {
 		opts = append(opts, config.WithRegion(region))
 	}
@@ -131,6 +110,19 @@ func dynamoClient(ctx context.Context, endpoint, region string, stderr io.Writer
 	if err != nil {
 		return nil, nil, fmt.Errorf("load AWS config: %w", err)
 	}
+	// Own the transport, so that closeIdle reaches the connections the
+	// client opens. Start from the loader's, which carries AWS_CA_BUNDLE.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		transport = bc.GetTransport()
+	}
+	transport.MaxIdleConnsPerHost = 64
+	cfg.HTTPClient = &http.Client{
+		Transport: transport,
+		// Like the SDK's own client: hand 3xx responses to the SDK.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	closeIdle := transport.CloseIdleConnections
 	if endpoint == "" {
 		if cfg.Region == "" {
 			return nil, nil, errors.New("no AWS region: pass --region or set AWS_REGION")

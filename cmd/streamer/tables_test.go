@@ -101,7 +101,7 @@ func TestTablesCreateTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeClient()
+	t.Cleanup(closeClient) // runs after the table cleanup below (LIFO)
 	t.Cleanup(func() {
 		ctx := context.WithoutCancel(t.Context())
 		for _, name := range []string{conns, reqs} {
