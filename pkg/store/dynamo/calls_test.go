@@ -412,3 +412,30 @@ func TestCreateTablesIdempotent(t *testing.T) {
 		}
 	}
 }
+
+// TestListCrossesOneMegabyte checks that the connection lists follow
+// LastEvaluatedKey when DynamoDB cuts a page at 1 MB, well before the
+// page size.
+func TestListCrossesOneMegabyte(t *testing.T) {
+	t.Parallel()
+	s, counter, _, _ := newCountingStore(t) // default page size: 100 items
+	ctx := t.Context()
+	blob := strings.Repeat("x", 300*1024)
+	for i := range 5 {
+		c := &store.Connection{ConnectionID: "big-" + string(rune('a'+i)), UserID: "heavy", Metadata: map[string]string{"blob": blob}}
+		if err := s.Save(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counter.take()
+	got, err := s.ListByUser(ctx, "heavy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 {
+		t.Errorf("ListByUser = %d connections, want 5", len(got))
+	}
+	if calls := counter.take(); calls["Query"] < 2 {
+		t.Errorf("ListByUser made %v; 1.5 MB of items cannot come back in one Query", calls)
+	}
+}
