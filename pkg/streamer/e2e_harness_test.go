@@ -46,9 +46,9 @@ const e2eAudience = "streamer-e2e"
 // backends lists the stores the end-to-end suite runs against. DynamoDB
 // needs STREAMER_DYNAMODB_ENDPOINT (dynalite); without it that variant is
 // skipped, unless STREAMER_REQUIRE_DYNAMODB=1 makes its absence a failure.
-func forEachBackend(t *testing.T, fn func(t *testing.T, newStores func(t *testing.T) (store.ConnectionStore, store.RequestStore))) {
+func forEachBackend(t *testing.T, fn func(t *testing.T, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore))) {
 	t.Run("memory", func(t *testing.T) {
-		fn(t, func(*testing.T) (store.ConnectionStore, store.RequestStore) {
+		fn(t, func(testing.TB) (store.ConnectionStore, store.RequestStore) {
 			st := memory.New()
 			return st, st
 		})
@@ -62,7 +62,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, newStores func(t *testin
 			}
 			t.Skip(how)
 		}
-		fn(t, func(t *testing.T) (store.ConnectionStore, store.RequestStore) {
+		fn(t, func(t testing.TB) (store.ConnectionStore, store.RequestStore) {
 			st := dynamoStore(t, ep)
 			return st, st
 		})
@@ -73,7 +73,7 @@ var tableSeq atomic.Int64
 
 // dynamoStore creates fresh tables under a unique prefix and deletes them
 // when the test ends.
-func dynamoStore(t *testing.T, endpoint string) *dynamo.Store {
+func dynamoStore(t testing.TB, endpoint string) *dynamo.Store {
 	t.Helper()
 	client := dynamodb.NewFromConfig(aws.Config{
 		Region:      "us-east-1",
@@ -114,7 +114,7 @@ type reportIn struct {
 }
 
 // startStack runs the application the way `streamer dev` does.
-func startStack(t *testing.T, newStores func(*testing.T) (store.ConnectionStore, store.RequestStore), procOpts ...streamer.ProcessorOption) *stack {
+func startStack(t testing.TB, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore), procOpts ...streamer.ProcessorOption) *stack {
 	t.Helper()
 	conns, requests := newStores(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -17,7 +17,7 @@ import (
 )
 
 func TestE2ESyncEchoAndValidation(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, newStores func(*testing.T) (store.ConnectionStore, store.RequestStore)) {
+	forEachBackend(t, func(t *testing.T, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore)) {
 		s := startStack(t, newStores)
 		c := s.dial(t, e2eToken(t, "alice", "acme"))
 
@@ -53,7 +53,7 @@ func TestE2ESyncEchoAndValidation(t *testing.T) {
 }
 
 func TestE2ESpoofedIdentityIsIgnored(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, newStores func(*testing.T) (store.ConnectionStore, store.RequestStore)) {
+	forEachBackend(t, func(t *testing.T, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore)) {
 		s := startStack(t, newStores)
 		c := s.dial(t, e2eToken(t, "alice", "acme")+"&user_id=mallory&tenant_id=evil")
 		w := c.roundTrip(t, `{"type":"request","id":"s1","action":"echo","user_id":"mallory","tenant_id":"evil","payload":{"text":"x","user_id":"mallory"}}`)
@@ -78,7 +78,7 @@ func TestE2ESpoofedIdentityIsIgnored(t *testing.T) {
 }
 
 func TestE2EAsyncReportStreamsOrderedProgressThenComplete(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, newStores func(*testing.T) (store.ConnectionStore, store.RequestStore)) {
+	forEachBackend(t, func(t *testing.T, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore)) {
 		s := startStack(t, newStores)
 		c := s.dial(t, e2eToken(t, "alice", "acme"))
 		ack := c.roundTrip(t, `{"type":"request","id":"rep-1","action":"report","payload":{"steps":20,"delay_ms":10}}`)
@@ -112,7 +112,7 @@ func TestE2EAsyncReportStreamsOrderedProgressThenComplete(t *testing.T) {
 }
 
 func TestE2ECancel(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, newStores func(*testing.T) (store.ConnectionStore, store.RequestStore)) {
+	forEachBackend(t, func(t *testing.T, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore)) {
 		s := startStack(t, newStores, streamer.WithLease(600*time.Millisecond))
 		c := s.dial(t, e2eToken(t, "alice", "acme"))
 		ack := c.roundTrip(t, `{"type":"request","id":"long","action":"report","payload":{"steps":1000,"delay_ms":20}}`)
@@ -147,7 +147,7 @@ func TestE2ECancel(t *testing.T) {
 }
 
 func TestE2EDisconnectMidRequestThenResume(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, newStores func(*testing.T) (store.ConnectionStore, store.RequestStore)) {
+	forEachBackend(t, func(t *testing.T, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore)) {
 		s := startStack(t, newStores)
 		token := e2eToken(t, "alice", "acme")
 		c1 := s.dial(t, token)
@@ -218,13 +218,13 @@ func TestE2ERefusesBadTokensWith401(t *testing.T) {
 	s.dial(t, signE2E(t, valid, e2eSecret))
 }
 
-func memoryStores(*testing.T) (store.ConnectionStore, store.RequestStore) {
+func memoryStores(testing.TB) (store.ConnectionStore, store.RequestStore) {
 	st := memory.New()
 	return st, st
 }
 
 func TestE2EManyClientsLoseAndDuplicateNothing(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, newStores func(*testing.T) (store.ConnectionStore, store.RequestStore)) {
+	forEachBackend(t, func(t *testing.T, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore)) {
 		const clients, perClient = 50, 20
 		s := startStack(t, newStores, streamer.WithWorkers(16))
 		var wg sync.WaitGroup
