@@ -71,10 +71,33 @@ func (c *conn) setCancel(cancel context.CancelFunc) {
 	c.mu.Unlock()
 }
 
-func (c *conn) setWS(ws *websocket.Conn) {
+// attach gives a tracked connection its socket once the upgrade is done:
+// a close requested meanwhile starts now, and so does the writer for
+// messages posted meanwhile.
+func (c *conn) attach(ctx context.Context, ws *websocket.Conn) {
 	c.mu.Lock()
 	c.ws = ws
+	closing, code, reason := c.closing, c.closeCode, c.closeReason
+	if closing {
+		c.g.wg.Add(1) // the connection's own count is held: see closeWith
+	}
+	wctx, cancel := c.startWriterLocked(ctx)
 	c.mu.Unlock()
+	if closing {
+		go c.closeSocket(ws, code, reason)
+	}
+	if cancel != nil {
+		go c.writeLoop(wctx, cancel)
+	}
+}
+
+// abandon ends a tracked connection whose upgrade failed.
+func (c *conn) abandon() {
+	c.mu.Lock()
+	c.ended = true
+	c.queue = nil
+	c.mu.Unlock()
+	c.g.untrack(c)
 }
 
 // readLoop reads messages until the connection ends, then runs
@@ -137,25 +160,32 @@ func (c *conn) end(readErr error) (websocket.StatusCode, string) {
 // management API answers 410 for the connection from now on.
 func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 	c.mu.Lock()
-	if c.closing || c.ended || c.ws == nil {
+	if c.closing || c.ended {
 		c.mu.Unlock()
 		return
 	}
 	c.closing = true
 	c.closeCode, c.closeReason = code, reason
-	ws := c.ws
-	// The reader still holds its own count on g.wg (it has not ended), so
-	// adding here never races with Shutdown's Wait.
-	c.g.wg.Add(1)
+	ws := c.ws // nil until the upgrade is done: attach closes it then
+	if ws != nil {
+		// The connection's goroutine holds its own count on g.wg until
+		// it has ended, so adding here never races with Shutdown's Wait.
+		c.g.wg.Add(1)
+	}
 	c.mu.Unlock()
 
 	c.g.untrack(c)
-	go func() {
-		defer c.g.wg.Done()
-		// Close waits for the client's close frame (5 s at most); the reader
-		// sees the handshake finish and runs $disconnect.
-		_ = ws.Close(code, reason)
-	}()
+	if ws != nil {
+		go c.closeSocket(ws, code, reason)
+	}
+}
+
+// closeSocket runs the close handshake; it waits for the client's close
+// frame (5 s at most) and the reader then sees the connection end and
+// runs $disconnect.
+func (c *conn) closeSocket(ws *websocket.Conn, code websocket.StatusCode, reason string) {
+	defer c.g.wg.Done()
+	_ = ws.Close(code, reason)
 }
 
 // abort closes the socket without a handshake and cancels the connection's
@@ -205,19 +235,26 @@ func (c *conn) enqueue(ctx context.Context, typ websocket.MessageType, data []by
 	}
 	c.queue = append(c.queue, outbound{typ: typ, data: data})
 	c.lastActive.Store(time.Now().UnixNano())
-	var wctx context.Context
-	var cancel context.CancelFunc
-	if !c.writing {
-		c.writing = true
-		wctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
-		c.cancelWrite = cancel
-		c.writers.Add(1)
-	}
+	wctx, cancel := c.startWriterLocked(ctx)
 	c.mu.Unlock()
 	if cancel != nil {
 		go c.writeLoop(wctx, cancel)
 	}
 	return nil
+}
+
+// startWriterLocked claims the writer role if messages wait, the socket
+// is there and no writer runs; the caller starts writeLoop with what it
+// returns. The writer keeps ctx's values but not its cancellation.
+func (c *conn) startWriterLocked(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.writing || c.ws == nil || len(c.queue) == 0 || c.closing || c.ended || c.broken {
+		return nil, nil
+	}
+	c.writing = true
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancelWrite = cancel
+	c.writers.Add(1)
+	return wctx, cancel
 }
 
 // writeLoop is the connection's one writer: it drains the queue in order

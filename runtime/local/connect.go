@@ -13,10 +13,10 @@ import (
 	"github.com/coder/websocket"
 )
 
-// serveUpgrade runs one connection from the upgrade request to $disconnect.
-// The goroutine net/http gave this request stays the connection's reader
-// for its whole life, so each connection costs one goroutine (plus a writer
-// only while messages are queued).
+// serveUpgrade runs one connection from the upgrade request to $disconnect:
+// $connect and the upgrade here, then the connection's reader goroutine,
+// so each connection costs one goroutine (plus a writer only while
+// messages are queued).
 func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	if !isWebSocketUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
@@ -43,13 +43,17 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusServiceUnavailable, "ServiceUnavailableException", "Service Unavailable")
 		return
 	}
-	defer g.release(c)
-
 	// The connection's context outlives the upgrade request's, and ends
 	// when the connection ends or Close stops the gateway.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
 	c.setCancel(cancel)
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			cancel()
+			g.release(c)
+		}
+	}()
 	log := g.log.With("connectionId", c.id)
 
 	subprotocol := ""
@@ -86,22 +90,36 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	} else {
 		opts.OriginPatterns = g.origins
 	}
+	// Reachable through @connections from just before the 101 goes out:
+	// a backend told "connected" may post at once. Messages posted before
+	// the upgrade finishes wait in the queue.
+	if !g.track(c) {
+		writeAPIError(w, http.StatusServiceUnavailable, "ServiceUnavailableException", "Service Unavailable")
+		g.disconnect(ctx, c, websocket.StatusGoingAway, reasonGoingAway)
+		return
+	}
 	ws, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		// $connect accepted this connection, so the application may have
 		// stored it: $disconnect tells it the connection is gone.
 		log.Info("local: upgrade failed", "err", err)
+		c.abandon()
 		g.disconnect(ctx, c, websocket.StatusAbnormalClosure, "")
 		return
 	}
 	ws.SetReadLimit(MaxMessageBytes)
-	c.setWS(ws)
-	if !g.track(c) {
-		c.closeWith(websocket.StatusGoingAway, reasonGoingAway)
-	}
+	c.attach(ctx, ws)
 	c.startTimers(g.cfg.IdleTimeout, g.cfg.MaxLifetime)
 	log.Debug("local: connected", "sourceIp", c.sourceIP)
-	g.readLoop(ctx, c)
+	// The reader is a fresh goroutine so that this one, its deep net/http
+	// stack and the upgrade request it holds are freed: about a third of
+	// an idle connection's memory. It still counts in g.wg (admit).
+	handedOff = true
+	go func() {
+		defer g.release(c)
+		defer cancel()
+		g.readLoop(ctx, c)
+	}()
 }
 
 // isWebSocketUpgrade reports whether r asks for a WebSocket upgrade. It is

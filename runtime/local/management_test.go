@@ -3,6 +3,7 @@ package local_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
@@ -334,5 +336,24 @@ func TestUnsignedAcceptedByDefault(t *testing.T) {
 	}
 	if _, b, err := c.Read(ctxT(t)); err != nil || string(b) != "plain" {
 		t.Fatalf("read %q %v", b, err)
+	}
+}
+
+// TestPostDuringConnectIsGone: as in API Gateway, a connection cannot be
+// posted to while its $connect runs, only once the upgrade is done.
+func TestPostDuringConnectIsGone(t *testing.T) {
+	var gw *local.Gateway
+	duringConnect := make(chan error, 1)
+	gw = start(t, local.Config{Routes: map[string]local.Handler{
+		local.RouteConnect: func(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+			_, err := sdk(t, gw).PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String(ev.RequestContext.ConnectionID), Data: []byte("early")})
+			duringConnect <- err
+			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+		},
+	}})
+	dial(t, gw, nil)
+	var gone *types.GoneException
+	if err := <-duringConnect; !errors.As(err, &gone) {
+		t.Errorf("post during $connect: %v, want GoneException", err)
 	}
 }
