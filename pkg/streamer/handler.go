@@ -34,7 +34,10 @@ type Request struct {
 	Payload json.RawMessage
 	// ConnectionID is the connection the request arrived on.
 	ConnectionID string
-	Identity     Identity
+	// Identity is the sender's, from the connection record. In an async
+	// handler Permissions is empty: they were checked when the request
+	// was queued, and the connection may be gone by the time it runs.
+	Identity Identity
 	// Async is true when the request runs in the processor.
 	Async bool
 	// Progress is the async request's reporter (nil for sync requests), so

@@ -92,11 +92,3 @@ func (c *identityCache) put(connectionID string, id Identity, now time.Time) {
 	}
 	c.entries[connectionID] = cachedIdentity{id: id, expires: now.Add(c.ttl)}
 }
-
-// forget drops a connection, so the $disconnect handler of the same process
-// stops its identity being used at once.
-func (c *identityCache) forget(connectionID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.entries, connectionID)
-}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/internal/backoff"
+	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/progress"
 	"github.com/streamer-go/streamer/pkg/store"
 )
@@ -245,6 +246,8 @@ func (p *Processor) Process(ctx context.Context, requestID string) error {
 
 // attempt claims and runs the request once.
 func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, error) {
+	// The manager's log lines about this request's sends carry its id.
+	ctx = connection.WithCorrelationID(ctx, requestID)
 	log := p.log.With(slog.String("request_id", requestID), slog.String("owner", p.owner))
 	ar, err := p.router.requests.Claim(ctx, requestID, p.owner, p.lease)
 	switch {
@@ -259,7 +262,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 	a, mw := p.router.lookup(ar.Action)
 	if a == nil || a.async == nil {
 		log.ErrorContext(ctx, "no async handler for queued action")
-		return p.fail(ctx, log, to, ar, RequestFailure{Code: CodeUnknownAction, Message: "unknown action " + truncate(ar.Action, 64)})
+		return p.fail(ctx, log, to, ar, failure{Code: CodeUnknownAction, Message: "unknown action " + truncate(ar.Action, 64)})
 	}
 
 	res, herr, lost := p.run(ctx, log, a, mw, ar, to)
@@ -273,7 +276,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 		data, merr := json.Marshal(res)
 		if merr != nil {
 			log.ErrorContext(ctx, "marshalling result", slog.Any("error", merr))
-			return p.fail(wctx, log, to, ar, RequestFailure{Code: CodeInternal, Message: msgInternal})
+			return p.fail(wctx, log, to, ar, failure{Code: CodeInternal, Message: msgInternal})
 		}
 		done, err := p.router.requests.Complete(wctx, ar.RequestID, p.owner, data)
 		switch {
@@ -282,7 +285,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 			return finished, nil
 		case errors.Is(err, store.ErrTooLarge):
 			log.ErrorContext(ctx, "result too large to store", slog.Int("bytes", len(data)))
-			return p.fail(wctx, log, to, ar, RequestFailure{Code: CodeInternal, Message: "result too large"})
+			return p.fail(wctx, log, to, ar, failure{Code: CodeInternal, Message: "result too large"})
 		case err != nil:
 			return finished, fmt.Errorf("streamer: completing %s: %w", ar.RequestID, err)
 		}
@@ -321,17 +324,17 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 	} else {
 		log.InfoContext(ctx, "request failed", attrs...)
 	}
-	return p.fail(wctx, log, to, ar, RequestFailure{Code: code, Message: text})
+	return p.fail(wctx, log, to, ar, failure{Code: code, Message: text})
 }
 
-// RequestFailure is the code and client-safe message an async request
-// failed with.
-type RequestFailure struct {
+// failure is the code and client-safe message an async request failed
+// with.
+type failure struct {
 	Code    ErrorCode
 	Message string
 }
 
-func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *store.AsyncRequest, f RequestFailure) (outcome, error) {
+func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *store.AsyncRequest, f failure) (outcome, error) {
 	_, err := p.router.requests.Fail(ctx, ar.RequestID, p.owner, store.RequestError{Code: string(f.Code), Message: f.Message})
 	switch {
 	case errors.Is(err, store.ErrConflict):

@@ -465,3 +465,23 @@ func TestRetriesAreBoundedByTheDeadline(t *testing.T) {
 		}
 	}
 }
+
+func TestAsyncTimeoutFailsWithTIMEOUT(t *testing.T) {
+	e := newEnv(t)
+	e.router.HandleAsyncFunc("slow", func(ctx context.Context, _ *streamer.Request, _ progress.Reporter) (any, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}, streamer.Timeout(20*time.Millisecond))
+	p := streamer.NewProcessor(e.router)
+	e.connect(t, "c1", "alice", "")
+	ack := e.reply(t, "c1", `{"type":"request","id":"s","action":"slow"}`)
+	if err := p.Process(t.Context(), ack.RequestID); err != nil {
+		t.Fatal(err)
+	}
+	if w := e.sent.last(t, "c1"); w.Type != "error" || w.Code != "TIMEOUT" || w.RequestID != ack.RequestID {
+		t.Fatalf("last = %+v", w)
+	}
+	if got, _ := e.store.GetRequest(t.Context(), ack.RequestID); got.Status != store.StatusFailed || got.Error.Code != "TIMEOUT" {
+		t.Fatalf("stored %+v", got)
+	}
+}

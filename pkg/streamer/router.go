@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/progress"
 	"github.com/streamer-go/streamer/pkg/store"
 )
@@ -160,6 +161,9 @@ func (r *Router) lookup(name string) (*action, []Middleware) {
 // client (the connection stays open); the returned error only says that a
 // reply could not be delivered, for the adapter to log.
 func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
+	if msg.GatewayRequestID != "" && connection.CorrelationID(ctx) == "" {
+		ctx = connection.WithCorrelationID(ctx, msg.GatewayRequestID)
+	}
 	log := r.log.With(slog.String("connection_id", msg.ConnectionID), slog.String("gateway_request_id", msg.GatewayRequestID))
 	in, err := ParseInbound(msg.Body, r.maxMessage)
 	if err != nil {
