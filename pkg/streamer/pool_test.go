@@ -128,3 +128,26 @@ func TestShutdownWaitsForRunningHandler(t *testing.T) {
 		t.Fatalf("status %s", got.Status)
 	}
 }
+
+func TestResumeRedispatchesARequestNoWorkerHas(t *testing.T) {
+	e := newEnv(t)
+	var runs atomic.Int32
+	e.router.HandleAsync("count", countHandler(&runs))
+	e.connect(t, "c1", "alice", "")
+	// Queued while no pool was attached (a process restarted, say): it
+	// sits PENDING with nobody to run it.
+	ack := e.reply(t, "c1", `{"type":"request","id":"lost","action":"count","payload":{"steps":2}}`)
+	p := streamer.NewProcessor(e.router, fastProgress)
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(t.Context())
+	if runs.Load() != 0 {
+		t.Fatal("ran without a dispatch")
+	}
+	e.send(t, "c1", `{"type":"resume","request_id":"`+ack.RequestID+`"}`)
+	e.sent.waitFor(t, "c1", func(w wire) bool { return w.Type == "complete" && w.RequestID == ack.RequestID })
+	if runs.Load() != 1 {
+		t.Fatalf("runs = %d", runs.Load())
+	}
+}

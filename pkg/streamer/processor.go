@@ -290,7 +290,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 			return finished, fmt.Errorf("streamer: completing %s: %w", ar.RequestID, err)
 		}
 		log.InfoContext(ctx, "request completed")
-		to.send(wctx, NewComplete(done.RequestID, done.Result))
+		deliver(wctx, log, to, NewComplete(done.RequestID, done.Result))
 		return finished, nil
 	}
 
@@ -316,7 +316,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 			}
 			return requeued, nil
 		}
-		to.send(wctx, stateMessage(upd))
+		deliver(wctx, log, to, stateMessage(upd))
 		return finished, nil
 	}
 	if code == CodeInternal {
@@ -342,8 +342,21 @@ func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *
 	case err != nil:
 		return finished, fmt.Errorf("streamer: failing %s: %w", ar.RequestID, err)
 	}
-	to.send(ctx, NewError(ar.RequestID, f.Code, f.Message))
+	deliver(ctx, log, to, NewError(ar.RequestID, f.Code, f.Message))
 	return finished, nil
+}
+
+// deliver sends a request's final message. Failing to deliver it loses
+// nothing: the outcome is stored, and a resume returns it.
+func deliver(ctx context.Context, log *slog.Logger, to *target, message any) {
+	err := to.send(ctx, message)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNoLiveConnection):
+		log.InfoContext(ctx, "user not connected; the outcome waits for a resume")
+	default:
+		log.WarnContext(ctx, "final message not delivered", slog.Any("error", err))
+	}
 }
 
 // run executes the handler with its reporter and lease renewal, and waits
