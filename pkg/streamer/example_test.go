@@ -3,9 +3,11 @@ package streamer_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/streamer-go/streamer/pkg/auth"
 	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
 	"github.com/streamer-go/streamer/pkg/progress"
 	"github.com/streamer-go/streamer/pkg/store"
@@ -95,4 +97,57 @@ func typeOf(data []byte) string {
 	var w wire
 	_ = json.Unmarshal(data, &w)
 	return w.Type
+}
+
+// Middleware wraps sync and async handlers alike; this one refuses a user
+// before any handler runs.
+func ExampleRouter_Use() {
+	ctx := context.Background()
+	st := memory.New()
+	sent := &connectiontest.Recorder{}
+	router := streamer.NewRouter(st, sent, streamer.WithConnectionStore(st))
+	router.Use(func(next streamer.Handler) streamer.Handler {
+		return streamer.HandlerFunc(func(ctx context.Context, req *streamer.Request) (any, error) {
+			if req.Identity.UserID == "mallory" {
+				return nil, streamer.NewClientError(streamer.CodeForbidden, "banned")
+			}
+			return next.ServeRequest(ctx, req)
+		})
+	})
+	router.HandleFunc("time", func(context.Context, *streamer.Request) (any, error) { return "noon", nil })
+
+	for _, user := range []string{"alice", "mallory"} {
+		_ = st.Save(ctx, &store.Connection{ConnectionID: user, UserID: user, TTL: time.Now().Add(time.Hour).Unix()})
+		_ = router.HandleMessage(ctx, streamer.Message{ConnectionID: user, Body: []byte(`{"type":"request","id":"1","action":"time"}`)})
+	}
+	for _, m := range sent.Sent() {
+		fmt.Println(m.ConnectionID, string(m.Data))
+	}
+	// Output:
+	// alice {"v":1,"type":"response","request_id":"1","data":"noon"}
+	// mallory {"v":1,"type":"error","request_id":"1","code":"FORBIDDEN","message":"banned"}
+}
+
+// The $connect handler verifies the token and stores who is connected; the
+// router trusts only that record.
+func ExampleNewConnectHandler() {
+	ctx := context.Background()
+	st := memory.New()
+	verifier, err := auth.NewVerifier(auth.Config{
+		Algorithms: []string{"HS256"},
+		Keys:       auth.Keys{HMACSecrets: [][]byte{[]byte("an-example-secret-of-32-bytes-min")}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h := streamer.NewConnectHandler(st, streamer.WithVerifier(verifier))
+
+	err = h.Connect(ctx, streamer.ConnectRequest{ConnectionID: "c1", Query: map[string]string{"token": "forged"}})
+	fmt.Println("401:", errors.Is(err, streamer.ErrUnauthorized))
+	_, err = st.Get(ctx, "c1")
+	fmt.Println("stored:", err == nil)
+	// Output:
+	// 401: true
+	// stored: false
 }
