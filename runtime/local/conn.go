@@ -56,9 +56,8 @@ type conn struct {
 	cancel      context.CancelFunc // ends the connection's context
 	queue       []outbound
 	writing     bool
-	cancelWrite context.CancelFunc // set while a writer runs
-	broken      bool               // a write failed; the reader will see it
-	closing     bool               // the gateway started the close handshake
+	broken      bool // a write failed; the reader will see it
+	closing     bool // the gateway started the close handshake
 	closeCode   websocket.StatusCode
 	closeReason string
 	ended       bool // the reader exited; nothing new may start
@@ -81,13 +80,13 @@ func (c *conn) attach(ctx context.Context, ws *websocket.Conn) {
 	if closing {
 		c.g.wg.Add(1) // the connection's own count is held: see closeWith
 	}
-	wctx, cancel := c.startWriterLocked(ctx)
+	start := c.startWriterLocked()
 	c.mu.Unlock()
 	if closing {
 		go c.closeSocket(ws, code, reason)
 	}
-	if cancel != nil {
-		go c.writeLoop(wctx, cancel)
+	if start {
+		go c.writeLoop(context.WithoutCancel(ctx))
 	}
 }
 
@@ -127,7 +126,6 @@ func (c *conn) end(readErr error) (websocket.StatusCode, string) {
 	c.ended = true
 	c.queue = nil
 	code, reason, closing := c.closeCode, c.closeReason, c.closing
-	cancelWrite := c.cancelWrite
 	c.mu.Unlock()
 
 	if c.idleTimer != nil {
@@ -135,9 +133,8 @@ func (c *conn) end(readErr error) (websocket.StatusCode, string) {
 		c.lifeTimer.Stop()
 	}
 	c.g.untrack(c)
-	if cancelWrite != nil {
-		cancelWrite()
-	}
+	// The socket is closed now (that is why the read failed), so a
+	// writer blocked on a slow client returns.
 	c.writers.Wait()
 	if closing {
 		return code, reason
@@ -188,17 +185,14 @@ func (c *conn) closeSocket(ws *websocket.Conn, code websocket.StatusCode, reason
 	_ = ws.Close(code, reason)
 }
 
-// abort closes the socket without a handshake and cancels the connection's
-// handlers and writes.
+// abort closes the socket without a handshake, which also fails a write
+// in progress, and cancels the connection's handlers.
 func (c *conn) abort() {
 	c.mu.Lock()
-	ws, cancel, cancelWrite := c.ws, c.cancel, c.cancelWrite
+	ws, cancel := c.ws, c.cancel
 	c.mu.Unlock()
 	if cancel != nil {
 		cancel()
-	}
-	if cancelWrite != nil {
-		cancelWrite()
 	}
 	if ws != nil {
 		_ = ws.CloseNow()
@@ -235,38 +229,35 @@ func (c *conn) enqueue(ctx context.Context, typ websocket.MessageType, data []by
 	}
 	c.queue = append(c.queue, outbound{typ: typ, data: data})
 	c.lastActive.Store(time.Now().UnixNano())
-	wctx, cancel := c.startWriterLocked(ctx)
+	start := c.startWriterLocked()
 	c.mu.Unlock()
-	if cancel != nil {
-		go c.writeLoop(wctx, cancel)
+	if start {
+		go c.writeLoop(context.WithoutCancel(ctx))
 	}
 	return nil
 }
 
 // startWriterLocked claims the writer role if messages wait, the socket
-// is there and no writer runs; the caller starts writeLoop with what it
-// returns. The writer keeps ctx's values but not its cancellation.
-func (c *conn) startWriterLocked(ctx context.Context) (context.Context, context.CancelFunc) {
+// is there and no writer runs; the caller then starts writeLoop.
+func (c *conn) startWriterLocked() bool {
 	if c.writing || c.ws == nil || len(c.queue) == 0 || c.closing || c.ended || c.broken {
-		return nil, nil
+		return false
 	}
 	c.writing = true
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c.cancelWrite = cancel
 	c.writers.Add(1)
-	return wctx, cancel
+	return true
 }
 
 // writeLoop is the connection's one writer: it drains the queue in order
-// and exits when it is empty.
-func (c *conn) writeLoop(ctx context.Context, cancel context.CancelFunc) {
+// and exits when it is empty. ctx carries no cancellation (so
+// coder/websocket skips its per-write timer): closing the socket is what
+// stops a write blocked on a slow client.
+func (c *conn) writeLoop(ctx context.Context) {
 	defer c.writers.Done()
-	defer cancel()
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.closing || c.ended || c.broken {
 			c.writing = false
-			c.cancelWrite = nil
 			c.queue = nil // an idle connection holds no queue memory
 			c.mu.Unlock()
 			return
