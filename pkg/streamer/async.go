@@ -26,9 +26,10 @@ func requestIDFor(id Identity, clientID string) string {
 }
 
 // enqueue queues an async request and acknowledges it. A resubmission gets
-// the same ack; if the earlier submission still needs work (its dispatch
-// was lost, or its worker died and the lease expired), it is dispatched
-// again, and the store's Claim makes sure it runs once.
+// the same ack, followed by the final message if the request has ended; if
+// the earlier submission still needs work (its dispatch was lost, or its
+// worker died and the lease expired), it is dispatched again, and the
+// store's Claim makes sure it runs once.
 func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *Request) error {
 	if a.checker != nil {
 		if err := a.checker.checkPayload(req.Payload); err != nil {
@@ -58,6 +59,7 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 		TTL:             now.Add(r.requestTTL).Unix(),
 	}
 	dispatch := false
+	var finished *store.AsyncRequest // a resubmission of a request that has ended
 	err := r.requests.Enqueue(ctx, ar)
 	switch {
 	case err == nil:
@@ -71,6 +73,9 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 			return r.reply(ctx, req.ConnectionID, NewError(req.ID, CodeInternal, msgInternal))
 		}
 		dispatch = needsWork(prev, now)
+		if prev.Status.Terminal() {
+			finished = prev
+		}
 		log.DebugContext(ctx, "resubmitted async request", slog.String("status", string(prev.Status)))
 	case errors.Is(err, store.ErrTooLarge):
 		p.release()
@@ -87,6 +92,10 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 		p.push(req.RequestID)
 	} else {
 		p.release()
+	}
+	if finished != nil && replyErr == nil {
+		// The client may have missed the outcome while it was away.
+		replyErr = r.reply(ctx, req.ConnectionID, stateMessage(finished))
 	}
 	return replyErr
 }

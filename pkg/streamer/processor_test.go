@@ -108,9 +108,17 @@ func TestResubmissionIsIdempotentPerUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Alice retries from a new connection after a reconnect: same id, no new run.
-	again := e.reply(t, "a2", `{"type":"request","id":"same","action":"count","payload":{"steps":1}}`)
+	e.send(t, "a2", `{"type":"request","id":"same","action":"count","payload":{"steps":1}}`)
+	replies := e.sent.messages("a2")
+	if len(replies) != 2 {
+		t.Fatalf("resubmission of a finished request: %+v, want ack then complete", replies)
+	}
+	again, outcome := replies[0], replies[1]
 	if again.Type != "ack" || again.RequestID != first.RequestID {
 		t.Fatalf("resubmission ack = %+v, want request_id %s", again, first.RequestID)
+	}
+	if outcome.Type != "complete" || outcome.RequestID != first.RequestID || string(outcome.Result) != `{"steps":1,"user":"alice"}` {
+		t.Fatalf("resubmission outcome = %+v", outcome)
 	}
 	if err := p.Process(t.Context(), again.RequestID); err != nil {
 		t.Fatal(err)
