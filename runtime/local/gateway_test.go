@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -591,4 +592,69 @@ func TestPlainHTTPOnWebSocketPath(t *testing.T) {
 		t.Errorf("wrong stage: %d %q", resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"))
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestShutdownDuringConnect: an upgrade whose $connect is still running
+// when Shutdown starts is refused once $connect returns, and the app gets
+// the $disconnect that matches its $connect.
+func TestShutdownDuringConnect(t *testing.T) {
+	rec := newRecorder()
+	entered, release := make(chan string, 1), make(chan struct{})
+	gw, err := local.New(local.Config{Routes: map[string]local.Handler{
+		local.RouteConnect: func(_ context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+			entered <- ev.RequestContext.ConnectionID
+			<-release
+			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+		},
+		local.RouteDisconnect: rec.handler(""),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	type dialResult struct {
+		status int
+		err    error
+	}
+	dialed := make(chan dialResult, 1)
+	go func() {
+		c, resp, err := websocket.Dial(context.Background(), gw.URL(), nil)
+		if err == nil {
+			c.CloseNow()
+		}
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		dialed <- dialResult{status, err}
+	}()
+	id := <-entered
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shutdown <- gw.Shutdown(ctx)
+	}()
+	// Shutdown has begun once the listener refuses new connections.
+	for {
+		c, err := net.Dial("tcp", gw.Addr())
+		if err != nil {
+			break
+		}
+		c.Close()
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	if r := <-dialed; r.err == nil || r.status != http.StatusServiceUnavailable {
+		t.Errorf("dial during shutdown: status %d, %v; want 503", r.status, r.err)
+	}
+	if err := <-shutdown; err != nil {
+		t.Fatal(err)
+	}
+	ev := next(t, rec.discs)
+	if ev.RequestContext.ConnectionID != id || ev.RequestContext.DisconnectStatusCode != 1001 {
+		t.Errorf("disconnect %+v", ev.RequestContext)
+	}
 }
