@@ -133,11 +133,6 @@ func (h typedHandler[T]) ServeRequest(ctx context.Context, req *Request) (any, e
 	return h.fn(ctx, req, v)
 }
 
-func (h typedHandler[T]) checkPayload(payload json.RawMessage) error {
-	_, err := decodePayload[T]("", payload)
-	return err
-}
-
 // AsyncHandlerOf returns an AsyncHandler that decodes the payload into a T
 // before calling fn. The router also checks the payload before queueing, so
 // a malformed one is refused at once with INVALID_MESSAGE.

@@ -51,6 +51,8 @@ type Router struct {
 }
 
 // action is one registered action: exactly one of sync and async is set.
+// checker, for typed async handlers, refuses a bad payload before queueing;
+// a sync handler decodes its payload itself, at once.
 type action struct {
 	name    string
 	sync    Handler
@@ -90,11 +92,7 @@ func (r *Router) Handle(name string, h Handler, opts ...ActionOption) {
 	if h == nil {
 		panic("streamer: nil handler for action " + name)
 	}
-	a := &action{name: name, sync: h}
-	if c, ok := h.(payloadChecker); ok {
-		a.checker = c
-	}
-	r.register(a, opts)
+	r.register(&action{name: name, sync: h}, opts)
 }
 
 // HandleFunc registers a sync action implemented by a function.
