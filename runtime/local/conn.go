@@ -13,7 +13,7 @@ import (
 // Close codes and reasons the gateway uses when it ends a connection.
 // API Gateway does not document its reasons; these are the RFC 6455 names.
 const (
-	websocket1001   = websocket.StatusGoingAway
+	closeGoingAway  = websocket.StatusGoingAway
 	reasonGoingAway = "Going away"
 	// A DELETE @connections closes normally: the backend asked for it.
 	deleteCode   = websocket.StatusNormalClosure
@@ -34,9 +34,10 @@ type outbound struct {
 	data []byte
 }
 
-// conn is one WebSocket connection. Its reader is the goroutine of the
-// upgrade request (serveUpgrade); its writer runs only while messages are
-// queued, which keeps idle connections at one goroutine each.
+// conn is one WebSocket connection. Its reader goroutine starts once the
+// upgrade is done and runs $disconnect at the end; its writer runs only
+// while messages are queued, which keeps an idle connection at one
+// goroutine.
 type conn struct {
 	g           *Gateway
 	id          string
@@ -46,7 +47,8 @@ type conn struct {
 	// lastActive is the Unix time in nanoseconds of the last message in
 	// either direction, for GET @connections.
 	lastActive atomic.Int64
-	// Timers are created and reset by the reader goroutine only.
+	// The timers are created before the reader starts and reset only by
+	// it; they fire on their own goroutines through closeWith.
 	idleTimer *time.Timer
 	lifeTimer *time.Timer
 	idle      time.Duration
@@ -201,8 +203,8 @@ func (c *conn) abort() {
 
 func (c *conn) startTimers(idle, lifetime time.Duration) {
 	c.idle = idle
-	c.idleTimer = time.AfterFunc(idle, func() { c.closeWith(websocket1001, reasonGoingAway) })
-	c.lifeTimer = time.AfterFunc(lifetime, func() { c.closeWith(websocket1001, reasonGoingAway) })
+	c.idleTimer = time.AfterFunc(idle, func() { c.closeWith(closeGoingAway, reasonGoingAway) })
+	c.lifeTimer = time.AfterFunc(lifetime, func() { c.closeWith(closeGoingAway, reasonGoingAway) })
 }
 
 // touchInbound records client activity: a message or a ping resets the

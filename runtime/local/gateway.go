@@ -323,7 +323,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		return err
 	}
 	for _, c := range g.snapshot() {
-		c.closeWith(websocket1001, reasonGoingAway)
+		c.closeWith(closeGoingAway, reasonGoingAway)
 	}
 	done := make(chan struct{})
 	go func() {
