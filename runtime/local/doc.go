@@ -35,6 +35,15 @@
 //   - Idle timeout and maximum connection lifetime, 16-character
 //     base64-style connection IDs.
 //
+// Differences that remain: one connection's messages are handled one at a
+// time, in order, on its reader (API Gateway may invoke them concurrently);
+// $connect cannot attach a Lambda authorizer context for later events; the
+// account-level rate limits (500 new connections/s, 10,000 requests/s) are
+// not applied; API Gateway does not document its close reasons, so the
+// gateway closes idle, expired and shut-down connections with 1001 "Going
+// away" and deleted ones with 1000 "Connection deleted". A posted body that
+// is valid UTF-8 goes out as a text frame, anything else as binary.
+//
 // Routes are one-way, as in API Gateway unless a route response is set up:
 // a handler's response body is dropped unless its route key is listed in
 // [Config.TwoWayRoutes], in which case a non-empty body is sent back to the
