@@ -1,6 +1,7 @@
 package streamer_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -8,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/store"
+	"github.com/streamer-go/streamer/pkg/store/memory"
+	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
 // benchBackends runs a benchmark on the memory store, and on DynamoDB when
@@ -82,4 +86,42 @@ func BenchmarkE2EAsyncLatency(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "p99-ms")
 	})
+}
+
+// BenchmarkHandleMessage measures the router alone (memory store, a Sender
+// that only encodes): parse, validate, identity (cached), handler, reply.
+func BenchmarkHandleMessage(b *testing.B) {
+	st := memoryStoreForBench(b)
+	r := streamer.NewRouter(st, discardSender{}, streamer.WithConnectionStore(st))
+	r.Handle("echo", echoHandler())
+	for name, body := range map[string]string{
+		"sync-echo": `{"v":1,"type":"request","id":"1","action":"echo","payload":{"text":"hello"}}`,
+		"ping":      `{"type":"ping"}`,
+		"invalid":   `{"type":"request","id":"1"}`,
+	} {
+		b.Run(name, func(b *testing.B) {
+			msg := streamer.Message{ConnectionID: "c1", Body: []byte(body)}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := r.HandleMessage(b.Context(), msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+type discardSender struct{}
+
+func (discardSender) Send(_ context.Context, _ string, message any) error {
+	_, err := connection.Encode(message)
+	return err
+}
+
+func memoryStoreForBench(b *testing.B) *memory.Store {
+	st := memory.New()
+	if err := st.Save(b.Context(), &store.Connection{ConnectionID: "c1", UserID: "alice", TTL: time.Now().Add(time.Hour).Unix()}); err != nil {
+		b.Fatal(err)
+	}
+	return st
 }
