@@ -179,11 +179,11 @@ func TestIdleTimeoutClosesWith1001(t *testing.T) {
 
 func TestIdleTimeoutIsResetByMessages(t *testing.T) {
 	rec := newRecorder()
-	gw := start(t, local.Config{Routes: rec.routes(), IdleTimeout: 400 * time.Millisecond})
+	gw := start(t, local.Config{Routes: rec.routes(), IdleTimeout: time.Second})
 	c, _ := connect(t, gw, rec)
-	// Messages every 100 ms for ten idle periods keep the connection open:
+	// Messages every 100 ms for 2.5 idle periods keep the connection open:
 	// every one of them reaches $default.
-	for i := range 40 {
+	for i := range 25 {
 		if err := c.Write(ctxT(t), websocket.MessageText, []byte(strconv.Itoa(i))); err != nil {
 			t.Fatalf("write %d: %v (connection closed while active)", i, err)
 		}
