@@ -1,0 +1,90 @@
+package connection_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+
+	"github.com/streamer-go/streamer/pkg/connection"
+	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
+	"github.com/streamer-go/streamer/pkg/store"
+)
+
+// wrappedClient is an APIGatewayClient that is not an
+// *apigatewaymanagementapi.Client (as a user's instrumented wrapper
+// would be), so the manager cannot derive clients from its options.
+type wrappedClient struct {
+	*apigatewaymanagementapi.Client
+	posts int
+}
+
+func (w *wrappedClient) PostToConnection(ctx context.Context, in *apigatewaymanagementapi.PostToConnectionInput, opts ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error) {
+	w.posts++
+	return w.Client.PostToConnection(ctx, in, opts...)
+}
+
+func TestOtherEndpointThroughAWrappedClient(t *testing.T) {
+	var w *wrappedClient
+	f := newFixtureWithClient(t, func(endpoint string) connection.APIGatewayClient {
+		w = &wrappedClient{Client: defaultSDKClient(endpoint).(*apigatewaymanagementapi.Client)}
+		return w
+	})
+	other := connectiontest.NewServer()
+	defer other.Close()
+	ctx := context.Background()
+	if err := f.store.Save(ctx, &store.Connection{ConnectionID: "far", Endpoint: other.URL}); err != nil {
+		t.Fatal(err)
+	}
+	other.Script("far", 500, 500, 500, 500)
+	err := f.m.Send(ctx, "far", "m")
+	if err == nil {
+		t.Fatal("scripted failures did not fail")
+	}
+	// The other endpoint got every attempt, exactly 4: the endpoint was
+	// set per call and the SDK's own retries stayed off.
+	if got := other.Attempts("far"); got != 4 {
+		t.Errorf("other endpoint saw %d attempts, want 4", got)
+	}
+	if f.srv.TotalAttempts() != 0 || w.posts != 4 {
+		t.Errorf("own endpoint %d attempts, wrapper %d posts", f.srv.TotalAttempts(), w.posts)
+	}
+}
+
+func TestIsActiveAttemptsWithDefaultSDKClient(t *testing.T) {
+	f := newFixtureWithClient(t, defaultSDKClient)
+	f.connect(t, "c1")
+	f.srv.Script("c1", 503, 503, 503, 503, 503)
+	if f.m.IsActive(context.Background(), "c1") {
+		t.Error("IsActive true after 503s")
+	}
+	if got := f.srv.Attempts("c1"); got != 4 {
+		t.Errorf("GET attempts = %d, want 4 (SDK retries must stay off)", got)
+	}
+	if !f.exists(t, "c1") {
+		t.Error("a 503 removed the record")
+	}
+}
+
+func TestSendCancelDuringRequest(t *testing.T) {
+	f := newFixture(t)
+	f.connect(t, "c1")
+	arrived, release := f.srv.Hold("c1")
+	defer release()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- f.m.Send(ctx, "c1", "m") }()
+	<-arrived
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if got := f.srv.Attempts("c1"); got != 1 {
+		t.Errorf("attempts = %d: a cancelled Send must not retry", got)
+	}
+	// A cancelled call says nothing about the connection's health.
+	if got := breakers(f.m); got.Open != 0 || got.Closed != 0 {
+		t.Errorf("breakers = %+v after a cancelled Send", got)
+	}
+}
