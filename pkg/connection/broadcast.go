@@ -20,6 +20,8 @@ import (
 // a retry waiting for its backoff holds no worker: it is re-queued when
 // its delay has passed while the workers keep sending. A gone ID (410,
 // which is also how an unknown ID comes back) is removed from the store.
+// Broadcast does not refresh LastPing (that would be a store write per
+// ID); Send does.
 //
 // Broadcast returns nil if every ID was delivered, else a *BroadcastError
 // naming each failed ID and its cause. If ctx ends (or Shutdown's

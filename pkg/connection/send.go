@@ -15,7 +15,8 @@ import (
 // Send delivers message to one connection: it looks the connection up in
 // the store (ErrConnectionNotFound, with no HTTP call, if absent), checks
 // its circuit breaker (ErrCircuitOpen), and posts the encoded message to
-// the connection's endpoint, retrying as the RetryPolicy says. A 410 Gone
+// the connection's endpoint (the record's Endpoint, or the manager's when
+// empty), retrying as the RetryPolicy says. A 410 Gone
 // removes the record and returns an error matching ErrConnectionStale.
 // A success refreshes the record's LastPing at most once a minute, in the
 // background (see Flush).
