@@ -126,7 +126,11 @@ func WithConnectClock(now func() time.Time) ConnectOption {
 }
 
 // NewConnectHandler returns a ConnectHandler storing connections in conns.
+// A nil store panics, as a programming error.
 func NewConnectHandler(conns store.ConnectionStore, opts ...ConnectOption) *ConnectHandler {
+	if conns == nil {
+		panic("streamer: NewConnectHandler needs a connection store")
+	}
 	h := &ConnectHandler{
 		conns: conns,
 		anonymous: func(r ConnectRequest) Identity {

@@ -138,3 +138,28 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// peekID returns the client's id of a message without validating it
+// further, for answers given before parsing (rate limiting); "" when it
+// cannot be read.
+func peekID(body []byte) string {
+	if len(body) > DefaultMaxMessageBytes {
+		return ""
+	}
+	var in struct {
+		ID        string `json:"id"`
+		RequestID string `json:"request_id"`
+		Type      string `json:"type"`
+	}
+	if json.Unmarshal(body, &in) != nil {
+		return ""
+	}
+	id := in.ID
+	if in.Type == string(TypeCancel) || in.Type == string(TypeResume) {
+		id = in.RequestID
+	}
+	if len(id) > MaxIDLength || !utf8.ValidString(id) {
+		return ""
+	}
+	return id
+}

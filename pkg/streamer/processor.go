@@ -166,7 +166,11 @@ func WithProcessorLogger(l *slog.Logger) ProcessorOption {
 
 // NewProcessor returns a Processor running the async actions registered on
 // router, with the router's request store, sender and connection store.
+// A nil router panics, as a programming error.
 func NewProcessor(router *Router, opts ...ProcessorOption) *Processor {
+	if router == nil {
+		panic("streamer: NewProcessor needs a router")
+	}
 	p := &Processor{
 		router:      router,
 		log:         router.log,

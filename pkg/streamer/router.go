@@ -41,6 +41,7 @@ type Router struct {
 	cacheTTL    time.Duration
 	cacheSize   int
 	identities  *identityCache
+	limits      *connectionLimits // nil: no per-connection rate limit
 
 	mu         sync.RWMutex
 	actions    map[string]*action
@@ -64,7 +65,11 @@ type action struct {
 
 // NewRouter returns a Router that queues async requests in requests and
 // sends every reply through sender.
+// Both are required; nil panics, as a programming error.
 func NewRouter(requests store.RequestStore, sender Sender, opts ...Option) *Router {
+	if requests == nil || sender == nil {
+		panic("streamer: NewRouter needs a request store and a sender")
+	}
 	r := &Router{
 		requests:    requests,
 		sender:      sender,
@@ -163,6 +168,10 @@ func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
 		ctx = connection.WithCorrelationID(ctx, msg.GatewayRequestID)
 	}
 	log := r.log.With(slog.String("connection_id", msg.ConnectionID), slog.String("gateway_request_id", msg.GatewayRequestID))
+	if r.limits != nil && !r.limits.allow(msg.ConnectionID, r.now()) {
+		log.InfoContext(ctx, "rate limited")
+		return r.reply(ctx, msg.ConnectionID, NewError(peekID(msg.Body), CodeRateLimited, "too many messages, slow down"))
+	}
 	in, err := ParseInbound(msg.Body, r.maxMessage)
 	if err != nil {
 		var ve *ValidationError
