@@ -34,6 +34,7 @@ func NewClientError(code ErrorCode, message string) *ClientError {
 	return &ClientError{Code: code, Message: message}
 }
 
+// Error returns the code and message, and the cause if any.
 func (e *ClientError) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("streamer: %s: %s: %v", e.Code, e.Message, e.Err)
@@ -60,6 +61,7 @@ func Retryable(err error) error {
 	return &RetryableError{Err: err}
 }
 
+// Error returns the transient error's text, marked retryable.
 func (e *RetryableError) Error() string { return "streamer: retryable: " + e.Err.Error() }
 
 // Unwrap returns the transient error.

@@ -40,6 +40,7 @@ type ValidationError struct {
 	Reason    string
 }
 
+// Error returns the code and reason.
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("streamer: %s: %s", e.Code, e.Reason)
 }
