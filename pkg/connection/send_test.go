@@ -66,11 +66,16 @@ func TestSendRoundTripsURLEncodedIDs(t *testing.T) {
 			t.Errorf("server got %q for %q", got, id)
 		}
 	}
-	for _, p := range f.srv.RawPaths() {
-		rest := strings.TrimPrefix(p, "/@connections/")
-		if strings.ContainsAny(rest, "/ ?#") {
-			t.Errorf("path %q is not escaped", p)
-		}
+	// On the wire every reserved character is percent-encoded.
+	want := []string{
+		"/@connections/L0SM9cOFvHcCIhw%3D",
+		"/@connections/a%2Fb%2Bc%3D",
+		"/@connections/with%20space",
+		"/@connections/%C3%BC%3F%23%25",
+	}
+	got := f.srv.RawPaths()
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("raw paths = %q, want %q", got, want)
 	}
 }
 
