@@ -10,9 +10,10 @@ import (
 // work it cancelled to return.
 const stopGrace = time.Second
 
-// Flush waits until the background work started so far (LastPing writes)
-// is done, or ctx ends, and returns ctx's error in that case. The manager
-// keeps serving. Lambda freezes the process between invocations, so a
+// Flush waits until no background work (LastPing writes) is in flight,
+// or ctx ends, and returns ctx's error in that case. The manager keeps
+// serving; under a steady stream of Sends from other goroutines new
+// writes may keep it waiting until ctx ends. Lambda freezes the process between invocations, so a
 // handler calls Flush before it returns.
 func (m *Manager) Flush(ctx context.Context) error {
 	return m.life.wait(ctx, true)
