@@ -385,6 +385,9 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 		log.DebugContext(ctx, "progress delivery failed", slog.Any("error", err))
 	}
 	send := func(ctx context.Context, u progress.Update) error {
+		if errors.Is(context.Cause(cctx), errClaimLost) {
+			return nil // cancelled: the client already has its final message
+		}
 		return to.send(ctx, NewProgress(ar.RequestID, u.Percentage, u.Message, u.Details))
 	}
 	persist := func(ctx context.Context, u progress.Update) error {
