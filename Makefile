@@ -3,9 +3,9 @@
 # stops the server, also when a test fails.
 
 GO ?= go
-FUZZTIME ?= 10s
+FUZZTIME ?= 5s
 
-.PHONY: test check fmt-check vet tools test-go fuzz bench dev clean
+.PHONY: test check fmt-check vet tools test-go fuzz bench bench-local dev clean
 
 test: check tools
 	./scripts/with-dynalite.sh $(MAKE) --no-print-directory test-go fuzz
@@ -30,7 +30,14 @@ test-go:
 	$(GO) test -race -count=1 ./...
 
 # Each fuzz target runs briefly; go test accepts one -fuzz target per run.
-FUZZ_TARGETS ?=
+FUZZ_TARGETS ?= \
+	./pkg/streamer:FuzzParseInbound \
+	./pkg/streamer:FuzzHandleMessage \
+	./runtime/local:FuzzRouteKey \
+	./pkg/auth:FuzzVerify \
+	./pkg/connection:FuzzEncode \
+	./pkg/store/dynamo:FuzzDecodeCursor \
+	./pkg/store/memory:FuzzListCursor
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
@@ -43,6 +50,10 @@ bench:
 
 dev:
 	$(GO) run ./cmd/streamer dev
+
+# The 10,000-connection load benchmark of the local runtime (docs/PERFORMANCE.md).
+bench-local:
+	$(GO) run ./cmd/streamer bench --connections 10000 --check
 
 clean:
 	rm -rf .tools/node_modules
