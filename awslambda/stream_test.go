@@ -250,3 +250,35 @@ func TestStreamHandlerRunsPendingRequestsFromRealItems(t *testing.T) {
 		t.Fatalf("flushed %d times", flusher.n.Load())
 	}
 }
+
+func TestStreamRetriesStopAtTheInvocationDeadline(t *testing.T) {
+	mem := memory.New()
+	capture := &itemCapture{}
+	req := &store.AsyncRequest{RequestID: "r-flaky", ClientRequestID: "c", ConnectionID: "conn", UserID: "alice", Action: "flaky", TTL: time.Now().Add(time.Hour).Unix()}
+	if err := mem.Enqueue(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if err := dynamo.New(capture).Enqueue(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	r := streamer.NewRouter(mem, &connectiontest.Recorder{})
+	r.HandleAsyncFunc("flaky", func(context.Context, *streamer.Request, progress.Reporter) (any, error) {
+		calls.Add(1)
+		return nil, streamer.Retryable(errors.New("upstream throttled"))
+	})
+	// An invocation with 3 s left cannot fit a backoff (up to 1 s) plus the
+	// processor's 5 s margin for its final writes: the handler runs once and
+	// the request is left PENDING for the stream to deliver again.
+	h := awslambda.StreamHandler(streamer.NewProcessor(r, streamer.WithRetryBackoff(time.Second, time.Second), streamer.WithMaxAttempts(10)))
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	resp, err := h(ctx, decodeEvent(t, streamRecord("INSERT", "1", capture.items[0])))
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("resp %+v %v", resp, err)
+	}
+	got, _ := mem.GetRequest(t.Context(), "r-flaky")
+	if calls.Load() != 1 || got.Status != store.StatusPending || got.Attempts != 1 {
+		t.Fatalf("calls %d, stored %+v", calls.Load(), got)
+	}
+}
