@@ -104,6 +104,29 @@ func TestServerScriptedErrorsBecomeSDKTypes(t *testing.T) {
 	if err := post(); !errors.As(err, &limit) {
 		t.Errorf("throttled: %v", err)
 	}
+	if err := post(); !errors.As(err, &limit) {
+		t.Errorf("second of the burst: %v", err)
+	}
+	if err := post(); err != nil {
+		t.Errorf("after the burst: %v", err)
+	}
+
+	// Bursts: after every 5th request, the next 2 are throttled.
+	srv.Reset()
+	srv.ThrottleBursts(5, 2)
+	var pattern []bool
+	for i := 0; i < 10; i++ {
+		pattern = append(pattern, errors.As(post(), &limit))
+	}
+	want := []bool{false, false, false, false, false, true, true, false, false, false}
+	for i := range want {
+		if pattern[i] != want[i] {
+			t.Fatalf("throttled pattern %v, want %v", pattern, want)
+		}
+	}
+	if srv.TotalAttempts() != 10 {
+		t.Errorf("TotalAttempts after Reset = %d", srv.TotalAttempts())
+	}
 }
 
 func TestServerRawWireFormat(t *testing.T) {

@@ -302,9 +302,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.attempts[id]++
 	s.total++
-	if s.burstEvery > 0 && s.total%s.burstEvery == 0 {
-		s.throttle += s.burstLen
-	}
+	// This request completes a run of burstEvery: the burst starts with
+	// the next one.
+	startBurst := s.burstEvery > 0 && s.total%s.burstEvery == 0
 	if s.keepPaths {
 		s.rawPaths = append(s.rawPaths, raw)
 	}
@@ -342,6 +342,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusGone
 	case r.Method == http.MethodPost && len(body) > connection.MaxMessageBytes:
 		status = http.StatusRequestEntityTooLarge
+	}
+	if startBurst {
+		s.throttle += s.burstLen
 	}
 	if status == 0 || status == http.StatusOK {
 		switch r.Method {
