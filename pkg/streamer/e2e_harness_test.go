@@ -105,7 +105,6 @@ type stack struct {
 	// cancelled counts report handlers that ended because their context
 	// was cancelled.
 	cancelled atomic.Int32
-	handlerCh chan string // report handlers announce their start here
 }
 
 type reportIn struct {
@@ -133,14 +132,10 @@ func startStack(t testing.TB, newStores func(testing.TB) (store.ConnectionStore,
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{url: "ws://" + ln.Addr().String() + "/" + local.DefaultStage, conns: conns, requests: requests, handlerCh: make(chan string, 1024)}
+	s := &stack{url: "ws://" + ln.Addr().String() + "/" + local.DefaultStage, conns: conns, requests: requests}
 	s.router = streamer.NewRouter(requests, mgr, streamer.WithConnectionStore(conns))
 	s.router.Handle("echo", echoHandler())
 	s.router.HandleAsync("report", streamer.AsyncHandlerOf(func(ctx context.Context, req *streamer.Request, in reportIn, p progress.Reporter) (any, error) {
-		select {
-		case s.handlerCh <- req.RequestID:
-		default:
-		}
 		for i := 1; i <= in.Steps; i++ {
 			if in.DelayMS > 0 {
 				select {
