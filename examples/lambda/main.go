@@ -1,0 +1,129 @@
+// Command lambda is the one binary a Streamer deployment runs on AWS
+// Lambda (deploy/template.json builds all four functions from it): the
+// $connect, $disconnect and $default routes of the WebSocket API and the
+// requests table's DynamoDB stream. The template sets STREAMER_FUNCTION per
+// function to pick the handler; every other setting comes from
+// awslambda.ConfigFromEnv.
+//
+// Replace the two actions below with your own: everything else is wiring.
+//
+// Build it for the provided.al2023 runtime on arm64:
+//
+//	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -o deploy/build/bootstrap ./examples/lambda
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/streamer-go/streamer/awslambda"
+	"github.com/streamer-go/streamer/pkg/connection"
+	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/store/dynamo"
+	"github.com/streamer-go/streamer/pkg/streamer"
+)
+
+// EnvFunction names the handler this process runs. It is this binary's
+// choice, not awslambda's: the template sets it on each function.
+const EnvFunction = "STREAMER_FUNCTION"
+
+// The values of EnvFunction, one per function of the template.
+const (
+	FunctionConnect    = "connect"
+	FunctionDisconnect = "disconnect"
+	FunctionDefault    = "default"
+	FunctionStream     = "stream"
+)
+
+var functions = []string{FunctionConnect, FunctionDisconnect, FunctionDefault, FunctionStream}
+
+var errUnknownFunction = errors.New("lambda: unknown function")
+
+func main() {
+	// Lambda sends stdout and stderr to CloudWatch Logs; JSON lines are
+	// searchable there with Logs Insights.
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	handler, err := build(context.Background(), os.Getenv(EnvFunction), log)
+	if err != nil {
+		// Failing before lambda.Start makes Lambda report an init error,
+		// which shows the message in the function's logs.
+		log.Error("lambda: cannot start", slog.Any("error", err))
+		os.Exit(1)
+	}
+	lambda.Start(handler)
+}
+
+// build returns the handler of the named function, wired from the
+// environment. It reads the whole configuration, so a bad setting fails at
+// the cold start of every function, not at the first request of one.
+func build(ctx context.Context, function string, log *slog.Logger) (any, error) {
+	if !slices.Contains(functions, function) {
+		return nil, fmt.Errorf("%w: %s=%q, want one of %q", errUnknownFunction, EnvFunction, function, functions)
+	}
+	cfg, err := awslambda.ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := cfg.Verifier()
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lambda: AWS config: %w", err)
+	}
+	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		if cfg.DynamoDBEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
+		}
+	})
+	st := dynamo.New(ddb, dynamo.WithTableNames(cfg.ConnectionsTable, cfg.RequestsTable))
+	// Each connection's record names its own endpoint (from $connect), so
+	// the manager's endpoint may stay empty.
+	mgr := connection.NewManager(st, connection.NewAPIGatewayClient(awsCfg, cfg.ManagementEndpoint), cfg.ManagementEndpoint,
+		connection.WithLogger(log))
+
+	router := streamer.NewRouter(st, mgr,
+		streamer.WithConnectionStore(st),
+		streamer.WithSyncTimeout(cfg.SyncTimeout),
+		streamer.WithLogger(log))
+	router.HandleFunc("echo", func(ctx context.Context, req *streamer.Request) (any, error) {
+		return req.Payload, nil
+	})
+	router.HandleAsyncFunc("report", func(ctx context.Context, req *streamer.Request, p progress.Reporter) (any, error) {
+		if err := p.Report(50, "halfway"); err != nil {
+			return nil, err
+		}
+		return "done", nil
+	})
+
+	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(log)}
+	if verifier != nil {
+		connectOpts = append(connectOpts, streamer.WithVerifier(verifier))
+	}
+	conns := streamer.NewConnectHandler(st, connectOpts...)
+
+	opts := []awslambda.Option{awslambda.WithFlusher(mgr), awslambda.WithLogger(log)}
+	switch function {
+	case FunctionConnect:
+		return awslambda.ConnectHandler(conns, opts...), nil
+	case FunctionDisconnect:
+		return awslambda.DisconnectHandler(conns, opts...), nil
+	case FunctionDefault:
+		return awslambda.RouterHandler(router, opts...), nil
+	default: // FunctionStream
+		proc := streamer.NewProcessor(router,
+			streamer.WithMaxAttempts(cfg.MaxAttempts),
+			streamer.WithProcessorLogger(log))
+		return awslambda.StreamHandler(proc, opts...), nil
+	}
+}
