@@ -120,10 +120,11 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 		return awslambda.DisconnectHandler(conns, opts...), nil
 	case FunctionDefault:
 		return awslambda.RouterHandler(router, opts...), nil
-	default: // FunctionStream
+	case FunctionStream:
 		proc := streamer.NewProcessor(router,
 			streamer.WithMaxAttempts(cfg.MaxAttempts),
 			streamer.WithProcessorLogger(log))
 		return awslambda.StreamHandler(proc, opts...), nil
 	}
+	return nil, fmt.Errorf("%w: %q", errUnknownFunction, function)
 }
