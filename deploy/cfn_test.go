@@ -96,7 +96,7 @@ type resource struct {
 
 // loadTemplate reads path strictly: a key the structs above do not know
 // (a misspelt section, a Condition the tests ignore) fails.
-func loadTemplate(t *testing.T, path string) *template {
+func loadTemplate(t testing.TB, path string) *template {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -105,7 +105,7 @@ func loadTemplate(t *testing.T, path string) *template {
 	return parseTemplate(t, data)
 }
 
-func parseTemplate(t *testing.T, data []byte) *template {
+func parseTemplate(t testing.TB, data []byte) *template {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
@@ -352,7 +352,7 @@ func (s *stack) sub(text string) (string, error) {
 }
 
 // resolved returns a resource's properties with every intrinsic evaluated.
-func (s *stack) resolved(t *testing.T, name string) object {
+func (s *stack) resolved(t testing.TB, name string) object {
 	t.Helper()
 	res, ok := s.tpl.Resources[name]
 	if !ok {
@@ -392,7 +392,7 @@ func (s *stack) rulesPass() (bool, string, error) {
 
 // functionEnv returns the environment SAM gives a function: the Globals'
 // variables merged with the function's own (the function's win).
-func (s *stack) functionEnv(t *testing.T, name string) map[string]string {
+func (s *stack) functionEnv(t testing.TB, name string) map[string]string {
 	t.Helper()
 	env := map[string]string{}
 	add := func(where string, fn object) {
@@ -416,7 +416,7 @@ func (s *stack) functionEnv(t *testing.T, name string) map[string]string {
 }
 
 // functionProp returns a function property, falling back to Globals.
-func (s *stack) functionProp(t *testing.T, name, prop string) any {
+func (s *stack) functionProp(t testing.TB, name, prop string) any {
 	t.Helper()
 	v, ok := s.tpl.Resources[name].Properties[prop]
 	if !ok {
@@ -440,6 +440,35 @@ func (tpl *template) resourcesOfType(typ string) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// references collects the names v refers to with Ref and Fn::Sub.
+func references(v any, into map[string]bool) {
+	data, _ := json.Marshal(v)
+	var doc any
+	_ = json.Unmarshal(data, &doc)
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case object:
+			for k, e := range v {
+				switch str, _ := e.(string); k {
+				case "Ref":
+					into[str] = true
+				case "Fn::Sub":
+					for _, m := range subVar.FindAllStringSubmatch(str, -1) {
+						into[m[1]] = true
+					}
+				}
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
 }
 
 // decodeStrict converts a resolved JSON value into dst, failing on fields

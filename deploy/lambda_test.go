@@ -467,7 +467,7 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 // streamImage converts an item as the SDK reads it into a stream image as
 // aws-lambda-go delivers it: the inverse of awslambda.AttributeValues, for
 // the types the store writes.
-func streamImage(t *testing.T, item map[string]types.AttributeValue) map[string]events.DynamoDBAttributeValue {
+func streamImage(t testing.TB, item map[string]types.AttributeValue) map[string]events.DynamoDBAttributeValue {
 	t.Helper()
 	out := make(map[string]events.DynamoDBAttributeValue, len(item))
 	for k, v := range item {
@@ -476,7 +476,7 @@ func streamImage(t *testing.T, item map[string]types.AttributeValue) map[string]
 	return out
 }
 
-func streamValue(t *testing.T, v types.AttributeValue) events.DynamoDBAttributeValue {
+func streamValue(t testing.TB, v types.AttributeValue) events.DynamoDBAttributeValue {
 	switch v := v.(type) {
 	case *types.AttributeValueMemberS:
 		return events.NewStringAttribute(v.Value)

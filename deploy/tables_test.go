@@ -55,7 +55,7 @@ func (c *cfnTable) normalise() {
 // CloudFormation's terms. A field the translation does not cover fails the
 // test: when the schema grows (say, provisioned throughput), this test and
 // the template must grow with it.
-func fromSchema(t *testing.T, in *dynamodb.CreateTableInput) cfnTable {
+func fromSchema(t testing.TB, in *dynamodb.CreateTableInput) cfnTable {
 	t.Helper()
 	onlySet(t, "CreateTableInput", *in, "TableName", "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "StreamSpecification")
 	c := cfnTable{
@@ -96,7 +96,7 @@ func fromSchema(t *testing.T, in *dynamodb.CreateTableInput) cfnTable {
 
 // onlySet fails if v (a struct) has a non-zero exported field outside
 // allowed.
-func onlySet(t *testing.T, what string, v any, allowed ...string) {
+func onlySet(t testing.TB, what string, v any, allowed ...string) {
 	t.Helper()
 	rv := reflect.ValueOf(v)
 	for i := range rv.NumField() {
@@ -108,7 +108,7 @@ func onlySet(t *testing.T, what string, v any, allowed ...string) {
 }
 
 // templateTables returns the template's tables by resolved name.
-func templateTables(t *testing.T, s *stack) map[string]cfnTable {
+func templateTables(t testing.TB, s *stack) map[string]cfnTable {
 	t.Helper()
 	out := map[string]cfnTable{}
 	for _, name := range s.tpl.resourcesOfType("AWS::DynamoDB::Table") {
@@ -129,7 +129,10 @@ func templateTables(t *testing.T, s *stack) map[string]cfnTable {
 // prefix and another one, so the prefix parameter really reaches the
 // names.
 func TestTablesAreTheStoreSchema(t *testing.T) {
-	tpl := loadTemplate(t, templateFile)
+	checkTablesAreTheStoreSchema(t, loadTemplate(t, templateFile))
+}
+
+func checkTablesAreTheStoreSchema(t testing.TB, tpl *template) {
 	for _, prefix := range []string{"", "app-1.staging_"} {
 		overrides := map[string]string{}
 		want := dynamo.Tables(tpl.Parameters["TablePrefix"].Default.(string))
@@ -162,7 +165,10 @@ func TestTablesAreTheStoreSchema(t *testing.T) {
 // The default prefix of the template is the code's, so a stack deployed
 // with defaults and `streamer tables create` name the same tables.
 func TestTablePrefixDefaultIsTheCodes(t *testing.T) {
-	tpl := loadTemplate(t, templateFile)
+	checkTablePrefixDefaultIsTheCodes(t, loadTemplate(t, templateFile))
+}
+
+func checkTablePrefixDefaultIsTheCodes(t testing.TB, tpl *template) {
 	if got := tpl.Parameters["TablePrefix"].Default; got != dynamo.DefaultPrefix {
 		t.Errorf("TablePrefix default = %v, want dynamo.DefaultPrefix %q", got, dynamo.DefaultPrefix)
 	}
