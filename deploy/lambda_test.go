@@ -55,14 +55,14 @@ var (
 // bootstrap builds examples/lambda once per test binary, with the flags
 // README.md gives (the target OS and architecture are the host's, to run it
 // here).
-func bootstrap(t *testing.T) string {
+func bootstrap(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "streamer-deploy-")
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(buildDir, "bootstrap"), "../examples/lambda")
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-ldflags=-s -w", "-o", filepath.Join(buildDir, "bootstrap"), "../examples/lambda")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./examples/lambda: %v\n%s", err, out)
@@ -91,7 +91,7 @@ type runtimeResult struct {
 	body []byte
 }
 
-func newRuntimeAPI(t *testing.T) *runtimeAPI {
+func newRuntimeAPI(t testing.TB) *runtimeAPI {
 	rt := &runtimeAPI{
 		events:  make(chan []byte),
 		waiting: make(chan struct{}, 1),
@@ -166,8 +166,13 @@ func (b *lockedBuffer) String() string {
 // test's own environment), plus what Lambda itself sets.
 func startFunction(t *testing.T, env map[string]string) *function {
 	t.Helper()
+	return startFunctionOn(t, newRuntimeAPI(t), env)
+}
+
+// startFunctionOn starts bootstrap against rt; Cleanup stops it.
+func startFunctionOn(t testing.TB, rt *runtimeAPI, env map[string]string) *function {
+	t.Helper()
 	bin := bootstrap(t)
-	rt := newRuntimeAPI(t)
 	f := &function{rt: rt, log: &lockedBuffer{}, exited: make(chan struct{})}
 	f.cmd = exec.Command(bin)
 	f.cmd.Env = []string{
@@ -190,16 +195,19 @@ func startFunction(t *testing.T, env map[string]string) *function {
 		f.err = f.cmd.Wait()
 		close(f.exited)
 	}()
-	t.Cleanup(func() {
-		_ = f.cmd.Process.Kill()
-		<-f.exited
-	})
+	t.Cleanup(f.stop)
 	return f
+}
+
+// stop kills the process and waits for it; it may be called again.
+func (f *function) stop() {
+	_ = f.cmd.Process.Kill()
+	<-f.exited
 }
 
 // started waits until the function asks for its first event (its init
 // succeeded) or exits; it reports which.
-func (f *function) started(t *testing.T) bool {
+func (f *function) started(t testing.TB) bool {
 	t.Helper()
 	select {
 	case <-f.rt.waiting:
@@ -243,7 +251,7 @@ func (f *function) invoke(t *testing.T, event any) runtimeResult {
 
 // templateEnv is the environment the template gives the function that
 // selects handler.
-func templateEnv(t *testing.T, params map[string]string, handler string) map[string]string {
+func templateEnv(t testing.TB, params map[string]string, handler string) map[string]string {
 	t.Helper()
 	s := mustStack(t, loadTemplate(t, templateFile), params)
 	fn, ok := functions(t, s)[handler]
@@ -499,4 +507,21 @@ func streamValue(t testing.TB, v types.AttributeValue) events.DynamoDBAttributeV
 	}
 	t.Fatalf("attribute of type %T: extend streamValue", v)
 	return events.DynamoDBAttributeValue{}
+}
+
+// BenchmarkFunctionInit measures a cold start of the deployed binary on
+// this machine: process start, ConfigFromEnv, AWS config and clients, until
+// it asks the Runtime API for its first event. Lambda adds its own sandbox
+// and download time on top.
+func BenchmarkFunctionInit(b *testing.B) {
+	env := templateEnv(b, anonymous, "default")
+	rt := newRuntimeAPI(b)
+	bootstrap(b)
+	for b.Loop() {
+		f := startFunctionOn(b, rt, env)
+		if !f.started(b) {
+			b.Fatalf("exited: %v\n%s", f.err, f.log)
+		}
+		f.stop()
+	}
 }

@@ -9,7 +9,7 @@
 //
 // Build it for the provided.al2023 runtime on arm64:
 //
-//	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -o deploy/build/bootstrap ./examples/lambda
+//	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -ldflags='-s -w' -o deploy/build/bootstrap ./examples/lambda
 package main
 
 import (
