@@ -16,7 +16,9 @@
 //   - the stream filter selects exactly the records
 //     awslambda.PendingRequest says need work;
 //   - the binary the template deploys, started with each function's
-//     environment against a local Lambda Runtime API, serves its event.
+//     environment against a local Lambda Runtime API, serves its event;
+//   - each check catches its own kind of mistake made in a broken copy of
+//     the template (TestChecksCatchBrokenTemplates), so none passes idly.
 //
 // See https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-specification.html
 // and https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api.html.
