@@ -15,11 +15,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/streamer-go/streamer/awslambda"
 	"github.com/streamer-go/streamer/cmd/streamer/internal/demo"
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
 	"github.com/streamer-go/streamer/pkg/store/memory"
+	"github.com/streamer-go/streamer/pkg/streamer"
 	"github.com/streamer-go/streamer/runtime/local"
 )
 
@@ -42,6 +44,8 @@ type devOptions struct {
 	// DynamoDB-API server, such as dynalite) instead of memory.
 	dynamoEndpoint string
 	tablePrefix    string
+	// jwt turns auth on $connect on when its algorithms are set.
+	jwt jwtOptions
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
@@ -55,11 +59,15 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins allowed to connect (host patterns like app.example.com or localhost:*; \"*\" for any); default any localhost origin")
 	fs.IntVar(&o.outboundQueue, "outbound-queue", local.DefaultOutboundQueue, "messages queued per slow client before @connections answers 429")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close")
-	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "keep connections in DynamoDB at this endpoint (e.g. http://127.0.0.1:4567 for dynalite) instead of memory; tables are created if missing")
+	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "keep connections and async requests in DynamoDB at this endpoint (e.g. http://127.0.0.1:4567 for dynalite) instead of memory; tables are created if missing")
 	fs.StringVar(&o.tablePrefix, "table-prefix", dynamo.DefaultPrefix, "DynamoDB table name prefix, with --dynamodb-endpoint")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	finishJWT := jwtFlags(fs, &o.jwt)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return o, err
+	}
+	if err := finishJWT(); err != nil {
+		return o, usageError{err}
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return o, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)}
@@ -86,77 +94,178 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return devRun(ctx, o, stdout, stderr)
 }
 
-// devRun serves until ctx ends (SIGINT/SIGTERM), then closes every socket
-// with 1001, runs $disconnect for each and returns nil.
-func devRun(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+// devStack is the running demo app: the local gateway in front of the
+// awslambda handlers, the router, its in-process processor pool, and the
+// connection manager they all reply through.
+type devStack struct {
+	wsURL, endpoint string
 
+	gw          *local.Gateway
+	proc        *streamer.Processor
+	mgr         *connection.Manager
+	served      chan error
+	closeClient func()
+	log         *slog.Logger
+}
+
+// startDev listens and serves the demo app. On error nothing is left
+// running.
+func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.Writer) (_ *devStack, err error) {
+	verifier, err := o.jwt.verifier()
+	if err != nil {
+		return nil, usageError{err}
+	}
 	// Listen first: the management endpoint, which the app's manager
 	// needs, names the port, and --addr may ask for a free one.
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.addr, err)
+		return nil, fmt.Errorf("listen on %s: %w", o.addr, err)
 	}
-	wsURL := "ws://" + ln.Addr().String() + "/" + o.stage
-	endpoint := "http://" + ln.Addr().String() + "/" + o.stage
+	s := &devStack{
+		wsURL:       "ws://" + ln.Addr().String() + "/" + o.stage,
+		endpoint:    "http://" + ln.Addr().String() + "/" + o.stage,
+		closeClient: func() {},
+		log:         logger,
+	}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	undo = append(undo, func() { ln.Close() })
 
-	var st store.ConnectionStore = memory.New()
+	// One store holds both connections and async requests, as one
+	// DynamoDB Store does for a deployment.
+	var st interface {
+		store.ConnectionStore
+		store.RequestStore
+	} = memory.New()
 	if o.dynamoEndpoint != "" {
 		client, closeClient, err := dynamoClient(ctx, o.dynamoEndpoint, "", stderr)
 		if err != nil {
-			ln.Close()
-			return err
+			return nil, err
 		}
-		defer closeClient()
+		undo = append(undo, closeClient)
 		if _, err := dynamo.CreateTables(ctx, client, o.tablePrefix); err != nil {
-			ln.Close()
-			return fmt.Errorf("create tables at %s: %w", o.dynamoEndpoint, err)
+			return nil, fmt.Errorf("create tables at %s: %w", o.dynamoEndpoint, err)
 		}
 		st = dynamo.New(client, dynamo.WithPrefix(o.tablePrefix))
-		logger.Info("streamer dev: connections in DynamoDB", "endpoint", o.dynamoEndpoint, "prefix", o.tablePrefix)
+		s.closeClient = closeClient
+		logger.Info("streamer dev: connections and requests in DynamoDB", "endpoint", o.dynamoEndpoint, "prefix", o.tablePrefix)
 	}
+
 	// The local gateway accepts any credentials; the SDK wants some.
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-	mgr := connection.NewManager(st, connection.NewAPIGatewayClient(awsCfg, endpoint), endpoint, connection.WithLogger(logger))
-	app := demo.New(st, mgr, logger)
+	s.mgr = connection.NewManager(st, connection.NewAPIGatewayClient(awsCfg, s.endpoint), s.endpoint, connection.WithLogger(logger))
+	undo = append(undo, func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
+		defer cancel()
+		s.mgr.Shutdown(sctx)
+	})
 
-	gw, err := local.New(local.Config{
+	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger))
+	demo.Register(router, st, s.mgr)
+	s.proc = streamer.NewProcessor(router, streamer.WithProcessorLogger(logger))
+	if err := s.proc.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start processor: %w", err)
+	}
+	undo = append(undo, func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
+		defer cancel()
+		s.proc.Shutdown(sctx)
+	})
+
+	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(logger)}
+	if verifier != nil {
+		connectOpts = append(connectOpts, streamer.WithVerifier(verifier))
+		logger.Info("streamer dev: auth on: $connect needs a JWT (Authorization: Bearer, or the token query parameter)",
+			"algorithms", strings.Join(o.jwt.algorithms, ","), "issuer", o.jwt.issuer, "audience", o.jwt.audience)
+	} else {
+		connectOpts = append(connectOpts, streamer.WithAnonymousIdentity(demo.AnonymousIdentity))
+		logger.Warn("streamer dev: AUTH IS OFF: every connection is accepted as user \"anonymous\" in tenant \"default\"; pass --jwt-algorithms and a key to require tokens")
+	}
+	conns := streamer.NewConnectHandler(st, connectOpts...)
+	flush := awslambda.WithFlusher(s.mgr)
+	logOpt := awslambda.WithLogger(logger)
+
+	s.gw, err = local.New(local.Config{
 		Stage:                    o.stage,
 		RouteSelectionExpression: o.routeSelection,
-		Routes:                   app.Routes(),
-		IdleTimeout:              o.idleTimeout,
-		MaxLifetime:              o.maxLifetime,
-		OutboundQueue:            o.outboundQueue,
-		AllowedOrigins:           o.allowedOrigins,
-		Logger:                   logger,
+		Routes: map[string]local.Handler{
+			local.RouteConnect:    awslambda.ConnectHandler(conns, flush, logOpt),
+			local.RouteDisconnect: awslambda.DisconnectHandler(conns, flush, logOpt),
+			local.RouteDefault:    awslambda.RouterHandler(router, flush, logOpt),
+		},
+		IdleTimeout:    o.idleTimeout,
+		MaxLifetime:    o.maxLifetime,
+		OutboundQueue:  o.outboundQueue,
+		AllowedOrigins: o.allowedOrigins,
+		Logger:         logger,
 	})
 	if err != nil {
-		ln.Close()
-		return usageError{err}
+		return nil, usageError{err}
 	}
-	served := make(chan error, 1)
-	go func() { served <- gw.Serve(ln) }()
+	s.served = make(chan error, 1)
+	go func() { s.served <- s.gw.Serve(ln) }()
+	return s, nil
+}
+
+// shutdown stops the stack in the order that loses nothing: the gateway
+// (no new messages; every socket closed with 1001 and $disconnect run),
+// then the processor (running handlers finish, or are cancelled at the
+// deadline and their requests stay queued), then the manager (pending
+// sends done). Everything is bounded by ctx.
+func (s *devStack) shutdown(ctx context.Context) error {
+	gwErr := s.gw.Shutdown(ctx)
+	serveErr := <-s.served
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	procErr := s.proc.Shutdown(ctx)
+	if procErr != nil && ctx.Err() != nil {
+		// Handlers still running at the deadline were cancelled and their
+		// requests put back; in a dev loop that is not a failure.
+		s.log.Warn("streamer dev: async handlers cancelled at the shutdown deadline; their requests stay queued", "err", procErr)
+		procErr = nil
+	}
+	mgrErr := s.mgr.Shutdown(ctx)
+	s.closeClient()
+	return errors.Join(gwErr, serveErr, procErr, mgrErr)
+}
+
+// devRun serves until ctx ends (SIGINT/SIGTERM), then closes every socket
+// with 1001, runs $disconnect for each and returns nil.
+func devRun(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	s, err := startDev(ctx, o, logger, stderr)
+	if err != nil {
+		return err
+	}
 
 	// Printed from the listener: Serve may not have run yet.
-	fmt.Fprintf(stdout, "WebSocket URL:       %s\n", wsURL)
-	fmt.Fprintf(stdout, "Management endpoint: %s\n", endpoint)
-	fmt.Fprintf(stdout, "Try: {\"type\":\"request\",\"id\":\"1\",\"action\":\"whoami\"} (actions: echo, whoami, broadcast). Ctrl-C stops.\n")
+	fmt.Fprintf(stdout, "WebSocket URL:       %s\n", s.wsURL)
+	fmt.Fprintf(stdout, "Management endpoint: %s\n", s.endpoint)
+	fmt.Fprintf(stdout, "Try: {\"type\":\"request\",\"id\":\"1\",\"action\":\"whoami\"} (actions: echo, whoami, broadcast, report). Ctrl-C stops.\n")
 
+	var serveErr error
 	select {
 	case <-ctx.Done():
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
+	case serveErr = <-s.served:
+		// Serve ended on its own; shutdown must not wait for it again.
+		s.served <- serveErr
+		logger.Error("streamer dev: serve failed", "err", serveErr)
 	}
 	logger.Info("streamer dev: shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
 	defer cancel()
-	gwErr := gw.Shutdown(sctx)
-	mgrErr := mgr.Shutdown(sctx)
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	if err := errors.Join(gwErr, mgrErr); err != nil {
+	if err := s.shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if serveErr != nil {
+		return fmt.Errorf("serve: %w", serveErr)
 	}
 	fmt.Fprintln(stdout, "stopped")
 	return nil

@@ -2,17 +2,15 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"log/slog"
+	"fmt"
+	"math"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/streamer-go/streamer/pkg/connection"
+	"github.com/streamer-go/streamer/pkg/progress"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/streamer"
-	"github.com/streamer-go/streamer/runtime/local"
 )
 
 // The identity every connection gets while auth is off.
@@ -21,163 +19,164 @@ const (
 	DefaultTenant = "default"
 )
 
-// The actions the demo answers.
+// The actions the demo registers.
 const (
 	ActionEcho      = "echo"
 	ActionWhoami    = "whoami"
 	ActionBroadcast = "broadcast"
+	ActionReport    = "report"
 )
 
-// connectionTTL bounds a stored connection whose $disconnect never came:
-// API Gateway's maximum connection lifetime plus a margin.
-const connectionTTL = 2*time.Hour + 10*time.Minute
+// Report's pacing: a run lasts DefaultReportSeconds unless the payload asks
+// for another length up to MaxReportSeconds, and reports progress every
+// ReportInterval (the progress reporter's default rate, so none is
+// coalesced away).
+const (
+	DefaultReportSeconds = 5.0
+	MaxReportSeconds     = 60.0
+	ReportInterval       = 100 * time.Millisecond
+)
 
-// Sender is what the demo needs of the ConnectionManager.
-type Sender interface {
-	Send(ctx context.Context, connectionID string, message any) error
+// Broadcaster is what broadcast needs of the ConnectionManager.
+type Broadcaster interface {
 	Broadcast(ctx context.Context, connectionIDs []string, message any) error
 }
 
-var _ Sender = (*connection.Manager)(nil)
+var _ Broadcaster = (*connection.Manager)(nil)
 
-// App is the demo application.
-type App struct {
-	store  store.ConnectionStore
-	sender Sender
-	log    *slog.Logger
-	now    func() time.Time
+// AnonymousIdentity is the identity of every connection while auth is off,
+// for streamer.WithAnonymousIdentity. All anonymous connections are one
+// user, so a reconnecting client can resume its requests.
+func AnonymousIdentity(streamer.ConnectRequest) streamer.Identity {
+	return streamer.Identity{UserID: AnonymousUser, TenantID: DefaultTenant}
 }
 
-// New returns the demo app over a connection store and a sender (the
-// ConnectionManager). A nil logger discards logs.
-func New(st store.ConnectionStore, sender Sender, logger *slog.Logger) *App {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &App{store: st, sender: sender, log: logger, now: time.Now}
+// Register adds the demo's actions to r. broadcast lists the caller's
+// tenant in conns and sends through b.
+func Register(r *streamer.Router, conns store.ConnectionStore, b Broadcaster) {
+	r.HandleFunc(ActionEcho, echo)
+	r.HandleFunc(ActionWhoami, whoami)
+	r.HandleFunc(ActionBroadcast, (&broadcaster{conns: conns, send: b}).serve)
+	r.HandleAsync(ActionReport, streamer.AsyncHandlerOf(report))
 }
 
-// Routes maps the app's route keys to its handlers: $connect, $disconnect,
-// one key per action (for the default selection expression
-// $request.body.action) and $default for everything else.
-func (a *App) Routes() map[string]local.Handler {
-	return map[string]local.Handler{
-		local.RouteConnect:    a.Connect,
-		local.RouteDisconnect: a.Disconnect,
-		local.RouteDefault:    a.Message,
-		ActionEcho:            a.Message,
-		ActionWhoami:          a.Message,
-		ActionBroadcast:       a.Message,
+// echo answers with the payload (null when there is none).
+func echo(_ context.Context, req *streamer.Request) (any, error) {
+	if req.Payload == nil {
+		return nil, nil
 	}
-}
-
-var ok = events.APIGatewayProxyResponse{StatusCode: 200}
-
-// Connect stores the connection with the anonymous identity.
-func (a *App) Connect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	now := a.now()
-	c := &store.Connection{
-		ConnectionID: req.RequestContext.ConnectionID,
-		UserID:       AnonymousUser,
-		TenantID:     DefaultTenant,
-		ConnectedAt:  time.UnixMilli(req.RequestContext.ConnectedAt),
-		LastPing:     now,
-		TTL:          now.Add(connectionTTL).Unix(),
-	}
-	if err := a.store.Save(ctx, c); err != nil {
-		return events.APIGatewayProxyResponse{}, err
-	}
-	return ok, nil
-}
-
-// Disconnect removes the connection.
-func (a *App) Disconnect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	if err := a.store.Delete(ctx, req.RequestContext.ConnectionID); err != nil {
-		return events.APIGatewayProxyResponse{}, err
-	}
-	return ok, nil
+	return req.Payload, nil
 }
 
 // Identity is whoami's data.
 type Identity struct {
-	ConnectionID string `json:"connectionId"`
-	UserID       string `json:"userId"`
-	TenantID     string `json:"tenantId"`
+	ConnectionID string   `json:"connectionId"`
+	UserID       string   `json:"userId"`
+	TenantID     string   `json:"tenantId"`
+	Permissions  []string `json:"permissions"`
 }
 
-// Message answers one request envelope through the sender. Answers go out
-// through @connections, so the handler's own response is empty, as for a
-// one-way route.
-func (a *App) Message(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	id := req.RequestContext.ConnectionID
-	var in streamer.Inbound
-	if req.IsBase64Encoded || json.Unmarshal([]byte(req.Body), &in) != nil {
-		return a.reply(ctx, id, streamer.NewError("", streamer.CodeInvalidMessage, "messages are JSON request envelopes"))
+// whoami answers with the identity the router read from the connection
+// record; the payload is never consulted.
+func whoami(_ context.Context, req *streamer.Request) (any, error) {
+	perms := req.Identity.Permissions
+	if perms == nil {
+		perms = []string{}
 	}
-	switch in.Type {
-	case streamer.TypePing:
-		return a.reply(ctx, id, streamer.NewPong())
-	case streamer.TypeRequest:
-	default:
-		return a.reply(ctx, id, streamer.NewError(in.ID, streamer.CodeInvalidMessage, "unsupported message type"))
-	}
-	if in.ID == "" {
-		return a.reply(ctx, id, streamer.NewError("", streamer.CodeInvalidMessage, "a request needs an id"))
-	}
-	// The identity is the one $connect stored, never the message's.
-	conn, err := a.store.Get(ctx, id)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return a.reply(ctx, id, streamer.NewError(in.ID, streamer.CodeUnauthorized, "unknown connection"))
-		}
-		a.log.ErrorContext(ctx, "demo: store", "connectionId", id, "err", err)
-		return a.reply(ctx, id, streamer.NewError(in.ID, streamer.CodeInternal, "internal error"))
-	}
-
-	switch in.Action {
-	case ActionEcho:
-		data := in.Payload
-		if len(data) == 0 {
-			data = json.RawMessage("null")
-		}
-		return a.reply(ctx, id, streamer.NewResponse(in.ID, data))
-	case ActionWhoami:
-		data, _ := json.Marshal(Identity{ConnectionID: id, UserID: conn.UserID, TenantID: conn.TenantID})
-		return a.reply(ctx, id, streamer.NewResponse(in.ID, data))
-	case ActionBroadcast:
-		return a.broadcast(ctx, conn, in)
-	default:
-		return a.reply(ctx, id, streamer.NewError(in.ID, streamer.CodeUnknownAction, "unknown action"))
-	}
+	return Identity{
+		ConnectionID: req.ConnectionID,
+		UserID:       req.Identity.UserID,
+		TenantID:     req.Identity.TenantID,
+		Permissions:  perms,
+	}, nil
 }
 
-// broadcast sends the payload, as a response to the caller's request, to
-// every connection of the caller's tenant; the caller's own copy is its
-// answer.
-func (a *App) broadcast(ctx context.Context, from *store.Connection, in streamer.Inbound) (events.APIGatewayProxyResponse, error) {
-	conns, err := a.store.ListByTenant(ctx, from.TenantID)
+// BroadcastResult is broadcast's data: how many of the tenant's
+// connections the payload reached.
+type BroadcastResult struct {
+	Recipients int `json:"recipients"`
+	Delivered  int `json:"delivered"`
+}
+
+type broadcaster struct {
+	conns store.ConnectionStore
+	send  Broadcaster
+}
+
+// serve posts the payload, exactly as the caller sent it, to every
+// connection of the caller's tenant (the caller's included). What an app
+// posts through @connections is its own business, so the copies are the
+// bare payload rather than a protocol message; the caller's answer is the
+// count.
+func (b *broadcaster) serve(ctx context.Context, req *streamer.Request) (any, error) {
+	if req.Payload == nil {
+		return nil, streamer.NewClientError(streamer.CodeInvalidMessage, "broadcast needs a payload")
+	}
+	conns, err := b.conns.ListByTenant(ctx, req.Identity.TenantID)
 	if err != nil {
-		a.log.ErrorContext(ctx, "demo: list tenant", "tenantId", from.TenantID, "err", err)
-		return a.reply(ctx, from.ConnectionID, streamer.NewError(in.ID, streamer.CodeInternal, "internal error"))
+		return nil, fmt.Errorf("demo: list tenant: %w", err)
 	}
 	ids := make([]string, 0, len(conns))
 	for _, c := range conns {
 		ids = append(ids, c.ConnectionID)
 	}
-	data := in.Payload
-	if len(data) == 0 {
-		data = json.RawMessage("null")
+	res := BroadcastResult{Recipients: len(ids), Delivered: len(ids)}
+	if err := b.send.Broadcast(ctx, ids, req.Payload); err != nil {
+		// Gone connections are normal (the manager removed them): the
+		// answer counts them out rather than failing the request.
+		var be *connection.BroadcastError
+		if !errors.As(err, &be) {
+			return nil, fmt.Errorf("demo: broadcast: %w", err)
+		}
+		res.Delivered -= len(be.Failed)
 	}
-	if err := a.sender.Broadcast(ctx, ids, streamer.NewResponse(in.ID, data)); err != nil {
-		// Gone connections are normal here; the manager removed them.
-		a.log.InfoContext(ctx, "demo: broadcast incomplete", "tenantId", from.TenantID, "err", err)
-	}
-	return ok, nil
+	return res, nil
 }
 
-func (a *App) reply(ctx context.Context, connectionID string, msg any) (events.APIGatewayProxyResponse, error) {
-	if err := a.sender.Send(ctx, connectionID, msg); err != nil {
-		a.log.InfoContext(ctx, "demo: reply not delivered", "connectionId", connectionID, "err", err)
+// ReportRequest is report's payload. Seconds is how long the run lasts
+// (DefaultReportSeconds when absent, at most MaxReportSeconds).
+type ReportRequest struct {
+	Seconds *float64 `json:"seconds"`
+}
+
+// ReportResult is report's result.
+type ReportResult struct {
+	Steps   int     `json:"steps"`
+	Seconds float64 `json:"seconds"`
+}
+
+// report pretends to work for the requested time, reporting progress every
+// ReportInterval and 100 at the end. It stops as soon as ctx ends, which is
+// how a client's cancel reaches it.
+func report(ctx context.Context, _ *streamer.Request, in ReportRequest, p progress.Reporter) (any, error) {
+	seconds := DefaultReportSeconds
+	if in.Seconds != nil {
+		seconds = *in.Seconds
 	}
-	return ok, nil
+	if math.IsNaN(seconds) || seconds < 0 || seconds > MaxReportSeconds {
+		return nil, streamer.NewClientError(streamer.CodeInvalidMessage,
+			fmt.Sprintf("seconds must be between 0 and %g", MaxReportSeconds))
+	}
+	total := time.Duration(seconds * float64(time.Second))
+	steps := int(math.Ceil(float64(total) / float64(ReportInterval)))
+	if steps == 0 {
+		if err := p.Report(100, "done"); err != nil {
+			return nil, err
+		}
+		return ReportResult{Steps: 1, Seconds: seconds}, nil
+	}
+	tick := time.NewTicker(total / time.Duration(steps))
+	defer tick.Stop()
+	for i := 1; i <= steps; i++ {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+		msg := fmt.Sprintf("step %d of %d", i, steps)
+		if err := p.Report(float64(100*i)/float64(steps), msg); err != nil {
+			return nil, err
+		}
+	}
+	return ReportResult{Steps: steps, Seconds: seconds}, nil
 }

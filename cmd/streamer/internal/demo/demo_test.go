@@ -14,9 +14,9 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/streamer-go/streamer/awslambda"
 	"github.com/streamer-go/streamer/cmd/streamer/internal/demo"
 	"github.com/streamer-go/streamer/pkg/connection"
-	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
 	"github.com/streamer-go/streamer/runtime/local"
@@ -24,19 +24,32 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// start runs the demo the way `streamer dev` does: the local gateway, the
+// start runs the demo the way `streamer dev` does: the local gateway in
+// front of the awslambda handlers, the router and its processor pool, the
 // memory store and the ConnectionManager answering through @connections.
-func start(t *testing.T) (wsURL string, st *memory.Store) {
+func start(t *testing.T) (wsURL string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	endpoint := "http://" + ln.Addr().String() + "/dev"
-	st = memory.New()
+	st := memory.New()
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")}
 	mgr := connection.NewManager(st, connection.NewAPIGatewayClient(cfg, endpoint), endpoint)
-	gw, err := local.New(local.Config{Routes: demo.New(st, mgr, nil).Routes()})
+	router := streamer.NewRouter(st, mgr, streamer.WithConnectionStore(st))
+	demo.Register(router, st, mgr)
+	proc := streamer.NewProcessor(router)
+	if err := proc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	conns := streamer.NewConnectHandler(st, streamer.WithAnonymousIdentity(demo.AnonymousIdentity))
+	flush := awslambda.WithFlusher(mgr)
+	gw, err := local.New(local.Config{Routes: map[string]local.Handler{
+		local.RouteConnect:    awslambda.ConnectHandler(conns, flush),
+		local.RouteDisconnect: awslambda.DisconnectHandler(conns, flush),
+		local.RouteDefault:    awslambda.RouterHandler(router, flush),
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,14 +61,17 @@ func start(t *testing.T) (wsURL string, st *memory.Store) {
 		if err := gw.Shutdown(ctx); err != nil {
 			t.Error(err)
 		}
-		if err := mgr.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
 		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 			t.Error(err)
 		}
+		if err := proc.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+		if err := mgr.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
 	})
-	return "ws://" + ln.Addr().String() + "/dev", st
+	return "ws://" + ln.Addr().String() + "/dev"
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -81,20 +97,28 @@ func send(t *testing.T, c *websocket.Conn, msg string) {
 	}
 }
 
-// reply reads one message as a generic envelope.
+// reply is any server message, read generically.
 type reply struct {
-	Type      streamer.MessageType `json:"type"`
-	RequestID string               `json:"request_id"`
-	Data      json.RawMessage      `json:"data"`
-	Code      streamer.ErrorCode   `json:"code"`
+	Type       streamer.MessageType `json:"type"`
+	RequestID  string               `json:"request_id"`
+	Data       json.RawMessage      `json:"data"`
+	Result     json.RawMessage      `json:"result"`
+	Percentage float64              `json:"percentage"`
+	Code       streamer.ErrorCode   `json:"code"`
 }
 
-func read(t *testing.T, c *websocket.Conn) reply {
+func readRaw(t *testing.T, c *websocket.Conn) []byte {
 	t.Helper()
 	_, b, err := c.Read(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+func read(t *testing.T, c *websocket.Conn) reply {
+	t.Helper()
+	b := readRaw(t, c)
 	var r reply
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatalf("%s: %v", b, err)
@@ -104,7 +128,7 @@ func read(t *testing.T, c *websocket.Conn) reply {
 
 func whoami(t *testing.T, c *websocket.Conn) demo.Identity {
 	t.Helper()
-	send(t, c, `{"type":"request","id":"w","action":"whoami","payload":{"userId":"evil","tenantId":"other"}}`)
+	send(t, c, `{"type":"request","id":"w","action":"whoami","payload":{"userId":"evil","tenantId":"other","permissions":["admin"]}}`)
 	r := read(t, c)
 	if r.Type != streamer.TypeResponse || r.RequestID != "w" {
 		t.Fatalf("whoami reply %+v", r)
@@ -117,77 +141,146 @@ func whoami(t *testing.T, c *websocket.Conn) demo.Identity {
 }
 
 func TestEcho(t *testing.T) {
-	url, _ := start(t)
-	c := dial(t, url)
+	c := dial(t, start(t))
 	send(t, c, `{"type":"request","id":"r1","action":"echo","payload":{"n":1,"s":"x"}}`)
-	r := read(t, c)
-	if r.Type != streamer.TypeResponse || r.RequestID != "r1" || string(r.Data) != `{"n":1,"s":"x"}` {
+	if r := read(t, c); r.Type != streamer.TypeResponse || r.RequestID != "r1" || string(r.Data) != `{"n":1,"s":"x"}` {
 		t.Errorf("reply %+v data %s", r, r.Data)
+	}
+	send(t, c, `{"type":"request","id":"r2","action":"echo"}`)
+	if r := read(t, c); r.Type != streamer.TypeResponse || string(r.Data) != `null` {
+		t.Errorf("echo without payload: %+v data %s", r, r.Data)
 	}
 }
 
 func TestWhoamiIdentityComesFromConnectNotFromTheClient(t *testing.T) {
-	url, st := start(t)
-	c := dial(t, url+"?userId=evil&tenantId=other")
+	c := dial(t, start(t)+"?userId=evil&tenantId=other")
 	id := whoami(t, c)
-	if id.UserID != demo.AnonymousUser || id.TenantID != demo.DefaultTenant || id.ConnectionID == "" {
+	if id.UserID != demo.AnonymousUser || id.TenantID != demo.DefaultTenant || id.ConnectionID == "" ||
+		id.Permissions == nil || len(id.Permissions) != 0 {
 		t.Errorf("identity %+v", id)
-	}
-	rec, err := st.Get(ctxT(t), id.ConnectionID)
-	if err != nil || rec.UserID != demo.AnonymousUser {
-		t.Errorf("stored %+v, %v", rec, err)
 	}
 }
 
 func TestBroadcastReachesTheTenant(t *testing.T) {
-	url, _ := start(t)
+	url := start(t)
 	a, b, c := dial(t, url), dial(t, url), dial(t, url)
-	for _, conn := range []*websocket.Conn{a, b, c} {
-		whoami(t, conn) // each connection is stored before the broadcast
-	}
 	send(t, a, `{"type":"request","id":"b1","action":"broadcast","payload":{"text":"hi all"}}`)
 	for i, conn := range []*websocket.Conn{a, b, c} {
-		r := read(t, conn)
-		if r.Type != streamer.TypeResponse || r.RequestID != "b1" || string(r.Data) != `{"text":"hi all"}` {
-			t.Errorf("connection %d got %+v", i, r)
+		if got := string(readRaw(t, conn)); got != `{"text":"hi all"}` {
+			t.Errorf("connection %d got %s", i, got)
+		}
+	}
+	r := read(t, a)
+	var res demo.BroadcastResult
+	if err := json.Unmarshal(r.Data, &res); err != nil || r.Type != streamer.TypeResponse || r.RequestID != "b1" ||
+		res != (demo.BroadcastResult{Recipients: 3, Delivered: 3}) {
+		t.Errorf("broadcast answer %+v data %s (%v)", r, r.Data, err)
+	}
+	send(t, a, `{"type":"request","id":"b2","action":"broadcast"}`)
+	if r := read(t, a); r.Type != streamer.TypeError || r.Code != streamer.CodeInvalidMessage {
+		t.Errorf("broadcast without payload: %+v", r)
+	}
+}
+
+func TestReportStreamsOrderedProgressThenCompletes(t *testing.T) {
+	c := dial(t, start(t))
+	send(t, c, `{"type":"request","id":"r","action":"report","payload":{"seconds":0.5}}`)
+	ack := read(t, c)
+	if ack.Type != streamer.TypeAck || ack.RequestID == "" {
+		t.Fatalf("ack %+v", ack)
+	}
+	last := -1.0
+	for {
+		r := read(t, c)
+		if r.RequestID != ack.RequestID {
+			t.Fatalf("message for another request: %+v", r)
+		}
+		if r.Type == streamer.TypeComplete {
+			var res demo.ReportResult
+			if err := json.Unmarshal(r.Result, &res); err != nil || res.Steps != 5 || res.Seconds != 0.5 {
+				t.Errorf("result %s (%v)", r.Result, err)
+			}
+			break
+		}
+		if r.Type != streamer.TypeProgress || r.Percentage <= last {
+			t.Fatalf("after %v%%: %+v", last, r)
+		}
+		last = r.Percentage
+	}
+	if last != 100 {
+		t.Errorf("last progress %v, want 100 before complete", last)
+	}
+}
+
+func TestReportRefusesOutOfRangeSeconds(t *testing.T) {
+	c := dial(t, start(t))
+	for id, p := range map[string]string{"neg": `{"seconds":-1}`, "long": `{"seconds":61}`} {
+		send(t, c, `{"type":"request","id":"`+id+`","action":"report","payload":`+p+`}`)
+		ack := read(t, c)
+		if ack.Type != streamer.TypeAck {
+			t.Fatalf("%s: %+v", p, ack)
+		}
+		if r := read(t, c); r.Type != streamer.TypeError || r.Code != streamer.CodeInvalidMessage || r.RequestID != ack.RequestID {
+			t.Errorf("%s: %+v, want INVALID_MESSAGE", p, r)
+		}
+	}
+	send(t, c, `{"type":"request","id":"bad","action":"report","payload":{"seconds":"ten"}}`)
+	if r := read(t, c); r.Type != streamer.TypeError || r.Code != streamer.CodeInvalidMessage || r.RequestID != "bad" {
+		t.Errorf("seconds as a string: %+v", r)
+	}
+}
+
+func TestReportStopsWhenCancelled(t *testing.T) {
+	c := dial(t, start(t))
+	send(t, c, `{"type":"request","id":"long","action":"report","payload":{"seconds":60}}`)
+	ack := read(t, c)
+	if ack.Type != streamer.TypeAck {
+		t.Fatalf("ack %+v", ack)
+	}
+	// Once it is running, cancel it.
+	if r := read(t, c); r.Type != streamer.TypeProgress {
+		t.Fatalf("first message %+v", r)
+	}
+	send(t, c, `{"type":"cancel","request_id":"`+ack.RequestID+`"}`)
+	for {
+		r := read(t, c)
+		if r.Type == streamer.TypeError {
+			if r.Code != streamer.CodeCancelled || r.RequestID != ack.RequestID {
+				t.Fatalf("cancel answer %+v", r)
+			}
+			break
+		}
+		if r.Type != streamer.TypeProgress {
+			t.Fatalf("before the cancel answer: %+v", r)
+		}
+	}
+	// The handler stopped: a resume reports it cancelled, and the socket
+	// carries no complete (a ping's pong is the next message).
+	send(t, c, `{"type":"resume","request_id":"`+ack.RequestID+`"}`)
+	send(t, c, `{"type":"ping"}`)
+	for {
+		r := read(t, c)
+		if r.Type == streamer.TypePong {
+			break
+		}
+		if r.Type == streamer.TypeComplete {
+			t.Fatalf("complete after cancel: %+v", r)
+		}
+		if r.Type == streamer.TypeError && r.Code != streamer.CodeCancelled {
+			t.Fatalf("resume after cancel: %+v", r)
 		}
 	}
 }
 
-func TestBadRequests(t *testing.T) {
-	url, _ := start(t)
-	c := dial(t, url)
+func TestUnknownActionAndBadJSON(t *testing.T) {
+	c := dial(t, start(t))
 	for msg, want := range map[string]streamer.ErrorCode{
-		`not json`:                                    streamer.CodeInvalidMessage,
-		`{"type":"request","action":"echo"}`:          streamer.CodeInvalidMessage,
+		`not json`: streamer.CodeInvalidMessage,
 		`{"type":"request","id":"x","action":"nope"}`: streamer.CodeUnknownAction,
-		`{"type":"bogus","id":"x"}`:                   streamer.CodeInvalidMessage,
 	} {
 		send(t, c, msg)
 		if r := read(t, c); r.Type != streamer.TypeError || r.Code != want {
 			t.Errorf("%s → %+v, want error %s", msg, r, want)
 		}
-	}
-	send(t, c, `{"type":"ping"}`)
-	if r := read(t, c); r.Type != streamer.TypePong {
-		t.Errorf("ping → %+v", r)
-	}
-}
-
-func TestDisconnectRemovesTheConnection(t *testing.T) {
-	url, st := start(t)
-	c := dial(t, url)
-	id := whoami(t, c).ConnectionID
-	c.Close(websocket.StatusNormalClosure, "")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := st.Get(ctxT(t), id)
-		if errors.Is(err, store.ErrNotFound) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("connection still stored after close: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
