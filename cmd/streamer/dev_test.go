@@ -3,11 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/goleak"
 
 	"github.com/streamer-go/streamer/cmd/streamer/internal/demo"
@@ -122,85 +129,237 @@ func TestDevEndToEnd(t *testing.T) {
 	})
 }
 
-func devEndToEnd(t *testing.T, bin string, extra ...string) {
-	cmd := exec.Command(bin, append([]string{"dev", "--addr", "127.0.0.1:0", "--log-level", "debug"}, extra...)...)
-	stdout, err := cmd.StdoutPipe()
+// devProcess is a running `streamer dev`.
+type devProcess struct {
+	cmd             *exec.Cmd
+	wsURL, endpoint string
+	lines           chan string
+	exited          chan error
+	// stdout collects what the process printed after its URLs; read both
+	// only after exited has delivered.
+	stdout []string
+	stderr *strings.Builder
+}
+
+// startDevProcess runs the binary with args and waits for its URLs.
+func startDevProcess(t *testing.T, bin string, args ...string) *devProcess {
+	t.Helper()
+	p := &devProcess{
+		cmd:    exec.Command(bin, append([]string{"dev", "--addr", "127.0.0.1:0", "--log-level", "debug"}, args...)...),
+		lines:  make(chan string, 16),
+		exited: make(chan error, 1),
+		stderr: new(strings.Builder),
+	}
+	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-exited
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			for range p.lines {
+			}
+			<-p.exited
 		}
 		if t.Failed() {
-			t.Logf("streamer dev stderr:\n%s", stderr.String())
+			t.Logf("streamer dev stderr:\n%s", p.stderr.String())
 		}
 	})
-
-	// Parse the two URLs it prints.
-	lines := make(chan string, 16)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			lines <- sc.Text()
+			p.lines <- sc.Text()
 		}
-		close(lines)
-		exited <- cmd.Wait()
+		close(p.lines)
+		p.exited <- p.cmd.Wait()
 	}()
-	var wsURL, endpoint string
 	timeout := time.After(20 * time.Second)
-	for wsURL == "" || endpoint == "" {
+	for p.wsURL == "" || p.endpoint == "" {
 		select {
-		case l, ok := <-lines:
+		case l, ok := <-p.lines:
 			if !ok {
-				t.Fatal("streamer dev exited before printing its URLs")
+				<-p.exited
+				t.Fatalf("streamer dev exited before printing its URLs:\n%s", p.stderr.String())
 			}
+			p.stdout = append(p.stdout, l)
 			if v, ok := strings.CutPrefix(l, "WebSocket URL:"); ok {
-				wsURL = strings.TrimSpace(v)
+				p.wsURL = strings.TrimSpace(v)
 			}
 			if v, ok := strings.CutPrefix(l, "Management endpoint:"); ok {
-				endpoint = strings.TrimSpace(v)
+				p.endpoint = strings.TrimSpace(v)
 			}
 		case <-timeout:
 			t.Fatal("no URLs printed within 20 s")
 		}
 	}
-	if !strings.HasPrefix(wsURL, "ws://127.0.0.1:") || !strings.HasPrefix(endpoint, "http://127.0.0.1:") {
-		t.Fatalf("urls %q %q", wsURL, endpoint)
+	if !strings.HasPrefix(p.wsURL, "ws://127.0.0.1:") || !strings.HasPrefix(p.endpoint, "http://127.0.0.1:") {
+		t.Fatalf("urls %q %q", p.wsURL, p.endpoint)
+	}
+	return p
+}
+
+// stop sends SIGTERM and waits for a clean exit (status 0).
+func (p *devProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for l := range p.lines {
+		p.stdout = append(p.stdout, l)
+	}
+	if err := <-p.exited; err != nil {
+		t.Errorf("streamer dev exited with %v, want 0", err)
+	}
+}
+
+// client is one WebSocket connection to the demo.
+type client struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+func dialDev(ctx context.Context, t *testing.T, url string, opts *websocket.DialOptions) *client {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return &client{t: t, c: c}
+}
+
+func (c *client) send(ctx context.Context, msg string) {
+	c.t.Helper()
+	if err := c.c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// serverMessage is any server → client message, read generically.
+type serverMessage struct {
+	Type       streamer.MessageType `json:"type"`
+	RequestID  string               `json:"request_id"`
+	Data       json.RawMessage      `json:"data"`
+	Result     json.RawMessage      `json:"result"`
+	Percentage float64              `json:"percentage"`
+	Code       streamer.ErrorCode   `json:"code"`
+}
+
+func (c *client) read(ctx context.Context) serverMessage {
+	c.t.Helper()
+	_, b, err := c.c.Read(ctx)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var m serverMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		c.t.Fatalf("%s: %v", b, err)
+	}
+	return m
+}
+
+func (c *client) whoami(ctx context.Context) demo.Identity {
+	c.t.Helper()
+	// The payload's identity is a spoof the server must ignore.
+	c.send(ctx, `{"type":"request","id":"who","action":"whoami","payload":{"userId":"evil","tenantId":"other"}}`)
+	m := c.read(ctx)
+	var who demo.Identity
+	if m.Type != streamer.TypeResponse || m.RequestID != "who" {
+		c.t.Fatalf("whoami reply %+v", m)
+	}
+	if err := json.Unmarshal(m.Data, &who); err != nil {
+		c.t.Fatal(err)
+	}
+	return who
+}
+
+// runReport submits a report and reads to its complete, checking the
+// progress arrives in order and ends at 100.
+func (c *client) runReport(ctx context.Context, id string, seconds float64) demo.ReportResult {
+	c.t.Helper()
+	c.send(ctx, fmt.Sprintf(`{"type":"request","id":%q,"action":"report","payload":{"seconds":%g}}`, id, seconds))
+	ack := c.read(ctx)
+	if ack.Type != streamer.TypeAck || ack.RequestID == "" {
+		c.t.Fatalf("report ack %+v", ack)
+	}
+	last := -1.0
+	for {
+		m := c.read(ctx)
+		if m.RequestID != ack.RequestID {
+			c.t.Fatalf("message for another request: %+v", m)
+		}
+		if m.Type == streamer.TypeComplete {
+			if last != 100 {
+				c.t.Errorf("complete after progress %v, want 100 first", last)
+			}
+			var res demo.ReportResult
+			if err := json.Unmarshal(m.Result, &res); err != nil {
+				c.t.Fatalf("result %s: %v", m.Result, err)
+			}
+			return res
+		}
+		if m.Type != streamer.TypeProgress || m.Percentage <= last {
+			c.t.Fatalf("after progress %v: %+v", last, m)
+		}
+		last = m.Percentage
+	}
+}
+
+func devEndToEnd(t *testing.T, bin string, extra ...string) {
+	p := startDevProcess(t, bin, extra...)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := dialDev(ctx, t, p.wsURL, nil)
+
+	who := c.whoami(ctx)
+	if who.UserID != "anonymous" || who.TenantID != "default" || who.ConnectionID == "" {
+		t.Fatalf("whoami %+v", who)
+	}
+	c.send(ctx, `{"type":"request","id":"e","action":"echo","payload":{"hello":"world"}}`)
+	if m := c.read(ctx); m.Type != streamer.TypeResponse || m.RequestID != "e" || string(m.Data) != `{"hello":"world"}` {
+		t.Fatalf("echo %+v data %s", m, m.Data)
+	}
+	if res := c.runReport(ctx, "rep-1", 0.5); res.Steps != 5 {
+		t.Errorf("report result %+v", res)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, wsURL, nil)
-	if err != nil {
-		t.Fatal(err)
+	// Cancel a long report once it runs.
+	c.send(ctx, `{"type":"request","id":"rep-2","action":"report","payload":{"seconds":60}}`)
+	ack := c.read(ctx)
+	if ack.Type != streamer.TypeAck {
+		t.Fatalf("ack %+v", ack)
 	}
-	defer c.CloseNow()
-	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"request","id":"1","action":"whoami"}`)); err != nil {
-		t.Fatal(err)
+	if m := c.read(ctx); m.Type != streamer.TypeProgress {
+		t.Fatalf("first message after the ack %+v", m)
 	}
-	_, b, err := c.Read(ctx)
-	if err != nil {
-		t.Fatal(err)
+	c.send(ctx, `{"type":"cancel","request_id":"`+ack.RequestID+`"}`)
+	for {
+		m := c.read(ctx)
+		if m.Type == streamer.TypeError && m.Code == streamer.CodeCancelled && m.RequestID == ack.RequestID {
+			break
+		}
+		if m.Type != streamer.TypeProgress {
+			t.Fatalf("waiting for CANCELLED: %+v", m)
+		}
 	}
-	var resp streamer.Response
-	var who demo.Identity
-	if err := json.Unmarshal(b, &resp); err != nil || resp.Type != streamer.TypeResponse || resp.RequestID != "1" {
-		t.Fatalf("whoami reply %s (%v)", b, err)
-	}
-	if err := json.Unmarshal(resp.Data, &who); err != nil || who.UserID != "anonymous" || who.TenantID != "default" || who.ConnectionID == "" {
-		t.Fatalf("whoami data %s (%v)", resp.Data, err)
+	// No complete follows; the ping's pong may trail progress already sent.
+	c.send(ctx, `{"type":"ping"}`)
+	for {
+		m := c.read(ctx)
+		if m.Type == streamer.TypePong {
+			break
+		}
+		if m.Type != streamer.TypeProgress {
+			t.Fatalf("after CANCELLED: %+v", m)
+		}
 	}
 
 	api := apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
-		BaseEndpoint: aws.String(endpoint),
+		BaseEndpoint: aws.String(p.endpoint),
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("a", "b", ""),
 		Retryer:      aws.NopRetryer{},
@@ -209,7 +368,7 @@ func devEndToEnd(t *testing.T, bin string, extra ...string) {
 	if _, err := api.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: id, Data: []byte("from the SDK")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, b, err := c.Read(ctx); err != nil || string(b) != "from the SDK" {
+	if _, b, err := c.c.Read(ctx); err != nil || string(b) != "from the SDK" {
 		t.Fatalf("read %q, %v", b, err)
 	}
 	got, err := api.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: id})
@@ -219,7 +378,7 @@ func devEndToEnd(t *testing.T, bin string, extra ...string) {
 	if _, err := api.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: id}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+	if _, _, err := c.c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
 		t.Fatalf("after DELETE the client read %v, want close 1000", err)
 	}
 	var gone *types.GoneException
@@ -228,28 +387,129 @@ func devEndToEnd(t *testing.T, bin string, extra ...string) {
 	}
 
 	// A second client is open when SIGTERM arrives.
-	c2, _, err := websocket.Dial(ctx, wsURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.CloseNow()
+	c2 := dialDev(ctx, t, p.wsURL, nil)
 	closed := make(chan error, 1)
 	go func() {
-		_, _, err := c2.Read(ctx)
+		_, _, err := c2.c.Read(ctx)
 		closed <- err
 	}()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	p.stop(t)
 	if err := <-closed; websocket.CloseStatus(err) != websocket.StatusGoingAway {
 		t.Errorf("on SIGTERM the client read %v, want close 1001", err)
 	}
-	for range lines {
+	logs := p.stderr.String()
+	if !strings.Contains(logs, "code=1001") {
+		t.Errorf("no $disconnect with 1001 logged:\n%s", logs)
 	}
-	if err := <-exited; err != nil {
-		t.Errorf("streamer dev exited with %v, want 0", err)
+	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "AUTH IS OFF") {
+		t.Errorf("no WARN that auth is off:\n%s", logs)
 	}
-	if !strings.Contains(stderr.String(), "code=1001") {
-		t.Errorf("no $disconnect with 1001 logged:\n%s", stderr.String())
+}
+
+// TestDevJWT runs `streamer dev` with RS256 auth: a valid token (header or
+// query parameter) connects as its subject and tenant; expired,
+// wrong-audience, wrongly signed and absent tokens are refused with 401 on
+// the upgrade; no token ever appears in the process's output.
+func TestDevJWT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemFile := filepath.Join(t.TempDir(), "jwt.pem")
+	if err := os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const audience = "streamer-test"
+	mint := func(k *rsa.PrivateKey, sub, aud string, exp time.Time) string {
+		t.Helper()
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+			"sub": sub, "tenant_id": "acme", "permissions": []string{"reports:read"},
+			"aud": aud, "exp": exp.Unix(), "iat": time.Now().Unix(),
+		}).SignedString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	hour := time.Now().Add(time.Hour)
+	valid := mint(key, "alice", audience, hour)
+	validQuery := mint(key, "bob", audience, hour)
+	refused := map[string]string{
+		"expired":        mint(key, "alice", audience, time.Now().Add(-time.Hour)),
+		"wrong audience": mint(key, "alice", "someone-else", hour),
+		"wrong key":      mint(otherKey, "alice", audience, hour),
+	}
+
+	p := startDevProcess(t, bin, "--jwt-algorithms", "RS256", "--jwt-public-key", pemFile, "--jwt-audience", audience)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	c := dialDev(ctx, t, p.wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + valid}}})
+	if who := c.whoami(ctx); who.UserID != "alice" || who.TenantID != "acme" || len(who.Permissions) != 1 || who.Permissions[0] != "reports:read" {
+		t.Errorf("whoami with a header token: %+v", who)
+	}
+	cq := dialDev(ctx, t, p.wsURL+"?token="+url.QueryEscape(validQuery), nil)
+	if who := cq.whoami(ctx); who.UserID != "bob" || who.TenantID != "acme" {
+		t.Errorf("whoami with a query token: %+v", who)
+	}
+	if res := c.runReport(ctx, "r", 0.2); res.Steps != 2 {
+		t.Errorf("report as alice: %+v", res)
+	}
+
+	refusals := map[string]*websocket.DialOptions{"no token": nil}
+	for name, tok := range refused {
+		refusals[name+" (header)"] = &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}}
+	}
+	for name, opts := range refusals {
+		c, resp, err := websocket.Dial(ctx, p.wsURL, opts)
+		if err == nil {
+			c.CloseNow()
+			t.Errorf("%s: connected", name)
+			continue
+		}
+		if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: %v, response %v, want 401", name, err, resp)
+		}
+	}
+	for name, tok := range refused {
+		c, resp, err := websocket.Dial(ctx, p.wsURL+"?token="+url.QueryEscape(tok), nil)
+		if err == nil {
+			c.CloseNow()
+			t.Errorf("%s (query): connected", name)
+			continue
+		}
+		if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s (query): %v, response %v, want 401", name, err, resp)
+		}
+	}
+
+	p.stop(t)
+	output := p.stderr.String() + strings.Join(p.stdout, "\n")
+	if !strings.Contains(output, "connection refused") {
+		t.Errorf("no refusal logged (is the debug log captured?):\n%s", output)
+	}
+	tokens := []string{valid, validQuery}
+	for _, tok := range refused {
+		tokens = append(tokens, tok)
+	}
+	for _, tok := range tokens {
+		// The signature alone is secret enough to look for: any fragment
+		// of a token in a log is a leak.
+		sig := tok[strings.LastIndex(tok, ".")+1:]
+		if strings.Contains(output, sig) {
+			t.Errorf("a token appears in the output of streamer dev:\n%s", output)
+		}
 	}
 }
