@@ -54,6 +54,11 @@ type AsyncRequest struct {
 	TenantID        string
 	Action          string
 	Payload         json.RawMessage
+	// Permissions are the sender's permissions when the request was
+	// queued (checked then by the router). They are stored with the
+	// request so that a handler running later, in another process or
+	// Lambda, sees the identity the request was accepted under.
+	Permissions []string
 
 	Status          Status
 	Progress        float64 // 0–100
@@ -80,6 +85,24 @@ type AsyncRequest struct {
 // Expired reports whether the record's TTL has passed at now.
 func (r *AsyncRequest) Expired(now time.Time) bool {
 	return r.TTL > 0 && r.TTL <= now.Unix()
+}
+
+// Stalled reports whether the request needs work that nobody is doing at
+// now: it is PENDING and has been since before pendingBefore (its
+// dispatch was lost), or PROCESSING under a lease that has expired (its
+// worker died). Expired records are never stalled. It is the condition
+// ListStalled selects by.
+func (r *AsyncRequest) Stalled(now, pendingBefore time.Time) bool {
+	if r.Expired(now) {
+		return false
+	}
+	switch r.Status {
+	case StatusPending:
+		return r.UpdatedAt.Before(pendingBefore)
+	case StatusProcessing:
+		return !r.LeaseUntil.After(now)
+	}
+	return false
 }
 
 // RequestStore persists async requests. Every transition is one
@@ -119,4 +142,12 @@ type RequestStore interface {
 	ListRequestsByConnection(ctx context.Context, connectionID string, limit int, cursor string) (page []*AsyncRequest, next string, err error)
 	// ListRequestsByUser is ListRequestsByConnection for a user.
 	ListRequestsByUser(ctx context.Context, userID string, limit int, cursor string) (page []*AsyncRequest, next string, err error)
+	// ListStalled returns one page of the requests that are Stalled by the
+	// store's clock: PENDING since before pendingBefore, or PROCESSING
+	// under an expired lease. A sweeper claims them so that no request
+	// stays stuck when its dispatch was lost or its worker died. Paging is
+	// as in ListRequestsByConnection; a request that changes between pages
+	// may be missed by this pass or listed again, which a sweeper's Claim
+	// settles. Order is oldest first where the backend makes that cheap.
+	ListStalled(ctx context.Context, pendingBefore time.Time, limit int, cursor string) (page []*AsyncRequest, next string, err error)
 }

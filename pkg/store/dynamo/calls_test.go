@@ -370,15 +370,25 @@ func TestTablesSchema(t *testing.T) {
 			for _, k := range g.KeySchema {
 				out[aws.ToString(g.IndexName)] = append(out[aws.ToString(g.IndexName)], aws.ToString(k.AttributeName))
 			}
-			if g.Projection == nil || g.Projection.ProjectionType != types.ProjectionTypeAll {
-				t.Errorf("index %s does not project all attributes", aws.ToString(g.IndexName))
+			// The list indexes serve whole records; the sweep index only
+			// finds candidates, which ListStalled re-reads.
+			want := types.ProjectionTypeAll
+			if aws.ToString(g.IndexName) == dynamo.IndexRequestsToSweep {
+				want = types.ProjectionTypeKeysOnly
+			}
+			if g.Projection == nil || g.Projection.ProjectionType != want {
+				t.Errorf("index %s projects %v, want %s", aws.ToString(g.IndexName), g.Projection, want)
 			}
 		}
 		return out
 	}
 	want := []map[string][]string{
 		{dynamo.IndexConnectionsByUser: {dynamo.AttrUserID}, dynamo.IndexConnectionsByTenant: {dynamo.AttrTenantID}},
-		{dynamo.IndexRequestsByConnection: {dynamo.AttrConnectionID, dynamo.AttrCreatedAt}, dynamo.IndexRequestsByUser: {dynamo.AttrUserID, dynamo.AttrCreatedAt}},
+		{
+			dynamo.IndexRequestsByConnection: {dynamo.AttrConnectionID, dynamo.AttrCreatedAt},
+			dynamo.IndexRequestsByUser:       {dynamo.AttrUserID, dynamo.AttrCreatedAt},
+			dynamo.IndexRequestsToSweep:      {dynamo.AttrSweepShard, dynamo.AttrSweepKey},
+		},
 	}
 	keys := []string{dynamo.AttrConnectionID, dynamo.AttrRequestID}
 	for i, d := range defs {

@@ -37,6 +37,7 @@ type requestItem struct {
 	TenantID        string     `dynamodbav:"tenant_id,omitempty"`
 	Action          string     `dynamodbav:"action,omitempty"`
 	Payload         string     `dynamodbav:"payload,omitempty"`
+	Permissions     []string   `dynamodbav:"permissions,omitempty"`
 	Status          string     `dynamodbav:"status"`
 	Progress        float64    `dynamodbav:"progress"`
 	ProgressMessage string     `dynamodbav:"progress_message,omitempty"`
@@ -50,6 +51,9 @@ type requestItem struct {
 	StartedAt       string     `dynamodbav:"started_at,omitempty"`
 	CompletedAt     string     `dynamodbav:"completed_at,omitempty"`
 	TTL             int64      `dynamodbav:"ttl,omitempty"`
+	// The keys of IndexRequestsToSweep, set while the request is active.
+	SweepShard string `dynamodbav:"sweep_shard,omitempty"`
+	SweepKey   string `dynamodbav:"sweep_key,omitempty"`
 }
 
 type errorItem struct {
@@ -123,6 +127,7 @@ func toRequestItem(r *store.AsyncRequest) requestItem {
 		TenantID:        r.TenantID,
 		Action:          r.Action,
 		Payload:         string(r.Payload),
+		Permissions:     r.Permissions,
 		Status:          string(r.Status),
 		Progress:        r.Progress,
 		ProgressMessage: r.ProgressMessage,
@@ -138,6 +143,10 @@ func toRequestItem(r *store.AsyncRequest) requestItem {
 	}
 	if r.Error != nil {
 		it.Error = &errorItem{Code: r.Error.Code, Message: r.Error.Message}
+	}
+	if !r.Status.Terminal() {
+		it.SweepShard = sweepShard(r.RequestID)
+		it.SweepKey = sweepKey(r)
 	}
 	return it
 }
@@ -160,6 +169,7 @@ func UnmarshalRequest(item map[string]types.AttributeValue) (*store.AsyncRequest
 		UserID:          it.UserID,
 		TenantID:        it.TenantID,
 		Action:          it.Action,
+		Permissions:     it.Permissions,
 		Status:          store.Status(it.Status),
 		Progress:        it.Progress,
 		ProgressMessage: it.ProgressMessage,

@@ -191,6 +191,7 @@ func (s *Store) Claim(ctx context.Context, requestID, owner string, lease time.D
 			AttrUpdatedAt:  formatTime(now),
 		},
 	}
+	setActive(t.set, requestID, now.Add(lease), store.StatusProcessing)
 	item, err := s.apply(ctx, t)
 	if err == nil {
 		return s.decode(op, requestID, item)
@@ -245,14 +246,16 @@ func (s *Store) RenewLease(ctx context.Context, requestID, owner string, lease t
 		return invalid(op, requestID, "lease must be positive")
 	}
 	now := s.clock()
-	_, err := s.run(ctx, transition{
+	t := transition{
 		op: op, id: requestID,
 		cond: heldBy(owner, now),
 		set: map[string]any{
 			AttrLeaseUntil: formatTime(now.Add(lease)),
 			AttrUpdatedAt:  formatTime(now),
 		},
-	})
+	}
+	setActive(t.set, requestID, now.Add(lease), store.StatusProcessing)
+	_, err := s.run(ctx, t)
 	return err
 }
 
@@ -286,8 +289,12 @@ func (s *Store) UpdateProgress(ctx context.Context, requestID, owner string, per
 	return err
 }
 
-// finished are the attributes a terminal transition removes: the claim.
-var finished = []string{AttrLeaseOwner, AttrLeaseUntil}
+// leased are the attributes of a claim, removed when it ends.
+var leased = []string{AttrLeaseOwner, AttrLeaseUntil}
+
+// finished are the attributes a terminal transition removes: the claim,
+// and the keys that put an active request in IndexRequestsToSweep.
+var finished = append(append([]string(nil), leased...), AttrSweepShard, AttrSweepKey)
 
 // Complete stores the result and moves the request to COMPLETED (Progress
 // 100) with one conditional UpdateItem.
@@ -383,9 +390,10 @@ func (s *Store) Requeue(ctx context.Context, requestID, owner string, reqErr sto
 			AttrError:     errorValue(reqErr),
 			AttrUpdatedAt: formatTime(now),
 		},
-		remove: finished,
+		remove: leased,
 		inc:    AttrAttempts,
 	}
+	setActive(retry.set, requestID, now, store.StatusPending)
 	item, err := s.apply(ctx, retry)
 	if err == nil {
 		return s.decode(op, requestID, item)

@@ -44,15 +44,41 @@ const (
 	AttrUpdatedAt       = "updated_at"
 	AttrStartedAt       = "started_at"
 	AttrCompletedAt     = "completed_at"
+	// AttrPermissions (shared with the connections table) holds the
+	// sender's permissions on a request too: a list of strings.
+
+	// AttrSweepShard and AttrSweepKey key IndexRequestsToSweep. Both are
+	// present only while a request is PENDING or PROCESSING; the terminal
+	// transitions remove them in the same conditional update, so the
+	// index holds active requests only. The shard is a function of the
+	// request id (see SweepShards); the sweep key is the time from which
+	// the request counts as stalled, then its status:
+	// "<updated_at>#PENDING" or "<lease_until>#PROCESSING", in TimeLayout,
+	// so that key order is time order.
+	AttrSweepShard = "sweep_shard"
+	AttrSweepKey   = "sweep_key"
 )
 
-// Global secondary index names. Every index projects all attributes, so a
-// list is one Query with no follow-up reads.
+// SweepShards is how many partitions IndexRequestsToSweep spreads active
+// requests over. One fixed partition key would put every enqueue, claim,
+// lease renewal and completion of the whole application on one index
+// partition (about 1,000 writes/s); sixteen spread them, at the price of
+// sixteen Query calls per ListStalled pass.
+const SweepShards = 16
+
+// Global secondary index names. The list indexes project all attributes,
+// so a list is one Query with no follow-up reads.
 const (
 	IndexConnectionsByUser    = "user_id-index"
 	IndexConnectionsByTenant  = "tenant_id-index"
 	IndexRequestsByConnection = "connection_id-created_at-index"
 	IndexRequestsByUser       = "user_id-created_at-index"
+	// IndexRequestsToSweep is the sparse index of active requests that
+	// ListStalled queries instead of scanning the table. It projects keys
+	// only: progress updates then never write to it, and ListStalled
+	// re-reads each candidate with a consistent GetItem anyway, because
+	// the index is eventually consistent.
+	IndexRequestsToSweep = "sweep_shard-sweep_key-index"
 )
 
 // TimeLayout is how timestamps are stored: UTC, fixed width, nanoseconds,
@@ -88,6 +114,10 @@ func Tables(prefix string) []*dynamodb.CreateTableInput {
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}
 	}
+	keysOnly := func(g types.GlobalSecondaryIndex) types.GlobalSecondaryIndex {
+		g.Projection = &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}
+		return g
+	}
 	return []*dynamodb.CreateTableInput{
 		{
 			TableName:            aws.String(ConnectionsTable(prefix)),
@@ -104,11 +134,13 @@ func Tables(prefix string) []*dynamodb.CreateTableInput {
 			BillingMode: types.BillingModePayPerRequest,
 			AttributeDefinitions: []types.AttributeDefinition{
 				str(AttrRequestID), str(AttrConnectionID), str(AttrUserID), str(AttrCreatedAt),
+				str(AttrSweepShard), str(AttrSweepKey),
 			},
 			KeySchema: []types.KeySchemaElement{hash(AttrRequestID)},
 			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
 				index(IndexRequestsByConnection, hash(AttrConnectionID), rng(AttrCreatedAt)),
 				index(IndexRequestsByUser, hash(AttrUserID), rng(AttrCreatedAt)),
+				keysOnly(index(IndexRequestsToSweep, hash(AttrSweepShard), rng(AttrSweepKey))),
 			},
 			StreamSpecification: &types.StreamSpecification{
 				StreamEnabled:  aws.Bool(true),

@@ -54,6 +54,19 @@ func (s *Store) ListRequestsByUser(ctx context.Context, userID string, limit int
 		func(r *store.AsyncRequest) string { return r.UserID })
 }
 
+// ListStalled returns one page of the live requests that are stalled at
+// the store's clock (see store.AsyncRequest.Stalled), oldest first. It
+// looks at every request under the lock: fine for the one process that
+// `streamer dev` is.
+func (s *Store) ListStalled(ctx context.Context, pendingBefore time.Time, limit int, cur string) ([]*store.AsyncRequest, string, error) {
+	const op = "list stalled requests"
+	if err := checkCtx(ctx, op); err != nil {
+		return nil, "", err
+	}
+	now := s.clock()
+	return s.page(op, "", limit, cur, func(r *store.AsyncRequest) bool { return r.Stalled(now, pendingBefore) })
+}
+
 func (s *Store) listRequests(ctx context.Context, op, key string, limit int, cur string, field func(*store.AsyncRequest) string) ([]*store.AsyncRequest, string, error) {
 	if err := checkCtx(ctx, op); err != nil {
 		return nil, "", err
@@ -61,6 +74,13 @@ func (s *Store) listRequests(ctx context.Context, op, key string, limit int, cur
 	if key == "" {
 		return nil, "", invalid(op, "", "empty key")
 	}
+	now := s.clock()
+	return s.page(op, key, limit, cur, func(r *store.AsyncRequest) bool { return field(r) == key && !r.Expired(now) })
+}
+
+// page returns one page, in (CreatedAt, RequestID) order, of the requests
+// that match and sort after the cursor. key only names the list in errors.
+func (s *Store) page(op, key string, limit int, cur string, match func(*store.AsyncRequest) bool) ([]*store.AsyncRequest, string, error) {
 	var after *store.AsyncRequest
 	if cur != "" {
 		c, ok := decodeCursor(cur)
@@ -72,11 +92,10 @@ func (s *Store) listRequests(ctx context.Context, op, key string, limit int, cur
 	if limit <= 0 {
 		limit = s.pageSize
 	}
-	now := s.clock()
 	var all []*store.AsyncRequest
 	s.mu.Lock()
 	for _, r := range s.reqs {
-		if field(r) == key && !r.Expired(now) && (after == nil || compareRequests(r, after) > 0) {
+		if match(r) && (after == nil || compareRequests(r, after) > 0) {
 			all = append(all, r)
 		}
 	}

@@ -14,6 +14,7 @@ func cloneRequest(r *store.AsyncRequest) *store.AsyncRequest {
 	out := *r
 	out.Payload = slices.Clone(r.Payload)
 	out.Result = slices.Clone(r.Result)
+	out.Permissions = slices.Clone(r.Permissions)
 	if r.Error != nil {
 		e := *r.Error
 		out.Error = &e

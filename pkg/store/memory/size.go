@@ -28,6 +28,9 @@ func requestSize(r *store.AsyncRequest) int {
 	n := recordOverhead + len(r.RequestID) + len(r.ClientRequestID) + len(r.ConnectionID) +
 		len(r.UserID) + len(r.TenantID) + len(r.Action) + len(r.Payload) +
 		len(r.ProgressMessage) + len(r.Result) + len(r.LeaseOwner)
+	for _, p := range r.Permissions {
+		n += len(p) + 1
+	}
 	if r.Error != nil {
 		n += len(r.Error.Code) + len(r.Error.Message)
 	}

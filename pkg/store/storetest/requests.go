@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +33,10 @@ var requestTests = []testCase{
 	{"TTLHidesExpired", testRequestTTL},
 	{"ListOrderAndPaging", testListRequests},
 	{"ListBadInput", testListRequestsBadInput},
+	{"ListStalled", testListStalled},
+	{"ListStalledPaging", testListStalledPaging},
+	{"ListStalledBadInput", testListStalledBadInput},
+	{"PermissionsRoundTrip", testPermissionsRoundTrip},
 	{"InvalidInput", testRequestInvalidInput},
 	{"TooLarge", testRequestTooLarge},
 	{"CancelledContext", testRequestCancelledContext},
@@ -45,6 +51,7 @@ func newRequest(id string) *store.AsyncRequest {
 		TenantID:        "tenant-1",
 		Action:          "generate_report",
 		Payload:         json.RawMessage(`{"month":"2026-11","rows":[1,2,3]}`),
+		Permissions:     []string{"reports:run", "reports:read"},
 	}
 }
 
@@ -392,4 +399,49 @@ func testMissingRequest(t *testing.T, e *env) {
 	// None of those created the record.
 	_, err = e.reqs.GetRequest(ctx, "nope")
 	wantErr(t, "GetRequest", err, store.ErrNotFound)
+}
+
+// testPermissionsRoundTrip: the permissions a request was queued with
+// reach whoever runs it, unchanged, and count towards the item limit.
+func testPermissionsRoundTrip(t *testing.T, e *env) {
+	ctx := t.Context()
+	want := []string{"reports:run", "reports:read"}
+	r := newRequest("r-1")
+	enqueue(t, e, r)
+	r.Permissions[0] = "admin" // the caller's slice is not the stored one
+	got := get(t, e, "r-1")
+	if !slices.Equal(got.Permissions, want) {
+		t.Fatalf("GetRequest Permissions = %q, want %q", got.Permissions, want)
+	}
+	got.Permissions[0] = "admin"
+	claimed := claim(t, e, "r-1", "w1")
+	if !slices.Equal(claimed.Permissions, want) {
+		t.Errorf("Claim Permissions = %q, want %q", claimed.Permissions, want)
+	}
+	page, _, err := e.reqs.ListRequestsByUser(ctx, "user-1", 0, "")
+	wantErr(t, "ListRequestsByUser", err, nil)
+	if len(page) != 1 || !slices.Equal(page[0].Permissions, want) {
+		t.Errorf("listed Permissions = %+v, want %q", page, want)
+	}
+	done, err := e.reqs.Complete(ctx, "r-1", "w1", json.RawMessage(`1`))
+	wantErr(t, "Complete", err, nil)
+	if !slices.Equal(done.Permissions, want) {
+		t.Errorf("Complete Permissions = %q, want %q", done.Permissions, want)
+	}
+
+	none := newRequest("r-2")
+	none.Permissions = nil
+	enqueue(t, e, none)
+	if got := get(t, e, "r-2"); len(got.Permissions) != 0 {
+		t.Errorf("request queued without permissions came back with %q", got.Permissions)
+	}
+
+	big := newRequest("r-big")
+	big.Permissions = make([]string, 1000)
+	for i := range big.Permissions {
+		big.Permissions[i] = fmt.Sprintf("%04d:%s", i, strings.Repeat("p", 500))
+	}
+	wantErr(t, "Enqueue with 500 KB of permissions", e.reqs.Enqueue(ctx, big), store.ErrTooLarge)
+	_, err = e.reqs.GetRequest(ctx, "r-big")
+	wantErr(t, "GetRequest after refused Enqueue", err, store.ErrNotFound)
 }
