@@ -6,8 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/pem"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +77,114 @@ func TestParseDevFlags(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"dev", "--route-selection", "$request.header.x", "--addr", "127.0.0.1:0"}, io.Discard, io.Discard); code != 2 {
 		t.Errorf("bad route selection: exit %d, want 2", code)
+	}
+}
+
+func TestParseDevJWTFlags(t *testing.T) {
+	o, err := parseDevFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.jwt.enabled() || o.jwt.userClaim != "sub" || o.jwt.tenantClaim != "tenant_id" || o.jwt.permissionsClaim != "permissions" {
+		t.Errorf("jwt defaults %+v", o.jwt)
+	}
+	o, err = parseDevFlags([]string{"--jwt-algorithms", "RS256, ES256,", "--jwt-issuer", "https://issuer", "--jwt-audience", "aud",
+		"--jwt-public-key", "k.pem", "--jwt-jwks", "k.json", "--jwt-hmac-secret-file", "s", "--jwt-user-claim", "uid",
+		"--jwt-tenant-claim", "org", "--jwt-permissions-claim", "scope", "--jwt-leeway", "30s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := jwtOptions{algorithms: []string{"RS256", "ES256"}, issuer: "https://issuer", audience: "aud", publicKeyFile: "k.pem",
+		jwksFile: "k.json", hmacSecretFile: "s", userClaim: "uid", tenantClaim: "org", permissionsClaim: "scope", leeway: 30 * time.Second}
+	if !reflect.DeepEqual(o.jwt, want) || !o.jwt.enabled() {
+		t.Errorf("jwt parsed %+v, want %+v", o.jwt, want)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string // a fragment of the message
+	}{
+		{[]string{"--jwt-audience", "a", "--jwt-issuer", "i"}, "--jwt-audience, --jwt-issuer given without --jwt-algorithms"},
+		{[]string{"--jwt-public-key", "k.pem"}, "without --jwt-algorithms"},
+		{[]string{"--jwt-algorithms", "RS256"}, "needs a key"},
+		{[]string{"--jwt-algorithms", " , "}, ""}, // no algorithm: auth stays off, and no other flag was given
+		{[]string{"--jwt-algorithms", "HS256", "--jwt-hmac-secret-file", "s", "--jwt-leeway", "-1s"}, "--jwt-leeway"},
+		{[]string{"--jwt-algorithms", "HS256", "--jwt-hmac-secret-file", "s", "--jwt-tenant-claim", ""}, "must not be empty"},
+	} {
+		_, err := parseDevFlags(tc.args, io.Discard)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%v: %v", tc.args, err)
+			}
+			continue
+		}
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want a usage error saying %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestDevJWTKeyProblemsAreUsageErrors: unreadable or unsuitable keys stop
+// `streamer dev` before it listens, with exit code 2 and the flag named.
+func TestDevJWTKeyProblemsAreUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short")
+	if err := os.WriteFile(short, []byte("too short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	long := filepath.Join(dir, "long")
+	if err := os.WriteFile(long, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(notPEM, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--jwt-algorithms", "RS256", "--jwt-public-key", filepath.Join(dir, "missing.pem")}, "--jwt-public-key"},
+		{[]string{"--jwt-algorithms", "RS256", "--jwt-public-key", notPEM}, "--jwt-public-key"},
+		{[]string{"--jwt-algorithms", "RS256", "--jwt-jwks", filepath.Join(dir, "missing.json")}, "--jwt-jwks"},
+		{[]string{"--jwt-algorithms", "HS256", "--jwt-hmac-secret-file", filepath.Join(dir, "missing")}, "--jwt-hmac-secret-file"},
+		{[]string{"--jwt-algorithms", "HS256", "--jwt-hmac-secret-file", short}, "below the minimum"},
+		{[]string{"--jwt-algorithms", "none", "--jwt-hmac-secret-file", long}, `"none" is never accepted`},
+		// An RSA algorithm with only an HMAC secret has no key to use.
+		{[]string{"--jwt-algorithms", "RS256", "--jwt-hmac-secret-file", long}, "no key usable with RS256"},
+	} {
+		var stderr strings.Builder
+		args := append([]string{"dev", "--addr", "127.0.0.1:0"}, tc.args...)
+		if code := run(context.Background(), args, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
+
+// TestDevHMACSecretFile: the secret file's trailing newline is not part of
+// the secret, so a token signed with the bare secret verifies.
+func TestDevHMACSecretFile(t *testing.T) {
+	secret := "0123456789abcdef0123456789abcdef-dev"
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := parseDevFlags([]string{"--jwt-algorithms", "HS256", "--jwt-hmac-secret-file", file, "--jwt-tenant-claim", "org"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := o.jwt.verifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "carol", "org": "o1", "exp": time.Now().Add(time.Minute).Unix()}).
+		SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := v.Verify(context.Background(), tok)
+	if err != nil || id.UserID != "carol" || id.TenantID != "o1" {
+		t.Errorf("Verify: %+v, %v", id, err)
 	}
 }
 
