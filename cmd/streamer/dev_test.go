@@ -197,7 +197,7 @@ var (
 
 // buildBinary compiles the streamer command once for the tests that run it
 // as a process.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		if binDir, buildErr = os.MkdirTemp("", "streamer-test-"); buildErr != nil {
@@ -251,7 +251,7 @@ type devProcess struct {
 }
 
 // startDevProcess runs the binary with args and waits for its URLs.
-func startDevProcess(t *testing.T, bin string, args ...string) *devProcess {
+func startDevProcess(t testing.TB, bin string, args ...string) *devProcess {
 	t.Helper()
 	p := &devProcess{
 		cmd:    exec.Command(bin, append([]string{"dev", "--addr", "127.0.0.1:0", "--log-level", "debug"}, args...)...),
@@ -312,7 +312,7 @@ func startDevProcess(t *testing.T, bin string, args ...string) *devProcess {
 }
 
 // stop sends SIGTERM and waits for a clean exit (status 0).
-func (p *devProcess) stop(t *testing.T) {
+func (p *devProcess) stop(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -327,11 +327,11 @@ func (p *devProcess) stop(t *testing.T) {
 
 // client is one WebSocket connection to the demo.
 type client struct {
-	t *testing.T
+	t testing.TB
 	c *websocket.Conn
 }
 
-func dialDev(ctx context.Context, t *testing.T, url string, opts *websocket.DialOptions) *client {
+func dialDev(ctx context.Context, t testing.TB, url string, opts *websocket.DialOptions) *client {
 	t.Helper()
 	c, _, err := websocket.Dial(ctx, url, opts)
 	if err != nil {
