@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/store"
@@ -58,6 +59,10 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 		Payload:         req.Payload,
 		TTL:             now.Add(r.requestTTL).Unix(),
 	}
+	// The action's required permissions were checked before this; the
+	// handler, wherever and whenever it runs, sees the identity the
+	// request was accepted under.
+	ar.Permissions = slices.Clone(req.Identity.Permissions)
 	dispatch := false
 	var finished *store.AsyncRequest // a resubmission of a request that has ended
 	err := r.requests.Enqueue(ctx, ar)

@@ -72,8 +72,8 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, newStores func(testing.T
 var tableSeq atomic.Int64
 
 // dynamoStore creates fresh tables under a unique prefix and deletes them
-// when the test ends.
-func dynamoStore(t testing.TB, endpoint string) *dynamo.Store {
+// when the test ends. opts (a clock, say) are added to the store's.
+func dynamoStore(t testing.TB, endpoint string, opts ...dynamo.Option) *dynamo.Store {
 	t.Helper()
 	client := dynamodb.NewFromConfig(aws.Config{
 		Region:      "us-east-1",
@@ -92,7 +92,7 @@ func dynamoStore(t testing.TB, endpoint string) *dynamo.Store {
 			}
 		}
 	})
-	return dynamo.New(client, dynamo.WithPrefix(prefix))
+	return dynamo.New(client, append([]dynamo.Option{dynamo.WithPrefix(prefix)}, opts...)...)
 }
 
 // stack is one running application.

@@ -35,8 +35,9 @@ type Request struct {
 	// ConnectionID is the connection the request arrived on.
 	ConnectionID string
 	// Identity is the sender's, from the connection record. In an async
-	// handler Permissions is empty: they were checked when the request
-	// was queued, and the connection may be gone by the time it runs.
+	// handler it is the identity the request was queued under, stored
+	// with the request: the connection may be gone by the time it runs,
+	// and permissions revoked after queueing do not reach it.
 	Identity Identity
 	// Async is true when the request runs in the processor.
 	Async bool

@@ -6,8 +6,11 @@ import (
 )
 
 // Start runs the in-process worker pool and tells the router to feed it
-// every request it queues. ctx supplies values (not cancellation) to the
-// workers; stop them with Shutdown. Start after Shutdown returns
+// every request it queues. Unless [WithSweepInterval] turned it off, the
+// pool also sweeps for stalled requests at Start (work a previous process
+// left behind) and then periodically, queueing them for its workers. ctx
+// supplies values (not cancellation) to the workers; stop them with
+// Shutdown. Start after Shutdown returns
 // ErrProcessorClosed; a second Start does nothing.
 func (p *Processor) Start(ctx context.Context) error {
 	p.mu.Lock()
@@ -28,7 +31,16 @@ func (p *Processor) Start(ctx context.Context) error {
 		go p.work(wctx)
 	}
 	p.router.processor.Store(p)
-	p.log.InfoContext(ctx, "processor started", slog.Int("workers", p.workers), slog.Int("queue", p.queueSize), slog.String("owner", p.owner))
+	if p.sweepEvery > 0 {
+		// Its own context, cancelled as soon as Shutdown starts: a sweep
+		// in progress is not work to wait for.
+		sctx, endSweeps := context.WithCancel(wctx)
+		p.endSweeps = endSweeps
+		p.wg.Add(1)
+		go p.sweepLoop(sctx)
+	}
+	p.log.InfoContext(ctx, "processor started", slog.Int("workers", p.workers), slog.Int("queue", p.queueSize),
+		slog.String("owner", p.owner), slog.Duration("sweep_interval", p.sweepEvery))
 	return nil
 }
 
@@ -97,6 +109,9 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		close(p.stop)
+		if p.endSweeps != nil {
+			p.endSweeps()
+		}
 		p.mu.Unlock()
 		p.router.processor.CompareAndSwap(p, nil)
 	})

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,6 +33,15 @@ const (
 	// DefaultWorkers and DefaultQueueSize size the in-process pool.
 	DefaultWorkers   = 16
 	DefaultQueueSize = 1024
+	// DefaultSweepInterval is how often the in-process pool looks for
+	// stalled requests (see [Processor.Sweep]).
+	DefaultSweepInterval = time.Minute
+	// DefaultPendingGrace is how long a request may stay PENDING before a
+	// sweep takes it for lost. It is well above the time a healthy
+	// dispatch takes (the pool's queue, a DynamoDB stream's delivery and
+	// the processor's own retry backoff), so that sweeps do not compete
+	// with normal dispatch.
+	DefaultPendingGrace = time.Minute
 	// finalWriteTimeout bounds the store write and send that end a request
 	// when the processor's context is already done (shutdown, Lambda
 	// deadline): they run detached so the outcome is not lost.
@@ -45,7 +55,9 @@ const (
 // Process runs one request; the Lambda stream adapter calls it for each
 // stream record. Start adds an in-process worker pool fed by the Router as
 // requests are queued, for a single process such as `streamer dev`;
-// Shutdown stops it.
+// Shutdown stops it. Sweep finds and runs the requests that no delivery
+// will bring (a lost dispatch, a worker that died holding a lease); the
+// pool sweeps periodically, and on Lambda a scheduled function does.
 type Processor struct {
 	router      *Router
 	log         *slog.Logger
@@ -59,6 +71,8 @@ type Processor struct {
 	workers     int
 	queueSize   int
 	userListTTL time.Duration
+	sweepEvery  time.Duration
+	grace       time.Duration
 
 	// The pool. slots counts queued plus reserved items so that push never
 	// blocks: the router reserves before it writes to the store.
@@ -70,6 +84,7 @@ type Processor struct {
 	started   bool
 	closeOnce sync.Once
 	force     context.CancelFunc // cancels running handlers at Shutdown's deadline
+	endSweeps context.CancelFunc // stops the periodic sweep at Shutdown
 	wg        sync.WaitGroup
 }
 
@@ -145,6 +160,26 @@ func WithQueueSize(n int) ProcessorOption {
 	}
 }
 
+// WithSweepInterval sets how often the in-process pool started by Start
+// sweeps for stalled requests (default [DefaultSweepInterval]); d <= 0
+// turns the periodic sweep off. It does not affect Sweep itself.
+func WithSweepInterval(d time.Duration) ProcessorOption {
+	return func(p *Processor) { p.sweepEvery = max(d, 0) }
+}
+
+// WithPendingGrace sets how long a request may stay PENDING before a sweep
+// takes its dispatch for lost and runs it (default [DefaultPendingGrace]).
+// Keep it above the time a healthy dispatch takes, or sweeps compete with
+// it (harmlessly: the claim decides, but the work is wasted). Negative
+// values are ignored.
+func WithPendingGrace(d time.Duration) ProcessorOption {
+	return func(p *Processor) {
+		if d >= 0 {
+			p.grace = d
+		}
+	}
+}
+
 // WithOwner sets the lease owner name (default: random per Processor).
 // Owners must be unique among processors sharing a store.
 func WithOwner(owner string) ProcessorOption {
@@ -182,6 +217,8 @@ func NewProcessor(router *Router, opts ...ProcessorOption) *Processor {
 		workers:     DefaultWorkers,
 		queueSize:   DefaultQueueSize,
 		userListTTL: time.Second,
+		sweepEvery:  DefaultSweepInterval,
+		grace:       DefaultPendingGrace,
 		stop:        make(chan struct{}),
 	}
 	for _, opt := range opts {
@@ -213,8 +250,9 @@ var errClaimLost = errors.New("streamer: request cancelled or claim lost")
 type outcome int
 
 const (
-	finished outcome = iota // terminal, or not ours to run
+	finished outcome = iota // ran, and reached an end or gave it up to its new owner
 	requeued                // back to PENDING, retry after backoff
+	skipped                 // not claimed: not ours to run
 )
 
 // Process runs the request if it can claim it. A request that is not
@@ -225,25 +263,33 @@ const (
 // delivery. The error is non-nil only when the store could not be reached,
 // so the caller may deliver the request again.
 func (p *Processor) Process(ctx context.Context, requestID string) error {
+	_, err := p.process(ctx, requestID)
+	return err
+}
+
+// process is Process, also reporting whether it ran the request at least
+// once (rather than finding it claimed by someone else, or ended).
+func (p *Processor) process(ctx context.Context, requestID string) (ran bool, err error) {
 	for retry := 0; ; retry++ {
 		o, err := p.attempt(ctx, requestID)
-		if err != nil || o == finished {
-			return err
+		ran = ran || o != skipped
+		if err != nil || o != requeued {
+			return ran, err
 		}
 		delay := p.retry.Delay(retry, rand.Int64N)
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < delay+finalWriteTimeout {
 			p.log.InfoContext(ctx, "no time left to retry; request stays queued", slog.String("request_id", requestID))
-			return nil
+			return ran, nil
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil
+			return ran, nil
 		case <-p.stop:
 			t.Stop()
-			return nil
+			return ran, nil
 		}
 	}
 }
@@ -257,9 +303,9 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 	switch {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		log.DebugContext(ctx, "not claimed", slog.Any("error", err))
-		return finished, nil
+		return skipped, nil
 	case err != nil:
-		return finished, fmt.Errorf("streamer: claiming %s: %w", requestID, err)
+		return skipped, fmt.Errorf("streamer: claiming %s: %w", requestID, err)
 	}
 	log = log.With(slog.String("action", ar.Action), slog.String("user_id", ar.UserID))
 	to := newTarget(p, ar)
@@ -409,7 +455,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 		Action:       ar.Action,
 		Payload:      ar.Payload,
 		ConnectionID: ar.ConnectionID,
-		Identity:     Identity{UserID: ar.UserID, TenantID: ar.TenantID},
+		Identity:     Identity{UserID: ar.UserID, TenantID: ar.TenantID, Permissions: slices.Clone(ar.Permissions)},
 		Async:        true,
 		Progress:     pub,
 	}
