@@ -224,8 +224,17 @@ func (s *devStack) shutdown(ctx context.Context) error {
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
-	procErr := s.proc.Shutdown(ctx)
-	if procErr != nil && ctx.Err() != nil {
+	// The processor may use the budget up to a reserve that is left for
+	// the manager's own background work (LastPing writes, cleanups).
+	pctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		reserve := min(time.Until(dl)/4, time.Second)
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
+		defer cancel()
+	}
+	procErr := s.proc.Shutdown(pctx)
+	if procErr != nil && pctx.Err() != nil && ctx.Err() == nil {
 		// Handlers still running at the deadline were cancelled and their
 		// requests put back; in a dev loop that is not a failure.
 		s.log.Warn("streamer dev: async handlers cancelled at the shutdown deadline; their requests stay queued", "err", procErr)

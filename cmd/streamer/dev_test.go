@@ -622,3 +622,70 @@ func TestDevJWT(t *testing.T) {
 		}
 	}
 }
+
+// syncBuffer is a strings.Builder safe for a logger writing while a test
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDevShutdownCancelsRunningReportAtTheDeadline: a report still running
+// when the shutdown deadline passes is cancelled (its handler honours the
+// context), shutdown still succeeds, and nothing is left running (goleak
+// in TestMain).
+func TestDevShutdownCancelsRunningReportAtTheDeadline(t *testing.T) {
+	o, err := parseDevFlags([]string{"--addr", "127.0.0.1:0", "--shutdown-timeout", "500ms"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := startDev(ctx, o, logger, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dialDev(ctx, t, s.wsURL, nil)
+	c.send(ctx, `{"type":"request","id":"long","action":"report","payload":{"seconds":60}}`)
+	if m := c.read(ctx); m.Type != streamer.TypeAck {
+		t.Fatalf("ack %+v", m)
+	}
+	if m := c.read(ctx); m.Type != streamer.TypeProgress {
+		t.Fatalf("progress %+v", m)
+	}
+	// The client keeps reading, so it answers the server's close frame.
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c.c.Read(ctx); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	sctx, scancel := context.WithTimeout(ctx, o.shutdownTimeout)
+	defer scancel()
+	if err := s.shutdown(sctx); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+	if err := <-closed; websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Errorf("client read %v, want close 1001", err)
+	}
+	if l := logs.String(); !strings.Contains(l, "async handlers cancelled at the shutdown deadline") {
+		t.Errorf("no warning about the cancelled report:\n%s", l)
+	}
+}
