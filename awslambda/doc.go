@@ -2,8 +2,8 @@
 // aws-lambda-go delivers into Streamer's own types and back, and nothing
 // else: the logic lives in package streamer.
 //
-// Four handlers make a deployment, one per Lambda function (or one function
-// switching on the route key):
+// Five handlers make a deployment, one per Lambda function (or one function
+// switching on the route key or event):
 //
 //   - [ConnectHandler] for the $connect route: verifies the token and
 //     stores the connection; 401 refuses it.
@@ -13,6 +13,9 @@
 //   - [StreamHandler] for the requests table's DynamoDB stream: runs queued
 //     async requests with a [streamer.Processor], reporting partial batch
 //     failures.
+//   - [SweepHandler] for a schedule (EventBridge, every minute): runs the
+//     requests no stream record will bring, those whose record was lost
+//     and those whose worker died holding the lease.
 //
 // Lambda freezes the process as soon as a handler returns, so each handler
 // waits for the connection manager's background work ([Flusher]) first.

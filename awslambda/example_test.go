@@ -17,7 +17,7 @@ import (
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
-// A Lambda deployment's main. The same binary serves the four functions;
+// A Lambda deployment's main. The same binary serves the five functions;
 // which one runs is chosen here by an environment variable the template
 // sets per function (STREAMER_FUNCTION is this example's choice).
 func Example() {
@@ -70,5 +70,8 @@ func Example() {
 	case "stream":
 		proc := streamer.NewProcessor(router, streamer.WithMaxAttempts(cfg.MaxAttempts))
 		lambda.Start(awslambda.StreamHandler(proc, flush))
+	case "sweep": // on a schedule, say rate(1 minute)
+		proc := streamer.NewProcessor(router, streamer.WithMaxAttempts(cfg.MaxAttempts))
+		lambda.Start(awslambda.SweepHandler(proc, flush))
 	}
 }

@@ -1,0 +1,55 @@
+package awslambda
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/streamer-go/streamer/pkg/streamer"
+)
+
+// MaxSweepReserve caps the time a sweep leaves unused at the end of its
+// invocation: requests still running then are cut short and put back in
+// the queue, and the Flusher runs, before Lambda stops the process. The
+// reserve is a quarter of the invocation's remaining time, at most this.
+const MaxSweepReserve = 10 * time.Second
+
+// SweepHandler returns the handler of a scheduled function (an EventBridge
+// rule or EventBridge Scheduler schedule such as rate(1 minute)) that runs
+// p.Sweep. DynamoDB streams fire only on writes, so without it a request
+// whose stream record was dropped after its retries, or whose worker died
+// mid-run (a function that timed out holding the lease), would stay
+// PENDING or PROCESSING until its user resumed it. The event's content is
+// not used: every invocation sweeps.
+//
+// The sweep starts no request in the invocation's last moments (see
+// [MaxSweepReserve]) and flushes the Flusher before returning. Running
+// out of time is not an error: the next scheduled sweep carries on. A
+// store failure is returned, so it shows in the function's error metrics.
+func SweepHandler(p *streamer.Processor, opts ...Option) func(ctx context.Context, ev events.EventBridgeEvent) error {
+	cfg := newConfig(opts)
+	return func(ctx context.Context, ev events.EventBridgeEvent) error {
+		defer cfg.flush(ctx)
+		sctx := ctx
+		if deadline, ok := ctx.Deadline(); ok {
+			reserve := min(time.Until(deadline)/4, MaxSweepReserve)
+			var cancel context.CancelFunc
+			sctx, cancel = context.WithDeadline(ctx, deadline.Add(-reserve))
+			defer cancel()
+		}
+		log := cfg.log.With(slog.String("event_id", ev.ID), slog.String("detail_type", ev.DetailType))
+		n, err := p.Sweep(sctx)
+		switch {
+		case err != nil && sctx.Err() != nil && ctx.Err() == nil:
+			log.WarnContext(ctx, "sweep stopped at its time limit; the next one carries on", slog.Int("requests", n), slog.Any("error", err))
+			return nil
+		case err != nil:
+			log.ErrorContext(ctx, "sweep failed", slog.Int("requests", n), slog.Any("error", err))
+			return err
+		}
+		log.InfoContext(ctx, "sweep done", slog.Int("requests", n))
+		return nil
+	}
+}
