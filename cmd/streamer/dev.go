@@ -257,7 +257,12 @@ func devRun(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	// Printed from the listener: Serve may not have run yet.
 	fmt.Fprintf(stdout, "WebSocket URL:       %s\n", s.wsURL)
 	fmt.Fprintf(stdout, "Management endpoint: %s\n", s.endpoint)
-	fmt.Fprintf(stdout, "Try: {\"type\":\"request\",\"id\":\"1\",\"action\":\"whoami\"} (actions: echo, whoami, broadcast, report). Ctrl-C stops.\n")
+	if o.jwt.enabled() {
+		fmt.Fprintf(stdout, "Auth:                JWT (%s); send the token as Authorization: Bearer or ?token=\n", strings.Join(o.jwt.algorithms, ", "))
+	} else {
+		fmt.Fprintf(stdout, "Auth:                OFF, every connection is user \"anonymous\" in tenant \"default\" (--jwt-algorithms turns it on)\n")
+	}
+	fmt.Fprintf(stdout, "Try: {\"type\":\"request\",\"id\":\"1\",\"action\":\"whoami\"} (actions: echo, whoami, broadcast, report {\"seconds\":n}). Ctrl-C stops.\n")
 
 	var serveErr error
 	select {

@@ -513,6 +513,9 @@ func devEndToEnd(t *testing.T, bin string, extra ...string) {
 	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "AUTH IS OFF") {
 		t.Errorf("no WARN that auth is off:\n%s", logs)
 	}
+	if out := strings.Join(p.stdout, "\n"); !strings.Contains(out, "Auth:                OFF") {
+		t.Errorf("stdout does not say auth is off:\n%s", out)
+	}
 }
 
 // TestDevJWT runs `streamer dev` with RS256 auth: a valid token (header or
@@ -606,6 +609,9 @@ func TestDevJWT(t *testing.T) {
 
 	p.stop(t)
 	output := p.stderr.String() + strings.Join(p.stdout, "\n")
+	if !strings.Contains(output, "Auth:                JWT (RS256)") {
+		t.Errorf("stdout does not say auth is on:\n%s", output)
+	}
 	if !strings.Contains(output, "connection refused") {
 		t.Errorf("no refusal logged (is the debug log captured?):\n%s", output)
 	}
