@@ -1,6 +1,6 @@
 // Package deploy holds Streamer's AWS deployment: template.json, an AWS
 // SAM template (JSON, so Go's encoding/json reads it) for the WebSocket
-// API, the four Lambda functions built from examples/lambda and the two
+// API, the five Lambda functions built from examples/lambda and the two
 // DynamoDB tables; README.md says how to build and deploy it.
 //
 // The package has no Go API. Its tests are the point: they read the

@@ -26,6 +26,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
+	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
@@ -36,7 +37,7 @@ import (
 // Lambda's provided.al2023 runtime speaks to bootstrap. With a DynamoDB-API
 // server (STREAMER_DYNAMODB_ENDPOINT) they also run a whole session:
 // $connect, a sync and an async message, the stream record of the queued
-// request, $disconnect.
+// request, a sweep that runs a stalled request, $disconnect.
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
@@ -320,7 +321,7 @@ func TestStreamFunctionAnswersABatch(t *testing.T) {
 	}
 }
 
-// A whole session through the four deployed functions, on a DynamoDB-API
+// A whole session through the five deployed functions, on a DynamoDB-API
 // server and a real @connections endpoint.
 func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 	endpoint := os.Getenv("STREAMER_DYNAMODB_ENDPOINT")
@@ -365,6 +366,7 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 	router := startFunction(t, env("default"))
 	stream := startFunction(t, env("stream"))
 	disconnect := startFunction(t, env("disconnect"))
+	sweep := startFunction(t, env("sweep"))
 
 	const connID = "L0SM9cOFvHcCIhw="
 	host := strings.TrimPrefix(gw.URL, "http://")
@@ -457,6 +459,22 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 	var last streamer.Complete
 	if err := json.Unmarshal(msgs[len(msgs)-1], &last); err != nil || last.Type != streamer.TypeComplete || last.RequestID != ack.RequestID || string(last.Result) != `"done"` {
 		t.Fatalf("last message %s (%v): want complete of %s with \"done\"; all: %q", msgs[len(msgs)-1], err, ack.RequestID, msgs)
+	}
+
+	// A request whose dispatch was lost an hour ago (queued by a store
+	// whose clock says so, and never delivered by the stream) is run by
+	// the scheduled sweep.
+	past := dynamo.New(ddb, dynamo.WithPrefix(prefix), dynamo.WithClock(func() time.Time { return time.Now().Add(-time.Hour) }))
+	if err := past.Enqueue(t.Context(), &store.AsyncRequest{RequestID: "r-stalled", ConnectionID: connID, Action: "report"}); err != nil {
+		t.Fatal(err)
+	}
+	res = sweep.invoke(t, struct{}{})
+	if string(res.body) != `{"ran":1}` {
+		t.Fatalf("sweep answered %s, want one request run; log:\n%s", res.body, sweep.log)
+	}
+	msgs = gw.Received(connID)
+	if err := json.Unmarshal(msgs[len(msgs)-1], &last); err != nil || last.Type != streamer.TypeComplete || last.RequestID != "r-stalled" || string(last.Result) != `"done"` {
+		t.Fatalf("last message %s (%v): want complete of r-stalled; all: %q", msgs[len(msgs)-1], err, msgs)
 	}
 
 	if got := status(disconnect, wsEvent("$disconnect", "DISCONNECT", "")); got != http.StatusOK {

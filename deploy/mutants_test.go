@@ -23,6 +23,7 @@ var checks = map[string]func(testing.TB, *template){
 	"PoliciesCoverWhatTheHandlersDo":      checkPoliciesCoverWhatTheHandlersDo,
 	"StreamEventSource":                   checkStreamEventSource,
 	"StreamFilterSelectsPendingRequests":  checkStreamFilterSelectsPendingRequests,
+	"SweepSchedule":                       checkSweepSchedule,
 }
 
 // The checks can fail: each mistake below, made in a copy of template.json,
@@ -58,6 +59,28 @@ func TestChecksCatchBrokenTemplates(t *testing.T) {
 		{"StreamEventSource", `"FunctionResponseTypes": ["ReportBatchItemFailures"],`, ``},
 		{"StreamFilterSelectsPendingRequests", `[\"INSERT\",\"MODIFY\"]`, `[\"INSERT\"]`},
 		{"StreamFilterSelectsPendingRequests", `{\"S\":[\"PENDING\"]}`, `{\"S\":[\"PENDING\",\"PROCESSING\"]}`},
+		{"TablesAreTheStoreSchema", `"Projection": {"ProjectionType": "KEYS_ONLY"}`, `"Projection": {"ProjectionType": "ALL"}`},
+		{"SweepSchedule", `"Schedule": {"Ref": "SweepSchedule"}`, `"Schedule": "rate(5 minutes)"`},
+		{"SweepSchedule", `"EventInvokeConfig": {"MaximumRetryAttempts": 0},`, ``},
+		{"SweepSchedule", `"Type": "Schedule"`, `"Type": "ScheduleV2"`},
+		{"PoliciesCoverWhatTheHandlersDo", `{"DynamoDBCrudPolicy": {"TableName": {"Ref": "ConnectionsTable"}}},
+          {"DynamoDBCrudPolicy": {"TableName": {"Ref": "RequestsTable"}}},
+          {
+            "Statement": [
+              {
+                "Effect": "Allow",
+                "Action": ["execute-api:ManageConnections"],
+                "Resource": {"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/*/@connections/*"}
+              }
+            ]
+          }
+        ],
+        "Events": {
+          "Sweep"`, `{"DynamoDBCrudPolicy": {"TableName": {"Ref": "ConnectionsTable"}}},
+          {"DynamoDBCrudPolicy": {"TableName": {"Ref": "RequestsTable"}}}
+        ],
+        "Events": {
+          "Sweep"`},
 		{"FunctionsRunTheExampleBinary", `"Runtime": "provided.al2023"`, `"Runtime": "go1.x"`},
 		{"FunctionsRunTheExampleBinary", `"Default": "10s"`, `"Default": "29s"`},
 		{"FunctionsRunTheExampleBinary", `"STREAMER_FUNCTION": "disconnect"`, `"STREAMER_FUNCTION": "connect"`},

@@ -27,13 +27,14 @@ import (
 // sets must be one awslambda.ConfigFromEnv reads.
 const envFunction = "STREAMER_FUNCTION"
 
-// routeFunctions maps each route (and the stream) to the handler the
-// template's function for it must select.
+// routeFunctions maps each route (and the stream and the sweep schedule)
+// to the handler the template's function for it must select.
 var routeFunctions = map[string]string{
 	local.RouteConnect:    "connect",
 	local.RouteDisconnect: "disconnect",
 	local.RouteDefault:    "default",
 	"stream":              "stream",
+	"sweep":               "sweep",
 }
 
 // anonymous and withJWT are parameter sets that deploy.
@@ -470,7 +471,7 @@ func checkPoliciesCoverWhatTheHandlersDo(t testing.TB, tpl *template) {
 			}
 			return false
 		}
-		sends := handler == "default" || handler == "stream"
+		sends := handler == "default" || handler == "stream" || handler == "sweep"
 		if sends && !allows("execute-api:ManageConnections", manage) {
 			t.Errorf("%s: may not post to %s", fn, manage)
 		}
@@ -484,30 +485,66 @@ func checkPoliciesCoverWhatTheHandlersDo(t testing.TB, tpl *template) {
 	}
 }
 
-// streamEvent returns the processor's event source: the SAM DynamoDB event
-// of the function that selects the stream handler.
-func streamEvent(t testing.TB, s *stack) (fn string, props object) {
+// eventTypes says which SAM event type each handler is invoked by (the
+// routes are invoked by API Gateway through integrations instead).
+var eventTypes = map[string]string{"DynamoDB": "stream", "Schedule": "sweep"}
+
+// functionEvent returns the one event source of type typ: the SAM event
+// of the function that selects the handler eventTypes names for it.
+func functionEvent(t testing.TB, s *stack, typ string) (fn string, props object) {
 	t.Helper()
-	fn = functions(t, s)["stream"]
+	fn = functions(t, s)[eventTypes[typ]]
 	var found []object
 	for _, name := range s.tpl.resourcesOfType("AWS::Serverless::Function") {
 		evs, _ := s.resolved(t, name)["Events"].(object)
 		for evName, ev := range evs {
 			ev := ev.(object)
-			if ev["Type"] != "DynamoDB" {
-				t.Errorf("%s: event %s of type %v", name, evName, ev["Type"])
+			evType := fmt.Sprint(ev["Type"])
+			if _, ok := eventTypes[evType]; !ok {
+				t.Errorf("%s: event %s of type %s, which no handler takes", name, evName, evType)
+				continue
+			}
+			if evType != typ {
 				continue
 			}
 			if name != fn {
-				t.Errorf("%s reads a DynamoDB stream but selects no stream handler", name)
+				t.Errorf("%s has a %s event but does not select the %s handler", name, typ, eventTypes[typ])
 			}
 			found = append(found, ev["Properties"].(object))
 		}
 	}
 	if len(found) != 1 {
-		t.Fatalf("want one DynamoDB stream event, got %d", len(found))
+		t.Fatalf("want one %s event, got %d", typ, len(found))
 	}
 	return fn, found[0]
+}
+
+// streamEvent returns the processor's event source.
+func streamEvent(t testing.TB, s *stack) (fn string, props object) {
+	t.Helper()
+	return functionEvent(t, s, "DynamoDB")
+}
+
+func TestSweepSchedule(t *testing.T) { checkSweepSchedule(t, loadTemplate(t, templateFile)) }
+
+// The sweep runs on the schedule the parameter gives, with the stream
+// processor's timeout (it runs the same async handlers), and a failed
+// sweep is not retried: the next scheduled one is the retry.
+func checkSweepSchedule(t testing.TB, tpl *template) {
+	for _, sched := range []string{"rate(1 minute)", "cron(0/5 * * * ? *)"} {
+		s := mustStack(t, tpl, map[string]string{"AllowAnonymous": "true", "SweepSchedule": sched})
+		fn, ev := functionEvent(t, s, "Schedule")
+		if ev["Schedule"] != sched {
+			t.Errorf("Schedule = %v, want the SweepSchedule parameter %q", ev["Schedule"], sched)
+		}
+		stream := functions(t, s)["stream"]
+		if got, want := s.functionProp(t, fn, "Timeout"), s.functionProp(t, stream, "Timeout"); got != want {
+			t.Errorf("%s timeout %v, stream processor's %v: want the same", fn, got, want)
+		}
+		if cfg, _ := s.functionProp(t, fn, "EventInvokeConfig").(object); cfg["MaximumRetryAttempts"] != float64(0) {
+			t.Errorf("%s: EventInvokeConfig = %v, want MaximumRetryAttempts 0", fn, cfg)
+		}
+	}
 }
 
 func TestStreamEventSource(t *testing.T) { checkStreamEventSource(t, loadTemplate(t, templateFile)) }

@@ -1,7 +1,9 @@
 // Command lambda is the one binary a Streamer deployment runs on AWS
-// Lambda (deploy/template.json builds all four functions from it): the
-// $connect, $disconnect and $default routes of the WebSocket API and the
-// requests table's DynamoDB stream. The template sets STREAMER_FUNCTION per
+// Lambda (deploy/template.json builds all five functions from it): the
+// $connect, $disconnect and $default routes of the WebSocket API, the
+// requests table's DynamoDB stream, and a scheduled sweep for requests no
+// stream record will bring (a dispatch lost after its retries, a worker
+// that died holding its lease). The template sets STREAMER_FUNCTION per
 // function to pick the handler; every other setting comes from
 // awslambda.ConfigFromEnv.
 //
@@ -42,9 +44,10 @@ const (
 	FunctionDisconnect = "disconnect"
 	FunctionDefault    = "default"
 	FunctionStream     = "stream"
+	FunctionSweep      = "sweep"
 )
 
-var functions = []string{FunctionConnect, FunctionDisconnect, FunctionDefault, FunctionStream}
+var functions = []string{FunctionConnect, FunctionDisconnect, FunctionDefault, FunctionStream, FunctionSweep}
 
 var errUnknownFunction = errors.New("lambda: unknown function")
 
@@ -120,11 +123,39 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 		return awslambda.DisconnectHandler(conns, opts...), nil
 	case FunctionDefault:
 		return awslambda.RouterHandler(router, opts...), nil
+	}
+	proc := streamer.NewProcessor(router,
+		streamer.WithMaxAttempts(cfg.MaxAttempts),
+		streamer.WithProcessorLogger(log))
+	switch function {
 	case FunctionStream:
-		proc := streamer.NewProcessor(router,
-			streamer.WithMaxAttempts(cfg.MaxAttempts),
-			streamer.WithProcessorLogger(log))
 		return awslambda.StreamHandler(proc, opts...), nil
+	case FunctionSweep:
+		return sweepHandler(proc, mgr, log), nil
 	}
 	return nil, fmt.Errorf("%w: %q", errUnknownFunction, function)
+}
+
+// SweepResult is what the sweep function returns, visible in the
+// invocation's result.
+type SweepResult struct {
+	// Ran is how many stalled requests the sweep ran.
+	Ran int `json:"ran"`
+}
+
+// sweepHandler runs one Processor.Sweep per scheduled invocation. The
+// scheduled event carries nothing the sweep needs, so there is nothing to
+// convert and no awslambda adapter: the handler takes the context only.
+// A failed sweep is returned as the invocation's error; the next scheduled
+// one tries again.
+func sweepHandler(proc *streamer.Processor, mgr *connection.Manager, log *slog.Logger) func(ctx context.Context) (SweepResult, error) {
+	return func(ctx context.Context) (SweepResult, error) {
+		n, err := proc.Sweep(ctx)
+		// Lambda freezes the process when the handler returns: wait for
+		// the manager's background work first, as awslambda's handlers do.
+		if ferr := mgr.Flush(ctx); ferr != nil {
+			log.WarnContext(ctx, "flushing background work", slog.Any("error", ferr))
+		}
+		return SweepResult{Ran: n}, err
+	}
 }
