@@ -3,9 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -34,6 +37,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/streamer-go/streamer/cmd/streamer/internal/demo"
+	"github.com/streamer-go/streamer/pkg/auth"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
@@ -693,5 +697,53 @@ func TestDevShutdownCancelsRunningReportAtTheDeadline(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, "async handlers cancelled at the shutdown deadline") {
 		t.Errorf("no warning about the cancelled report:\n%s", l)
+	}
+}
+
+// TestDevJWKSFile: --jwt-jwks loads a key set, and a token naming a key
+// of the set by kid verifies with the configured claim names.
+func TestDevJWKSFile(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, err := key.PublicKey.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	jwks := fmt.Sprintf(`{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","use":"sig","alg":"ES256","x":%q,"y":%q}]}`, b64(pt[1:33]), b64(pt[33:]))
+	file := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(file, []byte(jwks), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := parseDevFlags([]string{"--jwt-algorithms", "ES256", "--jwt-jwks", file, "--jwt-issuer", "https://issuer",
+		"--jwt-user-claim", "uid", "--jwt-permissions-claim", "scope"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := o.jwt.verifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"uid": "dave", "iss": "https://issuer", "scope": "a b",
+		"exp": time.Now().Add(time.Minute).Unix()})
+	tok.Header["kid"] = "k1"
+	signed, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := v.Verify(context.Background(), signed)
+	if err != nil || id.UserID != "dave" || !reflect.DeepEqual(id.Permissions, []string{"a", "b"}) {
+		t.Errorf("Verify: %+v, %v", id, err)
+	}
+	// The issuer flag is enforced.
+	bad, err := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"uid": "dave", "iss": "https://other",
+		"exp": time.Now().Add(time.Minute).Unix()}).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(context.Background(), bad); !errors.Is(err, auth.ErrInvalidIssuer) {
+		t.Errorf("wrong issuer: %v, want ErrInvalidIssuer", err)
 	}
 }
