@@ -89,9 +89,11 @@ type rule struct {
 }
 
 type resource struct {
-	Type       string   `json:"Type"`
-	DependsOn  []string `json:"DependsOn"`
-	Properties object   `json:"Properties"`
+	Type                string   `json:"Type"`
+	DependsOn           []string `json:"DependsOn"`
+	DeletionPolicy      string   `json:"DeletionPolicy"`
+	UpdateReplacePolicy string   `json:"UpdateReplacePolicy"`
+	Properties          object   `json:"Properties"`
 }
 
 // loadTemplate reads path strictly: a key the structs above do not know

@@ -112,6 +112,11 @@ func templateTables(t testing.TB, s *stack) map[string]cfnTable {
 	t.Helper()
 	out := map[string]cfnTable{}
 	for _, name := range s.tpl.resourcesOfType("AWS::DynamoDB::Table") {
+		// A stack deleted by mistake, or an update that replaces a table
+		// (a changed key schema), must not take the data with it.
+		if r := s.tpl.Resources[name]; r.DeletionPolicy != "Retain" || r.UpdateReplacePolicy != "Retain" {
+			t.Errorf("table %s: DeletionPolicy %q, UpdateReplacePolicy %q: want Retain for both", name, r.DeletionPolicy, r.UpdateReplacePolicy)
+		}
 		var c cfnTable
 		if err := decodeStrict(s.resolved(t, name), &c); err != nil {
 			t.Fatalf("table %s: %v", name, err)
