@@ -16,7 +16,8 @@ import (
 //	scripts/with-dynalite.sh go test -run='^$' -bench=. -benchmem ./pkg/store/dynamo
 func BenchmarkStore(b *testing.B) {
 	client := newClient(b)
-	s := dynamo.New(client, dynamo.WithPrefix(freshTables(b, client)))
+	prefix := freshTables(b, client)
+	s := dynamo.New(client, dynamo.WithPrefix(prefix))
 	payload := json.RawMessage(`{"report":"monthly","month":"2026-11","filters":{"region":"eu","tier":"gold"}}`)
 	seq := 0
 	newReq := func() *store.AsyncRequest {
@@ -127,6 +128,30 @@ func BenchmarkStore(b *testing.B) {
 			}
 			if _, err := s.Complete(b.Context(), r.RequestID, "w", json.RawMessage(`{}`)); err != nil {
 				b.Fatal(err)
+			}
+		}
+		perSecond(b)
+	})
+	// A sweep's pass when nothing is stalled, over a table that by now
+	// holds thousands of requests, PENDING (too young to count), running
+	// and finished: 2×SweepShards Query calls that read nothing.
+	b.Run("ListStalledIdle", func(b *testing.B) {
+		for b.Loop() {
+			page, _, err := s.ListStalled(b.Context(), time.Now().Add(-time.Minute), 100, "")
+			if err != nil || len(page) != 0 {
+				b.Fatalf("ListStalled: %d, %v", len(page), err)
+			}
+		}
+		perSecond(b)
+	})
+	// One page of 100 stalled requests: seen by a store whose clock runs
+	// an hour ahead, every PENDING request above is stalled.
+	b.Run("ListStalledPage100", func(b *testing.B) {
+		later := dynamo.New(client, dynamo.WithPrefix(prefix), dynamo.WithClock(func() time.Time { return time.Now().Add(time.Hour) }))
+		for b.Loop() {
+			page, _, err := later.ListStalled(b.Context(), time.Now(), 100, "")
+			if err != nil || len(page) != 100 {
+				b.Fatalf("ListStalled: %d, %v", len(page), err)
 			}
 		}
 		perSecond(b)

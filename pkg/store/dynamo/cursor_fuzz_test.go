@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -37,35 +38,38 @@ func FuzzDecodeCursor(f *testing.F) {
 }
 
 // FuzzDecodeSweepCursor does the same for ListStalled's cursors: whatever
-// the decoder accepts names a real shard, a key in that shard, and
+// the decoder accepts names a real key range, a key inside that range, and
 // survives a round trip.
 func FuzzDecodeSweepCursor(f *testing.F) {
-	f.Add(encodeSweepCursor(3, map[string]types.AttributeValue{
+	f.Add(encodeSweepCursor(7, map[string]types.AttributeValue{
 		AttrSweepShard: &types.AttributeValueMemberS{Value: "3"},
-		AttrSweepKey:   &types.AttributeValueMemberS{Value: "2026-11-27T12:00:00.000000000Z#PENDING"},
+		AttrSweepKey:   &types.AttributeValueMemberS{Value: "PROCESSING#2026-11-27T12:00:00.000000000Z"},
 		AttrRequestID:  &types.AttributeValueMemberS{Value: "r-1"},
 	}))
-	f.Add(encodeSweepCursor(15, nil))
+	f.Add(encodeSweepCursor(sweepRanges-1, nil))
 	f.Add("e30")
-	f.Add("eyJzIjo5OTl9")
+	f.Add("eyJyIjo5OTl9")
 	f.Fuzz(func(t *testing.T, cursor string) {
-		shard, key, ok := decodeSweepCursor(cursor)
+		rng, key, ok := decodeSweepCursor(cursor)
 		if !ok {
 			return
 		}
-		if shard < 0 || shard >= SweepShards {
-			t.Fatalf("accepted shard %d", shard)
+		if rng < 0 || rng >= sweepRanges {
+			t.Fatalf("accepted range %d", rng)
 		}
 		if key != nil {
-			if s, _ := key[AttrSweepShard].(*types.AttributeValueMemberS); s == nil || s.Value != sweepShardName(shard) {
-				t.Fatalf("accepted a key of another shard: %d %v", shard, key)
+			shard, st := sweepRange(rng)
+			sh, _ := key[AttrSweepShard].(*types.AttributeValueMemberS)
+			k, _ := key[AttrSweepKey].(*types.AttributeValueMemberS)
+			if sh == nil || sh.Value != sweepShardName(shard) || k == nil || !strings.HasPrefix(k.Value, string(st)+"#") {
+				t.Fatalf("accepted a key outside range %d: %v", rng, key)
 			}
 		}
-		shard2, key2, ok := decodeSweepCursor(encodeSweepCursor(shard, key))
-		if !ok || shard2 != shard || !maps.EqualFunc(key2, key, func(a, b types.AttributeValue) bool {
+		rng2, key2, ok := decodeSweepCursor(encodeSweepCursor(rng, key))
+		if !ok || rng2 != rng || !maps.EqualFunc(key2, key, func(a, b types.AttributeValue) bool {
 			return a.(*types.AttributeValueMemberS).Value == b.(*types.AttributeValueMemberS).Value
 		}) {
-			t.Fatalf("round trip changed %d %v to %d %v", shard, key, shard2, key2)
+			t.Fatalf("round trip changed %d %v to %d %v", rng, key, rng2, key2)
 		}
 	})
 }

@@ -51,10 +51,10 @@ const (
 	// present only while a request is PENDING or PROCESSING; the terminal
 	// transitions remove them in the same conditional update, so the
 	// index holds active requests only. The shard is a function of the
-	// request id (see SweepShards); the sweep key is the time from which
-	// the request counts as stalled, then its status:
-	// "<updated_at>#PENDING" or "<lease_until>#PROCESSING", in TimeLayout,
-	// so that key order is time order.
+	// request id (see SweepShards); the sweep key is the request's status
+	// and the time from which it counts as stalled, in TimeLayout:
+	// "PENDING#<updated_at>" or "PROCESSING#<lease_until>", so that each
+	// status's keys sort by that time.
 	AttrSweepShard = "sweep_shard"
 	AttrSweepKey   = "sweep_key"
 )
@@ -63,7 +63,7 @@ const (
 // requests over. One fixed partition key would put every enqueue, claim,
 // lease renewal and completion of the whole application on one index
 // partition (about 1,000 writes/s); sixteen spread them, at the price of
-// sixteen Query calls per ListStalled pass.
+// two Query calls per shard in each ListStalled pass.
 const SweepShards = 16
 
 // Global secondary index names. The list indexes project all attributes,

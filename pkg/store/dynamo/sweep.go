@@ -29,10 +29,11 @@ func sweepShard(requestID string) string {
 // sweepShardName is the partition key value of shard n.
 func sweepShardName(n int) string { return strconv.Itoa(n) }
 
-// sweepKeyAt is the sort key of an active request: the time from which it
-// counts as stalled, then its status.
+// sweepKeyAt is the sort key of an active request: its status, then the
+// time from which it counts as stalled. Status first, so that ListStalled
+// reads two exact key ranges per shard and never a young PENDING request.
 func sweepKeyAt(at time.Time, st store.Status) string {
-	return at.UTC().Format(TimeLayout) + "#" + string(st)
+	return string(st) + "#" + at.UTC().Format(TimeLayout)
 }
 
 // sweepKey is r's sort key in IndexRequestsToSweep: PENDING requests
@@ -45,17 +46,17 @@ func sweepKey(r *store.AsyncRequest) string {
 	return sweepKeyAt(r.UpdatedAt, store.StatusPending)
 }
 
-// parseSweepKey splits a sort key into its time and status.
-func parseSweepKey(key string) (time.Time, store.Status, bool) {
-	at, st, ok := strings.Cut(key, "#")
-	if !ok {
-		return time.Time{}, "", false
+// sweepRanges is how many key ranges a ListStalled pass reads: in each
+// shard, the PENDING keys and then the PROCESSING ones.
+const sweepRanges = 2 * SweepShards
+
+// sweepRange names range i of a pass: its shard and the status its keys
+// start with.
+func sweepRange(i int) (shard int, st store.Status) {
+	if i%2 == 0 {
+		return i / 2, store.StatusPending
 	}
-	t, err := time.Parse(TimeLayout, at)
-	if err != nil {
-		return time.Time{}, "", false
-	}
-	return t, store.Status(st), true
+	return i / 2, store.StatusProcessing
 }
 
 // setActive adds the index keys of a request entering status st at at
@@ -65,15 +66,16 @@ func setActive(set map[string]any, requestID string, at time.Time, st store.Stat
 	set[AttrSweepKey] = sweepKeyAt(at, st)
 }
 
-// sweepCursor is where a ListStalled pass stands: the shard it is in and
-// DynamoDB's LastEvaluatedKey in that shard (nil: the shard's start).
+// sweepCursor is where a ListStalled pass stands: the key range it is in
+// (see sweepRange) and DynamoDB's LastEvaluatedKey in that range (nil: the
+// range's start).
 type sweepCursor struct {
-	Shard int               `json:"s"`
+	Range int               `json:"r"`
 	Key   map[string]string `json:"k,omitempty"`
 }
 
-func encodeSweepCursor(shard int, key map[string]types.AttributeValue) string {
-	c := sweepCursor{Shard: shard}
+func encodeSweepCursor(rng int, key map[string]types.AttributeValue) string {
+	c := sweepCursor{Range: rng}
 	if len(key) > 0 {
 		c.Key = make(map[string]string, len(key))
 		for k, v := range key {
@@ -87,51 +89,52 @@ func encodeSweepCursor(shard int, key map[string]types.AttributeValue) string {
 }
 
 // decodeSweepCursor parses a cursor of encodeSweepCursor, refusing one
-// that names another shard than its key or attributes of another index.
+// whose key lies outside its range or names attributes of another index.
 func decodeSweepCursor(cursor string) (int, map[string]types.AttributeValue, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil {
 		return 0, nil, false
 	}
 	var c sweepCursor
-	if json.Unmarshal(b, &c) != nil || c.Shard < 0 || c.Shard >= SweepShards {
+	if json.Unmarshal(b, &c) != nil || c.Range < 0 || c.Range >= sweepRanges {
 		return 0, nil, false
 	}
 	if c.Key == nil {
-		return c.Shard, nil, true
+		return c.Range, nil, true
 	}
-	if len(c.Key) != 3 || c.Key[AttrRequestID] == "" || c.Key[AttrSweepKey] == "" ||
-		c.Key[AttrSweepShard] != sweepShardName(c.Shard) {
+	shard, st := sweepRange(c.Range)
+	if len(c.Key) != 3 || c.Key[AttrRequestID] == "" || c.Key[AttrSweepShard] != sweepShardName(shard) ||
+		!strings.HasPrefix(c.Key[AttrSweepKey], string(st)+"#") {
 		return 0, nil, false
 	}
 	key := make(map[string]types.AttributeValue, len(c.Key))
 	for k, v := range c.Key {
 		key[k] = &types.AttributeValueMemberS{Value: v}
 	}
-	return c.Shard, key, true
+	return c.Range, key, true
 }
 
-// ListStalled queries IndexRequestsToSweep shard by shard for requests
-// whose sweep key is due (at or before now), keeps those whose key says
-// they are stalled (PROCESSING, or PENDING since before pendingBefore),
-// and re-reads each with a consistent GetItem, keeping it only if it is
-// still stalled: the index is eventually consistent and holds keys only.
-// Within a shard the order is oldest first; shards follow one another.
+// ListStalled queries IndexRequestsToSweep shard by shard, reading two
+// key ranges in each: PENDING keys queued before pendingBefore, and
+// PROCESSING keys whose lease ended at or before now. It re-reads each
+// candidate with a consistent GetItem and keeps it only if it is still
+// stalled: the index is eventually consistent and holds keys only. Within
+// a range the order is oldest first; ranges follow one another.
 //
-// Cost: an idle table costs SweepShards Query calls of 0.5 read units
-// each; every candidate costs one GetItem more. Requests that end leave
-// the index, so its size is the number of active requests, not the
-// table's.
+// Cost: an idle table costs 2×SweepShards Query calls of 0.5 read units
+// each; every candidate costs one GetItem more. Requests leave the index
+// when they end and are read only once stalled, so a pass costs neither
+// the table's size nor the number of requests at work.
 func (s *Store) ListStalled(ctx context.Context, pendingBefore time.Time, limit int, cursor string) ([]*store.AsyncRequest, string, error) {
 	const op = "list stalled requests"
 	if err := checkCtx(ctx, op); err != nil {
 		return nil, "", err
 	}
-	shard := 0
+	rng := 0
 	var start map[string]types.AttributeValue
 	if cursor != "" {
 		var ok bool
-		if shard, start, ok = decodeSweepCursor(cursor); !ok {
+		if rng, start, ok = decodeSweepCursor(cursor); !ok {
 			return nil, "", invalid(op, "", "malformed cursor")
 		}
 	}
@@ -139,11 +142,14 @@ func (s *Store) ListStalled(ctx context.Context, pendingBefore time.Time, limit 
 		limit = s.pageSize
 	}
 	now := s.clock()
-	// Keys sort by time first, so every key whose time is at or before
-	// now is below the bare time of the next nanosecond.
-	due := expression.Key(AttrSweepKey).LessThan(expression.Value(now.Add(time.Nanosecond).Format(TimeLayout)))
 	page := make([]*store.AsyncRequest, 0, min(limit, 64))
-	for ; shard < SweepShards; shard, start = shard+1, nil {
+	for ; rng < sweepRanges; rng, start = rng+1, nil {
+		shard, st := sweepRange(rng)
+		key := expression.Key(AttrSweepKey)
+		due := key.LessThan(expression.Value(sweepKeyAt(pendingBefore, store.StatusPending)))
+		if st == store.StatusProcessing {
+			due = key.Between(expression.Value(string(st)+"#"), expression.Value(sweepKeyAt(now, st)))
+		}
 		expr, err := expression.NewBuilder().
 			WithKeyCondition(expression.Key(AttrSweepShard).Equal(expression.Value(sweepShardName(shard))).And(due)).
 			Build()
@@ -178,26 +184,21 @@ func (s *Store) ListStalled(ctx context.Context, pendingBefore time.Time, limit 
 				break
 			}
 			if len(page) >= limit {
-				return page, encodeSweepCursor(shard, start), nil
+				return page, encodeSweepCursor(rng, start), nil
 			}
 		}
-		if len(page) >= limit && shard+1 < SweepShards {
-			return page, encodeSweepCursor(shard+1, nil), nil
+		if len(page) >= limit && rng+1 < sweepRanges {
+			return page, encodeSweepCursor(rng+1, nil), nil
 		}
 	}
 	return page, "", nil
 }
 
-// stalledCandidate reads the request an index entry points to, if its key
-// says it may be stalled, and returns it if it is; nil otherwise.
+// stalledCandidate reads the request an index entry points to and returns
+// it if it is stalled; nil otherwise (it moved on, or expired).
 func (s *Store) stalledCandidate(ctx context.Context, item map[string]types.AttributeValue, now, pendingBefore time.Time) (*store.AsyncRequest, error) {
 	id, _ := item[AttrRequestID].(*types.AttributeValueMemberS)
-	key, _ := item[AttrSweepKey].(*types.AttributeValueMemberS)
-	if id == nil || key == nil {
-		return nil, nil
-	}
-	at, st, ok := parseSweepKey(key.Value)
-	if !ok || (st == store.StatusPending && !at.Before(pendingBefore)) {
+	if id == nil {
 		return nil, nil
 	}
 	r, err := s.read(ctx, id.Value)

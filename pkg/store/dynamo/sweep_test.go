@@ -42,9 +42,10 @@ func sweepIndex(t *testing.T, client *dynamodb.Client, table string) map[string]
 	}
 }
 
-// The sweep index holds exactly the active requests, keyed by the time
-// they become stalled, and ListStalled costs one Query per shard plus one
-// GetItem per candidate, however many finished requests the table holds.
+// The sweep index holds exactly the active requests, keyed by status and
+// the time they become stalled, and ListStalled costs two Query calls per
+// shard plus one GetItem per candidate, however many finished (or young)
+// requests the table holds.
 func TestListStalledUsesTheSparseIndex(t *testing.T) {
 	t.Parallel()
 	s, counter, clock, client := newCountingStore(t)
@@ -81,28 +82,30 @@ func TestListStalledUsesTheSparseIndex(t *testing.T) {
 
 	ts := func(d time.Duration) string { return t0.Add(d).Format(dynamo.TimeLayout) }
 	want := map[string]string{
-		"pending":  ts(0) + "#PENDING",
-		"running":  ts(30*time.Second) + "#PROCESSING",
-		"requeued": ts(0) + "#PENDING",
+		"pending":  "PENDING#" + ts(0),
+		"running":  "PROCESSING#" + ts(30*time.Second),
+		"requeued": "PENDING#" + ts(0),
 	}
 	if got := sweepIndex(t, client, s.RequestsTable()); !maps.Equal(got, want) {
 		t.Errorf("sweep index = %v, want %v", got, want)
 	}
 	clock.Advance(10 * time.Second)
 	must(s.RenewLease(ctx, "running", "w1", 30*time.Second))
-	if got := sweepIndex(t, client, s.RequestsTable())["running"]; got != ts(40*time.Second)+"#PROCESSING" {
+	if got := sweepIndex(t, client, s.RequestsTable())["running"]; got != "PROCESSING#"+ts(40*time.Second) {
 		t.Errorf("renewed lease: sweep key %q, want the new lease end", got)
 	}
 
-	// Nothing due: one Query per shard, no reads.
+	// Nothing due: two Query calls per shard (PENDING keys, PROCESSING
+	// keys), no reads, not even of the two PENDING requests that are too
+	// young to count.
 	counter.take()
 	page, next, err := s.ListStalled(ctx, t0, 0, "")
 	must(err)
 	if len(page) != 0 || next != "" {
 		t.Errorf("ListStalled before anything is due = %d requests, next %q", len(page), next)
 	}
-	if got := counter.take(); !maps.Equal(got, map[string]int{"Query": dynamo.SweepShards}) {
-		t.Errorf("idle ListStalled calls %v, want %d Query", got, dynamo.SweepShards)
+	if got := counter.take(); !maps.Equal(got, map[string]int{"Query": 2 * dynamo.SweepShards}) {
+		t.Errorf("idle ListStalled calls %v, want %d Query", got, 2*dynamo.SweepShards)
 	}
 
 	// Everything due: one consistent read per candidate.
@@ -117,7 +120,7 @@ func TestListStalledUsesTheSparseIndex(t *testing.T) {
 	if strings.Join(ids, ",") != "pending,requeued,running" {
 		t.Errorf("ListStalled = %q", ids)
 	}
-	if got := counter.take(); !maps.Equal(got, map[string]int{"Query": dynamo.SweepShards, "GetItem": 3}) {
-		t.Errorf("ListStalled calls %v, want %d Query and 3 GetItem", got, dynamo.SweepShards)
+	if got := counter.take(); !maps.Equal(got, map[string]int{"Query": 2 * dynamo.SweepShards, "GetItem": 3}) {
+		t.Errorf("ListStalled calls %v, want %d Query and 3 GetItem", got, 2*dynamo.SweepShards)
 	}
 }

@@ -187,7 +187,7 @@ func testListStalledPaging(t *testing.T, e *env) {
 func testListStalledBadInput(t *testing.T, e *env) {
 	enqueue(t, e, newRequest("r-1"))
 	e.clock.Advance(time.Hour)
-	for _, bad := range []string{"not a cursor!", "e30x", "%%%", "eyJzIjo5OTl9"} { // the last: {"s":999}
+	for _, bad := range []string{"not a cursor!", "e30x", "%%%", "eyJyIjo5OTl9"} { // the last: {"r":999}
 		_, _, err := e.reqs.ListStalled(t.Context(), e.clock.Now(), 10, bad)
 		wantErr(t, fmt.Sprintf("ListStalled cursor %q", bad), err, store.ErrInvalidInput)
 	}
