@@ -7,9 +7,12 @@
 // [CreateTables] (or `streamer tables create`). The schema is defined once,
 // in [Tables]: a connections table keyed by connection_id with indexes by
 // user and tenant, and a requests table keyed by request_id with indexes by
-// connection and user, both with a `ttl` attribute in epoch seconds.
-// [UnmarshalRequest] decodes a requests-table item, for instance a DynamoDB
-// Streams image.
+// connection and user, both with a `ttl` attribute in epoch seconds. A
+// third, sparse index on the requests table holds only the active requests
+// (PENDING or PROCESSING), spread over [SweepShards] partitions, so that
+// ListStalled reads the requests a sweep must rescue without scanning the
+// table. [UnmarshalRequest] decodes a requests-table item, for instance a
+// DynamoDB Streams image.
 //
 // Every state transition is one conditional PutItem or UpdateItem (no
 // transactions, no delete-then-create), so concurrent workers never lose an
