@@ -141,7 +141,7 @@ func WithProgressOptions(opts ...progress.Option) ProcessorOption {
 }
 
 // WithWorkers sets the size of the in-process pool (default
-// [DefaultWorkers]).
+// [DefaultWorkers]), and how many requests one Sweep runs at once.
 func WithWorkers(n int) ProcessorOption {
 	return func(p *Processor) {
 		if n > 0 {
