@@ -10,8 +10,8 @@ import (
 // pool also sweeps for stalled requests at Start (work a previous process
 // left behind) and then periodically, queueing them for its workers. ctx
 // supplies values (not cancellation) to the workers; stop them with
-// Shutdown. Start after Shutdown returns
-// ErrProcessorClosed; a second Start does nothing.
+// Shutdown. Start after Shutdown returns ErrProcessorClosed; a second
+// Start does nothing.
 func (p *Processor) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
