@@ -16,6 +16,13 @@ import (
 // reserve is a quarter of the invocation's remaining time, at most this.
 const MaxSweepReserve = 10 * time.Second
 
+// SweepResult is what the sweep function answers, visible in the
+// invocation's result (`aws lambda invoke` prints it).
+type SweepResult struct {
+	// Ran is how many stalled requests the sweep ran.
+	Ran int `json:"ran"`
+}
+
 // SweepHandler returns the handler of a scheduled function (an EventBridge
 // rule or EventBridge Scheduler schedule such as rate(1 minute)) that runs
 // p.Sweep. DynamoDB streams fire only on writes, so without it a request
@@ -28,9 +35,9 @@ const MaxSweepReserve = 10 * time.Second
 // [MaxSweepReserve]) and flushes the Flusher before returning. Running
 // out of time is not an error: the next scheduled sweep carries on. A
 // store failure is returned, so it shows in the function's error metrics.
-func SweepHandler(p *streamer.Processor, opts ...Option) func(ctx context.Context, ev events.EventBridgeEvent) error {
+func SweepHandler(p *streamer.Processor, opts ...Option) func(ctx context.Context, ev events.EventBridgeEvent) (SweepResult, error) {
 	cfg := newConfig(opts)
-	return func(ctx context.Context, ev events.EventBridgeEvent) error {
+	return func(ctx context.Context, ev events.EventBridgeEvent) (SweepResult, error) {
 		defer cfg.flush(ctx)
 		sctx := ctx
 		if deadline, ok := ctx.Deadline(); ok {
@@ -44,12 +51,12 @@ func SweepHandler(p *streamer.Processor, opts ...Option) func(ctx context.Contex
 		switch {
 		case err != nil && sctx.Err() != nil && ctx.Err() == nil:
 			log.WarnContext(ctx, "sweep stopped at its time limit; the next one carries on", slog.Int("requests", n), slog.Any("error", err))
-			return nil
+			return SweepResult{Ran: n}, nil
 		case err != nil:
 			log.ErrorContext(ctx, "sweep failed", slog.Int("requests", n), slog.Any("error", err))
-			return err
+			return SweepResult{Ran: n}, err
 		}
 		log.InfoContext(ctx, "sweep done", slog.Int("requests", n))
-		return nil
+		return SweepResult{Ran: n}, nil
 	}
 }

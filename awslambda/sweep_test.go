@@ -119,16 +119,20 @@ func TestSweepHandlerOnAScheduledEvent(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // the invocation's deadline
 	defer cancel()
-	if err := h(ctx, ev); err != nil {
+	res, err := h(ctx, ev)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if out, _ := json.Marshal(res); string(out) != `{"ran":2}` {
+		t.Fatalf("invocation result %s, want {\"ran\":2}", out)
 	}
 	checkSwept(t, st, rec, runs, ids)
 	if flusher.n.Load() != 1 {
 		t.Fatalf("flushed %d times", flusher.n.Load())
 	}
 	// The next scheduled invocation finds nothing to do.
-	if err := h(ctx, ev); err != nil || runs.Load() != 2 {
-		t.Fatalf("second sweep: runs %d, err %v", runs.Load(), err)
+	if res, err := h(ctx, ev); err != nil || res.Ran != 0 || runs.Load() != 2 {
+		t.Fatalf("second sweep: %+v, runs %d, err %v", res, runs.Load(), err)
 	}
 }
 
@@ -143,7 +147,7 @@ func TestSweepHandlerStartsNothingPastItsDeadline(t *testing.T) {
 	ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
 	defer cancel()
 	// Not the sweep's own time limit but the invocation's: reported.
-	if err := h(ctx, loadEvent[events.EventBridgeEvent](t, "eventbridge-scheduled-event.json")); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := h(ctx, loadEvent[events.EventBridgeEvent](t, "eventbridge-scheduled-event.json")); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("handler past the invocation's deadline = %v", err)
 	}
 	if runs.Load() != 0 || flusher.n.Load() != 1 {
@@ -164,8 +168,8 @@ func TestSweepHandlerOnDynamoDB(t *testing.T) {
 	h := awslambda.SweepHandler(streamer.NewProcessor(router))
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	if err := h(ctx, loadEvent[events.EventBridgeEvent](t, "eventbridge-scheduled-event.json")); err != nil {
-		t.Fatal(err)
+	if res, err := h(ctx, loadEvent[events.EventBridgeEvent](t, "eventbridge-scheduled-event.json")); err != nil || res.Ran != 2 {
+		t.Fatalf("sweep = %+v, %v", res, err)
 	}
 	checkSwept(t, st, rec, runs, ids)
 }
