@@ -37,6 +37,7 @@ FUZZ_TARGETS ?= \
 	./pkg/auth:FuzzVerify \
 	./pkg/connection:FuzzEncode \
 	./pkg/store/dynamo:FuzzDecodeCursor \
+	./pkg/store/dynamo:FuzzDecodeSweepCursor \
 	./pkg/store/memory:FuzzListCursor
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -131,31 +131,7 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 	case FunctionStream:
 		return awslambda.StreamHandler(proc, opts...), nil
 	case FunctionSweep:
-		return sweepHandler(proc, mgr, log), nil
+		return awslambda.SweepHandler(proc, opts...), nil
 	}
 	return nil, fmt.Errorf("%w: %q", errUnknownFunction, function)
-}
-
-// SweepResult is what the sweep function returns, visible in the
-// invocation's result.
-type SweepResult struct {
-	// Ran is how many stalled requests the sweep ran.
-	Ran int `json:"ran"`
-}
-
-// sweepHandler runs one Processor.Sweep per scheduled invocation. The
-// scheduled event carries nothing the sweep needs, so there is nothing to
-// convert and no awslambda adapter: the handler takes the context only.
-// A failed sweep is returned as the invocation's error; the next scheduled
-// one tries again.
-func sweepHandler(proc *streamer.Processor, mgr *connection.Manager, log *slog.Logger) func(ctx context.Context) (SweepResult, error) {
-	return func(ctx context.Context) (SweepResult, error) {
-		n, err := proc.Sweep(ctx)
-		// Lambda freezes the process when the handler returns: wait for
-		// the manager's background work first, as awslambda's handlers do.
-		if ferr := mgr.Flush(ctx); ferr != nil {
-			log.WarnContext(ctx, "flushing background work", slog.Any("error", ferr))
-		}
-		return SweepResult{Ran: n}, err
-	}
 }
