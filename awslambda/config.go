@@ -32,6 +32,16 @@ const (
 	EnvAllowAnonymous   = "STREAMER_ALLOW_ANONYMOUS"
 )
 
+// EnvVars returns the name of every environment variable ConfigFromEnv
+// reads, so a deployment template can be checked against the code.
+func EnvVars() []string {
+	return []string{
+		EnvTablePrefix, EnvConnectionsTable, EnvRequestsTable, EnvDynamoDBEndpoint,
+		EnvManagementURL, EnvSyncTimeout, EnvJWTAlgorithms, EnvJWTIssuer, EnvJWTAudience,
+		EnvJWTKeyFile, EnvJWKSFile, EnvJWTTenantClaim, EnvMaxAttempts, EnvAllowAnonymous,
+	}
+}
+
 const (
 	defaultMaxAttempts = 3
 	defaultSyncTimeout = 10 * time.Second

@@ -43,3 +43,34 @@ func TestConfigFromEnvRefusesMistakes(t *testing.T) {
 		}
 	}
 }
+
+// EnvVars is exactly what configFrom asks for, so a template checked
+// against the list is checked against the code.
+func TestEnvVarsIsWhatConfigFromEnvReads(t *testing.T) {
+	asked := map[string]bool{}
+	get := func(k string) string {
+		asked[k] = true
+		switch k {
+		case EnvJWTAlgorithms:
+			return "RS256" // reach the JWT branches too
+		case EnvJWTKeyFile:
+			return "/key.pem"
+		}
+		return ""
+	}
+	if _, err := configFrom(get); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, name := range EnvVars() {
+		listed[name] = true
+		if !asked[name] {
+			t.Errorf("EnvVars lists %s, which configFrom never reads", name)
+		}
+	}
+	for name := range asked {
+		if !listed[name] {
+			t.Errorf("configFrom reads %s, which EnvVars does not list", name)
+		}
+	}
+}

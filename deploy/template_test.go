@@ -707,3 +707,33 @@ func matchPattern(t testing.TB, pattern object, doc object) bool {
 	}
 	return true
 }
+
+// unsetOnPurpose are the variables awslambda.ConfigFromEnv reads that the
+// template deliberately leaves out: it names both tables itself, and the
+// endpoints are for local testing (DynamoDB) or come from each connection's
+// $connect event (@connections).
+var unsetOnPurpose = map[string]bool{
+	awslambda.EnvTablePrefix:      true,
+	awslambda.EnvDynamoDBEndpoint: true,
+	awslambda.EnvManagementURL:    true,
+}
+
+// Every variable the code reads is set on every function, or is on the
+// short list the template leaves out on purpose: a setting added to
+// ConfigFromEnv cannot be forgotten here.
+func TestEveryVariableTheCodeReadsIsDecided(t *testing.T) {
+	tpl := loadTemplate(t, templateFile)
+	s := mustStack(t, tpl, withJWT)
+	for _, fn := range functions(t, s) {
+		env := s.functionEnv(t, fn)
+		for _, name := range awslambda.EnvVars() {
+			_, set := env[name]
+			switch {
+			case !set && !unsetOnPurpose[name]:
+				t.Errorf("%s does not set %s, which awslambda.ConfigFromEnv reads", fn, name)
+			case set && unsetOnPurpose[name]:
+				t.Errorf("%s sets %s, which the template means to leave unset", fn, name)
+			}
+		}
+	}
+}
