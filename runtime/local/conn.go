@@ -56,6 +56,7 @@ type conn struct {
 	mu          sync.Mutex
 	ws          *websocket.Conn
 	cancel      context.CancelFunc // ends the connection's context
+	stopRead    context.CancelFunc // ends the reader's Read only, which drops the socket
 	queue       []outbound
 	writing     bool
 	broken      bool // a write failed; the reader will see it
@@ -104,11 +105,19 @@ func (c *conn) abandon() {
 // readLoop reads messages until the connection ends, then runs
 // $disconnect exactly once.
 func (g *Gateway) readLoop(ctx context.Context, c *conn) {
+	// Reads get their own context so that a close handshake the client
+	// never answers can drop the socket (closeSocket) while the handlers,
+	// $disconnect among them, keep the connection's context.
+	readCtx, stopRead := context.WithCancel(ctx)
+	defer stopRead()
+	c.mu.Lock()
+	c.stopRead = stopRead
+	c.mu.Unlock()
 	var err error
 	for {
 		var typ websocket.MessageType
 		var data []byte
-		typ, data, err = c.ws.Read(ctx)
+		typ, data, err = c.ws.Read(readCtx)
 		if err != nil {
 			break
 		}
@@ -180,11 +189,31 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 }
 
 // closeSocket runs the close handshake; it waits for the client's close
-// frame (5 s at most) and the reader then sees the connection end and
-// runs $disconnect.
+// frame (Config.CloseTimeout at most, then the socket is dropped) and the
+// reader then sees the connection end and runs $disconnect.
 func (c *conn) closeSocket(ws *websocket.Conn, code websocket.StatusCode, reason string) {
 	defer c.g.wg.Done()
-	_ = ws.Close(code, reason)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = ws.Close(code, reason)
+	}()
+	t := time.NewTimer(c.g.cfg.CloseTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		// coder/websocket's handshake waits 5 s for the reader, which
+		// holds the read lock while blocked on a silent client; ending
+		// that Read closes the socket and lets Close return.
+		c.mu.Lock()
+		stop := c.stopRead
+		c.mu.Unlock()
+		if stop != nil {
+			stop()
+		}
+		<-done
+	}
 }
 
 // abort closes the socket without a handshake, which also fails a write

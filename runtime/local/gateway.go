@@ -44,6 +44,7 @@ const (
 	DefaultMaxLifetime        = 2 * time.Hour
 	DefaultIntegrationTimeout = 29 * time.Second
 	DefaultOutboundQueue      = 256
+	DefaultCloseTimeout       = time.Second
 )
 
 // ErrInvalidConfig is returned by New for a Config it cannot run.
@@ -98,6 +99,13 @@ type Config struct {
 	// unsigned or badly signed requests with 403 ForbiddenException. Nil
 	// accepts any request, signed or not.
 	VerifyCredentials aws.CredentialsProvider
+	// CloseTimeout bounds how long the gateway waits for a client to
+	// answer its close frame (idle timeout, lifetime, DELETE, Shutdown)
+	// before it drops the socket. API Gateway does not wait on a silent
+	// client either, and without a bound one client that never reads would
+	// hold Shutdown for coder/websocket's fixed 5 s. Zero means
+	// DefaultCloseTimeout (1 s).
+	CloseTimeout time.Duration
 	// Logger receives the gateway's logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -146,7 +154,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.IdleTimeout < 0 || cfg.MaxLifetime < 0 || cfg.IntegrationTimeout < 0 || cfg.OutboundQueue < 0 {
+	if cfg.IdleTimeout < 0 || cfg.MaxLifetime < 0 || cfg.IntegrationTimeout < 0 || cfg.OutboundQueue < 0 || cfg.CloseTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative timeout or queue size", ErrInvalidConfig)
 	}
 	if cfg.IdleTimeout == 0 {
@@ -154,6 +162,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.MaxLifetime == 0 {
 		cfg.MaxLifetime = DefaultMaxLifetime
+	}
+	if cfg.CloseTimeout == 0 {
+		cfg.CloseTimeout = DefaultCloseTimeout
 	}
 	if cfg.IntegrationTimeout == 0 {
 		cfg.IntegrationTimeout = DefaultIntegrationTimeout

@@ -658,3 +658,42 @@ func TestShutdownDuringConnect(t *testing.T) {
 		t.Errorf("disconnect %+v", ev.RequestContext)
 	}
 }
+
+// A client that never reads never answers the close frame. Shutdown drops
+// it after CloseTimeout instead of waiting on coder/websocket's fixed 5 s
+// handshake, and its $disconnect still runs with a live context, so the
+// app can delete the connection. The deadline below sits well above the
+// 100 ms CloseTimeout and well below the 5 s that a regression would take.
+func TestShutdownDropsClientsThatNeverAnswerTheClose(t *testing.T) {
+	rec := newRecorder()
+	discCtxErr := make(chan error, 2)
+	routes := rec.routes()
+	routes[local.RouteDisconnect] = func(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		discCtxErr <- ctx.Err()
+		rec.record(ev)
+		return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+	}
+	gw, err := local.New(local.Config{Routes: routes, CloseTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	connect(t, gw, rec) // neither client ever reads
+	connect(t, gw, rec)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := gw.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with silent clients: %v", err)
+	}
+	for range 2 {
+		if err := <-discCtxErr; err != nil {
+			t.Errorf("$disconnect ran with a cancelled context: %v", err)
+		}
+		if ev := <-rec.discs; ev.RequestContext.DisconnectStatusCode != 1001 {
+			t.Errorf("disconnect status %d, want 1001", ev.RequestContext.DisconnectStatusCode)
+		}
+	}
+}
