@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/streamer-go/streamer/pkg/store"
+	"github.com/streamer-go/streamer/pkg/store/internal/validate"
 )
 
 var errAbsent = errors.New("absent or expired")
@@ -29,8 +29,8 @@ func (s *Store) Enqueue(ctx context.Context, r *store.AsyncRequest) error {
 	if err := checkCtx(ctx, op); err != nil {
 		return err
 	}
-	if err := validateNew(op, r); err != nil {
-		return err
+	if err := validate.NewRequest(r); err != nil {
+		return opError(op, "", err)
 	}
 	now := s.clock()
 	stored := *r
@@ -65,40 +65,6 @@ func (s *Store) Enqueue(ctx context.Context, r *store.AsyncRequest) error {
 	}
 	r.Status, r.CreatedAt, r.UpdatedAt = stored.Status, now, now
 	r.LeaseOwner, r.LeaseUntil = "", time.Time{}
-	return nil
-}
-
-func validJSON(raw json.RawMessage) bool { return len(raw) == 0 || json.Valid(raw) }
-
-func validPercent(p float64) bool { return !math.IsNaN(p) && p >= 0 && p <= 100 }
-
-func validateNew(op string, r *store.AsyncRequest) error {
-	switch {
-	case r == nil:
-		return invalid(op, "", "nil request")
-	case r.RequestID == "":
-		return invalid(op, "", "empty request id")
-	case r.ConnectionID == "":
-		return invalid(op, r.RequestID, "empty connection id")
-	case !validJSON(r.Payload):
-		return invalid(op, r.RequestID, "payload is not valid JSON")
-	case !validJSON(r.Result):
-		return invalid(op, r.RequestID, "result is not valid JSON")
-	case !validPercent(r.Progress):
-		return invalid(op, r.RequestID, "progress outside 0-100")
-	case r.Attempts < 0:
-		return invalid(op, r.RequestID, "negative attempts")
-	}
-	return nil
-}
-
-func validateOwned(op, requestID, owner string) error {
-	if requestID == "" {
-		return invalid(op, "", "empty request id")
-	}
-	if owner == "" {
-		return invalid(op, requestID, "empty lease owner")
-	}
 	return nil
 }
 
@@ -173,8 +139,8 @@ func (s *Store) Claim(ctx context.Context, requestID, owner string, lease time.D
 	if err := checkCtx(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := validateOwned(op, requestID, owner); err != nil {
-		return nil, err
+	if err := validate.Owned(requestID, owner); err != nil {
+		return nil, opError(op, requestID, err)
 	}
 	if lease <= 0 {
 		return nil, invalid(op, requestID, "lease must be positive")
@@ -239,8 +205,8 @@ func (s *Store) RenewLease(ctx context.Context, requestID, owner string, lease t
 	if err := checkCtx(ctx, op); err != nil {
 		return err
 	}
-	if err := validateOwned(op, requestID, owner); err != nil {
-		return err
+	if err := validate.Owned(requestID, owner); err != nil {
+		return opError(op, requestID, err)
 	}
 	if lease <= 0 {
 		return invalid(op, requestID, "lease must be positive")
@@ -265,11 +231,11 @@ func (s *Store) UpdateProgress(ctx context.Context, requestID, owner string, per
 	if err := checkCtx(ctx, op); err != nil {
 		return err
 	}
-	if err := validateOwned(op, requestID, owner); err != nil {
-		return err
+	if err := validate.Owned(requestID, owner); err != nil {
+		return opError(op, requestID, err)
 	}
-	if !validPercent(percent) {
-		return invalid(op, requestID, "progress outside 0-100")
+	if err := validate.Percent(percent); err != nil {
+		return opError(op, requestID, err)
 	}
 	now := s.clock()
 	t := transition{
@@ -303,10 +269,10 @@ func (s *Store) Complete(ctx context.Context, requestID, owner string, result js
 	if err := checkCtx(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := validateOwned(op, requestID, owner); err != nil {
-		return nil, err
+	if err := validate.Owned(requestID, owner); err != nil {
+		return nil, opError(op, requestID, err)
 	}
-	if !validJSON(result) {
+	if !validate.JSON(result) {
 		return nil, invalid(op, requestID, "result is not valid JSON")
 	}
 	now := s.clock()
@@ -340,8 +306,8 @@ func (s *Store) Fail(ctx context.Context, requestID, owner string, reqErr store.
 	if err := checkCtx(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := validateOwned(op, requestID, owner); err != nil {
-		return nil, err
+	if err := validate.Owned(requestID, owner); err != nil {
+		return nil, opError(op, requestID, err)
 	}
 	if reqErr.Code == "" {
 		return nil, invalid(op, requestID, "empty error code")
@@ -370,8 +336,8 @@ func (s *Store) Requeue(ctx context.Context, requestID, owner string, reqErr sto
 	if err := checkCtx(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := validateOwned(op, requestID, owner); err != nil {
-		return nil, err
+	if err := validate.Owned(requestID, owner); err != nil {
+		return nil, opError(op, requestID, err)
 	}
 	if reqErr.Code == "" {
 		return nil, invalid(op, requestID, "empty error code")

@@ -1,9 +1,7 @@
 package memory
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/store"
@@ -27,10 +25,6 @@ func conflict(op, id, why string) error {
 }
 
 func notFound(op, id string) error { return opError(op, id, store.ErrNotFound) }
-
-func validJSON(raw json.RawMessage) bool { return len(raw) == 0 || json.Valid(raw) }
-
-func validPercent(p float64) bool { return !math.IsNaN(p) && p >= 0 && p <= 100 }
 
 func validLease(lease time.Duration) bool { return lease > 0 }
 

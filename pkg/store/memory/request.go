@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/store"
+	"github.com/streamer-go/streamer/pkg/store/internal/validate"
 )
 
 func cloneRequest(r *store.AsyncRequest) *store.AsyncRequest {
@@ -36,8 +37,8 @@ func (s *Store) Enqueue(ctx context.Context, r *store.AsyncRequest) error {
 	if err := checkCtx(ctx, op); err != nil {
 		return err
 	}
-	if err := validateNew(op, r); err != nil {
-		return err
+	if err := validate.NewRequest(r); err != nil {
+		return opError(op, "", err)
 	}
 	if n := requestSize(r); n > store.MaxItemBytes {
 		return opError(op, r.RequestID, sizeError(n))
@@ -53,26 +54,6 @@ func (s *Store) Enqueue(ctx context.Context, r *store.AsyncRequest) error {
 	r.LeaseOwner, r.LeaseUntil = "", time.Time{}
 	s.reqs[r.RequestID] = cloneRequest(r)
 	s.noteInsert(now)
-	return nil
-}
-
-func validateNew(op string, r *store.AsyncRequest) error {
-	switch {
-	case r == nil:
-		return invalid(op, "", "nil request")
-	case r.RequestID == "":
-		return invalid(op, "", "empty request id")
-	case r.ConnectionID == "":
-		return invalid(op, r.RequestID, "empty connection id")
-	case !validJSON(r.Payload):
-		return invalid(op, r.RequestID, "payload is not valid JSON")
-	case !validJSON(r.Result):
-		return invalid(op, r.RequestID, "result is not valid JSON")
-	case !validPercent(r.Progress):
-		return invalid(op, r.RequestID, "progress outside 0-100")
-	case r.Attempts < 0:
-		return invalid(op, r.RequestID, "negative attempts")
-	}
 	return nil
 }
 
@@ -112,8 +93,8 @@ func (s *Store) Claim(ctx context.Context, requestID, owner string, lease time.D
 	if err := checkCtx(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := validateOwned(op, requestID, owner); err != nil {
-		return nil, err
+	if err := validate.Owned(requestID, owner); err != nil {
+		return nil, opError(op, requestID, err)
 	}
 	if !validLease(lease) {
 		return nil, invalid(op, requestID, "lease must be positive")
@@ -140,16 +121,6 @@ func (s *Store) Claim(ctx context.Context, requestID, owner string, lease time.D
 	return cloneRequest(r), nil
 }
 
-func validateOwned(op, requestID, owner string) error {
-	if requestID == "" {
-		return invalid(op, "", "empty request id")
-	}
-	if owner == "" {
-		return invalid(op, requestID, "empty lease owner")
-	}
-	return nil
-}
-
 // owned returns the request if it is PROCESSING under owner. s.mu must be
 // held.
 func (s *Store) owned(op, requestID, owner string, now time.Time) (*store.AsyncRequest, error) {
@@ -172,8 +143,8 @@ func (s *Store) RenewLease(ctx context.Context, requestID, owner string, lease t
 	if err := checkCtx(ctx, op); err != nil {
 		return err
 	}
-	if err := validateOwned(op, requestID, owner); err != nil {
-		return err
+	if err := validate.Owned(requestID, owner); err != nil {
+		return opError(op, requestID, err)
 	}
 	if !validLease(lease) {
 		return invalid(op, requestID, "lease must be positive")
@@ -195,11 +166,11 @@ func (s *Store) UpdateProgress(ctx context.Context, requestID, owner string, per
 	if err := checkCtx(ctx, op); err != nil {
 		return err
 	}
-	if err := validateOwned(op, requestID, owner); err != nil {
-		return err
+	if err := validate.Owned(requestID, owner); err != nil {
+		return opError(op, requestID, err)
 	}
-	if !validPercent(percent) {
-		return invalid(op, requestID, "progress outside 0-100")
+	if err := validate.Percent(percent); err != nil {
+		return opError(op, requestID, err)
 	}
 	now := s.clock()
 	s.mu.Lock()
@@ -224,10 +195,10 @@ func (s *Store) Complete(ctx context.Context, requestID, owner string, result js
 	if err := checkCtx(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := validateOwned(op, requestID, owner); err != nil {
-		return nil, err
+	if err := validate.Owned(requestID, owner); err != nil {
+		return nil, opError(op, requestID, err)
 	}
-	if !validJSON(result) {
+	if !validate.JSON(result) {
 		return nil, invalid(op, requestID, "result is not valid JSON")
 	}
 	now := s.clock()
@@ -266,8 +237,8 @@ func (s *Store) Fail(ctx context.Context, requestID, owner string, reqErr store.
 	if err := checkCtx(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := validateOwned(op, requestID, owner); err != nil {
-		return nil, err
+	if err := validate.Owned(requestID, owner); err != nil {
+		return nil, opError(op, requestID, err)
 	}
 	if err := validateRequestError(op, requestID, reqErr); err != nil {
 		return nil, err
@@ -297,8 +268,8 @@ func (s *Store) Requeue(ctx context.Context, requestID, owner string, reqErr sto
 	if err := checkCtx(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := validateOwned(op, requestID, owner); err != nil {
-		return nil, err
+	if err := validate.Owned(requestID, owner); err != nil {
+		return nil, opError(op, requestID, err)
 	}
 	if err := validateRequestError(op, requestID, reqErr); err != nil {
 		return nil, err
