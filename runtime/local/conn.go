@@ -144,15 +144,19 @@ func (c *conn) end(readErr error) (websocket.StatusCode, string) {
 		c.lifeTimer.Stop()
 	}
 	c.g.untrack(c)
-	// The socket is closed now (that is why the read failed), so a
-	// writer blocked on a slow client returns.
-	c.writers.Wait()
 	if closing {
+		// closeSocket is closing the socket, in bounded time, which also
+		// ends a write blocked on a slow client.
+		c.writers.Wait()
 		return code, reason
 	}
-	// Not closing: the client closed or the read failed, and coder/websocket
-	// has already closed the socket; CloseNow makes sure.
+	// Not closing: the client closed or the read failed. coder/websocket
+	// closes the socket after a close frame but not after a read error
+	// (EOF from a half-closed client, a protocol error), and a writer
+	// blocked on a client that no longer reads only returns once the
+	// socket is closed: close it before waiting.
 	_ = c.ws.CloseNow()
+	c.writers.Wait()
 	var ce websocket.CloseError
 	switch {
 	case errors.As(readErr, &ce):
