@@ -314,6 +314,7 @@ func TestRouteSelection(t *testing.T) {
 		{websocket.MessageText, `{"action":null}`, "$default"},
 		{websocket.MessageText, `{"other":"echo"}`, "$default"},
 		{websocket.MessageText, `not json {"action":"echo"}`, "$default"},
+		{websocket.MessageText, `{"action":"echo"} trailing`, "$default"},
 		{websocket.MessageText, `{"action":"$connect"}`, "$default"},
 		{websocket.MessageBinary, `{"action":"echo"}`, "$default"},
 	} {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -46,6 +47,11 @@ func (s routeSelector) routeKey(body []byte) (string, bool) {
 	dec.UseNumber() // a numeric route key keeps its literal text
 	var v any
 	if err := dec.Decode(&v); err != nil {
+		return "", false
+	}
+	// Decode stops after the first value: anything but whitespace after
+	// it makes the message non-JSON, which API Gateway routes to $default.
+	if _, err := dec.Token(); err != io.EOF {
 		return "", false
 	}
 	for _, p := range s.path {
