@@ -179,11 +179,13 @@ func TestIdleTimeoutClosesWith1001(t *testing.T) {
 
 func TestIdleTimeoutIsResetByMessages(t *testing.T) {
 	rec := newRecorder()
-	gw := start(t, local.Config{Routes: rec.routes(), IdleTimeout: time.Second})
+	// The idle timeout is 20 times the gap between messages, so only a
+	// stall of the test process of nearly 2 s could close the connection.
+	gw := start(t, local.Config{Routes: rec.routes(), IdleTimeout: 2 * time.Second})
 	c, _ := connect(t, gw, rec)
-	// Messages every 100 ms for 2.5 idle periods keep the connection open:
+	// Messages every 100 ms for 2 idle periods keep the connection open:
 	// every one of them reaches $default.
-	for i := range 25 {
+	for i := range 40 {
 		if err := c.Write(ctxT(t), websocket.MessageText, []byte(strconv.Itoa(i))); err != nil {
 			t.Fatalf("write %d: %v (connection closed while active)", i, err)
 		}
@@ -201,12 +203,11 @@ func TestMaxLifetimeClosesWith1001(t *testing.T) {
 	rec := newRecorder()
 	gw := start(t, local.Config{Routes: rec.routes(), MaxLifetime: 300 * time.Millisecond})
 	c, id := connect(t, gw, rec)
-	// Activity does not extend the lifetime.
+	// Activity does not extend the lifetime: the client pings (and reads
+	// the pongs) until the gateway closes the connection.
+	alive := c.CloseRead(context.Background())
 	go func() {
-		for range 100 {
-			if c.Ping(context.Background()) != nil {
-				return
-			}
+		for c.Ping(alive) == nil {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
