@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/http"
 	"os/signal"
 	"syscall"
 	"time"
@@ -65,4 +66,40 @@ func Example() {
 		log.Fatal(err)
 	}
 	// Output: you said hello
+}
+
+// A $connect handler decides who may connect, as in API Gateway: a non-2xx
+// answer refuses the WebSocket upgrade with that status, so the client
+// never connects and $disconnect never runs.
+func Example_connectRefusal() {
+	authorize := func(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		if req.Headers["Authorization"] != "Bearer let-me-in" { // a real app verifies a token
+			return events.APIGatewayProxyResponse{StatusCode: 401}, nil
+		}
+		return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+	}
+	gw, err := local.New(local.Config{Routes: map[string]local.Handler{local.RouteConnect: authorize}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := gw.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer gw.Close()
+	ctx := context.Background()
+
+	_, resp, err := websocket.Dial(ctx, gw.URL(), nil)
+	fmt.Println("without a token:", resp.StatusCode, err != nil)
+
+	c, _, err := websocket.Dial(ctx, gw.URL(), &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer let-me-in"}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("with a token: connected,", gw.ActiveConnections(), "open")
+	c.Close(websocket.StatusNormalClosure, "")
+	// Output:
+	// without a token: 401 true
+	// with a token: connected, 1 open
 }

@@ -7,11 +7,13 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -355,5 +357,66 @@ func TestPostDuringConnectIsGone(t *testing.T) {
 	var gone *types.GoneException
 	if err := <-duringConnect; !errors.As(err, &gone) {
 		t.Errorf("post during $connect: %v, want GoneException", err)
+	}
+}
+
+// TestManagementAnswersOnTheWire checks the raw answers the SDK hides:
+// POST 200, GET 200 with connectedAt and lastActiveAt in ISO-8601 with
+// milliseconds ("2006-01-02T15:04:05.000Z") and the identity, DELETE 204.
+func TestManagementAnswersOnTheWire(t *testing.T) {
+	rec := newRecorder()
+	gw := start(t, local.Config{Routes: rec.routes()})
+	h := http.Header{}
+	h.Set("User-Agent", "wire-test")
+	c := dial(t, gw, &websocket.DialOptions{HTTPHeader: h})
+	id := next(t, rec.connects).RequestContext.ConnectionID
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	u := gw.ManagementEndpoint() + "/@connections/" + url.PathEscape(id)
+	do := func(method string, body []byte) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, u, bytes.NewReader(body))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, b
+	}
+
+	if resp, _ := do(http.MethodPost, []byte("wire")); resp.StatusCode != http.StatusOK {
+		t.Errorf("POST: %d, want 200", resp.StatusCode)
+	}
+	if _, b, err := c.Read(ctxT(t)); err != nil || string(b) != "wire" {
+		t.Fatalf("read %q %v", b, err)
+	}
+
+	resp, b := do(http.MethodGet, nil)
+	var info struct {
+		ConnectedAt  string `json:"connectedAt"`
+		LastActiveAt string `json:"lastActiveAt"`
+		Identity     struct {
+			SourceIP  string `json:"sourceIp"`
+			UserAgent string `json:"userAgent"`
+		} `json:"identity"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &info) != nil {
+		t.Fatalf("GET: %d %s", resp.StatusCode, b)
+	}
+	iso := regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
+	if !iso.MatchString(info.ConnectedAt) || !iso.MatchString(info.LastActiveAt) || info.LastActiveAt < info.ConnectedAt {
+		t.Errorf("GET times: connectedAt %q lastActiveAt %q", info.ConnectedAt, info.LastActiveAt)
+	}
+	if info.Identity.SourceIP != "127.0.0.1" || info.Identity.UserAgent != "wire-test" {
+		t.Errorf("GET identity %+v", info.Identity)
+	}
+
+	if resp, b := do(http.MethodDelete, nil); resp.StatusCode != http.StatusNoContent || len(b) != 0 {
+		t.Errorf("DELETE: %d %q, want 204 and no body", resp.StatusCode, b)
+	}
+	if code, _ := readClose(t, c); code != websocket.StatusNormalClosure {
+		t.Errorf("client saw close %d after DELETE, want 1000", code)
 	}
 }
