@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,6 +106,20 @@ type stack struct {
 	// cancelled counts report handlers that ended because their context
 	// was cancelled.
 	cancelled atomic.Int32
+
+	runsMu sync.Mutex
+	runs   map[string]int // server request id → report handler runs
+}
+
+// reportRuns returns how often the report handler started, by request id.
+func (s *stack) reportRuns() map[string]int {
+	s.runsMu.Lock()
+	defer s.runsMu.Unlock()
+	out := make(map[string]int, len(s.runs))
+	for id, n := range s.runs {
+		out[id] = n
+	}
+	return out
 }
 
 type reportIn struct {
@@ -132,10 +147,13 @@ func startStack(t testing.TB, newStores func(testing.TB) (store.ConnectionStore,
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{url: "ws://" + ln.Addr().String() + "/" + local.DefaultStage, conns: conns, requests: requests}
+	s := &stack{url: "ws://" + ln.Addr().String() + "/" + local.DefaultStage, conns: conns, requests: requests, runs: map[string]int{}}
 	s.router = streamer.NewRouter(requests, mgr, streamer.WithConnectionStore(conns))
 	s.router.Handle("echo", echoHandler())
 	s.router.HandleAsync("report", streamer.AsyncHandlerOf(func(ctx context.Context, req *streamer.Request, in reportIn, p progress.Reporter) (any, error) {
+		s.runsMu.Lock()
+		s.runs[req.RequestID]++
+		s.runsMu.Unlock()
 		for i := 1; i <= in.Steps; i++ {
 			if in.DelayMS > 0 {
 				select {

@@ -243,6 +243,18 @@ func TestE2EManyClientsLoseAndDuplicateNothing(t *testing.T) {
 		for err := range errs {
 			t.Error(err)
 		}
+		// Each async request ran its handler exactly once: a duplicate run
+		// whose complete arrived after the client stopped counting would
+		// show here.
+		runs := s.reportRuns()
+		if len(runs) != clients*perClient/2 {
+			t.Errorf("%d async requests ran, want %d", len(runs), clients*perClient/2)
+		}
+		for id, n := range runs {
+			if n != 1 {
+				t.Errorf("request %s ran %d times", id, n)
+			}
+		}
 	})
 }
 
@@ -291,6 +303,22 @@ func runClient(t *testing.T, c *wsClient, user string, n int) error {
 		case "progress":
 		default:
 			return fmt.Errorf("unexpected %+v", w)
+		}
+	}
+	// Anything but the pong after the last answer is a duplicate: the
+	// pong is sent after every message already queued for this client.
+	c.send(t, `{"type":"ping"}`)
+	for pong := false; !pong; {
+		select {
+		case w, ok := <-c.in:
+			if !ok {
+				return errors.New("connection closed")
+			}
+			if pong = w.Type == "pong"; !pong {
+				return fmt.Errorf("after every request was answered: %+v", w)
+			}
+		case <-deadline:
+			return errors.New("no pong")
 		}
 	}
 	if len(responses) != n/2 || len(acks) != n/2 || len(completes) != n/2 {
