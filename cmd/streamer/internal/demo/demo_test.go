@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // memory store and the ConnectionManager answering through @connections.
 func start(t *testing.T) (wsURL string) {
 	t.Helper()
+	return startWith(t, demo.AnonymousIdentity)
+}
+
+// startWith is start with another identity for the connections, standing
+// in for a token verifier.
+func startWith(t *testing.T, identity func(streamer.ConnectRequest) streamer.Identity) (wsURL string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +51,7 @@ func start(t *testing.T) (wsURL string) {
 	if err := proc.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	conns := streamer.NewConnectHandler(st, streamer.WithAnonymousIdentity(demo.AnonymousIdentity))
+	conns := streamer.NewConnectHandler(st, streamer.WithAnonymousIdentity(identity))
 	flush := awslambda.WithFlusher(mgr)
 	gw, err := local.New(local.Config{Routes: map[string]local.Handler{
 		local.RouteConnect:    awslambda.ConnectHandler(conns, flush),
@@ -179,6 +187,44 @@ func TestBroadcastReachesTheTenant(t *testing.T) {
 	send(t, a, `{"type":"request","id":"b2","action":"broadcast"}`)
 	if r := read(t, a); r.Type != streamer.TypeError || r.Code != streamer.CodeInvalidMessage {
 		t.Errorf("broadcast without payload: %+v", r)
+	}
+}
+
+// TestBroadcastStaysInTheTenant: a broadcast reaches the caller's tenant
+// only. The other tenant's client then asks whoami, and its first message
+// is the answer: the broadcast, which had finished, never reached it.
+func TestBroadcastStaysInTheTenant(t *testing.T) {
+	url := startWith(t, func(r streamer.ConnectRequest) streamer.Identity {
+		tenant := ""
+		for k, v := range r.Headers {
+			if strings.EqualFold(k, "X-Test-Tenant") {
+				tenant = v
+			}
+		}
+		return streamer.Identity{UserID: "user-" + tenant, TenantID: tenant}
+	})
+	dialTenant := func(tenant string) *websocket.Conn {
+		c, _, err := websocket.Dial(ctxT(t), url, &websocket.DialOptions{HTTPHeader: http.Header{"X-Test-Tenant": {tenant}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		return c
+	}
+	a1, a2, b1 := dialTenant("a"), dialTenant("a"), dialTenant("b")
+	send(t, a1, `{"type":"request","id":"b1","action":"broadcast","payload":{"text":"tenant a only"}}`)
+	for i, conn := range []*websocket.Conn{a1, a2} {
+		if got := string(readRaw(t, conn)); got != `{"text":"tenant a only"}` {
+			t.Errorf("tenant a connection %d got %s", i, got)
+		}
+	}
+	r := read(t, a1)
+	var res demo.BroadcastResult
+	if err := json.Unmarshal(r.Data, &res); err != nil || r.RequestID != "b1" || res != (demo.BroadcastResult{Recipients: 2, Delivered: 2}) {
+		t.Errorf("broadcast answer %+v data %s (%v)", r, r.Data, err)
+	}
+	if id := whoami(t, b1); id.TenantID != "b" {
+		t.Errorf("tenant b's client: whoami %+v", id)
 	}
 }
 
