@@ -57,6 +57,7 @@ type ConfigError struct {
 	Err error
 }
 
+// Error names the field and the problem, and the underlying error if any.
 func (e *ConfigError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "auth: invalid config: %s: %s", e.Field, e.Problem)

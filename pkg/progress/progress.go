@@ -68,6 +68,7 @@ type DeliveryError struct {
 	Err    error
 }
 
+// Error names the failed step and update, and the Func's error.
 func (e *DeliveryError) Error() string {
 	return fmt.Sprintf("progress: %s of update %d failed: %v", e.Step, e.Update.Sequence, e.Err)
 }
