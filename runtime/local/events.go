@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -49,7 +49,7 @@ func (g *Gateway) connectEvent(c *conn, r *http.Request, requestID string, now t
 		multi[k] = append([]string(nil), v...)
 	}
 	multi["Host"] = []string{r.Host}
-	_, port, _ := strings.Cut(g.Addr(), ":")
+	_, port, _ := net.SplitHostPort(g.Addr()) // "[::1]:8080" has colons before the port
 	for k, v := range map[string]string{"X-Forwarded-For": c.sourceIP, "X-Forwarded-Port": port, "X-Forwarded-Proto": "http"} {
 		if _, ok := multi[k]; !ok {
 			multi[k] = []string{v}

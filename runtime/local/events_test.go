@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -109,5 +110,36 @@ func TestEventsHaveTheKeysOfAWSSamples(t *testing.T) {
 	}
 	if d := got["apigw-websocket-request-disconnect.json"]; d.RequestContext.DisconnectStatusCode != 1001 {
 		t.Errorf("disconnectStatusCode %d, want the client's 1001", d.RequestContext.DisconnectStatusCode)
+	}
+}
+
+// TestConnectEventForwardingHeaders: $connect carries the forwarding
+// headers API Gateway adds, on IPv4 and IPv6 listeners alike.
+func TestConnectEventForwardingHeaders(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		t.Run(addr, func(t *testing.T) {
+			if ln, err := net.Listen("tcp", addr); err != nil {
+				t.Skipf("no %s listener here: %v", addr, err)
+			} else {
+				ln.Close()
+			}
+			rec := newRecorder()
+			gw := start(t, local.Config{Addr: addr, Routes: rec.routes()})
+			dial(t, gw, nil)
+			ev := next(t, rec.connects)
+			host, port, err := net.SplitHostPort(gw.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ev.Headers["X-Forwarded-Port"]; got != port {
+				t.Errorf("X-Forwarded-Port %q, want %q", got, port)
+			}
+			if got := ev.Headers["X-Forwarded-For"]; got != host || ev.RequestContext.Identity.SourceIP != host {
+				t.Errorf("X-Forwarded-For %q, sourceIp %q, want %q", got, ev.RequestContext.Identity.SourceIP, host)
+			}
+			if got := ev.Headers["X-Forwarded-Proto"]; got != "http" {
+				t.Errorf("X-Forwarded-Proto %q", got)
+			}
+		})
 	}
 }
