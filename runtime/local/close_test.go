@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	"github.com/aws/smithy-go"
 	"github.com/coder/websocket"
+	"go.uber.org/goleak"
 
 	"github.com/streamer-go/streamer/runtime/local"
 )
@@ -356,5 +357,68 @@ func TestInfoLogsCarryNoTokensOrBodies(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Errorf("%s appears in the info log:\n%s", secret, out)
 		}
+	}
+}
+
+// TestStopLeavesNoGoroutine: once Shutdown or Close returns, none of the
+// gateway's goroutines is left, even with a client that answers the close,
+// one that never reads and has a writer blocked on its full socket, and
+// the management API's keep-alive connections.
+func TestStopLeavesNoGoroutine(t *testing.T) {
+	for _, name := range []string{"Shutdown", "Close"} {
+		t.Run(name, func(t *testing.T) {
+			before := goleak.IgnoreCurrent()
+			rec := newRecorder()
+			gw, err := local.New(local.Config{Routes: rec.routes(), OutboundQueue: 2, CloseTimeout: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := gw.Start(); err != nil {
+				t.Fatal(err)
+			}
+			reader, _ := connect(t, gw, rec)
+			read := make(chan struct{})
+			go func() {
+				defer close(read)
+				readClose(t, reader)
+			}()
+			_, silent := connect(t, gw, rec)
+			tr := &http.Transport{}
+			api := apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
+				BaseEndpoint: aws.String(gw.ManagementEndpoint()),
+				Region:       "us-east-1",
+				Credentials:  credentials.NewStaticCredentialsProvider("a", "b", ""),
+				Retryer:      aws.NopRetryer{},
+				HTTPClient:   &http.Client{Transport: tr},
+			})
+			var limit *types.LimitExceededException
+			for i := 0; ; i++ {
+				_, err := api.PostToConnection(ctxT(t), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String(silent), Data: make([]byte, 100*1024)})
+				if errors.As(err, &limit) {
+					break
+				}
+				if err != nil || i == 2000 {
+					t.Fatalf("post %d to a client that never reads: %v", i, err)
+				}
+			}
+
+			if name == "Shutdown" {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := gw.Shutdown(ctx); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := gw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// What is left to end is the test's: its reader goroutine and
+			// the SDK's pooled connections, which the gateway closed.
+			<-read
+			tr.CloseIdleConnections()
+			goleak.VerifyNone(t, before)
+			if len(rec.discs) != 2 {
+				t.Errorf("%d $disconnect events, want 2", len(rec.discs))
+			}
+		})
 	}
 }
