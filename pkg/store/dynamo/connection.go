@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/streamer-go/streamer/pkg/store"
+	"github.com/streamer-go/streamer/pkg/store/internal/validate"
 )
 
 func stringKey(attr, v string) map[string]types.AttributeValue {
@@ -31,11 +32,8 @@ func (s *Store) Save(ctx context.Context, c *store.Connection) error {
 	if err := checkCtx(ctx, op); err != nil {
 		return err
 	}
-	if c == nil {
-		return invalid(op, "", "nil connection")
-	}
-	if c.ConnectionID == "" {
-		return invalid(op, "", "empty connection id")
+	if err := validate.Connection(c); err != nil {
+		return opError(op, "", err)
 	}
 	item, err := attributevalue.MarshalMap(toConnectionItem(c))
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/store"
+	"github.com/streamer-go/streamer/pkg/store/internal/validate"
 )
 
 func cloneConnection(c *store.Connection) *store.Connection {
@@ -25,11 +26,8 @@ func (s *Store) Save(ctx context.Context, c *store.Connection) error {
 	if err := checkCtx(ctx, op); err != nil {
 		return err
 	}
-	if c == nil {
-		return invalid(op, "", "nil connection")
-	}
-	if c.ConnectionID == "" {
-		return invalid(op, "", "empty connection id")
+	if err := validate.Connection(c); err != nil {
+		return opError(op, "", err)
 	}
 	if n := connectionSize(c); n > store.MaxItemBytes {
 		return opError(op, c.ConnectionID, sizeError(n))

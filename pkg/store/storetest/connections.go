@@ -341,7 +341,12 @@ func testConnectionInvalidInput(t *testing.T, e *env) {
 	ctx := t.Context()
 	wantErr(t, "Save nil", e.conns.Save(ctx, nil), store.ErrInvalidInput)
 	wantErr(t, "Save empty id", e.conns.Save(ctx, &store.Connection{UserID: "u"}), store.ErrInvalidInput)
-	_, err := e.conns.Get(ctx, "")
+	// A negative TTL is no Unix time; refusing it keeps both stores
+	// agreeing on whether such a record has expired.
+	wantErr(t, "Save negative TTL", e.conns.Save(ctx, &store.Connection{ConnectionID: "neg", TTL: -1}), store.ErrInvalidInput)
+	_, err := e.conns.Get(ctx, "neg")
+	wantErr(t, "Get after refused Save", err, store.ErrNotFound)
+	_, err = e.conns.Get(ctx, "")
 	wantErr(t, "Get empty id", err, store.ErrInvalidInput)
 	wantErr(t, "Delete empty id", e.conns.Delete(ctx, ""), store.ErrInvalidInput)
 	wantErr(t, "UpdateLastPing empty id", e.conns.UpdateLastPing(ctx, "", e.clock.Now()), store.ErrInvalidInput)

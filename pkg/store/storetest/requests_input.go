@@ -22,6 +22,7 @@ func testRequestInvalidInput(t *testing.T, e *env) {
 		"negative attempts":  {RequestID: "r-x", ConnectionID: "c", Attempts: -1},
 		"invalid result":     {RequestID: "r-x", ConnectionID: "c", Result: json.RawMessage(`nope`)},
 		"NaN progress value": {RequestID: "r-x", ConnectionID: "c", Progress: math.NaN()},
+		"negative ttl":       {RequestID: "r-x", ConnectionID: "c", TTL: -1},
 	}
 	for name, r := range bad {
 		wantErr(t, "Enqueue "+name, e.reqs.Enqueue(ctx, r), store.ErrInvalidInput)

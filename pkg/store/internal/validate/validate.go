@@ -15,7 +15,8 @@ import (
 // invalid names what was wrong and wraps store.ErrInvalidInput.
 func invalid(what string) error { return fmt.Errorf("%s: %w", what, store.ErrInvalidInput) }
 
-// NewRequest checks a request about to be enqueued.
+// NewRequest checks a request about to be enqueued. A negative TTL is
+// refused for the reason given at Connection.
 func NewRequest(r *store.AsyncRequest) error {
 	switch {
 	case r == nil:
@@ -35,10 +36,28 @@ func NewRequest(r *store.AsyncRequest) error {
 		what = "progress outside 0-100"
 	case r.Attempts < 0:
 		what = "negative attempts"
+	case r.TTL < 0:
+		what = "negative ttl"
 	default:
 		return nil
 	}
 	return invalid(fmt.Sprintf("request %q: %s", r.RequestID, what))
+}
+
+// Connection checks a connection about to be saved. A negative TTL is
+// refused rather than stored: DynamoDB's conditions would count it as
+// expired where store.Connection.Expired does not, and the stores would
+// disagree about the record.
+func Connection(c *store.Connection) error {
+	switch {
+	case c == nil:
+		return invalid("nil connection")
+	case c.ConnectionID == "":
+		return invalid("empty connection id")
+	case c.TTL < 0:
+		return invalid(fmt.Sprintf("connection %q: negative ttl", c.ConnectionID))
+	}
+	return nil
 }
 
 // Owned checks the arguments of a transition made by a lease owner.
