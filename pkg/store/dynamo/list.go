@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"math"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -41,9 +42,7 @@ func (s *Store) listRequests(ctx context.Context, op, index, attr, key string, l
 			return nil, "", invalid(op, key, "malformed cursor")
 		}
 	}
-	if limit <= 0 {
-		limit = s.pageSize
-	}
+	limit = s.queryLimit(limit)
 	now := s.clock()
 	expr, err := expression.NewBuilder().
 		WithKeyCondition(expression.Key(attr).Equal(expression.Value(key))).
@@ -85,6 +84,17 @@ func (s *Store) listRequests(ctx context.Context, op, index, attr, key string, l
 			return page, encodeCursor(start), nil
 		}
 	}
+}
+
+// queryLimit is the page size for a caller's limit: the default for
+// limit <= 0, and at most what a Query's Limit (an int32) can carry, so
+// that "give me everything" (math.MaxInt) does not wrap to a negative
+// Limit that DynamoDB refuses.
+func (s *Store) queryLimit(limit int) int {
+	if limit <= 0 {
+		return s.pageSize
+	}
+	return min(limit, math.MaxInt32)
 }
 
 // encodeCursor renders a LastEvaluatedKey, whose attributes in this schema

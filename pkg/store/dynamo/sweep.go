@@ -138,9 +138,7 @@ func (s *Store) ListStalled(ctx context.Context, pendingBefore time.Time, limit 
 			return nil, "", invalid(op, "", "malformed cursor")
 		}
 	}
-	if limit <= 0 {
-		limit = s.pageSize
-	}
+	limit = s.queryLimit(limit)
 	now := s.clock()
 	page := make([]*store.AsyncRequest, 0, min(limit, 64))
 	for ; rng < sweepRanges; rng, start = rng+1, nil {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +92,8 @@ func testListRequests(t *testing.T, e *env) {
 		enqueue(t, e, r)
 		e.clock.Advance(time.Millisecond)
 	}
-	for _, limit := range []int{1, 2, 3, 0, 100} {
+	// math.MaxInt: a caller asking for everything gets everything.
+	for _, limit := range []int{1, 2, 3, 0, 100, math.MaxInt} {
 		got := collect(t, "ListRequestsByConnection", e.reqs.ListRequestsByConnection, "conn-1", limit)
 		if strings.Join(got, ",") != strings.Join(byConn, ",") {
 			t.Errorf("ListRequestsByConnection(limit %d) = %q, want %q (oldest first)", limit, got, byConn)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -82,7 +83,7 @@ func testListStalled(t *testing.T, e *env) {
 
 	pendingBefore := e.clock.Now().Add(-grace)
 	want := []string{"pending-old", "processing-dead", "pending-requeued", "lease-ends-now"}
-	for _, limit := range []int{1, 2, 3, 0, 100} {
+	for _, limit := range []int{1, 2, 3, 0, 100, math.MaxInt} {
 		got := collect(t, "ListStalled", stalledLister(e, pendingBefore), "", limit)
 		sameSet(t, fmt.Sprintf("ListStalled(limit %d)", limit), got, want)
 	}
