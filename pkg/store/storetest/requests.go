@@ -21,6 +21,8 @@ var requestTests = []testCase{
 	{"GetMissing", testGetRequestMissing},
 	{"Claim", testClaim},
 	{"ClaimRace100", testClaimRace},
+	{"TakeOverRace100", testTakeOverRace},
+	{"CancelCompleteRace", testCancelCompleteRace},
 	{"LeaseExpiryTakeOver", testLeaseTakeOver},
 	{"RenewLease", testRenewLease},
 	{"UpdateProgress", testUpdateProgress},

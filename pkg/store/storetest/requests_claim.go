@@ -152,3 +152,95 @@ func testRenewLease(t *testing.T, e *env) {
 	wantErr(t, "Cancel", err, nil)
 	wantErr(t, "RenewLease CANCELLED", e.reqs.RenewLease(ctx, "r-1", "w1", time.Minute), store.ErrConflict)
 }
+
+// testTakeOverRace is testClaimRace on the other path into PROCESSING: a
+// lease that expired (its worker died) is taken over by exactly one of
+// 100 rescuers, and the take-over is counted once.
+func testTakeOverRace(t *testing.T, e *env) {
+	enqueue(t, e, newRequest("r-1"))
+	_, err := e.reqs.Claim(t.Context(), "r-1", "dead", 30*time.Second)
+	wantErr(t, "Claim by the worker that dies", err, nil)
+	e.clock.Advance(31 * time.Second)
+	const n = 100
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []string
+		others  []error
+	)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			owner := fmt.Sprintf("rescuer-%03d", i)
+			<-start
+			_, err := e.reqs.Claim(t.Context(), "r-1", owner, time.Minute)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				winners = append(winners, owner)
+			case !errors.Is(err, store.ErrConflict):
+				others = append(others, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(others) > 0 {
+		t.Fatalf("%d take-overs failed with something other than ErrConflict, first: %v", len(others), others[0])
+	}
+	if len(winners) != 1 {
+		t.Fatalf("winners %q; want exactly 1", winners)
+	}
+	if got := get(t, e, "r-1"); got.LeaseOwner != winners[0] || got.Attempts != 1 || got.Status != store.StatusProcessing {
+		t.Errorf("stored %s under %q with %d attempts, want PROCESSING under %q with 1", got.Status, got.LeaseOwner, got.Attempts, winners[0])
+	}
+}
+
+// testCancelCompleteRace: a client's Cancel and the worker's Complete
+// racing on the same request both write conditionally, so exactly one
+// wins and the stored record is the winner's, whole.
+func testCancelCompleteRace(t *testing.T, e *env) {
+	const rounds = 20
+	for i := range rounds {
+		id := fmt.Sprintf("r-%02d", i)
+		enqueue(t, e, newRequest(id))
+		claim(t, e, id, "w1")
+	}
+	type outcome struct{ cancelErr, completeErr error }
+	results := make([]outcome, rounds)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range rounds {
+		id := fmt.Sprintf("r-%02d", i)
+		wg.Go(func() {
+			<-start
+			_, results[i].cancelErr = e.reqs.Cancel(t.Context(), id)
+		})
+		wg.Go(func() {
+			<-start
+			_, results[i].completeErr = e.reqs.Complete(t.Context(), id, "w1", json.RawMessage(`{"done":true}`))
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, r := range results {
+		id := fmt.Sprintf("r-%02d", i)
+		got := get(t, e, id)
+		switch {
+		case r.cancelErr == nil && errors.Is(r.completeErr, store.ErrConflict):
+			if got.Status != store.StatusCancelled || len(got.Result) != 0 {
+				t.Errorf("%s: Cancel won but stored %s with result %s", id, got.Status, got.Result)
+			}
+		case r.completeErr == nil && errors.Is(r.cancelErr, store.ErrConflict):
+			if got.Status != store.StatusCompleted || string(got.Result) != `{"done":true}` || got.Progress != 100 {
+				t.Errorf("%s: Complete won but stored %s with result %s at %v%%", id, got.Status, got.Result, got.Progress)
+			}
+		default:
+			t.Errorf("%s: Cancel = %v, Complete = %v; want exactly one to win and the other ErrConflict", id, r.cancelErr, r.completeErr)
+		}
+		if got.LeaseOwner != "" {
+			t.Errorf("%s: terminal request still leased by %q", id, got.LeaseOwner)
+		}
+	}
+}
