@@ -28,8 +28,17 @@ const DefaultStreamConcurrency = 10
 // reported in BatchItemFailures, so Lambda retries from it rather than
 // failing the whole batch (the event source mapping must enable
 // ReportBatchItemFailures). A record that cannot be decoded is logged and
-// skipped: retrying would not help. Retries inside one invocation are
-// bounded by the invocation's deadline, which Process reads from ctx.
+// skipped: retrying would not help.
+//
+// Requests run under the invocation's deadline less a reserve (a quarter
+// of the remaining time, at most [MaxSweepReserve], as for SweepHandler):
+// a handler still running then is cut short, and its request is put back
+// in the queue and the Flusher run while Lambda still lets the process
+// work. Cut at the deadline itself, those writes would never happen: the
+// request would sit PROCESSING until its lease expired and the whole
+// batch would be retried as a timed-out invocation. Retries inside one
+// invocation are bounded by the same deadline, which Process reads from
+// its ctx.
 func StreamHandler(p *streamer.Processor, opts ...Option) func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	cfg := newConfig(opts)
 	return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
@@ -60,6 +69,8 @@ func StreamHandler(p *streamer.Processor, opts ...Option) func(ctx context.Conte
 			jobs = append(jobs, j)
 		}
 
+		pctx, cancel := withReserve(ctx)
+		defer cancel()
 		var (
 			mu     sync.Mutex
 			failed = map[string]bool{}
@@ -70,7 +81,7 @@ func StreamHandler(p *streamer.Processor, opts ...Option) func(ctx context.Conte
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				if err := p.Process(ctx, j.requestID); err != nil {
+				if err := p.Process(pctx, j.requestID); err != nil {
 					cfg.log.ErrorContext(ctx, "processing request", slog.String("request_id", j.requestID), slog.Any("error", err))
 					mu.Lock()
 					for _, s := range j.seqs {

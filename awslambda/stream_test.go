@@ -282,3 +282,47 @@ func TestStreamRetriesStopAtTheInvocationDeadline(t *testing.T) {
 		t.Fatalf("calls %d, stored %+v", calls.Load(), got)
 	}
 }
+
+// A handler still running near the end of the invocation is cut short
+// before Lambda's deadline, not at it, so that its request is put back in
+// the queue (and the flusher runs) while the process may still work.
+func TestStreamHandlerLeavesAReserveBeforeTheDeadline(t *testing.T) {
+	mem := memory.New()
+	capture := &itemCapture{}
+	req := &store.AsyncRequest{RequestID: "r-long", ClientRequestID: "c", ConnectionID: "conn", UserID: "alice", Action: "long", TTL: time.Now().Add(time.Hour).Unix()}
+	if err := mem.Enqueue(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if err := dynamo.New(capture).Enqueue(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	r := streamer.NewRouter(mem, &connectiontest.Recorder{})
+	handlerDeadline := make(chan time.Time, 1)
+	r.HandleAsyncFunc("long", func(ctx context.Context, _ *streamer.Request, _ progress.Reporter) (any, error) {
+		d, _ := ctx.Deadline()
+		handlerDeadline <- d
+		<-ctx.Done() // runs until it is cut short
+		return nil, ctx.Err()
+	})
+	flusher := &countingFlusher{}
+	h := awslambda.StreamHandler(streamer.NewProcessor(r), awslambda.WithFlusher(flusher))
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	invocationDeadline, _ := ctx.Deadline()
+	resp, err := h(ctx, decodeEvent(t, streamRecord("INSERT", "1", capture.items[0])))
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("resp %+v %v", resp, err)
+	}
+	// A quarter of the 2 s budget is kept back (give or take the time
+	// the test took to get here).
+	if d := <-handlerDeadline; !d.Before(invocationDeadline.Add(-400 * time.Millisecond)) {
+		t.Fatalf("handler deadline %v is not before the invocation's %v less the reserve", d, invocationDeadline)
+	}
+	got, _ := mem.GetRequest(t.Context(), "r-long")
+	if got.Status != store.StatusPending || got.Attempts != 1 {
+		t.Fatalf("cut-short request stored %+v, want PENDING for the next delivery", got)
+	}
+	if flusher.n.Load() != 1 {
+		t.Fatalf("flushed %d times", flusher.n.Load())
+	}
+}

@@ -10,11 +10,25 @@ import (
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
-// MaxSweepReserve caps the time a sweep leaves unused at the end of its
-// invocation: requests still running then are cut short and put back in
+// MaxSweepReserve caps the time a sweep, or a stream batch (see
+// [StreamHandler]), leaves unused at the end of its invocation: requests still running then are cut short and put back in
 // the queue, and the Flusher runs, before Lambda stops the process. The
 // reserve is a quarter of the invocation's remaining time, at most this.
 const MaxSweepReserve = 10 * time.Second
+
+// withReserve returns ctx with its deadline moved earlier by the reserve
+// (a quarter of the remaining time, at most MaxSweepReserve), so that work
+// cut short at the returned deadline can still be put back in the queue,
+// and the Flusher run, before Lambda stops the process. Without a
+// deadline, ctx is returned as is.
+func withReserve(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	reserve := min(time.Until(deadline)/4, MaxSweepReserve)
+	return context.WithDeadline(ctx, deadline.Add(-reserve))
+}
 
 // SweepResult is what the sweep function answers, visible in the
 // invocation's result (`aws lambda invoke` prints it).
@@ -39,13 +53,8 @@ func SweepHandler(p *streamer.Processor, opts ...Option) func(ctx context.Contex
 	cfg := newConfig(opts)
 	return func(ctx context.Context, ev events.EventBridgeEvent) (SweepResult, error) {
 		defer cfg.flush(ctx)
-		sctx := ctx
-		if deadline, ok := ctx.Deadline(); ok {
-			reserve := min(time.Until(deadline)/4, MaxSweepReserve)
-			var cancel context.CancelFunc
-			sctx, cancel = context.WithDeadline(ctx, deadline.Add(-reserve))
-			defer cancel()
-		}
+		sctx, cancel := withReserve(ctx)
+		defer cancel()
 		log := cfg.log.With(slog.String("event_id", ev.ID), slog.String("detail_type", ev.DetailType))
 		n, err := p.Sweep(sctx)
 		switch {
