@@ -47,8 +47,9 @@ type conn struct {
 	// lastActive is the Unix time in nanoseconds of the last message in
 	// either direction, for GET @connections.
 	lastActive atomic.Int64
-	// The timers are created before the reader starts and reset only by
-	// it; they fire on their own goroutines through closeWith.
+	// The timers are created before the socket is attached and reset by
+	// whatever reads it (the reader, or a close handshake started during
+	// the upgrade); they fire on their own goroutines through closeWith.
 	idleTimer *time.Timer
 	lifeTimer *time.Timer
 	idle      time.Duration

@@ -108,8 +108,12 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(MaxMessageBytes)
-	c.attach(ctx, ws)
+	// The timers exist before attach: a close requested during the
+	// upgrade starts there, and its handshake reads frames, so a ping may
+	// reset the idle timer (touchInbound) before the reader runs. A timer
+	// that fires first is a close requested during the upgrade.
 	c.startTimers(g.cfg.IdleTimeout, g.cfg.MaxLifetime)
+	c.attach(ctx, ws)
 	log.Debug("local: connected", "sourceIp", c.sourceIP)
 	// The reader is a fresh goroutine so that this one, its deep net/http
 	// stack and the upgrade request it holds are freed: about a third of
