@@ -113,6 +113,15 @@ func TestTablesCreateTwice(t *testing.T) {
 			t.Errorf("first run output %q lacks %q", out1.String(), want)
 		}
 	}
+	// TTL is enabled, or, on a server without UpdateTimeToLive (dynalite),
+	// the run still succeeds and says so on stderr.
+	for _, table := range []string{conns, reqs} {
+		enabled := strings.Contains(out1.String(), "TTL enabled on "+table)
+		warned := strings.Contains(err1.String(), "warning: "+table+": this server does not support UpdateTimeToLive")
+		if enabled == warned {
+			t.Errorf("%s: want exactly one of a TTL line on stdout or a warning on stderr; stdout %q, stderr %q", table, out1.String(), err1.String())
+		}
+	}
 	// The tables exist, are ACTIVE and have the schema's indexes.
 	for _, def := range dynamo.Tables(prefix) {
 		d, err := client.DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: def.TableName})
