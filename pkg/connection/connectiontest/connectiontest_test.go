@@ -173,17 +173,36 @@ func TestServerLatencyAndHold(t *testing.T) {
 	defer srv.Close()
 	c := srv.Client()
 	defer closeIdle(c)
+	// The latency is far longer than the test, and the client gives up
+	// only once the server is known to be applying it: no race between a
+	// short deadline and a short sleep, which a loaded machine can lose
+	// either way (a 1 ms deadline against a 20 ms latency once saw the
+	// answer win).
+	waiting := make(chan string, 1)
 	srv.SetLatency(func(id string) time.Duration {
-		if id == "slow" {
-			return 20 * time.Millisecond
-		}
-		return 0
+		waiting <- id
+		return time.Hour
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-	_, err := c.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String("slow"), Data: []byte("m")})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String("slow"), Data: []byte("m")})
+		errc <- err
+	}()
+	select {
+	case id := <-waiting:
+		if id != "slow" {
+			t.Errorf("latency asked for %q, want slow", id)
+		}
+	case err := <-errc:
+		t.Fatalf("answered (%v) without asking for the latency", err)
+	}
 	cancel()
-	if err == nil {
-		t.Fatal("a 20 ms answer beat a 1 ms deadline")
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("request under latency: %v, want context.Canceled", err)
+	}
+	if got := srv.Received("slow"); len(got) != 0 {
+		t.Errorf("abandoned request delivered: %q", got)
 	}
 	srv.SetLatency(nil)
 	arrived, release := srv.Hold("h")
