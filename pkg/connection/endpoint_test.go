@@ -88,3 +88,53 @@ func TestSendCancelDuringRequest(t *testing.T) {
 		t.Errorf("breakers = %+v after a cancelled Send", got)
 	}
 }
+
+// TestDefaultSDKClientNeverRetriesOnItsOwn drives every call the manager
+// makes (Send to its own endpoint, Send through a client derived for
+// another endpoint, Broadcast, IsActive on the derived client) through an
+// SDK client left at its defaults, which would make 3 attempts per call:
+// each path must show exactly the manager's 4 attempts, not 12.
+func TestDefaultSDKClientNeverRetriesOnItsOwn(t *testing.T) {
+	f := newFixtureWithClient(t, defaultSDKClient)
+	other := connectiontest.NewServer()
+	defer other.Close()
+	ctx := context.Background()
+	f.connect(t, "own")
+	if err := f.store.Save(ctx, &store.Connection{ConnectionID: "far", Endpoint: other.URL}); err != nil {
+		t.Fatal(err)
+	}
+	fail := []int{500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500}
+
+	f.srv.Script("own", fail...)
+	if err := f.m.Send(ctx, "own", "m"); err == nil {
+		t.Error("Send: scripted failures did not fail")
+	}
+	if got := f.srv.Attempts("own"); got != 4 {
+		t.Errorf("Send to own endpoint: %d attempts, want 4", got)
+	}
+
+	other.Script("far", fail...)
+	if err := f.m.Send(ctx, "far", "m"); err == nil {
+		t.Error("Send far: scripted failures did not fail")
+	}
+	if got := other.Attempts("far"); got != 4 {
+		t.Errorf("Send through the derived client: %d attempts, want 4", got)
+	}
+
+	f.srv.Script("b", fail...)
+	if err := f.m.Broadcast(ctx, []string{"b", "own"}, "m"); err == nil {
+		t.Error("Broadcast: scripted failures did not fail")
+	}
+	if got := f.srv.Attempts("b"); got != 4 {
+		t.Errorf("Broadcast: %d attempts, want 4", got)
+	}
+
+	other.Script("far", 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503)
+	before := other.Attempts("far")
+	if f.m.IsActive(ctx, "far") {
+		t.Error("IsActive true after 503s")
+	}
+	if got := other.Attempts("far") - before; got != 4 {
+		t.Errorf("IsActive through the derived client: %d attempts, want 4", got)
+	}
+}
