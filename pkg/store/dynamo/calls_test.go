@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -447,5 +448,47 @@ func TestListCrossesOneMegabyte(t *testing.T) {
 	}
 	if calls := counter.take(); calls["Query"] < 2 {
 		t.Errorf("ListByUser made %v; 1.5 MB of items cannot come back in one Query", calls)
+	}
+}
+
+// TestRequestListFillsAPagePastOneMegabyte checks that a request list
+// keeps querying when DynamoDB cuts a Query at 1 MB before the page is
+// full, so the caller gets one whole page rather than a short one.
+func TestRequestListFillsAPagePastOneMegabyte(t *testing.T) {
+	t.Parallel()
+	s, counter, clock, _ := newCountingStore(t) // default page size: 100 items
+	ctx := t.Context()
+	payload := json.RawMessage(`"` + strings.Repeat("x", 300*1024) + `"`)
+	var want []string
+	for i := range 5 {
+		id := fmt.Sprintf("big-%d", i)
+		if err := s.Enqueue(ctx, &store.AsyncRequest{RequestID: id, ConnectionID: "c-heavy", UserID: "u-heavy", Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+		clock.Advance(time.Millisecond)
+	}
+	for name, list := range map[string]func(context.Context, string, int, string) ([]*store.AsyncRequest, string, error){
+		"ListRequestsByConnection": s.ListRequestsByConnection, "ListRequestsByUser": s.ListRequestsByUser,
+	} {
+		key := map[string]string{"ListRequestsByConnection": "c-heavy", "ListRequestsByUser": "u-heavy"}[name]
+		counter.take()
+		page, next, err := list(ctx, key, 0, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range page {
+			got = append(got, r.RequestID)
+			if len(r.Payload) != len(payload) {
+				t.Errorf("%s: %s came back with a %d-byte payload", name, r.RequestID, len(r.Payload))
+			}
+		}
+		if !slices.Equal(got, want) || next != "" {
+			t.Errorf("%s = %q, next %q; want %q in one page", name, got, next, want)
+		}
+		if calls := counter.take(); calls["Query"] < 2 {
+			t.Errorf("%s made %v; 1.5 MB of items cannot come back in one Query", name, calls)
+		}
 	}
 }
