@@ -1,10 +1,17 @@
 package connection_test
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/streamer-go/streamer/pkg/connection"
 )
@@ -122,5 +129,101 @@ func TestPrometheusCollector(t *testing.T) {
 		if byName[k] != v {
 			t.Errorf("%s = %v, want %v", k, byName[k], v)
 		}
+	}
+}
+
+// TestPrometheusScrape registers the collector in a real registry, serves
+// it with promhttp and scrapes it over HTTP, as Prometheus would: every
+// metric has the right type, the values match the manager's, and a
+// second registration of the same manager's metrics is refused rather
+// than producing duplicate series.
+func TestPrometheusScrape(t *testing.T) {
+	f := newFixture(t, oneAttempt, connection.WithBreaker(connection.BreakerSettings{Threshold: 1}))
+	f.connect(t, "c1", "bad")
+	ctx := context.Background()
+	_ = f.m.Send(ctx, "c1", "m")
+	_ = f.m.Send(ctx, "nobody", "m")
+	f.srv.Script("bad", 500)
+	_ = f.m.Send(ctx, "bad", "m") // opens its breaker (threshold 1)
+	_ = f.m.Broadcast(ctx, []string{"c1", "x"}, "m")
+
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(f.m.Collector()); err != nil {
+		t.Fatal(err)
+	}
+	var already prometheus.AlreadyRegisteredError
+	if err := reg.Register(f.m.Collector()); !errors.As(err, &already) {
+		t.Errorf("second registration: %v, want AlreadyRegisteredError", err)
+	}
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: %s", resp.Status)
+	}
+
+	types := map[string]string{}
+	values := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			name, typ, _ := strings.Cut(rest, " ")
+			if _, dup := types[name]; dup {
+				t.Errorf("%s described twice", name)
+			}
+			types[name] = typ
+			continue
+		}
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("bad sample line %q", line)
+		}
+		if _, dup := values[line[:i]]; dup {
+			t.Errorf("series %s exposed twice", line[:i])
+		}
+		values[line[:i]] = v
+	}
+	const p = "streamer_connection_"
+	for name, typ := range map[string]string{
+		"active_sends": "gauge", "active_broadcasts": "gauge", "circuit_breakers": "gauge",
+		"sends_total": "counter", "send_failures_total": "counter", "retries_total": "counter",
+		"broadcasts_total": "counter", "errors_total": "counter",
+		"send_duration_seconds": "summary", "broadcast_duration_seconds": "summary",
+	} {
+		if types[p+name] != typ {
+			t.Errorf("%s%s has type %q, want %s", p, name, types[p+name], typ)
+		}
+	}
+	for series, want := range map[string]float64{
+		p + "sends_total":                         5,
+		p + "send_failures_total":                 2,
+		p + "broadcasts_total":                    1,
+		p + "active_sends":                        0,
+		p + `errors_total{type="not_found"}`:      1,
+		p + `errors_total{type="server_error"}`:   1,
+		p + `errors_total{type="gone"}`:           0,
+		p + `circuit_breakers{state="open"}`:      1,
+		p + `circuit_breakers{state="half_open"}`: 0,
+		p + "send_duration_seconds_count":         3,
+		p + "broadcast_duration_seconds_count":    1,
+	} {
+		got, ok := values[series]
+		if !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+		}
+	}
+	if _, ok := values[p+`send_duration_seconds{quantile="0.99"}`]; !ok {
+		t.Error("send duration p99 not exposed")
 	}
 }
