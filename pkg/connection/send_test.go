@@ -432,3 +432,41 @@ func TestIsActive(t *testing.T) {
 		t.Errorf("IsActive delivered messages: %v", got)
 	}
 }
+
+// TestEveryLogLineCarriesCorrelationID covers the lines written outside
+// Send: Broadcast (a gone ID removed, the summary), IsActive (a failed
+// check) and Shutdown.
+func TestEveryLogLineCarriesCorrelationID(t *testing.T) {
+	var buf bytes.Buffer
+	f := newFixture(t, connection.WithLogger(newJSONLogger(&buf)))
+	f.connect(t, "gone", "flaky")
+	f.srv.Disconnect("gone")
+	f.srv.Script("flaky", 500, 500, 500, 500)
+	ctx := connection.WithCorrelationID(context.Background(), "req-7")
+	_ = f.m.Broadcast(ctx, []string{"gone", "ok"}, "secret body")
+	_ = f.m.IsActive(ctx, "flaky")
+	if err := f.m.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	msgs := map[string]bool{}
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("bad log line %q", l)
+		}
+		msgs[rec["msg"].(string)] = true
+		if rec["correlation_id"] != "req-7" {
+			t.Errorf("line without correlation_id: %s", l)
+		}
+		if strings.Contains(l, "secret body") {
+			t.Errorf("message body logged: %s", l)
+		}
+	}
+	for _, m := range []string{"connection: removed gone connection", "connection: broadcast done",
+		"connection: IsActive check failed", "connection: shutting down"} {
+		if !msgs[m] {
+			t.Errorf("no %q line in %d lines", m, len(lines))
+		}
+	}
+}
