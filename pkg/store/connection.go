@@ -21,7 +21,7 @@ type Connection struct {
 	Permissions []string
 	Metadata    map[string]string
 	// TTL is a Unix time in seconds after which the record is invisible to
-	// reads. Zero means no expiry.
+	// reads. Zero means no expiry; a negative TTL is ErrInvalidInput.
 	TTL int64
 }
 

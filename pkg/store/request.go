@@ -78,7 +78,7 @@ type AsyncRequest struct {
 	StartedAt   time.Time
 	CompletedAt time.Time
 	// TTL is a Unix time in seconds after which the record is invisible to
-	// reads. Zero means no expiry.
+	// reads. Zero means no expiry; a negative TTL is ErrInvalidInput.
 	TTL int64
 }
 
@@ -137,8 +137,10 @@ type RequestStore interface {
 	Cancel(ctx context.Context, requestID string) (*AsyncRequest, error)
 	// ListRequestsByConnection returns one page of the connection's requests,
 	// oldest first. An empty cursor starts at the beginning; an empty next
-	// cursor means there are no more pages. limit <= 0 means the store's
-	// default page size.
+	// cursor means there are no more pages (a non-empty one may still lead
+	// to an empty last page). limit <= 0 means the store's default page
+	// size. A cursor that is malformed or from another list is
+	// ErrInvalidInput.
 	ListRequestsByConnection(ctx context.Context, connectionID string, limit int, cursor string) (page []*AsyncRequest, next string, err error)
 	// ListRequestsByUser is ListRequestsByConnection for a user.
 	ListRequestsByUser(ctx context.Context, userID string, limit int, cursor string) (page []*AsyncRequest, next string, err error)

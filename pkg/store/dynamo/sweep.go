@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -95,8 +96,12 @@ func decodeSweepCursor(cursor string) (int, map[string]types.AttributeValue, boo
 	if err != nil {
 		return 0, nil, false
 	}
+	// Unknown fields are refused: a request list's cursor (its
+	// LastEvaluatedKey) would otherwise decode as the start of range 0.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
 	var c sweepCursor
-	if json.Unmarshal(b, &c) != nil || c.Range < 0 || c.Range >= sweepRanges {
+	if dec.Decode(&c) != nil || dec.More() || c.Range < 0 || c.Range >= sweepRanges {
 		return 0, nil, false
 	}
 	if c.Key == nil {

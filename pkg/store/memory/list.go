@@ -14,20 +14,25 @@ import (
 // cursor is the position after which the next page starts: the sort key
 // (CreatedAt, RequestID) of the last request returned. It is opaque to
 // callers (base64 of JSON) and stable even if requests are added meanwhile.
+// It names its list (List, Key) so that, as in package dynamo, a cursor
+// passed to another list is refused instead of silently skipping
+// requests.
 type cursor struct {
+	List      string    `json:"l"`
+	Key       string    `json:"k,omitempty"`
 	CreatedAt time.Time `json:"c"`
 	RequestID string    `json:"r"`
 }
 
-func encodeCursor(r *store.AsyncRequest) string {
-	b, _ := json.Marshal(cursor{CreatedAt: r.CreatedAt, RequestID: r.RequestID}) // cannot fail: plain fields
+func encodeCursor(list, key string, r *store.AsyncRequest) string {
+	b, _ := json.Marshal(cursor{List: list, Key: key, CreatedAt: r.CreatedAt, RequestID: r.RequestID}) // cannot fail: plain fields
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeCursor(s string) (cursor, bool) {
+func decodeCursor(s, list, key string) (cursor, bool) {
 	var c cursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(b, &c) != nil || c.RequestID == "" {
+	if err != nil || json.Unmarshal(b, &c) != nil || c.RequestID == "" || c.List != list || c.Key != key {
 		return cursor{}, false
 	}
 	return c, true
@@ -79,11 +84,12 @@ func (s *Store) listRequests(ctx context.Context, op, key string, limit int, cur
 }
 
 // page returns one page, in (CreatedAt, RequestID) order, of the requests
-// that match and sort after the cursor. key only names the list in errors.
+// that match and sort after the cursor. op and key name the list, in
+// errors and in its cursors.
 func (s *Store) page(op, key string, limit int, cur string, match func(*store.AsyncRequest) bool) ([]*store.AsyncRequest, string, error) {
 	var after *store.AsyncRequest
 	if cur != "" {
-		c, ok := decodeCursor(cur)
+		c, ok := decodeCursor(cur, op, key)
 		if !ok {
 			return nil, "", invalid(op, key, "malformed cursor")
 		}
@@ -107,7 +113,7 @@ func (s *Store) page(op, key string, limit int, cur string, match func(*store.As
 	s.mu.Unlock()
 	next := ""
 	if len(all) > limit {
-		next = encodeCursor(page[len(page)-1])
+		next = encodeCursor(op, key, page[len(page)-1])
 	}
 	return page, next, nil
 }

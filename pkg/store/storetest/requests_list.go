@@ -146,6 +146,35 @@ func testListRequestsBadInput(t *testing.T, e *env) {
 	wantErr(t, "ListRequestsByConnection empty", err, store.ErrInvalidInput)
 	_, _, err = e.reqs.ListRequestsByUser(ctx, "", 10, "")
 	wantErr(t, "ListRequestsByUser empty", err, store.ErrInvalidInput)
+	// A cursor belongs to its list: passed to another list, or to the same
+	// list for another key, it is refused rather than skipping requests.
+	for i := range 3 {
+		r := newRequest(fmt.Sprintf("r-%d", i+2))
+		r.ConnectionID = "conn-2"
+		enqueue(t, e, r)
+		e.clock.Advance(time.Millisecond)
+	}
+	e.clock.Advance(time.Hour)
+	_, connCursor, err := e.reqs.ListRequestsByConnection(ctx, "conn-2", 1, "")
+	wantErr(t, "ListRequestsByConnection conn-2", err, nil)
+	_, userCursor, err := e.reqs.ListRequestsByUser(ctx, "user-1", 1, "")
+	wantErr(t, "ListRequestsByUser user-1", err, nil)
+	_, stalledCursor, err := e.reqs.ListStalled(ctx, e.clock.Now(), 1, "")
+	wantErr(t, "ListStalled", err, nil)
+	if connCursor == "" || userCursor == "" || stalledCursor == "" {
+		t.Fatalf("want a next cursor from every list: %q, %q, %q", connCursor, userCursor, stalledCursor)
+	}
+	_, _, err = e.reqs.ListRequestsByConnection(ctx, "conn-1", 1, connCursor)
+	wantErr(t, "conn-2's cursor on conn-1's list", err, store.ErrInvalidInput)
+	_, _, err = e.reqs.ListRequestsByUser(ctx, "user-1", 1, connCursor)
+	wantErr(t, "connection cursor on the user list", err, store.ErrInvalidInput)
+	_, _, err = e.reqs.ListRequestsByConnection(ctx, "conn-2", 1, userCursor)
+	wantErr(t, "user cursor on the connection list", err, store.ErrInvalidInput)
+	_, _, err = e.reqs.ListStalled(ctx, e.clock.Now(), 1, connCursor)
+	wantErr(t, "connection cursor on ListStalled", err, store.ErrInvalidInput)
+	_, _, err = e.reqs.ListRequestsByConnection(ctx, "conn-2", 1, stalledCursor)
+	wantErr(t, "ListStalled cursor on the connection list", err, store.ErrInvalidInput)
+
 	for _, bad := range []string{"not a cursor!", "e30", "%%%"} {
 		_, _, err = e.reqs.ListRequestsByConnection(ctx, "conn-1", 10, bad)
 		wantErr(t, fmt.Sprintf("ListRequestsByConnection cursor %q", bad), err, store.ErrInvalidInput)
