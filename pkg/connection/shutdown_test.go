@@ -158,3 +158,37 @@ func TestShutdownWaitsForBackgroundLastPing(t *testing.T) {
 		t.Error("LastPing not written")
 	}
 }
+
+// TestShutdownCutsABroadcastWaitingForARetry: one ID waits in the retry
+// queue for a backoff that, on this manual clock, never ends. Shutdown's
+// deadline must still end the Broadcast, reporting that ID as not sent
+// with ErrShuttingDown, while every other ID was delivered once.
+func TestShutdownCutsABroadcastWaitingForARetry(t *testing.T) {
+	clock := newManualClock()
+	f := newFixture(t, connection.WithClock(clock), connection.WithBroadcastWorkers(2))
+	all := ids("w", 20)
+	f.srv.Script(all[0], 500)
+	errc := make(chan error, 1)
+	go func() { errc <- f.m.Broadcast(context.Background(), all, "m") }()
+	<-clock.after // all[0] is now waiting for its retry
+	// Every other ID finished (delivered and its answer processed).
+	waitFor(t, func() bool { return f.m.Stats().SendsTotal == uint64(len(all)-1) })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a deadline already passed: cancel what is left at once
+	if err := f.m.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Shutdown = %v, want context.Canceled", err)
+	}
+	err := <-errc
+	var be *connection.BroadcastError
+	if !errors.As(err, &be) || len(be.Failed) != 1 {
+		t.Fatalf("Broadcast = %v, want only %s failed", err, all[0])
+	}
+	if e := be.Failed[all[0]]; !errors.Is(e, connection.ErrShuttingDown) || !errors.Is(e, context.Canceled) {
+		t.Errorf("waiting ID: %v, want ErrShuttingDown and context.Canceled", e)
+	}
+	if got := f.srv.Attempts(all[0]); got != 1 {
+		t.Errorf("waiting ID attempted %d times, want 1", got)
+	}
+	checkCancelledBroadcast(t, all, be, f.srv.ReceivedBy(), 2)
+}
