@@ -470,3 +470,27 @@ func TestEveryLogLineCarriesCorrelationID(t *testing.T) {
 		}
 	}
 }
+
+// TestSendRetriesAnAttemptThatTimedOut: the first attempt is held by the
+// server until the per-attempt timeout gives up on it (the outcome does
+// not depend on how long that takes); the manager classifies it as a
+// network failure and retries, and the second attempt delivers.
+func TestSendRetriesAnAttemptThatTimedOut(t *testing.T) {
+	f := newFixture(t, connection.WithRetry(connection.RetryPolicy{AttemptTimeout: 50 * time.Millisecond}))
+	f.connect(t, "c1")
+	arrived, release := f.srv.Hold("c1")
+	defer release()
+	if err := f.m.Send(context.Background(), "c1", "m"); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	<-arrived
+	if got := f.srv.Attempts("c1"); got != 2 {
+		t.Errorf("attempts = %d, want 2", got)
+	}
+	if got := len(f.srv.Received("c1")); got != 1 {
+		t.Errorf("delivered %d times, want 1", got)
+	}
+	if s := f.m.Stats(); s.RetriesTotal != 1 || s.SendFailuresTotal != 0 {
+		t.Errorf("retries %d, failures %d", s.RetriesTotal, s.SendFailuresTotal)
+	}
+}
