@@ -14,11 +14,14 @@
 //	}
 //
 // The suite covers every method of [store.ConnectionStore] and
-// [store.RequestStore], every sentinel error, a 100-way claim race, lease
-// expiry and take-over, retries up to a maximum, TTL expiry, pagination past
-// one page, which requests count as stalled (ListStalled, at the exact
-// grace and lease boundaries), the permissions a request keeps, and bad
-// input (empty IDs, invalid JSON, records over [store.MaxItemBytes]).
+// [store.RequestStore], every sentinel error, a 100-way claim race and a
+// 100-way race to take over an expired lease, Cancel racing Complete,
+// lease expiry and take-over, retries up to a maximum, TTL expiry,
+// pagination past one page (a cursor works only on the list it came
+// from), which requests count as stalled (ListStalled, at the exact grace
+// and lease boundaries), the permissions a request keeps, and bad input
+// (empty IDs, invalid JSON, a negative TTL, records over
+// [store.MaxItemBytes]).
 //
 // The semantics it checks are those documented on the interfaces, in the
 // style of Amazon DynamoDB conditional writes:
