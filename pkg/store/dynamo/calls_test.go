@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -490,5 +491,28 @@ func TestRequestListFillsAPagePastOneMegabyte(t *testing.T) {
 		if calls := counter.take(); calls["Query"] < 2 {
 			t.Errorf("%s made %v; 1.5 MB of items cannot come back in one Query", name, calls)
 		}
+	}
+}
+
+// TestHugePageSize: a page size beyond int32 must not wrap to a negative
+// Query Limit, which DynamoDB refuses.
+func TestHugePageSize(t *testing.T) {
+	t.Parallel()
+	s, _, _, _ := newCountingStore(t, dynamo.WithPageSize(math.MaxInt))
+	ctx := t.Context()
+	if err := s.Save(ctx, &store.Connection{ConnectionID: "c-1", UserID: "u-1", TenantID: "t-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Enqueue(ctx, &store.AsyncRequest{RequestID: "r-1", ConnectionID: "c-1", UserID: "u-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ListByUser(ctx, "u-1"); err != nil || len(got) != 1 {
+		t.Errorf("ListByUser = %d connections, %v; want 1", len(got), err)
+	}
+	if got, next, err := s.ListRequestsByUser(ctx, "u-1", 0, ""); err != nil || len(got) != 1 || next != "" {
+		t.Errorf("ListRequestsByUser = %d requests, next %q, %v; want 1 and no cursor", len(got), next, err)
+	}
+	if _, err := s.DeleteStale(ctx, time.Time{}); err != nil {
+		t.Errorf("DeleteStale: %v", err)
 	}
 }

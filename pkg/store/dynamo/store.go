@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -75,11 +76,12 @@ func WithClock(now func() time.Time) Option {
 }
 
 // WithPageSize sets the Query page size (see DefaultPageSize). Values <= 0
-// keep the default.
+// keep the default; values above what a Query's Limit (an int32) carries
+// are capped there.
 func WithPageSize(n int) Option {
 	return func(s *Store) {
 		if n > 0 {
-			s.pageSize = n
+			s.pageSize = min(n, math.MaxInt32)
 		}
 	}
 }
