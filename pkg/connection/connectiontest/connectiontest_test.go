@@ -91,11 +91,11 @@ func TestServerScriptedErrorsBecomeSDKTypes(t *testing.T) {
 	)
 	for i, target := range []any{&limit, &tooLarge, &forbid, &gone} {
 		if err := post(); !errors.As(err, target) {
-			t.Errorf("scripted answer %d: %v, want %T", i, err, target)
+			t.Errorf("scripted answer %d: %v, want %T (server saw %d requests)", i, err, target, srv.TotalAttempts())
 		}
 	}
 	if err := post(); err != nil {
-		t.Errorf("after the script: %v", err)
+		t.Errorf("after the script: %v (server saw %d requests)", err, srv.TotalAttempts())
 	}
 	if got := len(srv.Received("x")); got != 1 {
 		t.Errorf("scripted failures delivered: %d messages", got)
@@ -114,14 +114,19 @@ func TestServerScriptedErrorsBecomeSDKTypes(t *testing.T) {
 	// Bursts: after every 5th request, the next 2 are throttled.
 	srv.Reset()
 	srv.ThrottleBursts(5, 2)
-	var pattern []bool
+	var (
+		pattern []bool
+		errs    []error
+	)
 	for i := 0; i < 10; i++ {
-		pattern = append(pattern, errors.As(post(), &limit))
+		err := post()
+		errs = append(errs, err)
+		pattern = append(pattern, errors.As(err, &limit))
 	}
 	want := []bool{false, false, false, false, false, true, true, false, false, false}
 	for i := range want {
 		if pattern[i] != want[i] {
-			t.Fatalf("throttled pattern %v, want %v", pattern, want)
+			t.Fatalf("throttled pattern %v, want %v (server saw %d requests; errors %v)", pattern, want, srv.TotalAttempts(), errs)
 		}
 	}
 	if srv.TotalAttempts() != 10 {
