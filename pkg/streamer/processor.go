@@ -440,7 +440,10 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 		return p.router.requests.UpdateProgress(ctx, ar.RequestID, p.owner, u.Percentage, u.Message)
 	}
 	opts := append(append([]progress.Option(nil), p.progress...), progress.WithErrorHandler(onError))
-	pub := progress.NewPublisher(ctx, send, persist, opts...)
+	// The publisher outlives ctx: a handler that succeeds just as ctx ends
+	// (a Lambda deadline, a shutdown) still gets its last progress (100 %)
+	// out before complete. Close below bounds that drain.
+	pub := progress.NewPublisher(context.WithoutCancel(ctx), send, persist, opts...)
 
 	renewDone := make(chan struct{})
 	stopRenew := make(chan struct{})
@@ -465,9 +468,11 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 	}
 	// Drain the reporter first: the last progress (100 %) goes out before
 	// complete, and is persisted.
-	if cerr := pub.Close(ctx); cerr != nil && !errors.Is(cerr, store.ErrConflict) {
+	drain, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
+	if cerr := pub.Close(drain); cerr != nil && !errors.Is(cerr, store.ErrConflict) {
 		log.DebugContext(ctx, "final progress not delivered", slog.Any("error", cerr))
 	}
+	cancelDrain()
 	close(stopRenew)
 	<-renewDone
 	return res, err, errors.Is(context.Cause(cctx), errClaimLost)

@@ -493,3 +493,35 @@ func TestAsyncTimeoutFailsWithTIMEOUT(t *testing.T) {
 		t.Fatalf("stored %+v", got)
 	}
 }
+
+// A handler that reports 100 % and succeeds just as the processor's
+// context ends (a Lambda deadline, a shutdown) still has its final
+// progress delivered before complete: the drain does not depend on that
+// context.
+func TestFinalProgressSurvivesTheContextEndingAtCompletion(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	e.router.HandleAsyncFunc("edge", func(_ context.Context, _ *streamer.Request, p progress.Reporter) (any, error) {
+		_ = p.Report(50, "half")
+		_ = p.Report(100, "done") // held back by the default rate of 10/s
+		cancel()
+		return "ok", nil
+	})
+	p := streamer.NewProcessor(e.router)
+	e.connect(t, "c1", "alice", "")
+	ack := e.reply(t, "c1", `{"type":"request","id":"edge","action":"edge"}`)
+	if err := p.Process(ctx, ack.RequestID); err != nil {
+		t.Fatal(err)
+	}
+	ms := e.sent.messages("c1")[1:]
+	if len(ms) < 2 {
+		t.Fatalf("messages %+v", ms)
+	}
+	if last := ms[len(ms)-1]; last.Type != "complete" || string(last.Result) != `"ok"` {
+		t.Fatalf("last %+v, want complete", last)
+	}
+	if prev := ms[len(ms)-2]; prev.Type != "progress" || prev.Percentage != 100 {
+		t.Fatalf("before complete: %+v, want progress 100 (all: %+v)", prev, ms)
+	}
+}
