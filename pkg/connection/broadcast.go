@@ -21,7 +21,10 @@ import (
 // its delay has passed while the workers keep sending. A gone ID (410,
 // which is also how an unknown ID comes back) is removed from the store.
 // Broadcast does not refresh LastPing (that would be a store write per
-// ID); Send does.
+// ID); Send does. Because it reads no record, Broadcast cannot route by a
+// record's Endpoint: reach connections of another stage or domain with
+// Send, or with a Manager for that endpoint, or the gateway answers 410
+// for them here and their records are removed.
 //
 // Broadcast returns nil if every ID was delivered, else a *BroadcastError
 // naming each failed ID and its cause. If ctx ends (or Shutdown's
