@@ -16,9 +16,18 @@ fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
   || echo $((20000 + RANDOM % 20000)))
 log=$(mktemp)
-node .tools/node_modules/dynalite/cli.js --host 127.0.0.1 --port "$port" --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 >"$log" 2>&1 &
+node --require ./scripts/dynalite-keepalive.js .tools/node_modules/dynalite/cli.js --host 127.0.0.1 --port "$port" --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 >"$log" 2>&1 &
 pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"; }
+cleanup() {
+  if ! kill -0 "$pid" 2>/dev/null; then
+    # A server that died mid-run explains a wall of "connection refused".
+    echo "with-dynalite: dynalite exited during the run; its output:" >&2
+    cat "$log" >&2
+  fi
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -f "$log"
+}
 trap cleanup EXIT INT TERM
 
 endpoint="http://127.0.0.1:$port"
