@@ -3,15 +3,11 @@ package awslambda_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"net/http"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -20,42 +16,16 @@ import (
 	"github.com/streamer-go/streamer/pkg/progress"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
+	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
-
-// dynamoTransport is shared so TestMain can close its idle connections.
-var dynamoTransport = &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second}
 
 // dynamoClient returns a client for the DynamoDB-API test server (dynalite)
 // and fresh tables, or skips without one (unless STREAMER_REQUIRE_DYNAMODB=1).
 func dynamoClient(t *testing.T) (*dynamodb.Client, string) {
 	t.Helper()
-	ep := os.Getenv("STREAMER_DYNAMODB_ENDPOINT")
-	if ep == "" {
-		const how = "STREAMER_DYNAMODB_ENDPOINT is not set; run `make test` or scripts/with-dynalite.sh"
-		if os.Getenv("STREAMER_REQUIRE_DYNAMODB") == "1" {
-			t.Fatal(how)
-		}
-		t.Skip(how)
-	}
-	client := dynamodb.NewFromConfig(aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-		HTTPClient:  &http.Client{Transport: dynamoTransport},
-	}, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(ep) })
-	prefix := fmt.Sprintf("lambda-%d-%d-", os.Getpid(), time.Now().UnixNano()%1e9)
-	if _, err := dynamo.CreateTables(t.Context(), client, prefix); err != nil {
-		t.Fatalf("CreateTables: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx := context.WithoutCancel(t.Context())
-		for _, name := range []string{dynamo.ConnectionsTable(prefix), dynamo.RequestsTable(prefix)} {
-			if _, err := client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
-				t.Errorf("DeleteTable %s: %v", name, err)
-			}
-		}
-	})
-	return client, prefix
+	client := dynamotest.Client(t)
+	return client, dynamotest.Tables(t, client, "lambda")
 }
 
 // rawItem reads a request exactly as the table holds it: what a stream

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -25,16 +24,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	// The DynamoDB client's keep-alive connections are not leaks.
-	dynamoTransport.CloseIdleConnections()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(m)
 }
 
 // loadEvent reads one of the real AWS sample events (copied unchanged from

@@ -3,7 +3,6 @@ package streamer_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -11,22 +10,24 @@ import (
 
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/store"
+	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
 // benchBackends runs a benchmark on the memory store, and on DynamoDB when
-// STREAMER_DYNAMODB_ENDPOINT names one (dynalite under `make bench`).
+// STREAMER_DYNAMODB_ENDPOINT names one (dynalite under `make bench`);
+// without one the DynamoDB sub-benchmark is skipped, or fails under
+// STREAMER_REQUIRE_DYNAMODB=1.
 func benchBackends(b *testing.B, fn func(b *testing.B, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore))) {
 	b.Run("memory", func(b *testing.B) { fn(b, memoryStores) })
-	if ep := os.Getenv("STREAMER_DYNAMODB_ENDPOINT"); ep != "" {
-		b.Run("dynamodb", func(b *testing.B) {
-			fn(b, func(tb testing.TB) (store.ConnectionStore, store.RequestStore) {
-				st := dynamoStore(tb, ep)
-				return st, st
-			})
+	b.Run("dynamodb", func(b *testing.B) {
+		dynamotest.Endpoint(b)
+		fn(b, func(tb testing.TB) (store.ConnectionStore, store.RequestStore) {
+			st := dynamoStore(tb)
+			return st, st
 		})
-	}
+	})
 }
 
 // BenchmarkE2ESyncRoundTrip measures sync echo round trips through the

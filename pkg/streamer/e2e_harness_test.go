@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
@@ -31,14 +29,11 @@ import (
 	"github.com/streamer-go/streamer/pkg/progress"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
+	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
 	"github.com/streamer-go/streamer/runtime/local"
 )
-
-// dynamoTransport is shared by the DynamoDB clients of the tests so
-// TestMain can close its idle connections before looking for leaks.
-var dynamoTransport = &http.Transport{MaxIdleConnsPerHost: 128, IdleConnTimeout: 30 * time.Second}
 
 var e2eSecret = []byte("e2e-secret-e2e-secret-e2e-secret-e2e!")
 
@@ -55,44 +50,20 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, newStores func(testing.T
 		})
 	})
 	t.Run("dynamodb", func(t *testing.T) {
-		ep := os.Getenv("STREAMER_DYNAMODB_ENDPOINT")
-		if ep == "" {
-			const how = "STREAMER_DYNAMODB_ENDPOINT is not set; run `make test` or scripts/with-dynalite.sh"
-			if os.Getenv("STREAMER_REQUIRE_DYNAMODB") == "1" {
-				t.Fatal(how)
-			}
-			t.Skip(how)
-		}
+		dynamotest.Endpoint(t)
 		fn(t, func(t testing.TB) (store.ConnectionStore, store.RequestStore) {
-			st := dynamoStore(t, ep)
+			st := dynamoStore(t)
 			return st, st
 		})
 	})
 }
 
-var tableSeq atomic.Int64
-
 // dynamoStore creates fresh tables under a unique prefix and deletes them
 // when the test ends. opts (a clock, say) are added to the store's.
-func dynamoStore(t testing.TB, endpoint string, opts ...dynamo.Option) *dynamo.Store {
+func dynamoStore(t testing.TB, opts ...dynamo.Option) *dynamo.Store {
 	t.Helper()
-	client := dynamodb.NewFromConfig(aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-		HTTPClient:  &http.Client{Transport: dynamoTransport},
-	}, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
-	prefix := fmt.Sprintf("e2e-%d-%d-%d-", os.Getpid(), time.Now().UnixNano()%1e6, tableSeq.Add(1))
-	if _, err := dynamo.CreateTables(t.Context(), client, prefix); err != nil {
-		t.Fatalf("CreateTables: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx := context.WithoutCancel(t.Context())
-		for _, name := range []string{dynamo.ConnectionsTable(prefix), dynamo.RequestsTable(prefix)} {
-			if _, err := client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
-				t.Errorf("DeleteTable %s: %v", name, err)
-			}
-		}
-	})
+	client := dynamotest.Client(t)
+	prefix := dynamotest.Tables(t, client, "e2e")
 	return dynamo.New(client, append([]dynamo.Option{dynamo.WithPrefix(prefix)}, opts...)...)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"github.com/streamer-go/streamer/pkg/progress"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
+	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
@@ -52,15 +52,8 @@ func forEachClockedStore(t *testing.T, fn func(t *testing.T, newStore func(now f
 		fn(t, func(now func() time.Time) bothStores { return memory.New(memory.WithClock(now)) })
 	})
 	t.Run("dynamodb", func(t *testing.T) {
-		ep := os.Getenv("STREAMER_DYNAMODB_ENDPOINT")
-		if ep == "" {
-			const how = "STREAMER_DYNAMODB_ENDPOINT is not set; run `make test` or scripts/with-dynalite.sh"
-			if os.Getenv("STREAMER_REQUIRE_DYNAMODB") == "1" {
-				t.Fatal(how)
-			}
-			t.Skip(how)
-		}
-		fn(t, func(now func() time.Time) bothStores { return dynamoStore(t, ep, dynamo.WithClock(now)) })
+		dynamotest.Endpoint(t)
+		fn(t, func(now func() time.Time) bothStores { return dynamoStore(t, dynamo.WithClock(now)) })
 	})
 }
 

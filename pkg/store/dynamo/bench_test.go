@@ -8,6 +8,7 @@ import (
 
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
+	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 )
 
 // BenchmarkStore measures each hot operation of the router and processor
@@ -15,8 +16,8 @@ import (
 //
 //	scripts/with-dynalite.sh go test -run='^$' -bench=. -benchmem ./pkg/store/dynamo
 func BenchmarkStore(b *testing.B) {
-	client := newClient(b)
-	prefix := freshTables(b, client)
+	client := dynamotest.Client(b)
+	prefix := dynamotest.Tables(b, client, "test")
 	s := dynamo.New(client, dynamo.WithPrefix(prefix))
 	payload := json.RawMessage(`{"report":"monthly","month":"2026-11","filters":{"region":"eu","tier":"gold"}}`)
 	seq := 0

@@ -21,6 +21,7 @@ import (
 
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
+	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 )
 
 // countingClient counts the DynamoDB calls the store makes, by API name.
@@ -94,8 +95,8 @@ func (c *manualClock) Advance(d time.Duration) {
 
 func newCountingStore(t *testing.T, opts ...dynamo.Option) (*dynamo.Store, *countingClient, *manualClock, *dynamodb.Client) {
 	t.Helper()
-	client := newClient(t)
-	prefix := freshTables(t, client)
+	client := dynamotest.Client(t)
+	prefix := dynamotest.Tables(t, client, "test")
 	counter := &countingClient{Client: client, calls: map[string]int{}}
 	clock := &manualClock{now: time.Now().UTC().Truncate(time.Second)}
 	opts = append([]dynamo.Option{dynamo.WithPrefix(prefix), dynamo.WithClock(clock.Now)}, opts...)
@@ -409,8 +410,8 @@ func TestTablesSchema(t *testing.T) {
 // TestCreateTablesIdempotent runs CreateTables on existing tables.
 func TestCreateTablesIdempotent(t *testing.T) {
 	t.Parallel()
-	client := newClient(t)
-	prefix := freshTables(t, client)
+	client := dynamotest.Client(t)
+	prefix := dynamotest.Tables(t, client, "test")
 	res, err := dynamo.CreateTables(t.Context(), client, prefix)
 	if err != nil {
 		t.Fatal(err)

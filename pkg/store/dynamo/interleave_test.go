@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
+	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 )
 
 // hookClient runs a hook once, right after the next GetItem or Scan
@@ -52,8 +53,8 @@ func (c *hookClient) Scan(ctx context.Context, in *dynamodb.ScanInput, o ...func
 // on the same tables and clock for the hooks to write with.
 func interleaved(t *testing.T) (hooked *dynamo.Store, hooks *hookClient, other *dynamo.Store, clock *manualClock) {
 	t.Helper()
-	client := newClient(t)
-	prefix := freshTables(t, client)
+	client := dynamotest.Client(t)
+	prefix := dynamotest.Tables(t, client, "test")
 	clock = &manualClock{now: time.Now().UTC().Truncate(time.Second)}
 	hooks = &hookClient{Client: client}
 	opts := []dynamo.Option{dynamo.WithPrefix(prefix), dynamo.WithClock(clock.Now)}
