@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/goleak"
@@ -28,6 +26,7 @@ import (
 	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
+	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
@@ -324,34 +323,11 @@ func TestStreamFunctionAnswersABatch(t *testing.T) {
 // A whole session through the five deployed functions, on a DynamoDB-API
 // server and a real @connections endpoint.
 func TestSessionThroughTheDeployedFunctions(t *testing.T) {
-	endpoint := os.Getenv("STREAMER_DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		const how = "STREAMER_DYNAMODB_ENDPOINT is not set; run `make test` or scripts/with-dynalite.sh"
-		if os.Getenv("STREAMER_REQUIRE_DYNAMODB") == "1" {
-			t.Fatal(how)
-		}
-		t.Skip(how)
-	}
-	transport := &http.Transport{}
-	defer transport.CloseIdleConnections()
-	ddb := dynamodb.NewFromConfig(aws.Config{
-		Region:      "eu-west-1",
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-		HTTPClient:  &http.Client{Transport: transport},
-	}, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
-	prefix := fmt.Sprintf("deploy-%d-%d-", os.Getpid(), time.Now().UnixNano()%1e9)
+	endpoint := dynamotest.Endpoint(t)
+	ddb := dynamotest.Client(t)
 	// The tables are created from the code's schema, which the template's
 	// tables equal (TestTablesAreTheStoreSchema).
-	if _, err := dynamo.CreateTables(t.Context(), ddb, prefix); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for _, name := range []string{dynamo.ConnectionsTable(prefix), dynamo.RequestsTable(prefix)} {
-			if _, err := ddb.DeleteTable(context.WithoutCancel(t.Context()), &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
-				t.Errorf("DeleteTable %s: %v", name, err)
-			}
-		}
-	}()
+	prefix := dynamotest.Tables(t, ddb, "deploy")
 	gw := connectiontest.NewServer()
 	defer gw.Close()
 

@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,6 +37,7 @@ import (
 
 	"github.com/streamer-go/streamer/cmd/streamer/internal/demo"
 	"github.com/streamer-go/streamer/pkg/auth"
+	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
@@ -229,15 +229,10 @@ func TestDevEndToEnd(t *testing.T) {
 	bin := buildBinary(t)
 	t.Run("memory", func(t *testing.T) { devEndToEnd(t, bin) })
 	t.Run("dynamodb", func(t *testing.T) {
-		endpoint := os.Getenv("STREAMER_DYNAMODB_ENDPOINT")
-		if endpoint == "" {
-			if os.Getenv("STREAMER_REQUIRE_DYNAMODB") == "1" {
-				t.Fatal("STREAMER_REQUIRE_DYNAMODB=1 but STREAMER_DYNAMODB_ENDPOINT is empty")
-			}
-			t.Skip("STREAMER_DYNAMODB_ENDPOINT not set (make test sets it)")
-		}
-		// A prefix of its own, so the tables are this run's.
-		prefix := "devtest" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+		endpoint := dynamotest.Endpoint(t)
+		// A prefix of its own, so the tables (which the process creates)
+		// are this run's.
+		prefix := dynamotest.Prefix("devtest")
 		devEndToEnd(t, bin, "--dynamodb-endpoint", endpoint, "--table-prefix", prefix)
 	})
 }

@@ -5,17 +5,15 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
+	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 )
 
 func TestParseTablesFlags(t *testing.T) {
@@ -81,15 +79,9 @@ func TestTablesExitCodes(t *testing.T) {
 // (dynalite under make test): the first run creates both tables, the second
 // finds them and succeeds without changing anything.
 func TestTablesCreateTwice(t *testing.T) {
-	endpoint := os.Getenv("STREAMER_DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		const how = "STREAMER_DYNAMODB_ENDPOINT is not set; run `make test` to test against dynalite"
-		if os.Getenv("STREAMER_REQUIRE_DYNAMODB") == "1" {
-			t.Fatal(how)
-		}
-		t.Skip(how)
-	}
-	prefix := fmt.Sprintf("cli-%d-%d-", os.Getpid(), time.Now().UnixNano()%1e9)
+	endpoint := dynamotest.Endpoint(t)
+	// The command under test creates the tables, so only a prefix.
+	prefix := dynamotest.Prefix("cli")
 	args := []string{"tables", "create", "--endpoint", endpoint, "--prefix", prefix}
 	conns, reqs := dynamo.ConnectionsTable(prefix), dynamo.RequestsTable(prefix)
 

@@ -19,8 +19,8 @@
 // scripts/with-dynalite.sh), which turns the missing server into a
 // failure so that `make test` cannot pass by skipping.
 //
-// Like storetest, this package exists only for tests; it is the one place
-// (with cmd/ and awslambda/) that reads environment variables. The tables
-// are those of [dynamo.CreateTables]:
+// Like storetest, this package exists only for tests: it reads environment
+// variables, which library packages never do. The tables are those of
+// [dynamo.CreateTables]:
 // https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html
 package dynamotest
