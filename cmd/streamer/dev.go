@@ -99,6 +99,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // connection manager they all reply through.
 type devStack struct {
 	wsURL, endpoint string
+	addr            string
+	ui              *devUI
 
 	gw          *local.Gateway
 	proc        *streamer.Processor
@@ -124,6 +126,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 	s := &devStack{
 		wsURL:       "ws://" + ln.Addr().String() + "/" + o.stage,
 		endpoint:    "http://" + ln.Addr().String() + "/" + o.stage,
+		addr:        ln.Addr().String(),
 		closeClient: func() {},
 		log:         logger,
 	}
@@ -191,6 +194,9 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 	flush := awslambda.WithFlusher(s.mgr)
 	logOpt := awslambda.WithLogger(logger)
 
+	if s.ui, err = newDevUI(o, s.endpoint, st); err != nil {
+		return nil, err
+	}
 	s.gw, err = local.New(local.Config{
 		Stage:                    o.stage,
 		RouteSelectionExpression: o.routeSelection,
@@ -204,12 +210,13 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		OutboundQueue:  o.outboundQueue,
 		AllowedOrigins: o.allowedOrigins,
 		Logger:         logger,
+		Observer:       s.ui.ui,
 	})
 	if err != nil {
 		return nil, usageError{err}
 	}
 	s.served = make(chan error, 1)
-	go func() { s.served <- s.gw.Serve(ln) }()
+	go func() { s.served <- s.serveUI(ln) }()
 	return s, nil
 }
 
@@ -219,6 +226,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 // deadline and their requests stay queued), then the manager (pending
 // sends done). Everything is bounded by ctx.
 func (s *devStack) shutdown(ctx context.Context) error {
+	uiErr := s.shutdownUI(ctx)
 	gwErr := s.gw.Shutdown(ctx)
 	serveErr := <-s.served
 	if errors.Is(serveErr, http.ErrServerClosed) {
@@ -242,7 +250,7 @@ func (s *devStack) shutdown(ctx context.Context) error {
 	}
 	mgrErr := s.mgr.Shutdown(ctx)
 	s.closeClient()
-	return errors.Join(gwErr, serveErr, procErr, mgrErr)
+	return errors.Join(uiErr, gwErr, serveErr, procErr, mgrErr)
 }
 
 // devRun serves until ctx ends (SIGINT/SIGTERM), then closes every socket
@@ -257,6 +265,7 @@ func devRun(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	// Printed from the listener: Serve may not have run yet.
 	fmt.Fprintf(stdout, "WebSocket URL:       %s\n", s.wsURL)
 	fmt.Fprintf(stdout, "Management endpoint: %s\n", s.endpoint)
+	printDevUI(stdout, s)
 	if o.jwt.enabled() {
 		fmt.Fprintf(stdout, "Auth:                JWT (%s); send the token as Authorization: Bearer or ?token=\n", strings.Join(o.jwt.algorithms, ", "))
 	} else {

@@ -1,0 +1,169 @@
+import { ErrorCode, StreamerError } from "./errors.js";
+/**
+ * Subscription is one channel subscription of a client. It resubscribes by
+ * itself after a reconnect, with `since` set to the last position it saw.
+ */
+export class Subscription {
+    channel;
+    /** Settles with the first subscribe's answer (or rejects when refused). */
+    ready;
+    #host;
+    #opts;
+    #pos;
+    #active = true;
+    #subscribing = false;
+    #buffered = [];
+    #everSubscribed = false;
+    #resolveReady;
+    #rejectReady;
+    /** @internal Created by StreamerClient.subscribe. */
+    constructor(host, channel, opts) {
+        this.#host = host;
+        this.channel = channel;
+        this.#opts = opts;
+        this.#pos = opts.since ? { ...opts.since } : undefined;
+        this.ready = new Promise((res, rej) => {
+            this.#resolveReady = res;
+            this.#rejectReady = rej;
+        });
+        // Nobody has to await ready: errors also go to onError.
+        this.ready.catch(() => { });
+    }
+    /** The last offset seen (undefined before the first subscribed). */
+    get offset() {
+        return this.#pos?.offset;
+    }
+    /** The channel epoch of offset. */
+    get epoch() {
+        return this.#pos?.epoch;
+    }
+    /** false after unsubscribe() or a refused subscribe. */
+    get active() {
+        return this.#active;
+    }
+    /** Stops delivery at once and tells the server (when connected). */
+    async unsubscribe() {
+        if (!this.#active)
+            return;
+        this.#active = false;
+        this.#host.forget(this);
+        this.#rejectReady(new StreamerError(ErrorCode.Cancelled, `unsubscribed from ${this.channel}`));
+        if (!this.#host.connected())
+            return; // the server drops a closed connection's subscriptions
+        await this.#host.call({ type: "unsubscribe", channel: this.channel });
+    }
+    /** The channel's current members (user_id, connection_id). */
+    async presence() {
+        const m = await this.#host.call({ type: "presence", channel: this.channel });
+        return Array.isArray(m.members) ? m.members : [];
+    }
+    /** @internal Sends subscribe, with since when a position is known. */
+    subscribe() {
+        if (!this.#active || this.#subscribing)
+            return;
+        this.#subscribing = true;
+        const since = this.#pos;
+        const resubscribed = this.#everSubscribed;
+        const msg = { type: "subscribe", channel: this.channel };
+        if (since)
+            msg.since = { offset: since.offset, epoch: since.epoch };
+        this.#host.call(msg).then((m) => this.#subscribed(m, since !== undefined, resubscribed), (err) => this.#refused(err));
+    }
+    /** @internal The socket closed: the next open resubscribes. */
+    disconnected() {
+        this.#subscribing = false;
+        this.#buffered = [];
+    }
+    /** @internal A publication for this channel. */
+    publication(p) {
+        if (!this.#active)
+            return;
+        if (this.#subscribing) {
+            // Live publications can overtake the subscribed answer that carries
+            // the recovered ones: hold them until it has been applied.
+            this.#buffered.push(p);
+            return;
+        }
+        this.#deliver(p);
+    }
+    /** @internal A join or leave event. */
+    member(kind, m) {
+        if (!this.#active)
+            return;
+        const cb = kind === "join" ? this.#opts.onJoin : this.#opts.onLeave;
+        if (!cb)
+            return;
+        try {
+            cb(m);
+        }
+        catch (err) {
+            this.#host.report(kind === "join" ? "onJoin" : "onLeave", err);
+        }
+    }
+    #subscribed(m, wasRecovering, resubscribed) {
+        this.#subscribing = false;
+        if (!this.#active)
+            return;
+        const pubs = [...(Array.isArray(m.publications) ? m.publications : []), ...this.#buffered];
+        this.#buffered = [];
+        const epoch = typeof m.epoch === "string" ? m.epoch : (this.#pos?.epoch ?? "");
+        const offset = typeof m.offset === "number" ? m.offset : 0;
+        const recovered = m.recovered === true;
+        if (!this.#pos || this.#pos.epoch !== epoch || (wasRecovering && !recovered)) {
+            // A fresh start (or history lost): deliver from the publications the
+            // answer carries, then live ones after the channel's current offset.
+            const first = pubs.length > 0 ? Math.min(...pubs.filter((p) => p.epoch === epoch).map((p) => p.offset)) : Infinity;
+            this.#pos = { epoch, offset: Math.min(offset, first - 1) };
+        }
+        pubs.sort((a, b) => a.offset - b.offset);
+        for (const p of pubs)
+            this.#deliver(p);
+        if (this.#pos.offset < offset)
+            this.#pos = { epoch, offset };
+        const ctx = { channel: this.channel, offset: this.#pos.offset, epoch, recovered, wasRecovering, resubscribed };
+        this.#everSubscribed = true;
+        this.#resolveReady(ctx);
+        if (this.#opts.onSubscribed) {
+            try {
+                this.#opts.onSubscribed(ctx);
+            }
+            catch (err) {
+                this.#host.report("onSubscribed", err);
+            }
+        }
+    }
+    #refused(err) {
+        this.#subscribing = false;
+        const e = err instanceof StreamerError ? err : new StreamerError(ErrorCode.Protocol, String(err), { cause: err });
+        if (e.code === ErrorCode.Disconnected)
+            return; // resubscribes on the next open
+        this.#active = false;
+        this.#host.forget(this);
+        this.#rejectReady(e);
+        if (this.#opts.onError) {
+            try {
+                this.#opts.onError(e);
+            }
+            catch (cbErr) {
+                this.#host.report("onError", cbErr);
+            }
+        }
+    }
+    #deliver(p) {
+        if (!this.#active || typeof p.offset !== "number")
+            return;
+        const pos = this.#pos;
+        if (pos && p.epoch === pos.epoch && p.offset <= pos.offset)
+            return; // a duplicate
+        if (pos && p.epoch === pos.epoch && p.offset > pos.offset + 1) {
+            this.#host.warn("streamer: publication gap", this.channel, pos.offset, p.offset);
+        }
+        this.#pos = { offset: p.offset, epoch: p.epoch };
+        try {
+            this.#opts.onPublication(p);
+        }
+        catch (err) {
+            this.#host.report("onPublication", err);
+        }
+    }
+}
