@@ -1,4 +1,4 @@
-// Builds the package (dist/: ESM + .d.ts) and refreshes the copy that
+// Builds the package (dist/: ESM + .d.ts) and, without --dist, refreshes the copy that
 // `streamer dev` embeds (cmd/streamer/internal/devui/assets/client): the
 // compiled .js files plus SOURCES, the sha256 of each source file it was
 // built from, which a Go test compares with the sources so a stale copy
@@ -31,6 +31,7 @@ export function build(outDir = join(pkg, "dist")) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const dist = build();
+  if (process.argv.includes("--dist")) process.exit(0); // the package only (tests)
   rmSync(embed, { recursive: true, force: true });
   mkdirSync(embed, { recursive: true });
   for (const f of readdirSync(dist).filter((f) => f.endsWith(".js"))) copyFileSync(join(dist, f), join(embed, f));
