@@ -30,7 +30,7 @@ export interface SubscribeOptions<T = unknown> {
   onJoin?: (m: PresenceMember) => void;
   /** A member left. */
   onLeave?: (m: PresenceMember) => void;
-  /** After every accepted (re)subscribe, after its recovered publications. */
+  /** After every accepted (re)subscribe: after its recovered publications, before live ones. */
   onSubscribed?: (ctx: SubscribedContext) => void;
   /** A resubscribe after a reconnect was refused; the subscription is then inactive. */
   onError?: (err: StreamerError) => void;
@@ -159,21 +159,22 @@ export class Subscription<T = unknown> {
   #subscribed(m: ServerMessage, wasRecovering: boolean, resubscribed: boolean): void {
     this.#subscribing = false;
     if (!this.#active) return;
-    const pubs = [...(Array.isArray(m.publications) ? (m.publications as Publication<T>[]) : []), ...this.#buffered];
+    const answered = Array.isArray(m.publications) ? (m.publications as Publication<T>[]) : [];
+    const live = this.#buffered;
     this.#buffered = [];
     const epoch = typeof m.epoch === "string" ? m.epoch : (this.#pos?.epoch ?? "");
     const offset = typeof m.offset === "number" ? m.offset : 0;
     const recovered = m.recovered === true;
     if (!this.#pos || this.#pos.epoch !== epoch || (wasRecovering && !recovered)) {
-      // A fresh start (or history lost): deliver from the publications the
-      // answer carries, then live ones after the channel's current offset.
-      const first = pubs.length > 0 ? Math.min(...pubs.filter((p) => p.epoch === epoch).map((p) => p.offset)) : Infinity;
-      this.#pos = { epoch, offset: Math.min(offset, first - 1) };
+      // A fresh start (or history lost): the channel is at offset; the
+      // publications the answer carries (if any) come first, live ones
+      // follow after offset.
+      const carried = answered.filter((p) => p.epoch === epoch).map((p) => p.offset);
+      this.#pos = { epoch, offset: carried.length > 0 ? Math.min(offset, Math.min(...carried) - 1) : offset };
     }
-    pubs.sort((a, b) => a.offset - b.offset);
-    for (const p of pubs) this.#deliver(p);
-    if (this.#pos.offset < offset) this.#pos = { epoch, offset };
-    const ctx: SubscribedContext = { channel: this.channel, offset: this.#pos.offset, epoch, recovered, wasRecovering, resubscribed };
+    for (const p of [...answered].sort((a, b) => a.offset - b.offset)) this.#deliver(p);
+    if (this.#pos.epoch === epoch && this.#pos.offset < offset) this.#pos = { epoch, offset };
+    const ctx: SubscribedContext = { channel: this.channel, offset: this.#pos.offset, epoch: this.#pos.epoch, recovered, wasRecovering, resubscribed };
     this.#everSubscribed = true;
     this.#resolveReady(ctx);
     if (this.#opts.onSubscribed) {
@@ -183,6 +184,8 @@ export class Subscription<T = unknown> {
         this.#host.report("onSubscribed", err);
       }
     }
+    // Live publications that overtook the answer, after it.
+    for (const p of live.sort((a, b) => a.offset - b.offset)) this.#deliver(p);
   }
 
   #refused(err: unknown): void {

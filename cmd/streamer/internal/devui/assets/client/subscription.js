@@ -104,23 +104,24 @@ export class Subscription {
         this.#subscribing = false;
         if (!this.#active)
             return;
-        const pubs = [...(Array.isArray(m.publications) ? m.publications : []), ...this.#buffered];
+        const answered = Array.isArray(m.publications) ? m.publications : [];
+        const live = this.#buffered;
         this.#buffered = [];
         const epoch = typeof m.epoch === "string" ? m.epoch : (this.#pos?.epoch ?? "");
         const offset = typeof m.offset === "number" ? m.offset : 0;
         const recovered = m.recovered === true;
         if (!this.#pos || this.#pos.epoch !== epoch || (wasRecovering && !recovered)) {
-            // A fresh start (or history lost): deliver from the publications the
-            // answer carries, then live ones after the channel's current offset.
-            const first = pubs.length > 0 ? Math.min(...pubs.filter((p) => p.epoch === epoch).map((p) => p.offset)) : Infinity;
-            this.#pos = { epoch, offset: Math.min(offset, first - 1) };
+            // A fresh start (or history lost): the channel is at offset; the
+            // publications the answer carries (if any) come first, live ones
+            // follow after offset.
+            const carried = answered.filter((p) => p.epoch === epoch).map((p) => p.offset);
+            this.#pos = { epoch, offset: carried.length > 0 ? Math.min(offset, Math.min(...carried) - 1) : offset };
         }
-        pubs.sort((a, b) => a.offset - b.offset);
-        for (const p of pubs)
+        for (const p of [...answered].sort((a, b) => a.offset - b.offset))
             this.#deliver(p);
-        if (this.#pos.offset < offset)
+        if (this.#pos.epoch === epoch && this.#pos.offset < offset)
             this.#pos = { epoch, offset };
-        const ctx = { channel: this.channel, offset: this.#pos.offset, epoch, recovered, wasRecovering, resubscribed };
+        const ctx = { channel: this.channel, offset: this.#pos.offset, epoch: this.#pos.epoch, recovered, wasRecovering, resubscribed };
         this.#everSubscribed = true;
         this.#resolveReady(ctx);
         if (this.#opts.onSubscribed) {
@@ -131,6 +132,9 @@ export class Subscription {
                 this.#host.report("onSubscribed", err);
             }
         }
+        // Live publications that overtook the answer, after it.
+        for (const p of live.sort((a, b) => a.offset - b.offset))
+            this.#deliver(p);
     }
     #refused(err) {
         this.#subscribing = false;
