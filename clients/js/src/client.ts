@@ -342,8 +342,9 @@ export class StreamerClient {
     });
   }
 
+  /** Opens the socket for a request or subscription made before connect() or after reconnecting gave up. */
   #ensureStarted(): void {
-    if (this.#state === "idle") this.connect().catch(() => {});
+    if (this.#state === "idle" || this.#state === "disconnected") this.connect().catch(() => {});
   }
 
   #isOpen(): boolean {

@@ -204,3 +204,17 @@ test("constructor refuses bad input with clear errors", () => {
   assert.throws(() => new StreamerClient("ws://x", { pingIntervalMs: -1 }), RangeError);
   assert.throws(() => new StreamerClient("ws://x", { reconnect: { initialDelayMs: 10, maxDelayMs: 5 } }), RangeError);
 });
+
+test("after reconnecting gave up, a new request opens the socket again", async (t) => {
+  const server = scripted();
+  const c = newClient(t, server, { reconnect: false });
+  await c.connect();
+  server.current().drop(1006);
+  assert.equal(c.state, "disconnected");
+  const p = c.request("echo", 1);
+  await until(() => server.sockets.length === 2 && server.current().last("request"));
+  const ws = server.current();
+  ws.push({ type: "response", request_id: ws.last("request").id, data: 1 });
+  assert.equal(await p, 1);
+  assert.equal(c.state, "connected");
+});

@@ -209,8 +209,9 @@ export class StreamerClient {
             }
         });
     }
+    /** Opens the socket for a request or subscription made before connect() or after reconnecting gave up. */
     #ensureStarted() {
-        if (this.#state === "idle")
+        if (this.#state === "idle" || this.#state === "disconnected")
             this.connect().catch(() => { });
     }
     #isOpen() {
