@@ -273,7 +273,9 @@ func TestConsolePostAndDisconnect(t *testing.T) {
 	if code != 200 || res.Status != 410 || res.ErrorType != "GoneException" {
 		t.Errorf("post to a gone connection: %d %+v, want 410 GoneException", code, res)
 	}
-	st = s.state(t)
+	// A call is recorded once answered, which can be just after our
+	// proxy read the answer.
+	st = s.waitState(t, "three management calls", func(st devui.State) bool { return len(st.Management) == 3 })
 	var methods []string
 	for _, m := range st.Management {
 		methods = append(methods, m.Method+" "+http.StatusText(m.Status))
