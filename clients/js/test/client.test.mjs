@@ -221,3 +221,21 @@ describe("with auth on", () => {
     assert.equal(c.state, "disconnected");
   });
 });
+
+describe("with a short idle timeout", () => {
+  let dev;
+  before(async () => { dev = await startDev(null, "--idle-timeout", "1500ms"); });
+  after(async () => { assert.equal(await dev.stop(), 0); });
+
+  test("pings keep an idle socket open past the idle timeout; without them the runtime closes it (1001) and the client reconnects", async (t) => {
+    const pinging = client(t, dev.wsURL, { pingIntervalMs: 200 });
+    const silent = client(t, dev.wsURL, { pingIntervalMs: 0 });
+    await Promise.all([pinging.connect(), silent.connect()]);
+    const closed = await once(silent, "disconnected");
+    assert.equal(closed.code, 1001);
+    await once(silent, "connected");
+    assert.equal(pinging.events.filter((e) => e[0] === "disconnected").length, 0, "the pinging client was never closed");
+    assert.ok(sent(pinging, "ping").length >= 5);
+    assert.equal(await pinging.request("echo", "still here"), "still here");
+  });
+});
