@@ -515,8 +515,14 @@ export class StreamerClient {
       this.#emit("message", text);
       return;
     }
-    if (!isServerMessage(m) || !handledTypes.has(m.type)) {
+    if (!isServerMessage(m)) {
       this.#emit("message", m);
+      return;
+    }
+    if (!handledTypes.has(m.type)) {
+      // A reply type this client does not know (a newer server's) still
+      // answers the call that named its id.
+      if (!(typeof m.request_id === "string" && this.#answerCall(m.request_id, m))) this.#emit("message", m);
       return;
     }
     this.#dispatch(m);

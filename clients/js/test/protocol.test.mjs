@@ -218,3 +218,20 @@ test("after reconnecting gave up, a new request opens the socket again", async (
   assert.equal(await p, 1);
   assert.equal(c.state, "connected");
 });
+
+test("a reply of a type the client does not know answers its call; other unknown messages are message events", async (t) => {
+  const server = scripted();
+  const c = newClient(t, server);
+  const messages = [];
+  c.on("message", (m) => messages.push(m));
+  await c.connect();
+  const ws = server.current();
+  const p = c.publish("chat:x", { text: "hi" });
+  const req = ws.last("publish");
+  assert.deepEqual({ channel: req.channel, data: req.data }, { channel: "chat:x", data: { text: "hi" } });
+  ws.push({ type: "published", request_id: req.id, offset: 4 });
+  assert.equal((await p).offset, 4);
+  ws.push({ type: "news", text: "x" });
+  ws.onmessage({ data: "not json" });
+  assert.deepEqual(messages, [{ v: 1, type: "news", text: "x" }, "not json"]);
+});
