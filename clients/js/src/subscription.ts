@@ -36,6 +36,13 @@ export interface SubscribeOptions<T = unknown> {
   onError?: (err: StreamerError) => void;
   /** Start from a known position (recover what was published after it). */
   since?: StreamPosition;
+  /**
+   * How long a publication that arrived ahead of a missing offset waits
+   * for it (concurrent publishers can deliver out of order) before the
+   * subscription resubscribes with since to fetch the gap from history.
+   * Default 1000 ms.
+   */
+  gapWaitMs?: number;
 }
 
 /** What a Subscription needs of its client. */
@@ -64,6 +71,10 @@ export class Subscription<T = unknown> {
   #subscribing = false;
   #buffered: Publication<T>[] = [];
   #everSubscribed = false;
+  /** Publications ahead of a gap, by offset (same epoch as #pos). */
+  #held = new Map<number, Publication<T>>();
+  #gapTimer: ReturnType<typeof setTimeout> | undefined;
+  #fillingGap = false;
   #resolveReady!: (c: SubscribedContext) => void;
   #rejectReady!: (e: unknown) => void;
 
@@ -100,6 +111,8 @@ export class Subscription<T = unknown> {
   async unsubscribe(): Promise<void> {
     if (!this.#active) return;
     this.#active = false;
+    this.#stopGapTimer();
+    this.#held.clear();
     this.#host.forget(this);
     this.#rejectReady(new StreamerError(ErrorCode.Cancelled, `unsubscribed from ${this.channel}`));
     if (!this.#host.connected()) return; // the server drops a closed connection's subscriptions
@@ -129,7 +142,11 @@ export class Subscription<T = unknown> {
   /** @internal The socket closed: the next open resubscribes. */
   disconnected(): void {
     this.#subscribing = false;
+    this.#fillingGap = false;
     this.#buffered = [];
+    // Held publications stay: the resubscribe's recovery fills the gap
+    // before them (or releases them, when it cannot).
+    this.#stopGapTimer();
   }
 
   /** @internal A publication for this channel. */
@@ -158,6 +175,7 @@ export class Subscription<T = unknown> {
 
   #subscribed(m: ServerMessage, wasRecovering: boolean, resubscribed: boolean): void {
     this.#subscribing = false;
+    this.#fillingGap = false;
     if (!this.#active) return;
     const answered = Array.isArray(m.publications) ? (m.publications as Publication<T>[]) : [];
     const live = this.#buffered;
@@ -165,6 +183,7 @@ export class Subscription<T = unknown> {
     const epoch = typeof m.epoch === "string" ? m.epoch : (this.#pos?.epoch ?? "");
     const offset = typeof m.offset === "number" ? m.offset : 0;
     const recovered = m.recovered === true;
+    if (!recovered || epoch !== this.#pos?.epoch) this.#releaseHeld(); // the gap cannot be filled
     if (!this.#pos || this.#pos.epoch !== epoch || (wasRecovering && !recovered)) {
       // A fresh start (or history lost): the channel is at offset; the
       // publications the answer carries (if any) come first, live ones
@@ -186,12 +205,22 @@ export class Subscription<T = unknown> {
     }
     // Live publications that overtook the answer, after it.
     for (const p of live.sort((a, b) => a.offset - b.offset)) this.#deliver(p);
+    // History no longer had the gap: deliver what waited beyond it.
+    if (this.#held.size > 0 && !this.#gapTimer) this.#releaseHeld();
   }
 
   #refused(err: unknown): void {
     this.#subscribing = false;
     const e = err instanceof StreamerError ? err : new StreamerError(ErrorCode.Protocol, String(err), { cause: err });
     if (e.code === ErrorCode.Disconnected) return; // resubscribes on the next open
+    if (this.#fillingGap) {
+      // The server would not resubscribe to fill the gap: the
+      // subscription itself is fine; deliver what waited, gap and all.
+      this.#fillingGap = false;
+      this.#host.warn("streamer: cannot fill a publication gap", this.channel, e.code);
+      this.#releaseHeld();
+      return;
+    }
     this.#active = false;
     this.#host.forget(this);
     this.#rejectReady(e);
@@ -207,10 +236,54 @@ export class Subscription<T = unknown> {
   #deliver(p: Publication<T>): void {
     if (!this.#active || typeof p.offset !== "number") return;
     const pos = this.#pos;
-    if (pos && p.epoch === pos.epoch && p.offset <= pos.offset) return; // a duplicate
-    if (pos && p.epoch === pos.epoch && p.offset > pos.offset + 1) {
-      this.#host.warn("streamer: publication gap", this.channel, pos.offset, p.offset);
+    if (pos && p.epoch === pos.epoch) {
+      if (p.offset <= pos.offset) return; // a duplicate
+      if (p.offset > pos.offset + 1) {
+        // Ahead of a missing offset: wait for it, then ask history.
+        this.#held.set(p.offset, p);
+        this.#gapTimer ??= setTimeout(() => this.#fillGap(), this.#opts.gapWaitMs ?? 1000);
+        return;
+      }
+    } else if (pos && this.#held.size > 0) {
+      this.#releaseHeld(); // a new epoch: what waited belongs to the old one
     }
+    this.#emit(p);
+    this.#drainHeld();
+  }
+
+  /** Delivers held publications that are now next in line. */
+  #drainHeld(): void {
+    for (let next = this.#held.get(this.#pos!.offset + 1); next; next = this.#held.get(this.#pos!.offset + 1)) {
+      this.#held.delete(next.offset);
+      this.#emit(next);
+    }
+    if (this.#held.size === 0) this.#stopGapTimer();
+  }
+
+  /** Delivers every held publication in order, accepting the gaps. */
+  #releaseHeld(): void {
+    this.#stopGapTimer();
+    if (this.#held.size === 0) return;
+    const held = [...this.#held.values()].sort((a, b) => a.offset - b.offset);
+    this.#held.clear();
+    this.#host.warn("streamer: publications lost in a gap", this.channel, this.#pos?.offset, held[0]!.offset);
+    for (const p of held) if (!this.#pos || p.offset > this.#pos.offset) this.#emit(p);
+  }
+
+  #fillGap(): void {
+    this.#gapTimer = undefined;
+    if (!this.#active || this.#held.size === 0) return;
+    if (this.#subscribing || !this.#host.connected()) return; // the pending (re)subscribe recovers
+    this.#fillingGap = true;
+    this.subscribe();
+  }
+
+  #stopGapTimer(): void {
+    clearTimeout(this.#gapTimer);
+    this.#gapTimer = undefined;
+  }
+
+  #emit(p: Publication<T>): void {
     this.#pos = { offset: p.offset, epoch: p.epoch };
     try {
       this.#opts.onPublication(p);

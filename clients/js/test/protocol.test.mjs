@@ -235,3 +235,58 @@ test("a reply of a type the client does not know answers its call; other unknown
   ws.onmessage({ data: "not json" });
   assert.deepEqual(messages, [{ v: 1, type: "news", text: "x" }, "not json"]);
 });
+
+/** subscribed subscribes c to channel on the scripted server at offset. */
+async function subscribedAt(server, c, channel, offset, opts = {}) {
+  const got = [];
+  const sub = c.subscribe(channel, { onPublication: (p) => got.push(p.offset), ...opts });
+  await until(() => server.current()?.last("subscribe"));
+  const ws = server.current();
+  ws.push({ type: "subscribed", request_id: ws.last("subscribe").id, channel, offset, epoch: "e1", recovered: false, publications: [] });
+  await sub.ready;
+  return { sub, got, ws };
+}
+
+test("publications out of order (concurrent publishers) are reordered; nothing is asked of history", async (t) => {
+  const server = scripted();
+  const c = newClient(t, server);
+  const { got, ws } = await subscribedAt(server, c, "news", 1, { gapWaitMs: 200 });
+  ws.push(pub("news", 3));
+  ws.push(pub("news", 4));
+  assert.deepEqual(got, []);
+  ws.push(pub("news", 2));
+  assert.deepEqual(got, [2, 3, 4]);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(ws.sent.filter((m) => m.type === "subscribe").length, 1, "no resubscribe");
+});
+
+test("a gap that stays open is fetched from history with since, then delivered in order", async (t) => {
+  const server = scripted();
+  const c = newClient(t, server);
+  const { sub, got, ws } = await subscribedAt(server, c, "news", 1, { gapWaitMs: 30 });
+  ws.push(pub("news", 2));
+  ws.push(pub("news", 5));
+  await until(() => ws.sent.filter((m) => m.type === "subscribe").length === 2, 2000, "the gap resubscribe");
+  const re = ws.last("subscribe");
+  assert.deepEqual(re.since, { offset: 2, epoch: "e1" });
+  ws.push({ type: "subscribed", request_id: re.id, channel: "news", offset: 5, epoch: "e1", recovered: true, publications: [pub("news", 3), pub("news", 4), pub("news", 5)] });
+  await until(() => got.length === 4);
+  assert.deepEqual(got, [2, 3, 4, 5]);
+  ws.push(pub("news", 6));
+  assert.deepEqual(got, [2, 3, 4, 5, 6]);
+  assert.equal(sub.active, true);
+});
+
+test("when the server cannot fill a gap, what waited is delivered and the subscription stays", async (t) => {
+  const server = scripted();
+  const c = newClient(t, server);
+  const { sub, got, ws } = await subscribedAt(server, c, "news", 1, { gapWaitMs: 30 });
+  ws.push(pub("news", 4));
+  await until(() => ws.sent.filter((m) => m.type === "subscribe").length === 2);
+  ws.push({ type: "error", request_id: ws.last("subscribe").id, code: "INVALID_MESSAGE", message: "already subscribed" });
+  await until(() => got.length === 1);
+  assert.deepEqual(got, [4]);
+  assert.equal(sub.active, true);
+  ws.push(pub("news", 5));
+  assert.deepEqual(got, [4, 5]);
+});

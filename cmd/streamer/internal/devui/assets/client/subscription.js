@@ -14,6 +14,10 @@ export class Subscription {
     #subscribing = false;
     #buffered = [];
     #everSubscribed = false;
+    /** Publications ahead of a gap, by offset (same epoch as #pos). */
+    #held = new Map();
+    #gapTimer;
+    #fillingGap = false;
     #resolveReady;
     #rejectReady;
     /** @internal Created by StreamerClient.subscribe. */
@@ -46,6 +50,8 @@ export class Subscription {
         if (!this.#active)
             return;
         this.#active = false;
+        this.#stopGapTimer();
+        this.#held.clear();
         this.#host.forget(this);
         this.#rejectReady(new StreamerError(ErrorCode.Cancelled, `unsubscribed from ${this.channel}`));
         if (!this.#host.connected())
@@ -72,7 +78,11 @@ export class Subscription {
     /** @internal The socket closed: the next open resubscribes. */
     disconnected() {
         this.#subscribing = false;
+        this.#fillingGap = false;
         this.#buffered = [];
+        // Held publications stay: the resubscribe's recovery fills the gap
+        // before them (or releases them, when it cannot).
+        this.#stopGapTimer();
     }
     /** @internal A publication for this channel. */
     publication(p) {
@@ -102,6 +112,7 @@ export class Subscription {
     }
     #subscribed(m, wasRecovering, resubscribed) {
         this.#subscribing = false;
+        this.#fillingGap = false;
         if (!this.#active)
             return;
         const answered = Array.isArray(m.publications) ? m.publications : [];
@@ -110,6 +121,8 @@ export class Subscription {
         const epoch = typeof m.epoch === "string" ? m.epoch : (this.#pos?.epoch ?? "");
         const offset = typeof m.offset === "number" ? m.offset : 0;
         const recovered = m.recovered === true;
+        if (!recovered || epoch !== this.#pos?.epoch)
+            this.#releaseHeld(); // the gap cannot be filled
         if (!this.#pos || this.#pos.epoch !== epoch || (wasRecovering && !recovered)) {
             // A fresh start (or history lost): the channel is at offset; the
             // publications the answer carries (if any) come first, live ones
@@ -135,12 +148,23 @@ export class Subscription {
         // Live publications that overtook the answer, after it.
         for (const p of live.sort((a, b) => a.offset - b.offset))
             this.#deliver(p);
+        // History no longer had the gap: deliver what waited beyond it.
+        if (this.#held.size > 0 && !this.#gapTimer)
+            this.#releaseHeld();
     }
     #refused(err) {
         this.#subscribing = false;
         const e = err instanceof StreamerError ? err : new StreamerError(ErrorCode.Protocol, String(err), { cause: err });
         if (e.code === ErrorCode.Disconnected)
             return; // resubscribes on the next open
+        if (this.#fillingGap) {
+            // The server would not resubscribe to fill the gap: the
+            // subscription itself is fine; deliver what waited, gap and all.
+            this.#fillingGap = false;
+            this.#host.warn("streamer: cannot fill a publication gap", this.channel, e.code);
+            this.#releaseHeld();
+            return;
+        }
         this.#active = false;
         this.#host.forget(this);
         this.#rejectReady(e);
@@ -157,11 +181,57 @@ export class Subscription {
         if (!this.#active || typeof p.offset !== "number")
             return;
         const pos = this.#pos;
-        if (pos && p.epoch === pos.epoch && p.offset <= pos.offset)
-            return; // a duplicate
-        if (pos && p.epoch === pos.epoch && p.offset > pos.offset + 1) {
-            this.#host.warn("streamer: publication gap", this.channel, pos.offset, p.offset);
+        if (pos && p.epoch === pos.epoch) {
+            if (p.offset <= pos.offset)
+                return; // a duplicate
+            if (p.offset > pos.offset + 1) {
+                // Ahead of a missing offset: wait for it, then ask history.
+                this.#held.set(p.offset, p);
+                this.#gapTimer ??= setTimeout(() => this.#fillGap(), this.#opts.gapWaitMs ?? 1000);
+                return;
+            }
         }
+        else if (pos && this.#held.size > 0) {
+            this.#releaseHeld(); // a new epoch: what waited belongs to the old one
+        }
+        this.#emit(p);
+        this.#drainHeld();
+    }
+    /** Delivers held publications that are now next in line. */
+    #drainHeld() {
+        for (let next = this.#held.get(this.#pos.offset + 1); next; next = this.#held.get(this.#pos.offset + 1)) {
+            this.#held.delete(next.offset);
+            this.#emit(next);
+        }
+        if (this.#held.size === 0)
+            this.#stopGapTimer();
+    }
+    /** Delivers every held publication in order, accepting the gaps. */
+    #releaseHeld() {
+        this.#stopGapTimer();
+        if (this.#held.size === 0)
+            return;
+        const held = [...this.#held.values()].sort((a, b) => a.offset - b.offset);
+        this.#held.clear();
+        this.#host.warn("streamer: publications lost in a gap", this.channel, this.#pos?.offset, held[0].offset);
+        for (const p of held)
+            if (!this.#pos || p.offset > this.#pos.offset)
+                this.#emit(p);
+    }
+    #fillGap() {
+        this.#gapTimer = undefined;
+        if (!this.#active || this.#held.size === 0)
+            return;
+        if (this.#subscribing || !this.#host.connected())
+            return; // the pending (re)subscribe recovers
+        this.#fillingGap = true;
+        this.subscribe();
+    }
+    #stopGapTimer() {
+        clearTimeout(this.#gapTimer);
+        this.#gapTimer = undefined;
+    }
+    #emit(p) {
         this.#pos = { offset: p.offset, epoch: p.epoch };
         try {
             this.#opts.onPublication(p);
