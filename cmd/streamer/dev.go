@@ -17,6 +17,7 @@ import (
 
 	"github.com/streamer-go/streamer/awslambda"
 	"github.com/streamer-go/streamer/cmd/streamer/internal/demo"
+	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
@@ -105,6 +106,7 @@ type devStack struct {
 	gw          *local.Gateway
 	proc        *streamer.Processor
 	mgr         *connection.Manager
+	channels    *devChannels
 	served      chan error
 	closeClient func()
 	log         *slog.Logger
@@ -169,7 +171,13 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		s.mgr.Shutdown(sctx)
 	})
 
-	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger))
+	s.channels = startChannels(ctx, channel.NewMemoryStore(), s.mgr, logger)
+	undo = append(undo, func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
+		defer cancel()
+		s.channels.shutdown(sctx)
+	})
+	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger), streamer.WithChannels(s.channels.svc))
 	demo.Register(router, st, s.mgr)
 	s.proc = streamer.NewProcessor(router, streamer.WithProcessorLogger(logger))
 	if err := s.proc.Start(ctx); err != nil {
@@ -181,7 +189,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		s.proc.Shutdown(sctx)
 	})
 
-	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(logger)}
+	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(logger), streamer.WithConnectionCleanup(s.channels.svc)}
 	if verifier != nil {
 		connectOpts = append(connectOpts, streamer.WithVerifier(verifier))
 		logger.Info("streamer dev: auth on: $connect needs a JWT (Authorization: Bearer, or the token query parameter)",
@@ -248,9 +256,10 @@ func (s *devStack) shutdown(ctx context.Context) error {
 		s.log.Warn("streamer dev: async handlers cancelled at the shutdown deadline; their requests stay queued", "err", procErr)
 		procErr = nil
 	}
+	chErr := s.channels.shutdown(pctx)
 	mgrErr := s.mgr.Shutdown(ctx)
 	s.closeClient()
-	return errors.Join(uiErr, gwErr, serveErr, procErr, mgrErr)
+	return errors.Join(uiErr, gwErr, serveErr, procErr, chErr, mgrErr)
 }
 
 // devRun serves until ctx ends (SIGINT/SIGTERM), then closes every socket
@@ -272,6 +281,7 @@ func devRun(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "Auth:                OFF, every connection is user \"anonymous\" in tenant \"default\" (--jwt-algorithms turns it on)\n")
 	}
 	fmt.Fprintf(stdout, "Try: {\"type\":\"request\",\"id\":\"1\",\"action\":\"whoami\"} (actions: echo, whoami, broadcast, report {\"seconds\":n}). Ctrl-C stops.\n")
+	fmt.Fprintln(stdout, channelsHint)
 
 	var serveErr error
 	select {
