@@ -74,6 +74,13 @@ export interface ClientEvents {
   error: { error: unknown };
 }
 
+/** Where a publish landed: the channel's offset and epoch for it. */
+export interface Published {
+  channel: string;
+  offset: number;
+  epoch: string;
+}
+
 /** One progress update of an async request. */
 export interface Progress {
   /** The server's request_id. */
@@ -313,9 +320,14 @@ export class StreamerClient {
     return this.#subs.get(channel);
   }
 
-  /** Publishes to a channel (where the app lets clients publish); resolves with the server's answer. */
-  async publish(channel: string, data: unknown): Promise<ServerMessage> {
-    return this.#host.call({ type: "publish", channel, data });
+  /**
+   * Publishes to a channel (where the app's namespace lets clients
+   * publish); resolves with the publication's position.
+   */
+  async publish(channel: string, data: unknown): Promise<Published> {
+    const m = await this.#host.call({ type: "publish", channel, data });
+    const d = (m.data ?? m) as Partial<Published>;
+    return { channel: typeof d.channel === "string" ? d.channel : channel, offset: Number(d.offset), epoch: String(d.epoch ?? "") };
   }
 
   #host: SubscriptionHost = {
@@ -328,17 +340,14 @@ export class StreamerClient {
     report: (where, err) => this.#report(where, err),
   };
 
+  /** Sends a message answered by request_id = its id, once the socket is open. */
   #call(msg: Record<string, unknown>): Promise<ServerMessage> {
     if (this.#state === "closed") return Promise.reject(new StreamerError(ErrorCode.Closed, "client is closed"));
+    if (!this.#isOpen()) return this.connect().then(() => this.#call(msg));
     const id = uuid();
     return new Promise<ServerMessage>((resolve, reject) => {
       this.#calls.set(id, { resolve, reject });
-      if (this.#isOpen()) this.#send({ ...msg, id });
-      else {
-        this.#calls.delete(id);
-        reject(new StreamerError(ErrorCode.Disconnected, "not connected"));
-        this.#ensureStarted();
-      }
+      this.#send({ ...msg, id });
     });
   }
 

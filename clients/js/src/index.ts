@@ -3,7 +3,7 @@
  * protocol (docs/PROTOCOL.md). Start with StreamerClient.
  */
 export { StreamerClient } from "./client.js";
-export type { Ack, ClientEvents, ClientOptions, ConnectionState, Logger, Progress, RequestOptions, WebSocketConstructor, WebSocketLike } from "./client.js";
+export type { Ack, ClientEvents, ClientOptions, ConnectionState, Logger, Progress, Published, RequestOptions, WebSocketConstructor, WebSocketLike } from "./client.js";
 export { ErrorCode, StreamerError, isStreamerError } from "./errors.js";
 export type { ErrorCodeValue } from "./errors.js";
 export type { ReconnectOptions } from "./backoff.js";

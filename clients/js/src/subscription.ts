@@ -244,8 +244,17 @@ export class Subscription<T = unknown> {
         this.#gapTimer ??= setTimeout(() => this.#fillGap(), this.#opts.gapWaitMs ?? 1000);
         return;
       }
-    } else if (pos && this.#held.size > 0) {
-      this.#releaseHeld(); // a new epoch: what waited belongs to the old one
+    } else if (pos) {
+      // Another epoch: the channel's history was reset, so what came
+      // before may be lost. Resubscribing with since makes the server say
+      // so (recovered:false, onSubscribed) and gives the new position.
+      if (this.#subscribing) return;
+      this.#releaseHeld();
+      if (this.#host.connected()) {
+        this.#fillingGap = true;
+        this.subscribe();
+        return;
+      }
     }
     this.#emit(p);
     this.#drainHeld();

@@ -15,23 +15,7 @@ function client(t, url, opts = {}) {
 }
 const sent = (c, type) => c.frames.filter((f) => f.direction === "out" && f.msg.type === type).map((f) => f.msg);
 
-// Until the channels server (issue 8) is merged, the suite is skipped when
-// the server refuses subscribe as an unknown message type.
-const probe = await (async () => {
-  const dev = await startDev();
-  const c = new StreamerClient(dev.wsURL, { reconnect: false });
-  try {
-    await c.subscribe("ticker", { onPublication: () => {} }).ready;
-    return true;
-  } catch (err) {
-    return !(isStreamerError(err, "INVALID_MESSAGE") && /unknown message type/.test(err.message));
-  } finally {
-    c.close();
-    await dev.stop();
-  }
-})();
-
-describe("channels", { skip: probe ? false : "this streamer dev has no channels (issue 8 not merged)" }, () => {
+describe("channels", () => {
   let dev;
   before(async () => { dev = await startDev(); });
   after(async () => { assert.equal(await dev.stop(), 0); });

@@ -231,6 +231,9 @@ test("a reply of a type the client does not know answers its call; other unknown
   assert.deepEqual({ channel: req.channel, data: req.data }, { channel: "chat:x", data: { text: "hi" } });
   ws.push({ type: "published", request_id: req.id, offset: 4 });
   assert.equal((await p).offset, 4);
+  const p2 = c.publish("chat:x", 1);
+  ws.push({ type: "response", request_id: ws.last("publish").id, data: { channel: "chat:x", offset: 5, epoch: "e" } });
+  assert.deepEqual(await p2, { channel: "chat:x", offset: 5, epoch: "e" });
   ws.push({ type: "news", text: "x" });
   ws.onmessage({ data: "not json" });
   assert.deepEqual(messages, [{ v: 1, type: "news", text: "x" }, "not json"]);
@@ -289,4 +292,20 @@ test("when the server cannot fill a gap, what waited is delivered and the subscr
   assert.equal(sub.active, true);
   ws.push(pub("news", 5));
   assert.deepEqual(got, [4, 5]);
+});
+
+test("a live publication of another epoch resubscribes with since, and onSubscribed reports recovered:false", async (t) => {
+  const server = scripted();
+  const c = newClient(t, server);
+  const subscribed = [];
+  const { got, ws } = await subscribedAt(server, c, "news", 3, { onSubscribed: (x) => subscribed.push(x) });
+  ws.push(pub("news", 1, "e2"));
+  const re = ws.last("subscribe");
+  assert.deepEqual(re.since, { offset: 3, epoch: "e1" });
+  ws.push({ type: "subscribed", request_id: re.id, channel: "news", offset: 1, epoch: "e2", recovered: false, publications: [] });
+  await until(() => subscribed.length === 2);
+  assert.equal(subscribed[1].recovered, false);
+  assert.equal(subscribed[1].epoch, "e2");
+  ws.push(pub("news", 2, "e2"));
+  assert.deepEqual(got, [2]);
 });

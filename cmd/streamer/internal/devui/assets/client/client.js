@@ -180,9 +180,14 @@ export class StreamerClient {
     subscription(channel) {
         return this.#subs.get(channel);
     }
-    /** Publishes to a channel (where the app lets clients publish); resolves with the server's answer. */
+    /**
+     * Publishes to a channel (where the app's namespace lets clients
+     * publish); resolves with the publication's position.
+     */
     async publish(channel, data) {
-        return this.#host.call({ type: "publish", channel, data });
+        const m = await this.#host.call({ type: "publish", channel, data });
+        const d = (m.data ?? m);
+        return { channel: typeof d.channel === "string" ? d.channel : channel, offset: Number(d.offset), epoch: String(d.epoch ?? "") };
     }
     #host = {
         call: (msg) => this.#call(msg),
@@ -194,19 +199,16 @@ export class StreamerClient {
         warn: (msg, ...args) => this.#log.warn?.(msg, ...args),
         report: (where, err) => this.#report(where, err),
     };
+    /** Sends a message answered by request_id = its id, once the socket is open. */
     #call(msg) {
         if (this.#state === "closed")
             return Promise.reject(new StreamerError(ErrorCode.Closed, "client is closed"));
+        if (!this.#isOpen())
+            return this.connect().then(() => this.#call(msg));
         const id = uuid();
         return new Promise((resolve, reject) => {
             this.#calls.set(id, { resolve, reject });
-            if (this.#isOpen())
-                this.#send({ ...msg, id });
-            else {
-                this.#calls.delete(id);
-                reject(new StreamerError(ErrorCode.Disconnected, "not connected"));
-                this.#ensureStarted();
-            }
+            this.#send({ ...msg, id });
         });
     }
     /** Opens the socket for a request or subscription made before connect() or after reconnecting gave up. */
