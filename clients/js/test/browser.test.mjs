@@ -98,6 +98,11 @@ test("broadcast between two pages, the console lists both, and disconnecting one
   await b.waitForFunction(() => document.getElementById("bc-inbox").textContent.includes("from the console"));
   await con.waitForFunction(() => /: 200$/.test(document.getElementById("manage-result").textContent));
 
+  // B follows the ticker, so its reconnect must recover what it missed.
+  await b.click("#ticker-toggle");
+  await b.waitForFunction(() => document.getElementById("ticker-status").textContent === "subscribed");
+  await b.waitForFunction(() => document.getElementById("ticker-offset").textContent !== "–");
+
   // Disconnect B: the DELETE goes to @connections, B's client reconnects
   // with a new connection id, and the console shows the call.
   await con.click(`${row(b.connectionId)} button.disconnect`);
@@ -105,6 +110,8 @@ test("broadcast between two pages, the console lists both, and disconnecting one
   await b.waitForFunction((old) => document.body.dataset.connects === "2" && document.body.dataset.state === "connected" && document.body.dataset.connectionId !== old, b.connectionId, { timeout: 10_000 });
   const fresh = await b.evaluate(() => document.body.dataset.connectionId);
   assert.match(await b.textContent("#frames"), /disconnected: code 1000/);
+  await b.waitForFunction(() => document.getElementById("ticker-status").textContent === "resubscribed, nothing missed");
+  assert.match(await b.textContent("#frames"), /▶ \{"v":1,"type":"subscribe","channel":"ticker","since":\{"offset":\d+,"epoch":"[^"]+"\}/);
   await con.waitForSelector(row(fresh));
   await con.waitForFunction((old) => !document.querySelector(`#conns tr[data-id="${old}"]`), b.connectionId);
   assert.match(await con.textContent("#calls"), /DELETE/);
@@ -114,4 +121,34 @@ test("broadcast between two pages, the console lists both, and disconnecting one
   await b.screenshot({ path: join(shots, "demo-reconnected.png"), fullPage: true });
   assert.deepEqual([...a.errors, ...b.errors], []);
   await Promise.all([a.context().close(), b.context().close(), ctx.close()]);
+});
+
+test("demo page: the ticker ticks, and two pages chat with presence and join/leave", async () => {
+  const a = await openDemo();
+  const b = await openDemo();
+  await a.click("#ticker-toggle");
+  await a.waitForFunction(() => document.getElementById("ticker-status").textContent === "subscribed");
+  const first = Number(await a.textContent("#ticker-offset").catch(() => "0")) || 0;
+  await a.waitForFunction((o) => Number(document.getElementById("ticker-offset").textContent) > o + 1, first, { timeout: 5000 });
+  assert.match(await a.textContent("#ticker-last"), /"n":\d+/);
+
+  const room = `r${Date.now()}`;
+  for (const p of [a, b]) await p.fill("#chat-room", room);
+  await a.click("#chat-join");
+  await a.waitForFunction(() => document.getElementById("chat-status").textContent.startsWith("in chat:"));
+  await b.click("#chat-join");
+  await b.waitForFunction(() => document.getElementById("chat-status").textContent.startsWith("in chat:"));
+  // A sees B join and both in the presence list.
+  await a.waitForFunction(() => /joined/.test(document.getElementById("chat-log").textContent));
+  await a.waitForFunction((ids) => ids.every((id) => document.getElementById("chat-members").textContent.includes(id)) && document.getElementById("chat-members").textContent.startsWith("2:"), [a.connectionId, b.connectionId]);
+  await b.fill("#chat-text", "hello room");
+  await b.click("#chat-send");
+  await a.waitForFunction(() => document.getElementById("chat-log").textContent.includes("anonymous: hello room"));
+  await b.waitForFunction(() => document.getElementById("chat-log").textContent.includes("anonymous: hello room"));
+  await a.screenshot({ path: join(shots, "demo-channels.png"), fullPage: true });
+  await b.click("#chat-leave");
+  await a.waitForFunction(() => /left/.test(document.getElementById("chat-log").textContent));
+  await a.waitForFunction(() => document.getElementById("chat-members").textContent.startsWith("1:"));
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await Promise.all([a.context().close(), b.context().close()]);
 });
