@@ -63,13 +63,14 @@ clean:
 # The TypeScript client (clients/js): its public types checked by tsc, node
 # --test against a real `streamer dev`, and the demo page and dev console
 # in headless Chromium (Debian's; playwright-core downloads no browser).
-# Screenshots land in clients/js/test-results/ (gitignored).
+# Screenshots land in clients/js/test-results/ (gitignored). Test files run
+# in parallel: each starts its own streamer dev on a free port.
 JS := clients/js
 test-js: js-tools chromium
 	$(GO) build -o $(JS)/test-results/bin/streamer ./cmd/streamer
-	cd $(JS) && node scripts/build.mjs --dist
+	cd $(JS) && node scripts/build.mjs --check
 	cd $(JS) && node node_modules/typescript/bin/tsc -p test/types/tsconfig.json
-	cd $(JS) && STREAMER_BIN=$(CURDIR)/$(JS)/test-results/bin/streamer node --test --test-concurrency=1 test/
+	cd $(JS) && STREAMER_BIN=$(CURDIR)/$(JS)/test-results/bin/streamer node --test --test-concurrency=4 test/*.test.mjs
 
 js-tools: $(JS)/node_modules/.package-lock.json
 

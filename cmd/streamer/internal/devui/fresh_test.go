@@ -14,7 +14,7 @@ import (
 // embedded copy was built: assets/client/SOURCES must list the sha256 of
 // every source file as it is now (the same manifest
 // clients/js/scripts/build.mjs writes). No npm is needed to run it; the
-// Node suite checks that the .js files are exactly the build's output.
+// `node scripts/build.mjs --check` (make test-js) checks that the .js files are exactly the build's output.
 func TestEmbeddedClientIsFresh(t *testing.T) {
 	pkg := filepath.Join("..", "..", "..", "..", "clients", "js")
 	src, err := filepath.Glob(filepath.Join(pkg, "src", "*.ts"))
