@@ -2,11 +2,12 @@
 // /usr/bin/chromium driven by playwright-core; nothing is downloaded).
 // Screenshots go to test-results/ (gitignored).
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
-import { artifacts, startDev } from "./dev.mjs";
+import { artifacts, signHS256, startDev } from "./dev.mjs";
 
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const shots = join(artifacts, "screenshots");
@@ -151,4 +152,27 @@ test("demo page: the ticker ticks, and two pages chat with presence and join/lea
   await a.waitForFunction(() => document.getElementById("chat-members").textContent.startsWith("1:"));
   assert.deepEqual([...a.errors, ...b.errors], []);
   await Promise.all([a.context().close(), b.context().close()]);
+});
+
+test("demo page with auth on: the token field's JWT is sent as ?token= and names the user", async (t) => {
+  const secret = "a-browser-test-secret-of-32-bytes-or-more";
+  const dir = mkdtempSync(join(tmpdir(), "streamer-browser-"));
+  writeFileSync(join(dir, "secret"), secret);
+  const authDev = await startDev(t, "--jwt-algorithms", "HS256", "--jwt-hmac-secret-file", join(dir, "secret"));
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  // Without a token the upgrade is refused and the page keeps retrying.
+  await page.goto(authDev.page);
+  assert.match(await page.textContent("#auth-note"), /Auth is on/);
+  await page.waitForFunction(() => /reconnecting/.test(document.getElementById("state").textContent));
+  await page.fill("#token", signHS256(secret, { sub: "carol", tenant_id: "acme" }));
+  await page.click("#connect");
+  await page.waitForFunction(() => document.body.dataset.state === "connected" && document.body.dataset.connectionId);
+  await page.click("#echo-send");
+  await page.waitForFunction(() => document.getElementById("echo-result").textContent === '{"text":"hello"}');
+  const who = await page.evaluate(() => window.streamerClient.request("whoami"));
+  assert.equal(who.userId, "carol");
+  assert.equal(who.tenantId, "acme");
+  await page.screenshot({ path: join(shots, "demo-auth.png"), fullPage: true });
+  await ctx.close();
 });
