@@ -309,3 +309,23 @@ test("a live publication of another epoch resubscribes with since, and onSubscri
   ws.push(pub("news", 2, "e2"));
   assert.deepEqual(got, [2]);
 });
+
+test("a request the server never acknowledged is sent again with the same id after a reconnect; an acked one is resumed", async (t) => {
+  const server = scripted();
+  const c = newClient(t, server);
+  const p1 = c.request("job", { a: 1 });
+  const p2 = c.request("job", { b: 2 });
+  await until(() => server.current()?.sent.filter((m) => m.type === "request").length === 2);
+  let ws = server.current();
+  const [r1, r2] = ws.sent.filter((m) => m.type === "request");
+  ws.push({ type: "ack", id: r2.id, request_id: "r-2" });
+  ws.drop(1006);
+  await until(() => server.sockets.length === 2 && server.current().sent.length >= 2);
+  ws = server.current();
+  assert.deepEqual(ws.sent.filter((m) => m.type === "request").map((m) => [m.id, m.payload]), [[r1.id, { a: 1 }]]);
+  assert.deepEqual(ws.last("resume"), { v: 1, type: "resume", request_id: "r-2" });
+  ws.push({ type: "ack", id: r1.id, request_id: "r-1" });
+  ws.push({ type: "complete", request_id: "r-1", result: 1 });
+  ws.push({ type: "complete", request_id: "r-2", result: 2 });
+  assert.deepEqual(await Promise.all([p1, p2]), [1, 2]);
+});
