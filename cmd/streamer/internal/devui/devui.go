@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,7 +84,15 @@ type UI struct {
 	static http.Handler
 	client *http.Client
 	log    *slog.Logger
+
+	// idMu guards ids: each open connection's stored identity, read once
+	// (it never changes while the connection lives), so a console polling
+	// every second costs no store read per connection per poll.
+	idMu sync.Mutex
+	ids  map[string]identity
 }
+
+type identity struct{ user, tenant string }
 
 var _ local.Observer = (*UI)(nil)
 
@@ -101,7 +110,7 @@ func New(cfg Config) (*UI, error) {
 	if cfg.History == 0 {
 		cfg.History = DefaultHistory
 	}
-	ui := &UI{cfg: cfg, rec: newRecorder(cfg.History), client: cfg.HTTPClient, log: cfg.Logger}
+	ui := &UI{cfg: cfg, rec: newRecorder(cfg.History), client: cfg.HTTPClient, log: cfg.Logger, ids: make(map[string]identity)}
 	if ui.client == nil {
 		ui.client = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -226,17 +235,59 @@ func (ui *UI) State(ctx context.Context) State {
 	if l := ui.lister.Load(); l != nil {
 		for _, c := range (*l).Connections() {
 			v := Connection{ConnectionID: c.ConnectionID, SourceIP: c.SourceIP, UserAgent: c.UserAgent, ConnectedAt: c.ConnectedAt, LastActiveAt: c.LastActiveAt}
-			if ui.cfg.Connections != nil {
-				if rec, err := ui.cfg.Connections.Get(ctx, c.ConnectionID); err == nil {
-					v.UserID, v.TenantID = rec.UserID, rec.TenantID
-				} else if !errors.Is(err, store.ErrNotFound) {
-					ui.log.Debug("devui: read connection", "connection_id", c.ConnectionID, "err", err)
-				}
+			if id, ok := ui.identity(ctx, c.ConnectionID); ok {
+				v.UserID, v.TenantID = id.user, id.tenant
 			}
 			st.Connections = append(st.Connections, v)
 		}
+		ui.pruneIdentities(st.Connections)
 	}
 	return st
+}
+
+// identity is the stored user and tenant of an open connection, from the
+// cache or the store.
+func (ui *UI) identity(ctx context.Context, connectionID string) (identity, bool) {
+	if ui.cfg.Connections == nil {
+		return identity{}, false
+	}
+	ui.idMu.Lock()
+	id, ok := ui.ids[connectionID]
+	ui.idMu.Unlock()
+	if ok {
+		return id, true
+	}
+	rec, err := ui.cfg.Connections.Get(ctx, connectionID)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			ui.log.Debug("devui: read connection", "connection_id", connectionID, "err", err)
+		}
+		return identity{}, false
+	}
+	id = identity{user: rec.UserID, tenant: rec.TenantID}
+	ui.idMu.Lock()
+	ui.ids[connectionID] = id
+	ui.idMu.Unlock()
+	return id, true
+}
+
+// pruneIdentities drops cached identities of connections no longer open:
+// a read racing a close can cache one after ConnectionClosed removed it.
+func (ui *UI) pruneIdentities(open []Connection) {
+	ui.idMu.Lock()
+	defer ui.idMu.Unlock()
+	if len(ui.ids) <= len(open) {
+		return
+	}
+	keep := make(map[string]bool, len(open))
+	for _, c := range open {
+		keep[c.ConnectionID] = true
+	}
+	for id := range ui.ids {
+		if !keep[id] {
+			delete(ui.ids, id)
+		}
+	}
 }
 
 func (ui *UI) serveState(w http.ResponseWriter, r *http.Request) {
@@ -323,6 +374,9 @@ func (ui *UI) ConnectionOpened(c local.ConnectionInfo) { ui.rec.ConnectionOpened
 // ConnectionClosed implements local.Observer.
 func (ui *UI) ConnectionClosed(c local.ConnectionInfo, code int, reason string) {
 	ui.rec.ConnectionClosed(c, code, reason)
+	ui.idMu.Lock()
+	delete(ui.ids, c.ConnectionID)
+	ui.idMu.Unlock()
 }
 
 // RouteInvoked implements local.Observer.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,9 +29,22 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // `streamer dev` runs them; $connect stores each connection as user u1 in
 // tenant t1, and $default answers "pong" through nothing (one-way).
 type stack struct {
-	base string
-	ui   *devui.UI
-	gw   *local.Gateway
+	base  string
+	ui    *devui.UI
+	gw    *local.Gateway
+	conns *countingStore
+}
+
+// countingStore counts Get, to show the console reads each connection's
+// identity once rather than on every poll.
+type countingStore struct {
+	*memory.Store
+	gets atomic.Int64
+}
+
+func (c *countingStore) Get(ctx context.Context, id string) (*store.Connection, error) {
+	c.gets.Add(1)
+	return c.Store.Get(ctx, id)
 }
 
 func newStack(t *testing.T) *stack {
@@ -39,7 +53,7 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns := memory.New()
+	conns := &countingStore{Store: memory.New()}
 	base := "http://" + ln.Addr().String()
 	ui, err := devui.New(devui.Config{ManagementEndpoint: base + "/dev", Connections: conns, History: 5})
 	if err != nil {
@@ -77,7 +91,7 @@ func newStack(t *testing.T) *stack {
 		gw.Shutdown(ctx)
 		<-done
 	})
-	return &stack{base: base, ui: ui, gw: gw}
+	return &stack{base: base, ui: ui, gw: gw, conns: conns}
 }
 
 func (s *stack) dial(t *testing.T) *websocket.Conn {
@@ -187,6 +201,15 @@ func TestConsoleState(t *testing.T) {
 	conn := st.Connections[0]
 	if conn.UserID != "u1" || conn.TenantID != "t1" || conn.SourceIP != "127.0.0.1" || conn.ConnectedAt.IsZero() || conn.LastActiveAt.IsZero() {
 		t.Fatalf("connection: %+v", conn)
+	}
+	gets := s.conns.gets.Load()
+	for range 3 {
+		if st := s.state(t); st.Connections[0].UserID != "u1" {
+			t.Fatalf("identity lost: %+v", st.Connections[0])
+		}
+	}
+	if n := s.conns.gets.Load() - gets; n != 0 {
+		t.Errorf("3 more polls read the store %d times; the identity is cached", n)
 	}
 	ctx := context.Background()
 	if err := c.Write(ctx, websocket.MessageText, []byte("fail")); err != nil {
