@@ -217,10 +217,18 @@ type Connection struct {
 	TenantID string `json:"tenantId,omitempty"`
 }
 
+// MaxListedConnections bounds the connections one State lists (oldest
+// first), so a console left open during `streamer bench` stays usable;
+// State.Open still counts them all.
+const MaxListedConnections = 500
+
 // State is what the console shows: GET /_console/api/state.
 type State struct {
-	Now         time.Time    `json:"now"`
-	Stage       string       `json:"stage"`
+	Now   time.Time `json:"now"`
+	Stage string    `json:"stage"`
+	// Open counts the open connections; Connections lists at most
+	// MaxListedConnections of them.
+	Open        int          `json:"open"`
 	Connections []Connection `json:"connections"`
 	Routes      []Route      `json:"routes"`
 	Management  []Call       `json:"management"`
@@ -233,7 +241,12 @@ func (ui *UI) State(ctx context.Context) State {
 	routes, calls, closed, totals := ui.rec.snapshot()
 	st := State{Now: time.Now(), Stage: ui.cfg.Stage, Connections: []Connection{}, Routes: routes, Management: calls, Closed: closed, Totals: totals}
 	if l := ui.lister.Load(); l != nil {
-		for _, c := range (*l).Connections() {
+		open := (*l).Connections()
+		st.Open = len(open)
+		if len(open) > MaxListedConnections {
+			open = open[:MaxListedConnections]
+		}
+		for _, c := range open {
 			v := Connection{ConnectionID: c.ConnectionID, SourceIP: c.SourceIP, UserAgent: c.UserAgent, ConnectedAt: c.ConnectedAt, LastActiveAt: c.LastActiveAt}
 			if id, ok := ui.identity(ctx, c.ConnectionID); ok {
 				v.UserID, v.TenantID = id.user, id.tenant

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -193,11 +194,11 @@ func TestRoutes(t *testing.T) {
 // appear in the state, newest first, and the history is bounded.
 func TestConsoleState(t *testing.T) {
 	s := newStack(t)
-	if st := s.state(t); len(st.Connections) != 0 || st.Stage != "dev" {
+	if st := s.state(t); len(st.Connections) != 0 || st.Open != 0 || st.Stage != "dev" {
 		t.Fatalf("fresh state: %+v", st)
 	}
 	c := s.dial(t)
-	st := s.waitState(t, "one connection", func(st devui.State) bool { return len(st.Connections) == 1 })
+	st := s.waitState(t, "one connection", func(st devui.State) bool { return len(st.Connections) == 1 && st.Open == 1 })
 	conn := st.Connections[0]
 	if conn.UserID != "u1" || conn.TenantID != "t1" || conn.SourceIP != "127.0.0.1" || conn.ConnectedAt.IsZero() || conn.LastActiveAt.IsZero() {
 		t.Fatalf("connection: %+v", conn)
@@ -348,5 +349,28 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		if _, err := devui.New(cfg); !errors.Is(err, devui.ErrInvalidConfig) {
 			t.Errorf("New(%+v) = %v, want ErrInvalidConfig", cfg, err)
 		}
+	}
+}
+
+type listerOf []local.ConnectionInfo
+
+func (l listerOf) Connections() []local.ConnectionInfo { return l }
+
+// TestStateListsAtMostMaxListed: with more connections open than the
+// console lists (a benchmark's 10,000), State counts them all and lists the
+// oldest MaxListedConnections.
+func TestStateListsAtMostMaxListed(t *testing.T) {
+	ui, err := devui.New(devui.Config{ManagementEndpoint: "http://127.0.0.1:1/dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := make(listerOf, devui.MaxListedConnections+100)
+	for i := range open {
+		open[i] = local.ConnectionInfo{ConnectionID: fmt.Sprintf("c%04d", i)}
+	}
+	ui.Attach(open)
+	st := ui.State(context.Background())
+	if st.Open != len(open) || len(st.Connections) != devui.MaxListedConnections || st.Connections[0].ConnectionID != "c0000" {
+		t.Fatalf("open %d, listed %d, first %+v", st.Open, len(st.Connections), st.Connections[0])
 	}
 }

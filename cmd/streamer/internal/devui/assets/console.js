@@ -39,7 +39,7 @@ async function manage(method, id, body) {
 
 function render(s) {
   $("totals").textContent = `opened ${s.totals.opened} · closed ${s.totals.closed} · routes ${s.totals.routes} · @connections ${s.totals.management}`;
-  $("conn-count").textContent = `(${s.connections.length})`;
+  $("conn-count").textContent = s.open > s.connections.length ? `(${s.open}, the oldest ${s.connections.length} listed)` : `(${s.open})`;
   const focused = document.activeElement?.dataset?.id;
   fill("conns", s.connections, (tr, c) => {
     tr.dataset.id = c.connectionId;
