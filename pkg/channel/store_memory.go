@@ -30,6 +30,7 @@ type MemoryStore struct {
 // memChannel is one channel. A subscription costs one subs entry and one
 // byConn slice element (plus the connection id string, shared by both).
 type memChannel struct {
+	key    string // the map's own key, shared by byConn entries
 	subs   map[string]memSub
 	offset uint64
 	epoch  string
@@ -80,7 +81,7 @@ func newEpoch() string {
 func (s *MemoryStore) channel(key string) *memChannel {
 	ch := s.channels[key]
 	if ch == nil {
-		ch = &memChannel{subs: map[string]memSub{}, epoch: newEpoch()}
+		ch = &memChannel{key: key, subs: map[string]memSub{}, epoch: newEpoch()}
 		s.channels[key] = ch
 	}
 	return ch
@@ -102,7 +103,9 @@ func (s *MemoryStore) Subscribe(ctx context.Context, channel string, sub Subscri
 	defer s.mu.Unlock()
 	ch := s.channel(channel)
 	if _, ok := ch.subs[sub.ConnectionID]; !ok && !slices.Contains(s.byConn[sub.ConnectionID], channel) {
-		s.byConn[sub.ConnectionID] = append(s.byConn[sub.ConnectionID], channel)
+		// ch.key, not channel: every subscription then shares one copy
+		// of the key instead of retaining the caller's.
+		s.byConn[sub.ConnectionID] = append(s.byConn[sub.ConnectionID], ch.key)
 	}
 	ch.subs[sub.ConnectionID] = memSub{userID: sub.UserID, expires: expires.UnixNano()}
 	return nil
