@@ -83,14 +83,24 @@ func (s *Server) Close() {
 	s.srv.Close()
 }
 
+// testConfig is the AWS config of the clients Client and FastClient
+// build: static test credentials.
+var testConfig = aws.Config{
+	Region:      "us-east-1",
+	Credentials: credentials.NewStaticCredentialsProvider("AKIDCONNECTIONTEST", "connectiontest-secret", ""),
+}
+
 // Client returns a real SDK client for this server, built by
 // connection.NewAPIGatewayClient with static test credentials.
 func (s *Server) Client() *apigatewaymanagementapi.Client {
-	cfg := aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDCONNECTIONTEST", "connectiontest-secret", ""),
-	}
-	return connection.NewAPIGatewayClient(cfg, s.URL)
+	return connection.NewAPIGatewayClient(testConfig, s.URL)
+}
+
+// FastClient returns a lean client for this server, built by
+// connection.NewFastClient with static test credentials. Close its idle
+// connections (or Shutdown the Manager using it) before Close.
+func (s *Server) FastClient(opts ...connection.FastClientOption) *connection.FastClient {
+	return connection.NewFastClient(testConfig, s.URL, opts...)
 }
 
 // Disconnect makes the IDs gone: every later request for them is
