@@ -118,7 +118,7 @@ func (m *Manager) attempt(ctx context.Context, connectionID string, call func(ct
 	case kindThrottled:
 		m.metrics.throttled.Add(1)
 		if m.pace != nil {
-			m.pace.throttledBy(connectionID)
+			m.pace.Throttled(connectionID)
 		}
 	}
 	return k, err

@@ -246,10 +246,13 @@ func (l *Limiter) adjust(now time.Time) {
 	}
 }
 
-// throttledBy reports a 429 answer for connectionID. When several
-// distinct connections were throttled within a short window, the rate is
-// lowered.
-func (l *Limiter) throttledBy(connectionID string) {
+// Throttled reports a 429 answer the gateway gave for connectionID. The
+// Manager calls it for every 429 it gets; call it yourself for calls made
+// outside a Manager that share this Limiter's budget. When several
+// distinct connections were throttled within half a second the account
+// is being throttled and the rate is lowered; one connection answering
+// 429 again and again (its outbound buffer is full) changes nothing.
+func (l *Limiter) Throttled(connectionID string) {
 	l.throttled.Add(1)
 	if !l.adaptive {
 		return
