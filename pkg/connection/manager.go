@@ -29,9 +29,10 @@ type Manager struct {
 // (https://{api}.execute-api.{region}.amazonaws.com/{stage}); "" means
 // the client's own endpoint. Connections whose record names another
 // Endpoint are sent through a client derived from client for that
-// endpoint. client is usually built by NewAPIGatewayClient, but any
-// *apigatewaymanagementapi.Client works: the manager turns the SDK's
-// retries off on every call it makes.
+// endpoint. client is usually built by NewFastClient or
+// NewAPIGatewayClient, but any *apigatewaymanagementapi.Client works: the
+// manager turns the SDK's retries off on every call it makes. Every
+// attempt is paced by the manager's Limiter (see WithLimiter).
 func NewManager(st store.ConnectionStore, client APIGatewayClient, endpoint string, opts ...Option) *Manager {
 	if st == nil || client == nil {
 		// A programming error, caught here rather than as a nil
