@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
-	"github.com/aws/smithy-go/encoding/httpbinding"
 )
 
 // ErrInvalidEndpoint means a FastClient was given an endpoint that is not
@@ -280,8 +279,8 @@ func (c *FastClient) do(ctx context.Context, op, method string, ep *fastEndpoint
 	u := &url.URL{
 		Scheme:  ep.scheme,
 		Host:    ep.host,
-		Path:    ep.path + "/@connections/" + id,
-		RawPath: ep.rawPath + "/@connections/" + httpbinding.EscapePath(id, true),
+		Path:    ep.path + connectionsPath + id,
+		RawPath: escapedPath(ep.rawPath, id),
 	}
 	req := &http.Request{
 		Method:     method,
@@ -312,7 +311,15 @@ func (c *FastClient) do(ctx context.Context, op, method string, ep *fastEndpoint
 			return nil, operationError(op, fmt.Errorf("connection: sign request: %w", err))
 		}
 	}
-	resp, err := c.hc.Do(req)
+	var resp *http.Response
+	var err error
+	if c.owned != nil {
+		// Our own transport: no redirects to follow, so skip the
+		// http.Client layer and its per-request allocations.
+		resp, err = c.owned.RoundTrip(req)
+	} else {
+		resp, err = c.hc.Do(req)
+	}
 	if err != nil {
 		return nil, operationError(op, sendError(err))
 	}
@@ -332,4 +339,40 @@ func newBodyReader(b []byte) *bodyReader {
 	r := &bodyReader{}
 	r.Reset(b)
 	return r
+}
+
+const connectionsPath = "/@connections/"
+
+// escapedPath is prefix + "/@connections/" + id with id percent-encoded
+// as the SDK encodes path labels (httpbinding.EscapePath: everything but
+// the unreserved characters A-Z a-z 0-9 - . _ ~), built in one allocation.
+func escapedPath(prefix, id string) string {
+	n := len(prefix) + len(connectionsPath)
+	for i := 0; i < len(id); i++ {
+		if unreserved(id[i]) {
+			n++
+		} else {
+			n += 3
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(prefix)
+	b.WriteString(connectionsPath)
+	const hexUpper = "0123456789ABCDEF"
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if unreserved(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexUpper[c>>4])
+		b.WriteByte(hexUpper[c&15])
+	}
+	return b.String()
+}
+
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }

@@ -183,10 +183,14 @@ func TestPacingOneFullConnectionLeavesTheRateAlone(t *testing.T) {
 // Throttling of many connections at once lowers the rate, and the
 // metrics say so in Stats, GetMetrics and the Prometheus collector.
 func TestPacingThrottleEventsInMetrics(t *testing.T) {
-	f := newFixture(t)
+	// Retry delays of 1 ns on the auto clock: the four 429s fall well
+	// within one throttle window and one cooldown, whatever the order.
+	f := newFixture(t, connection.WithRand(func(int64) int64 { return 1 }))
 	ids := []string{"a", "b", "c", "d"}
 	f.connect(t, ids...)
-	f.srv.ThrottleNext(4)
+	for _, id := range ids {
+		f.srv.Script(id, 429)
+	}
 	if err := f.m.Broadcast(context.Background(), ids, "m"); err != nil {
 		t.Fatalf("Broadcast: %v", err)
 	}
