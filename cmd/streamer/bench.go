@@ -111,9 +111,9 @@ type benchRound struct {
 	lean         fanout // Manager.Broadcast over the lean client (NewFastClient)
 }
 
-func (r benchRound) noopRate() float64 { return float64(r.noopRequests) / r.noopElapsed.Seconds() }
-func (r benchRound) rawRatio() float64 { return r.raw.rate() / r.noopRate() }
-func (r benchRound) mgrRatio() float64 { return r.manager.rate() / r.noopRate() }
+func (r benchRound) noopRate() float64  { return float64(r.noopRequests) / r.noopElapsed.Seconds() }
+func (r benchRound) rawRatio() float64  { return r.raw.rate() / r.noopRate() }
+func (r benchRound) mgrRatio() float64  { return r.manager.rate() / r.noopRate() }
 func (r benchRound) leanRatio() float64 { return r.lean.rate() / r.noopRate() }
 func (r benchRound) leanToSDK() float64 { return r.lean.rate() / r.manager.rate() }
 
