@@ -227,7 +227,10 @@ func medianOf(v []float64) float64 {
 // PostToConnection calls and Manager Sends through the same FastClient
 // (store lookup, breaker, pacing, metrics), against the server process,
 // and reports each one's wall and client CPU time per call and the
-// manager's overhead in percent. Run it with -benchtime=20000x or more.
+// manager's overhead in percent; a third block, the bare call under the
+// two contexts the manager derives per Send, shows how much of that
+// overhead is net/http's cost of a cancellable context. Run it with
+// -benchtime=200x (100 calls of each per iteration) or more.
 func BenchmarkSendOverheadLean(b *testing.B) {
 	endpoint := startBenchServer(b)
 	fc := connection.NewFastClient(aws.Config{Region: "us-east-1", Credentials: testCreds.Credentials}, endpoint)
@@ -250,12 +253,24 @@ func BenchmarkSendOverheadLean(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// The bare call with the two contexts the manager derives for each
+	// Send (Shutdown's cancellation, the attempt timeout): what a
+	// cancellable context alone costs net/http.
+	bareCtx := func() {
+		cctx, cancel := context.WithCancel(ctx)
+		actx, cancelAttempt := context.WithTimeout(cctx, 10*time.Second)
+		if _, err := fc.PostToConnection(actx, in); err != nil {
+			b.Fatal(err)
+		}
+		cancelAttempt()
+		cancel()
+	}
 	const block = 100
-	var wall, cpu [2]time.Duration
-	var allocs [2]uint64
+	var wall, cpu [3]time.Duration
+	var allocs [3]uint64
 	n := 0
 	for b.Loop() {
-		for k, call := range []func(){bare, managed} {
+		for k, call := range []func(){bare, managed, bareCtx} {
 			a0, c0, t0 := heapAllocs(), processCPU(), time.Now()
 			for range block {
 				call()
@@ -275,4 +290,6 @@ func BenchmarkSendOverheadLean(b *testing.B) {
 	b.ReportMetric(100*(float64(cpu[1])/float64(cpu[0])-1), "cpu-overhead-%")
 	b.ReportMetric(float64(allocs[0])/float64(n), "bare-allocs/op")
 	b.ReportMetric(float64(allocs[1])/float64(n), "manager-allocs/op")
+	b.ReportMetric(100*(float64(cpu[2])/float64(cpu[0])-1), "bare-ctx-cpu-overhead-%")
+	b.ReportMetric(100*(float64(wall[2])/float64(wall[0])-1), "bare-ctx-wall-overhead-%")
 }
