@@ -163,7 +163,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 
 	// The local gateway accepts any credentials; the SDK wants some.
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-	s.mgr = connection.NewManager(st, connection.NewAPIGatewayClient(awsCfg, s.endpoint), s.endpoint, connection.WithLogger(logger))
+	s.mgr = connection.NewManager(st, connection.NewFastClient(awsCfg, s.endpoint), s.endpoint, connection.WithLogger(logger))
 	undo = append(undo, func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
 		defer cancel()

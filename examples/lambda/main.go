@@ -93,7 +93,7 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 	st := dynamo.New(ddb, dynamo.WithTableNames(cfg.ConnectionsTable, cfg.RequestsTable))
 	// Each connection's record names its own endpoint (from $connect), so
 	// the manager's endpoint may stay empty.
-	mgr := connection.NewManager(st, connection.NewAPIGatewayClient(awsCfg, cfg.ManagementEndpoint), cfg.ManagementEndpoint,
+	mgr := connection.NewManager(st, connection.NewFastClient(awsCfg, cfg.ManagementEndpoint), cfg.ManagementEndpoint,
 		connection.WithLogger(log))
 
 	// Channels: subscriptions, offsets and history in the channels table,
