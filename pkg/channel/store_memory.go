@@ -137,6 +137,7 @@ func (s *MemoryStore) Unsubscribe(ctx context.Context, channel, connectionID str
 		return Subscriber{}, false, nil
 	}
 	delete(ch.subs, connectionID)
+	s.dropIfIdle(channel, ch, now)
 	if sub.expires <= now {
 		return Subscriber{}, false, nil
 	}
@@ -160,7 +161,24 @@ func (s *MemoryStore) Subscribers(ctx context.Context, channel string) ([]Subscr
 		}
 		out = append(out, Subscriber{ConnectionID: id, UserID: sub.userID})
 	}
+	s.dropIfIdle(channel, ch, now)
 	return out, nil
+}
+
+// dropIfIdle forgets a channel that has no subscriber and no live history,
+// so a long-running process does not keep every channel it ever saw. Its
+// next use starts a new epoch, which is what the epoch is for: nothing of
+// the old one is left to recover. s.mu is held.
+func (s *MemoryStore) dropIfIdle(key string, ch *memChannel, now int64) {
+	if len(ch.subs) != 0 {
+		return
+	}
+	for _, e := range ch.hist {
+		if e.expires == 0 || e.expires > now {
+			return
+		}
+	}
+	delete(s.channels, key)
 }
 
 // Subscriptions lists the channels of a connection.
