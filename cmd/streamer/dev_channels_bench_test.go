@@ -125,6 +125,9 @@ func benchFanOut(b *testing.B, subscribers int) {
 		}
 		last = append(last, slices.Max(each[len(each)-len(times):]))
 	}
+	st := s.mgr.Stats()
+	b.ReportMetric(float64(st.RetriesTotal), "retries")
+	b.ReportMetric(float64(st.ThrottledTotal), "throttled")
 	b.ReportMetric(percentile(last, 50), "last-p50-ms")
 	b.ReportMetric(percentile(last, 99), "last-p99-ms")
 	b.ReportMetric(percentile(each, 50), "each-p50-ms")

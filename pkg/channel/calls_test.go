@@ -169,3 +169,34 @@ func TestDynamoStoreCalls(t *testing.T) {
 	}
 	check("disconnect of a connection with 2 subscriptions (one with leave events)", map[string]int{"Query": 2, "DeleteItem": 4})
 }
+
+// BenchmarkDynamoPublish measures DynamoStore.Publish on dynalite with a
+// full history (the steady state: UpdateItem, PutItem, DeleteItem) and
+// reports the DynamoDB calls per publication.
+//
+//	./scripts/with-dynalite.sh go test -run '^$' -bench DynamoPublish ./pkg/channel/
+func BenchmarkDynamoPublish(b *testing.B) {
+	raw := dynamotest.Client(b)
+	prefix := dynamotest.Tables(b, raw, "bench")
+	c := &countingClient{Client: raw, calls: map[string]int{}}
+	st := channel.NewDynamoStore(c, channel.WithDynamoPrefix(prefix))
+	key := channel.Key("acme", "bench")
+	h := channel.HistoryOptions{Size: 10, TTL: time.Hour}
+	data := []byte(`{"price":101.25,"symbol":"ACME"}`)
+	for range h.Size {
+		if _, err := st.Publish(b.Context(), key, channel.Entry{Data: data}, h); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.take()
+	for b.Loop() {
+		if _, err := st.Publish(b.Context(), key, channel.Entry{Data: data}, h); err != nil {
+			b.Fatal(err)
+		}
+	}
+	total := 0
+	for _, n := range c.take() {
+		total += n
+	}
+	b.ReportMetric(float64(total)/float64(b.N), "calls/op")
+}
