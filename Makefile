@@ -39,7 +39,8 @@ FUZZ_TARGETS ?= \
 	./pkg/connection:FuzzEncode \
 	./pkg/store/dynamo:FuzzDecodeCursor \
 	./pkg/store/dynamo:FuzzDecodeSweepCursor \
-	./pkg/store/memory:FuzzListCursor
+	./pkg/store/memory:FuzzListCursor \
+	./pkg/channel:FuzzChannelMessage
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

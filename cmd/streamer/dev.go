@@ -60,7 +60,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins allowed to connect (host patterns like app.example.com or localhost:*; \"*\" for any); default any localhost origin")
 	fs.IntVar(&o.outboundQueue, "outbound-queue", local.DefaultOutboundQueue, "messages queued per slow client before @connections answers 429")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close and running async requests to finish (then they are cancelled and stay queued)")
-	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "keep connections and async requests in DynamoDB at this endpoint (e.g. http://127.0.0.1:4567 for dynalite) instead of memory; tables are created if missing")
+	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "keep connections, async requests and channels in DynamoDB at this endpoint (e.g. http://127.0.0.1:4567 for dynalite) instead of memory; tables are created if missing")
 	fs.StringVar(&o.tablePrefix, "table-prefix", dynamo.DefaultPrefix, "DynamoDB table name prefix, with --dynamodb-endpoint")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	finishJWT := jwtFlags(fs, &o.jwt)
@@ -148,6 +148,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		store.ConnectionStore
 		store.RequestStore
 	} = memory.New()
+	var chanStore channel.Store = channel.NewMemoryStore()
 	if o.dynamoEndpoint != "" {
 		client, closeClient, err := dynamoClient(ctx, o.dynamoEndpoint, "", stderr)
 		if err != nil {
@@ -158,20 +159,21 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 			return nil, fmt.Errorf("create tables at %s: %w", o.dynamoEndpoint, err)
 		}
 		st = dynamo.New(client, dynamo.WithPrefix(o.tablePrefix))
+		chanStore = channel.NewDynamoStore(client, channel.WithDynamoPrefix(o.tablePrefix))
 		s.closeClient = closeClient
 		logger.Info("streamer dev: connections and requests in DynamoDB", "endpoint", o.dynamoEndpoint, "prefix", o.tablePrefix)
 	}
 
 	// The local gateway accepts any credentials; the SDK wants some.
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-	s.mgr = connection.NewManager(st, connection.NewAPIGatewayClient(awsCfg, s.endpoint), s.endpoint, connection.WithLogger(logger))
+	s.mgr = connection.NewManager(st, connection.NewFastClient(awsCfg, s.endpoint), s.endpoint, connection.WithLogger(logger))
 	undo = append(undo, func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
 		defer cancel()
 		s.mgr.Shutdown(sctx)
 	})
 
-	s.channels = startChannels(ctx, channel.NewMemoryStore(), s.mgr, logger)
+	s.channels = startChannels(ctx, chanStore, s.mgr, logger)
 	undo = append(undo, func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
 		defer cancel()

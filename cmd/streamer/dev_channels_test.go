@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
@@ -168,9 +169,17 @@ func startJWTDev(t *testing.T, ctx context.Context, extra ...string) (*devStack,
 // unsubscribe stops delivery; presence lists exactly the live subscribers,
 // and an abrupt TCP close removes one (with a leave event).
 func TestDevChannelsEndToEnd(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { devChannelsEndToEnd(t) })
+	t.Run("dynamodb", func(t *testing.T) {
+		endpoint := dynamotest.Endpoint(t)
+		devChannelsEndToEnd(t, "--dynamodb-endpoint", endpoint, "--table-prefix", dynamotest.Prefix("devchan"))
+	})
+}
+
+func devChannelsEndToEnd(t *testing.T, extra ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, mint := startJWTDev(t, ctx)
+	s, mint := startJWTDev(t, ctx, extra...)
 
 	const clients, channels, perChannel = 20, 5, 5
 	tenantOf := func(i int) string { return []string{"acme", "globex"}[i/10] }
@@ -298,7 +307,11 @@ func (c *chanClient) subscribe(ctx context.Context, id, channel, since string) c
 // history size, or with an epoch that is not the channel's, it gets
 // recovered:false and no publications.
 func TestDevChannelsRecovery(t *testing.T) {
-	devChannelsRecovery(t)
+	t.Run("memory", func(t *testing.T) { devChannelsRecovery(t) })
+	t.Run("dynamodb", func(t *testing.T) {
+		endpoint := dynamotest.Endpoint(t)
+		devChannelsRecovery(t, "--dynamodb-endpoint", endpoint, "--table-prefix", dynamotest.Prefix("devchan"))
+	})
 }
 
 func devChannelsRecovery(t *testing.T, extra ...string) {

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"maps"
+	"sync"
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/connection"
@@ -43,6 +45,20 @@ type Service struct {
 	now        func() time.Time
 
 	fan *fanout
+	// order serialises each channel's store write and fan-out queueing in
+	// this process (striped by channel key), so a channel's publications
+	// are queued, and so delivered, in offset order even when many
+	// goroutines publish at once.
+	order [orderStripes]sync.Mutex
+}
+
+// orderStripes is how many locks the channels of a process share.
+const orderStripes = 64
+
+func (s *Service) orderLock(key string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return &s.order[h.Sum32()%orderStripes]
 }
 
 // Option configures a Service.
@@ -199,6 +215,9 @@ func (s *Service) publish(ctx context.Context, tenant, name string, data []byte,
 		return Position{}, ErrClosed
 	}
 	key := Key(tenant, name)
+	mu := s.orderLock(key)
+	mu.Lock()
+	defer mu.Unlock()
 	pos, err := s.store.Publish(ctx, key, Entry{Data: data, UserID: userID}, ns.history())
 	if err != nil {
 		return Position{}, fmt.Errorf("channel: publishing on %s: %w", name, err)

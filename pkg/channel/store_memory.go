@@ -30,6 +30,7 @@ type MemoryStore struct {
 // memChannel is one channel. A subscription costs one subs entry and one
 // byConn slice element (plus the connection id string, shared by both).
 type memChannel struct {
+	key    string // the map's own key, shared by byConn entries
 	subs   map[string]memSub
 	offset uint64
 	epoch  string
@@ -80,7 +81,7 @@ func newEpoch() string {
 func (s *MemoryStore) channel(key string) *memChannel {
 	ch := s.channels[key]
 	if ch == nil {
-		ch = &memChannel{subs: map[string]memSub{}, epoch: newEpoch()}
+		ch = &memChannel{key: key, subs: map[string]memSub{}, epoch: newEpoch()}
 		s.channels[key] = ch
 	}
 	return ch
@@ -102,7 +103,9 @@ func (s *MemoryStore) Subscribe(ctx context.Context, channel string, sub Subscri
 	defer s.mu.Unlock()
 	ch := s.channel(channel)
 	if _, ok := ch.subs[sub.ConnectionID]; !ok && !slices.Contains(s.byConn[sub.ConnectionID], channel) {
-		s.byConn[sub.ConnectionID] = append(s.byConn[sub.ConnectionID], channel)
+		// ch.key, not channel: every subscription then shares one copy
+		// of the key instead of retaining the caller's.
+		s.byConn[sub.ConnectionID] = append(s.byConn[sub.ConnectionID], ch.key)
 	}
 	ch.subs[sub.ConnectionID] = memSub{userID: sub.UserID, expires: expires.UnixNano()}
 	return nil
@@ -134,6 +137,7 @@ func (s *MemoryStore) Unsubscribe(ctx context.Context, channel, connectionID str
 		return Subscriber{}, false, nil
 	}
 	delete(ch.subs, connectionID)
+	s.dropIfIdle(channel, ch, now)
 	if sub.expires <= now {
 		return Subscriber{}, false, nil
 	}
@@ -157,7 +161,24 @@ func (s *MemoryStore) Subscribers(ctx context.Context, channel string) ([]Subscr
 		}
 		out = append(out, Subscriber{ConnectionID: id, UserID: sub.userID})
 	}
+	s.dropIfIdle(channel, ch, now)
 	return out, nil
+}
+
+// dropIfIdle forgets a channel that has no subscriber and no live history,
+// so a long-running process does not keep every channel it ever saw. Its
+// next use starts a new epoch, which is what the epoch is for: nothing of
+// the old one is left to recover. s.mu is held.
+func (s *MemoryStore) dropIfIdle(key string, ch *memChannel, now int64) {
+	if len(ch.subs) != 0 {
+		return
+	}
+	for _, e := range ch.hist {
+		if e.expires == 0 || e.expires > now {
+			return
+		}
+	}
+	delete(s.channels, key)
 }
 
 // Subscriptions lists the channels of a connection.
