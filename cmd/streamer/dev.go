@@ -204,7 +204,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 	flush := awslambda.WithFlusher(s.mgr)
 	logOpt := awslambda.WithLogger(logger)
 
-	if s.ui, err = newDevUI(o, s.endpoint, st); err != nil {
+	if s.ui, err = newDevUI(o, s, st); err != nil {
 		return nil, err
 	}
 	s.gw, err = local.New(local.Config{

@@ -22,26 +22,27 @@ type devUI struct {
 	srv *http.Server
 }
 
-// newDevUI builds the UI before the gateway, which takes it as its
-// Observer.
-func newDevUI(o devOptions, endpoint string, conns store.ConnectionStore) (*devUI, error) {
+// newDevUI builds the UI and its server before the gateway, which takes
+// the UI as its Observer; requests reach s.gw, which is set before the
+// server starts.
+func newDevUI(o devOptions, s *devStack, conns store.ConnectionStore) (*devUI, error) {
 	ui, err := devui.New(devui.Config{
 		Stage:              o.stage,
-		ManagementEndpoint: endpoint,
+		ManagementEndpoint: s.endpoint,
 		Connections:        conns,
 		AuthOn:             o.jwt.enabled(),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &devUI{ui: ui}, nil
+	gateway := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.gw.ServeHTTP(w, r) })
+	return &devUI{ui: ui, srv: &http.Server{Handler: ui.Handler(gateway), ReadHeaderTimeout: 10 * time.Second}}, nil
 }
 
-// serve runs the listener until shutdown; it returns http.ErrServerClosed
-// then, like the gateway's own Serve.
+// serveUI runs the listener until shutdown; it returns
+// http.ErrServerClosed then, like the gateway's own Serve.
 func (s *devStack) serveUI(ln net.Listener) error {
 	s.ui.ui.Attach(s.gw)
-	s.ui.srv = &http.Server{Handler: s.ui.ui.Handler(s.gw), ReadHeaderTimeout: 10 * time.Second}
 	return s.ui.srv.Serve(ln)
 }
 
@@ -49,9 +50,6 @@ func (s *devStack) serveUI(ln net.Listener) error {
 // requests; the gateway's Shutdown then closes the WebSockets, which
 // http.Server does not track once hijacked.
 func (s *devStack) shutdownUI(ctx context.Context) error {
-	if s.ui.srv == nil {
-		return nil
-	}
 	if err := s.ui.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("ui: %w", err)
 	}
