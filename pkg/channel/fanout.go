@@ -137,6 +137,8 @@ func (f *fanout) shutdown(ctx context.Context) error {
 	return err
 }
 
-// isGone reports whether a Broadcast failure means the connection is gone
-// (410).
-func isGone(err error) bool { return errors.Is(err, connection.ErrConnectionStale) }
+// isGone reports whether a delivery failure means the connection is gone:
+// 410 from the gateway, or (through SendEach) no connection record left.
+func isGone(err error) bool {
+	return errors.Is(err, connection.ErrConnectionStale) || errors.Is(err, connection.ErrConnectionNotFound)
+}
