@@ -238,6 +238,23 @@ func devChannelsEndToEnd(t *testing.T, extra ...string) {
 		}
 	}
 
+	// Exactly those: once the fan-out has run, nothing else is queued for
+	// any client before the answer to its ping.
+	if err := s.channels.svc.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cs {
+		c.backlog = slices.DeleteFunc(c.backlog, func(m chanMessage) bool { return m.Type != streamer.TypePublication })
+		c.send(ctx, `{"type":"ping"}`)
+		c.next(ctx, ofType(streamer.TypePong))
+		for _, m := range c.backlog {
+			if m.Type == streamer.TypePublication {
+				t.Errorf("client %d got an extra publication %+v", i, m)
+			}
+		}
+		c.backlog = nil
+	}
+
 	// Unsubscribe stops delivery: client 0 leaves chat:r0, client 5 (same
 	// tenant and channel) still gets the next publication; once the
 	// fan-out has run, client 0's next message is its pong.
