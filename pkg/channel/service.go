@@ -179,7 +179,8 @@ func (s *Service) Publish(ctx context.Context, channel string, data any) (uint64
 	return s.In("").Publish(ctx, channel, data)
 }
 
-// Tenant publishes on one tenant's channels.
+// Tenant publishes on one tenant's channels. Get one from Service.In; the
+// zero value has no service and must not be used.
 type Tenant struct {
 	s  *Service
 	id string
