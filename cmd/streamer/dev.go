@@ -177,7 +177,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 	undo = append(undo, func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
 		defer cancel()
-		s.channels.shutdown(sctx)
+		s.channels.shutdown(sctx, logger)
 	})
 	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger), streamer.WithChannels(s.channels.svc))
 	demo.Register(router, st, s.mgr)
@@ -258,7 +258,7 @@ func (s *devStack) shutdown(ctx context.Context) error {
 		s.log.Warn("streamer dev: async handlers cancelled at the shutdown deadline; their requests stay queued", "err", procErr)
 		procErr = nil
 	}
-	chErr := s.channels.shutdown(pctx)
+	chErr := s.channels.shutdown(ctx, s.log)
 	mgrErr := s.mgr.Shutdown(ctx)
 	s.closeClient()
 	return errors.Join(uiErr, gwErr, serveErr, procErr, chErr, mgrErr)

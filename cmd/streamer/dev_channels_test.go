@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/streamer-go/streamer/cmd/streamer/internal/demo"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
@@ -235,6 +236,23 @@ func devChannelsEndToEnd(t *testing.T, extra ...string) {
 			}
 			last[m.Channel] = m.Offset
 		}
+	}
+
+	// Exactly those: once the fan-out has run, nothing else is queued for
+	// any client before the answer to its ping.
+	if err := s.channels.svc.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cs {
+		c.backlog = slices.DeleteFunc(c.backlog, func(m chanMessage) bool { return m.Type != streamer.TypePublication })
+		c.send(ctx, `{"type":"ping"}`)
+		c.next(ctx, ofType(streamer.TypePong))
+		for _, m := range c.backlog {
+			if m.Type == streamer.TypePublication {
+				t.Errorf("client %d got an extra publication %+v", i, m)
+			}
+		}
+		c.backlog = nil
 	}
 
 	// Unsubscribe stops delivery: client 0 leaves chat:r0, client 5 (same
@@ -463,5 +481,48 @@ func TestDevChannelsBadInput(t *testing.T) {
 	other := dialChannels(ctx, t, s.wsURL, mint("bob", "acme"))
 	if m := other.subscribe(ctx, "o1", "flood-over", ""); m.Type != streamer.TypeSubscribed {
 		t.Errorf("another connection: %+v", m)
+	}
+}
+
+// TestDevTicker: with auth off, the demo's ticker channel publishes every
+// second in the default tenant, with consecutive offsets, and presence
+// (on in the default namespace) lists the subscriber.
+func TestDevTicker(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o, err := parseDevFlags([]string{"--addr", "127.0.0.1:0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := startDev(ctx, o, slog.New(slog.DiscardHandler), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.shutdown(sctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	c := dialChannels(ctx, t, s.wsURL, "")
+	if m := c.subscribe(ctx, "t", demo.TickerChannel, ""); m.Type != streamer.TypeSubscribed {
+		t.Fatalf("subscribe ticker: %+v", m)
+	}
+	var prev uint64
+	for range 2 {
+		m := c.next(ctx, ofType(streamer.TypePublication))
+		var tick demo.Tick
+		if err := json.Unmarshal(m.Data, &tick); err != nil || tick.N == 0 || tick.Time.IsZero() {
+			t.Fatalf("tick %s: %v", m.Data, err)
+		}
+		if m.Channel != demo.TickerChannel || m.Info != nil || (prev != 0 && m.Offset != prev+1) {
+			t.Errorf("tick %+v after offset %d", m, prev)
+		}
+		prev = m.Offset
+	}
+	c.send(ctx, `{"type":"presence","id":"p","channel":%q}`, demo.TickerChannel)
+	if m := c.next(ctx, reply("p")); m.Type != streamer.TypePresence || len(m.Members) != 1 || m.Members[0].UserID != demo.AnonymousUser {
+		t.Errorf("presence %+v", m)
 	}
 }

@@ -99,7 +99,13 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 	// Channels: subscriptions, offsets and history in the channels table,
 	// fan-out through the same manager. Publish from any handler with
 	// chans.In(req.Identity.TenantID).Publish(ctx, name, data).
-	chans := channel.New(channel.NewDynamoStore(ddb, channel.WithDynamoTable(cfg.ChannelsTable)), mgr,
+	// Broadcast posts to the manager's endpoint; without one configured,
+	// each subscriber's endpoint comes from its record, one Send each.
+	var fanOut channel.Broadcaster = mgr
+	if cfg.ManagementEndpoint == "" {
+		fanOut = channel.SendEach(mgr, 0)
+	}
+	chans := channel.New(channel.NewDynamoStore(ddb, channel.WithDynamoTable(cfg.ChannelsTable)), fanOut,
 		channel.WithNamespace("chat", channel.Namespace{
 			HistorySize: channel.DefaultHistorySize, HistoryTTL: channel.DefaultHistoryTTL,
 			Presence: true, JoinLeave: true, ClientPublish: true,

@@ -44,5 +44,9 @@
 // the publisher. Delivery uses Broadcaster.Broadcast (its retries, breaker
 // and metrics); a subscriber it finds gone (410) loses its subscriptions.
 // On Lambda, call [Service.Flush] before the invocation returns
-// (awslambda.WithFlusher); on shutdown, [Service.Shutdown].
+// (awslambda.WithFlusher); on shutdown, [Service.Shutdown]. Broadcast
+// posts to the Manager's own endpoint: where the Manager has none (a
+// Lambda without STREAMER_MANAGEMENT_ENDPOINT, whose connections name
+// their endpoint in their records), wrap it in [SendEach], which sends to
+// each subscriber through its record.
 package channel

@@ -57,20 +57,23 @@ func (f *fanout) isClosed() bool {
 // enqueue queues run for the channel key; it never blocks.
 func (f *fanout) enqueue(ctx context.Context, key string, run func(context.Context)) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		f.log.WarnContext(ctx, "channel: fan-out dropped: shutting down", slog.String("channel", key))
-		return
-	}
+	closed := f.closed
 	q, running := f.queues[key]
-	if len(q) >= f.max {
-		f.log.WarnContext(ctx, "channel: fan-out dropped: queue full; subscribers recover from history", slog.String("channel", key), slog.Int("queued", len(q)))
-		return
+	full := len(q) >= f.max
+	if !closed && !full {
+		f.queues[key] = append(q, job{ctx: ctx, run: run})
+		f.pending++
+		if !running {
+			f.workers.Go(func() { f.work(key) })
+		}
 	}
-	f.queues[key] = append(q, job{ctx: ctx, run: run})
-	f.pending++
-	if !running {
-		f.workers.Go(func() { f.work(key) })
+	f.mu.Unlock()
+	// Logged after unlocking: the logger's handler is the app's code.
+	switch {
+	case closed:
+		f.log.WarnContext(ctx, "channel: fan-out dropped: shutting down", slog.String("channel", key))
+	case full:
+		f.log.WarnContext(ctx, "channel: fan-out dropped: queue full; subscribers recover from history", slog.String("channel", key), slog.Int("queued", len(q)))
 	}
 }
 
@@ -137,6 +140,8 @@ func (f *fanout) shutdown(ctx context.Context) error {
 	return err
 }
 
-// isGone reports whether a Broadcast failure means the connection is gone
-// (410).
-func isGone(err error) bool { return errors.Is(err, connection.ErrConnectionStale) }
+// isGone reports whether a delivery failure means the connection is gone:
+// 410 from the gateway, or (through SendEach) no connection record left.
+func isGone(err error) bool {
+	return errors.Is(err, connection.ErrConnectionStale) || errors.Is(err, connection.ErrConnectionNotFound)
+}

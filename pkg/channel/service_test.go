@@ -339,3 +339,33 @@ func TestAuthorizer(t *testing.T) {
 		t.Errorf("hook saw %+v", seen)
 	}
 }
+
+// TestSlowSubscriberNeverBlocksThePublisher: while the gateway holds a
+// post to one subscriber, the publisher's calls keep returning; once it
+// answers, every subscriber gets every publication, in order.
+func TestSlowSubscriberNeverBlocksThePublisher(t *testing.T) {
+	w := newWire(t)
+	svc := newService(t, channel.NewMemoryStore(), w)
+	subscribe(t, svc, "slow", "u1", "", "news")
+	subscribe(t, svc, "fast", "u2", "", "news")
+	arrived, release := w.srv.Hold("slow")
+	defer release()
+	if _, err := svc.Publish(t.Context(), "news", 1); err != nil {
+		t.Fatal(err)
+	}
+	<-arrived // the first fan-out is now stuck on the slow subscriber
+	for n := 2; n <= 5; n++ {
+		if off, err := svc.Publish(t.Context(), "news", n); err != nil || off != uint64(n) {
+			t.Fatalf("publish %d while a post is held: %d, %v", n, off, err)
+		}
+	}
+	release()
+	if err := svc.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"slow", "fast"} {
+		if got := offsets(t, w.srv.Received(id)); !slices.Equal(got, seq(1, 5)) {
+			t.Errorf("%s received %v, want 1..5", id, got)
+		}
+	}
+}
