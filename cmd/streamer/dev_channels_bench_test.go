@@ -23,7 +23,7 @@ import (
 // `streamer dev` (memory store, in process) for 1, 100 and 1,000
 // subscribers on loopback WebSockets: the server's Publish stores the
 // publication and returns; the fan-out posts it through the
-// ConnectionManager and the SDK to the local gateway's @connections, which
+// ConnectionManager and its FastClient to the local gateway's @connections, which
 // writes it to every socket. One publication at a time: p50/p99 of the
 // time to the last subscriber's delivery ("last-ms"), and of every
 // delivery ("each-ms").
