@@ -106,15 +106,21 @@ type devStack struct {
 	served      chan error
 	closeClient func()
 	log         *slog.Logger
+	stopJWKS    func()
 }
 
 // startDev listens and serves the demo app. On error nothing is left
 // running.
 func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.Writer) (_ *devStack, err error) {
-	verifier, err := o.jwt.verifier()
+	verifier, stopJWKS, err := o.jwt.verifier(ctx, logger)
 	if err != nil {
 		return nil, usageError{err}
 	}
+	defer func() {
+		if err != nil {
+			stopJWKS()
+		}
+	}()
 	// Listen first: the management endpoint, which the app's manager
 	// needs, names the port, and --addr may ask for a free one.
 	ln, err := net.Listen("tcp", o.addr)
@@ -126,6 +132,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		endpoint:    "http://" + ln.Addr().String() + "/" + o.stage,
 		closeClient: func() {},
 		log:         logger,
+		stopJWKS:    stopJWKS,
 	}
 	var undo []func()
 	defer func() {
@@ -242,6 +249,7 @@ func (s *devStack) shutdown(ctx context.Context) error {
 	}
 	mgrErr := s.mgr.Shutdown(ctx)
 	s.closeClient()
+	s.stopJWKS()
 	return errors.Join(gwErr, serveErr, procErr, mgrErr)
 }
 

@@ -94,12 +94,14 @@ func TestParseDevJWTFlags(t *testing.T) {
 	}
 	o, err = parseDevFlags([]string{"--jwt-algorithms", "RS256, ES256,", "--jwt-issuer", "https://issuer", "--jwt-audience", "aud",
 		"--jwt-public-key", "k.pem", "--jwt-jwks", "k.json", "--jwt-hmac-secret-file", "s", "--jwt-user-claim", "uid",
-		"--jwt-tenant-claim", "org", "--jwt-permissions-claim", "scope", "--jwt-leeway", "30s"}, io.Discard)
+		"--jwt-tenant-claim", "org", "--jwt-permissions-claim", "scope", "--jwt-leeway", "30s",
+		"--jwt-jwks-url", "https://idp.example/jwks.json", "--jwt-audience-claim", "client_id", "--jwt-token-use", "access"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := jwtOptions{algorithms: []string{"RS256", "ES256"}, issuer: "https://issuer", audience: "aud", publicKeyFile: "k.pem",
-		jwksFile: "k.json", hmacSecretFile: "s", userClaim: "uid", tenantClaim: "org", permissionsClaim: "scope", leeway: 30 * time.Second}
+		jwksFile: "k.json", hmacSecretFile: "s", userClaim: "uid", tenantClaim: "org", permissionsClaim: "scope", leeway: 30 * time.Second,
+		jwksURL: "https://idp.example/jwks.json", audienceClaim: "client_id", tokenUse: "access"}
 	if !reflect.DeepEqual(o.jwt, want) || !o.jwt.enabled() {
 		t.Errorf("jwt parsed %+v, want %+v", o.jwt, want)
 	}
@@ -177,7 +179,7 @@ func TestDevHMACSecretFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := o.jwt.verifier()
+	v, _, err := o.jwt.verifier(context.Background(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -717,7 +719,7 @@ func TestDevJWKSFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := o.jwt.verifier()
+	v, _, err := o.jwt.verifier(context.Background(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
