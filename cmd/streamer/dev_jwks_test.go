@@ -81,4 +81,3 @@ func TestDevJWKSURL(t *testing.T) {
 		t.Error("--jwt-jwks-url without --jwt-algorithms accepted")
 	}
 }
-
