@@ -86,6 +86,8 @@ type Processor struct {
 	force     context.CancelFunc // cancels running handlers at Shutdown's deadline
 	endSweeps context.CancelFunc // stops the periodic sweep at Shutdown
 	wg        sync.WaitGroup
+
+	stats processorStats // see processor_stats.go
 }
 
 // ProcessorOption configures a Processor.
@@ -271,7 +273,7 @@ func (p *Processor) Process(ctx context.Context, requestID string) error {
 // once (rather than finding it claimed by someone else, or ended).
 func (p *Processor) process(ctx context.Context, requestID string) (ran bool, err error) {
 	for retry := 0; ; retry++ {
-		o, err := p.attempt(ctx, requestID)
+		o, err := p.counted(p.attempt(ctx, requestID))
 		ran = ran || o != skipped
 		if err != nil || o != requeued {
 			return ran, err
@@ -315,8 +317,11 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 		return p.fail(ctx, log, to, ar, failure{Code: CodeUnknownAction, Message: "unknown action " + truncate(ar.Action, 64)})
 	}
 
+	p.stats.running.Add(1)
 	res, herr, lost := p.run(ctx, log, a, mw, ar, to)
+	p.stats.running.Add(-1)
 	if lost {
+		p.stats.lost.Add(1)
 		log.InfoContext(ctx, "request cancelled or taken over; leaving its outcome to its owner")
 		return finished, nil
 	}
@@ -340,6 +345,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 			return finished, fmt.Errorf("streamer: completing %s: %w", ar.RequestID, err)
 		}
 		log.InfoContext(ctx, "request completed")
+		p.stats.completed.Add(1)
 		deliver(wctx, log, to, NewComplete(done.RequestID, done.Result))
 		return finished, nil
 	}
@@ -366,6 +372,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 			}
 			return requeued, nil
 		}
+		p.stats.failed.Add(1) // retries exhausted
 		deliver(wctx, log, to, stateMessage(upd))
 		return finished, nil
 	}
@@ -392,6 +399,7 @@ func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *
 	case err != nil:
 		return finished, fmt.Errorf("streamer: failing %s: %w", ar.RequestID, err)
 	}
+	p.stats.failed.Add(1)
 	deliver(ctx, log, to, NewError(ar.RequestID, f.Code, f.Message))
 	return finished, nil
 }
