@@ -46,6 +46,8 @@ type devOptions struct {
 	tablePrefix    string
 	// jwt turns auth on $connect on when its algorithms are set.
 	jwt jwtOptions
+	// metricsAddr is where /metrics listens; empty shares --addr.
+	metricsAddr string
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
@@ -63,6 +65,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	fs.StringVar(&o.tablePrefix, "table-prefix", dynamo.DefaultPrefix, "DynamoDB table name prefix, with --dynamodb-endpoint")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	finishJWT := jwtFlags(fs, &o.jwt)
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address instead of --addr's")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return o, err
 	}
@@ -107,6 +110,7 @@ type devStack struct {
 	closeClient func()
 	log         *slog.Logger
 	stopJWKS    func()
+	metrics     *devMetrics
 }
 
 // startDev listens and serves the demo app. On error nothing is left
@@ -185,6 +189,10 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		s.proc.Shutdown(sctx)
 	})
 
+	if s.metrics, err = newDevMetrics(o.metricsAddr, ln, s.mgr, s.proc); err != nil {
+		return nil, err
+	}
+	undo = append(undo, s.metrics.close)
 	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(logger)}
 	if verifier != nil {
 		connectOpts = append(connectOpts, streamer.WithVerifier(verifier))
@@ -211,12 +219,14 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		OutboundQueue:  o.outboundQueue,
 		AllowedOrigins: o.allowedOrigins,
 		Logger:         logger,
+		Observer:       s.metrics.obs,
+		DomainName:     ln.Addr().String(), // the gateway may not Serve ln itself (see serve)
 	})
 	if err != nil {
 		return nil, usageError{err}
 	}
 	s.served = make(chan error, 1)
-	go func() { s.served <- s.gw.Serve(ln) }()
+	go func() { s.served <- s.serve(ln) }()
 	return s, nil
 }
 
@@ -226,6 +236,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 // deadline and their requests stay queued), then the manager (pending
 // sends done). Everything is bounded by ctx.
 func (s *devStack) shutdown(ctx context.Context) error {
+	metricsErr := s.shutdownMetrics(ctx)
 	gwErr := s.gw.Shutdown(ctx)
 	serveErr := <-s.served
 	if errors.Is(serveErr, http.ErrServerClosed) {
@@ -250,7 +261,7 @@ func (s *devStack) shutdown(ctx context.Context) error {
 	mgrErr := s.mgr.Shutdown(ctx)
 	s.closeClient()
 	s.stopJWKS()
-	return errors.Join(gwErr, serveErr, procErr, mgrErr)
+	return errors.Join(metricsErr, gwErr, serveErr, procErr, mgrErr)
 }
 
 // devRun serves until ctx ends (SIGINT/SIGTERM), then closes every socket
@@ -265,6 +276,7 @@ func devRun(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	// Printed from the listener: Serve may not have run yet.
 	fmt.Fprintf(stdout, "WebSocket URL:       %s\n", s.wsURL)
 	fmt.Fprintf(stdout, "Management endpoint: %s\n", s.endpoint)
+	fmt.Fprintf(stdout, "Metrics:             %s\n", s.metrics.url)
 	if o.jwt.enabled() {
 		fmt.Fprintf(stdout, "Auth:                JWT (%s); send the token as Authorization: Bearer or ?token=\n", strings.Join(o.jwt.algorithms, ", "))
 	} else {
