@@ -270,6 +270,7 @@ func checkEnvironmentGivesTheDeployedConfig(t testing.TB, tpl *template) {
 			SyncTimeout:      10 * time.Second,
 			MaxAttempts:      3,
 			AllowAnonymous:   true,
+			MetricsNamespace: "Streamer",
 		}},
 		{"JWT", withJWT, awslambda.Config{
 			ConnectionsTable: dynamo.ConnectionsTable("jwt-app-"),
@@ -281,6 +282,7 @@ func checkEnvironmentGivesTheDeployedConfig(t testing.TB, tpl *template) {
 			JWTAudience:      "streamer-clients",
 			JWKSFile:         "/var/task/jwks.json",
 			JWTTenantClaim:   "org",
+			MetricsNamespace: "Streamer",
 		}},
 	} {
 		func() {
