@@ -37,7 +37,7 @@ type devMetrics struct {
 
 // newDevMetrics registers the metrics and, with --metrics-addr, listens.
 func newDevMetrics(addr string, gwLn net.Listener, mgr *connection.Manager, proc *streamer.Processor) (*devMetrics, error) {
-	m := &devMetrics{reg: prometheus.NewRegistry(), obs: newGatewayMetrics()}
+	m := &devMetrics{reg: prometheus.NewRegistry(), obs: newGatewayMetrics(local.RouteConnect, local.RouteDisconnect, local.RouteDefault)}
 	m.reg.MustRegister(mgr.Collector(), m.obs, processorCollector{proc},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second}
@@ -123,12 +123,14 @@ type gatewayMetrics struct {
 
 var _ local.Observer = (*gatewayMetrics)(nil)
 
-func newGatewayMetrics() *gatewayMetrics {
+// newGatewayMetrics counts the gateway's events; routes are the
+// configured route keys.
+func newGatewayMetrics(routes ...string) *gatewayMetrics {
 	const ns, sub = "streamer", "gateway"
 	o := func(name, help string) prometheus.Opts {
 		return prometheus.Opts{Namespace: ns, Subsystem: sub, Name: name, Help: help}
 	}
-	return &gatewayMetrics{
+	g := &gatewayMetrics{
 		open:        prometheus.NewGauge(prometheus.GaugeOpts(o("connections_open", "WebSocket connections open now."))),
 		opened:      prometheus.NewCounter(prometheus.CounterOpts(o("connections_opened_total", "Connections accepted by $connect."))),
 		closed:      prometheus.NewCounterVec(prometheus.CounterOpts(o("connections_closed_total", "Connections closed, by close code (unusual codes as \"other\").")), []string{"code"}),
@@ -142,6 +144,20 @@ func newGatewayMetrics() *gatewayMetrics {
 			Help: "Handler duration by route key.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8)}, []string{"route"}),
 		mgmt: prometheus.NewCounterVec(prometheus.CounterOpts(o("management_calls_total", "@connections calls answered, by method and HTTP status.")), []string{"method", "status"}),
 	}
+	// The series an alarm or a dashboard reads exist from the first
+	// scrape, at zero, rather than appearing with the first event.
+	for _, r := range routes {
+		g.invocations.WithLabelValues(r)
+		g.routeErrs.WithLabelValues(r)
+		g.routeDur.WithLabelValues(r)
+	}
+	for _, c := range []string{"1000", "1001", "1006"} {
+		g.closed.WithLabelValues(c)
+	}
+	for _, st := range []string{"200", "410", "429"} {
+		g.mgmt.WithLabelValues(http.MethodPost, st)
+	}
+	return g
 }
 
 func (g *gatewayMetrics) collectors() []prometheus.Collector {
