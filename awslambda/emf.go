@@ -12,8 +12,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/streamer"
@@ -62,7 +60,7 @@ type EMF struct {
 	namespace string
 	dims      map[string]string
 	dimNames  []string
-	mgr       *prometheus.Registry // the manager's collector, or nil
+	mgr       *connection.Manager // or nil
 	proc      *streamer.Processor
 	now       func() time.Time
 	mu        sync.Mutex // one Write per line; lines never interleave
@@ -98,12 +96,7 @@ func NewEMF(w io.Writer, opts EMFOptions) (*EMF, error) {
 	}
 	slices.Sort(e.dimNames)
 	e.dimNames = append(e.dimNames, dimHandler)
-	if opts.Manager != nil {
-		e.mgr = prometheus.NewRegistry()
-		if err := e.mgr.Register(opts.Manager.Collector()); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrEMFConfig, err)
-		}
-	}
+	e.mgr = opts.Manager
 	return e, nil
 }
 
@@ -150,69 +143,19 @@ var metricNames = func() map[string]bool {
 
 // counters is one snapshot of everything a line reports.
 type counters struct {
-	sends, failures, gone, throttled, circuitOpen, retries, broadcasts uint64
-	sendCalls                                                          uint64
-	sendSeconds, broadcastSeconds                                      float64
-	breakersOpen                                                       float64
-	proc                                                               streamer.ProcessorStats
+	conn connection.Counters
+	proc streamer.ProcessorStats
 }
 
-// snapshot reads the counters through the manager's Prometheus collector:
-// the one public view that has call counts and latency sums.
 func (e *EMF) snapshot() counters {
 	var c counters
+	if e.mgr != nil {
+		c.conn = e.mgr.Counters()
+	}
 	if e.proc != nil {
 		c.proc = e.proc.Stats()
 	}
-	if e.mgr == nil {
-		return c
-	}
-	fams, err := e.mgr.Gather()
-	if err != nil {
-		return c
-	}
-	for _, f := range fams {
-		for _, m := range f.Metric {
-			switch f.GetName() {
-			case "streamer_connection_sends_total":
-				c.sends = uint64(m.GetCounter().GetValue())
-			case "streamer_connection_send_failures_total":
-				c.failures = uint64(m.GetCounter().GetValue())
-			case "streamer_connection_retries_total":
-				c.retries = uint64(m.GetCounter().GetValue())
-			case "streamer_connection_broadcasts_total":
-				c.broadcasts = uint64(m.GetCounter().GetValue())
-			case "streamer_connection_errors_total":
-				switch label(m, "type") {
-				case "gone":
-					c.gone = uint64(m.GetCounter().GetValue())
-				case "throttled":
-					c.throttled = uint64(m.GetCounter().GetValue())
-				case "circuit_open":
-					c.circuitOpen = uint64(m.GetCounter().GetValue())
-				}
-			case "streamer_connection_circuit_breakers":
-				if label(m, "state") == "open" {
-					c.breakersOpen = m.GetGauge().GetValue()
-				}
-			case "streamer_connection_send_duration_seconds":
-				c.sendCalls = m.GetSummary().GetSampleCount()
-				c.sendSeconds = m.GetSummary().GetSampleSum()
-			case "streamer_connection_broadcast_duration_seconds":
-				c.broadcastSeconds = m.GetSummary().GetSampleSum()
-			}
-		}
-	}
 	return c
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.Label {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
 }
 
 // line is one EMF document being built.
@@ -227,24 +170,24 @@ func (e *EMF) emit(ctx context.Context, handler string, before counters, async b
 	after := e.snapshot()
 	v := map[string]float64{}
 	if e.mgr != nil {
-		v["Sends"] = float64(after.sends - before.sends)
-		v["SendFailures"] = float64(after.failures - before.failures)
-		v["Gone"] = float64(after.gone - before.gone)
-		v["Throttled"] = float64(after.throttled - before.throttled)
-		v["CircuitOpen"] = float64(after.circuitOpen - before.circuitOpen)
-		v["Retries"] = float64(after.retries - before.retries)
-		bc := after.broadcasts - before.broadcasts
-		calls := after.sendCalls - before.sendCalls
+		a, b := after.conn, before.conn
+		v["Sends"] = float64(a.Sends - b.Sends)
+		v["SendFailures"] = float64(a.SendFailures - b.SendFailures)
+		v["Gone"] = float64(a.Gone - b.Gone)
+		v["Throttled"] = float64(a.Throttled - b.Throttled)
+		v["CircuitOpen"] = float64(a.CircuitOpen - b.CircuitOpen)
+		v["Retries"] = float64(a.Retries - b.Retries)
+		bc, calls := a.Broadcasts-b.Broadcasts, a.SendCalls-b.SendCalls
 		v["Broadcasts"] = float64(bc)
-		v["BroadcastRecipients"] = float64((after.sends - before.sends) - calls)
-		v["BreakersOpen"] = after.breakersOpen
+		v["BroadcastRecipients"] = float64((a.Sends - b.Sends) - calls)
+		v["BreakersOpen"] = float64(a.BreakersOpen)
 		// Averages over the invocation; a line without calls has none
 		// rather than a misleading zero.
 		if bc > 0 {
-			v["BroadcastLatency"] = (after.broadcastSeconds - before.broadcastSeconds) / float64(bc) * 1000
+			v["BroadcastLatency"] = ms(a.BroadcastTime-b.BroadcastTime) / float64(bc)
 		}
 		if calls > 0 {
-			v["SendLatency"] = (after.sendSeconds - before.sendSeconds) / float64(calls) * 1000
+			v["SendLatency"] = ms(a.SendTime-b.SendTime) / float64(calls)
 		}
 	}
 	if async && e.proc != nil {
@@ -352,3 +295,5 @@ func (e *EMF) Sweep(h func(context.Context, events.EventBridgeEvent) (SweepResul
 		return res, err
 	}
 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
