@@ -16,6 +16,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/streamer-go/streamer/runtime/local"
 )
 
 // scrape fetches and parses /metrics with the Prometheus text parser.
@@ -230,4 +232,19 @@ func devMetricsWorkload(t *testing.T, p *devProcess, url string) {
 		t.Errorf("route duration samples %v, want at least 3", v)
 	}
 	a.c.Close(websocket.StatusNormalClosure, "")
+}
+
+// BenchmarkGatewayMetricsObserver is what /metrics costs the gateway per
+// echoed message: one route invocation and one @connections POST.
+func BenchmarkGatewayMetricsObserver(b *testing.B) {
+	g := newGatewayMetrics(local.RouteConnect, local.RouteDisconnect, local.RouteDefault)
+	ri := local.RouteInvocation{RouteKey: local.RouteDefault, Status: 200, Duration: time.Millisecond, Bytes: 64}
+	mc := local.ManagementCall{Method: http.MethodPost, Status: 200, Bytes: 64}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			g.RouteInvoked(ri)
+			g.ManagementCalled(mc)
+		}
+	})
 }
