@@ -304,6 +304,17 @@ func TestFetchJWKSAlgKeyMismatchRefused(t *testing.T) {
 	mustRefuse(t, v, sign(t, jwt.SigningMethodPS256, k.rsa, "rsa", claims()), auth.ErrUnknownKey)
 	mustRefuse(t, v, sign(t, jwt.SigningMethodES256, k.ec, "rsa", claims()), auth.ErrUnknownKey)
 	mustRefuse(t, v, sign(t, jwt.SigningMethodRS256, k.rsa, "ec", claims()), auth.ErrUnknownKey)
+
+	// A key marked with an algorithm that signs nothing here (an
+	// encryption key published without "use") is left out, not fatal.
+	p.set(func(p *provider) {
+		p.doc = jwksJSON(t, jwk{kid: "rsa", alg: "RS256", pub: k.rsa.Public()}, jwk{kid: "oaep", alg: "RSA-OAEP", pub: k.rsaOther.Public()})
+	})
+	set2, _ := fetch(t, p, auth.FetchOptions{})
+	if set2.Len() != 1 {
+		t.Errorf("set with an RSA-OAEP key: Len = %d, want 1", set2.Len())
+	}
+	mustRefuse(t, remoteVerifier(t, set2, "RS256"), sign(t, jwt.SigningMethodRS256, k.rsaOther, "oaep", claims()), auth.ErrUnknownKey)
 }
 
 // ETag makes refreshes conditional (a 304 keeps the set), and a fresh

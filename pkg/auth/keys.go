@@ -110,8 +110,15 @@ func parseJWKSDoc(data []byte, skipUnsupported bool) ([]byte, []crypto.PublicKey
 		if err != nil {
 			return nil, nil, &ConfigError{Field: "JWKS", Problem: fmt.Sprintf("key %d (kid %q)", i, k.KID), Err: err}
 		}
-		if alg := k.ALG.String(); alg != "" && !fits(alg, pub) {
-			return nil, nil, &ConfigError{Field: "JWKS", Problem: fmt.Sprintf("key %d (kid %q) is a %s key marked alg %q", i, k.KID, k.KTY, alg)}
+		if alg := k.ALG.String(); alg != "" {
+			if _, known := algorithms[alg]; !known {
+				// Not a signature algorithm this package accepts (say an
+				// encryption key without "use"): never a verification key.
+				continue
+			}
+			if !fits(alg, pub) {
+				return nil, nil, &ConfigError{Field: "JWKS", Problem: fmt.Sprintf("key %d (kid %q) is a %s key marked alg %q", i, k.KID, k.KTY, alg)}
+			}
 		}
 		sigKeys = append(sigKeys, k)
 		pubs = append(pubs, pub)
