@@ -13,6 +13,7 @@ import (
 	"github.com/streamer-go/streamer/awslambda"
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
+	"github.com/streamer-go/streamer/pkg/progress"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
@@ -78,6 +79,23 @@ func TestTraceIDBecomesTheCorrelationID(t *testing.T) {
 			t.Errorf("no %s line with the trace as correlation_id:\n%s", msg, out)
 		}
 	}
+	// An async request's queued line ties the trace to its request ID,
+	// which the processor's lines carry.
+	router.HandleAsyncFunc("work", func(context.Context, *streamer.Request, progress.Reporter) (any, error) { return "ok", nil })
+	// (The 410 above removed c1's record; the user is back.)
+	if err := st.Save(t.Context(), &store.Connection{ConnectionID: "c1", UserID: "u", TenantID: "t", TTL: time.Now().Add(time.Hour).Unix()}); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	ev.Body = `{"type":"request","id":"w1","action":"work"}`
+	if _, err := h(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if !hasLine(logs.String(), `msg="queued async request"`, "correlation_id=1-67891233-abcdef012345678912345678", "request_id=r-") {
+		t.Errorf("no queued line tying the trace to the request id:\n%s", logs.String())
+	}
+	ev.Body = "not json"
+
 	// Without a trace, API Gateway's request ID is the correlation ID.
 	logs.Reset()
 	if _, err := h(t.Context(), ev); err != nil {

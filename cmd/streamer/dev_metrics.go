@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -75,6 +76,7 @@ func (m *devMetrics) handler(next http.Handler) http.Handler {
 // its own listener.
 func (s *devStack) serve(ln net.Listener) error {
 	m := s.metrics
+	m.srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug) // as the gateway's own server
 	if m.own == nil {
 		m.srv.Handler = m.handler(s.gw)
 		return m.srv.Serve(ln)

@@ -69,7 +69,9 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 	switch {
 	case err == nil:
 		dispatch = true
-		log.DebugContext(ctx, "queued async request")
+		// Info: it ties the correlation ID (trace) to the request ID that the
+		// processor's lines carry.
+		log.InfoContext(ctx, "queued async request")
 	case errors.Is(err, store.ErrAlreadyExists):
 		prev, gerr := r.requests.GetRequest(ctx, req.RequestID)
 		if gerr != nil {
