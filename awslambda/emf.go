@@ -101,6 +101,7 @@ func NewEMF(w io.Writer, opts EMFOptions) (*EMF, error) {
 }
 
 // dimHandler is the per-line dimension: which handler the line is about.
+// Every metric is also published without it (see write).
 const dimHandler = "Handler"
 
 // Handler names, the values of the Handler dimension.
@@ -240,7 +241,10 @@ func (e *EMF) write(l line) {
 		"Timestamp": e.now().UnixMilli(),
 		"CloudWatchMetrics": []directive{{
 			Namespace:  e.namespace,
-			Dimensions: [][]string{e.dimNames},
+			// Per handler, and rolled up over handlers so one alarm
+			// covers the deployment (the fixed dimensions alone; [] when
+			// there are none, which EMF allows).
+			Dimensions: [][]string{e.dimNames, e.dimNames[:len(e.dimNames)-1]},
 			Metrics:    ms,
 		}},
 	}
