@@ -9,7 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sync"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -99,8 +99,9 @@ type JWKSStats struct {
 // scheduled refresh skip the request while the set is fresh. A refresh for
 // an unknown kid always asks the provider (conditionally).
 //
-// ctx bounds the first fetch only; the refreshes run until Close. The
-// first fetch must succeed: its error wraps ErrJWKSFetch.
+// The first fetch, bounded by Timeout, must succeed: its error wraps
+// ErrJWKSFetch (as does ctx's, if ctx ended meanwhile). ctx's values are
+// kept for the refreshes, not its cancellation: they run until Close.
 func FetchJWKS(ctx context.Context, rawURL string, opts *FetchOptions) (*JWKS, error) {
 	var o FetchOptions
 	if opts != nil {
@@ -288,21 +289,13 @@ func (r *remoteJWKS) refreshFailed(ctx context.Context, err error) {
 }
 
 func diffKIDs(was, now []string) (added, removed []string) {
-	in := func(s []string, k string) bool {
-		for _, x := range s {
-			if x == k {
-				return true
-			}
-		}
-		return false
-	}
 	for _, k := range now {
-		if !in(was, k) {
+		if !slices.Contains(was, k) {
 			added = append(added, k)
 		}
 	}
 	for _, k := range was {
-		if !in(now, k) {
+		if !slices.Contains(now, k) {
 			removed = append(removed, k)
 		}
 	}
@@ -320,19 +313,4 @@ func withRevalidate(ctx context.Context) context.Context {
 func mustRevalidate(ctx context.Context) bool {
 	v, _ := ctx.Value(revalidateKey{}).(bool)
 	return v
-}
-
-// cacheEntry is the last good answer and its validators.
-type cacheEntry struct {
-	body         []byte
-	etag         string
-	lastModified string
-	freshUntil   time.Time
-}
-
-// cacheMu guards a transport's cache; refreshes are rare, so one lock is
-// plenty.
-type cacheMu struct {
-	mu    sync.Mutex
-	entry *cacheEntry
 }

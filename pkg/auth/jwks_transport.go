@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -151,4 +152,19 @@ func answer(req *http.Request, body []byte) *http.Response {
 		ContentLength: int64(len(body)),
 		Request:       req,
 	}
+}
+
+// cacheEntry is the last good answer and its validators.
+type cacheEntry struct {
+	body         []byte
+	etag         string
+	lastModified string
+	freshUntil   time.Time
+}
+
+// cacheMu guards a transport's cache; refreshes are rare, so one lock is
+// plenty.
+type cacheMu struct {
+	mu    sync.Mutex
+	entry *cacheEntry
 }
