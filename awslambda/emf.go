@@ -240,7 +240,7 @@ func (e *EMF) write(l line) {
 	doc["_aws"] = map[string]any{
 		"Timestamp": e.now().UnixMilli(),
 		"CloudWatchMetrics": []directive{{
-			Namespace:  e.namespace,
+			Namespace: e.namespace,
 			// Per handler, and rolled up over handlers so one alarm
 			// covers the deployment (the fixed dimensions alone; [] when
 			// there are none, which EMF allows).

@@ -17,6 +17,7 @@ import (
 
 	"github.com/streamer-go/streamer/awslambda"
 	"github.com/streamer-go/streamer/cmd/streamer/internal/demo"
+	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
@@ -61,7 +62,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins allowed to connect (host patterns like app.example.com or localhost:*; \"*\" for any); default any localhost origin")
 	fs.IntVar(&o.outboundQueue, "outbound-queue", local.DefaultOutboundQueue, "messages queued per slow client before @connections answers 429")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close and running async requests to finish (then they are cancelled and stay queued)")
-	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "keep connections and async requests in DynamoDB at this endpoint (e.g. http://127.0.0.1:4567 for dynalite) instead of memory; tables are created if missing")
+	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "keep connections, async requests and channels in DynamoDB at this endpoint (e.g. http://127.0.0.1:4567 for dynalite) instead of memory; tables are created if missing")
 	fs.StringVar(&o.tablePrefix, "table-prefix", dynamo.DefaultPrefix, "DynamoDB table name prefix, with --dynamodb-endpoint")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	finishJWT := jwtFlags(fs, &o.jwt)
@@ -102,10 +103,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // connection manager they all reply through.
 type devStack struct {
 	wsURL, endpoint string
+	addr            string
+	ui              *devUI
 
 	gw          *local.Gateway
 	proc        *streamer.Processor
 	mgr         *connection.Manager
+	channels    *devChannels
 	served      chan error
 	closeClient func()
 	log         *slog.Logger
@@ -134,6 +138,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 	s := &devStack{
 		wsURL:       "ws://" + ln.Addr().String() + "/" + o.stage,
 		endpoint:    "http://" + ln.Addr().String() + "/" + o.stage,
+		addr:        ln.Addr().String(),
 		closeClient: func() {},
 		log:         logger,
 		stopJWKS:    stopJWKS,
@@ -154,6 +159,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		store.ConnectionStore
 		store.RequestStore
 	} = memory.New()
+	var chanStore channel.Store = channel.NewMemoryStore()
 	if o.dynamoEndpoint != "" {
 		client, closeClient, err := dynamoClient(ctx, o.dynamoEndpoint, "", stderr)
 		if err != nil {
@@ -164,20 +170,27 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 			return nil, fmt.Errorf("create tables at %s: %w", o.dynamoEndpoint, err)
 		}
 		st = dynamo.New(client, dynamo.WithPrefix(o.tablePrefix))
+		chanStore = channel.NewDynamoStore(client, channel.WithDynamoPrefix(o.tablePrefix))
 		s.closeClient = closeClient
 		logger.Info("streamer dev: connections and requests in DynamoDB", "endpoint", o.dynamoEndpoint, "prefix", o.tablePrefix)
 	}
 
 	// The local gateway accepts any credentials; the SDK wants some.
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-	s.mgr = connection.NewManager(st, connection.NewAPIGatewayClient(awsCfg, s.endpoint), s.endpoint, connection.WithLogger(logger))
+	s.mgr = connection.NewManager(st, connection.NewFastClient(awsCfg, s.endpoint), s.endpoint, connection.WithLogger(logger))
 	undo = append(undo, func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
 		defer cancel()
 		s.mgr.Shutdown(sctx)
 	})
 
-	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger))
+	s.channels = startChannels(ctx, chanStore, s.mgr, logger)
+	undo = append(undo, func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
+		defer cancel()
+		s.channels.shutdown(sctx, logger)
+	})
+	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger), streamer.WithChannels(s.channels.svc))
 	demo.Register(router, st, s.mgr)
 	s.proc = streamer.NewProcessor(router, streamer.WithProcessorLogger(logger))
 	if err := s.proc.Start(ctx); err != nil {
@@ -193,7 +206,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		return nil, err
 	}
 	undo = append(undo, s.metrics.close)
-	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(logger)}
+	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(logger), streamer.WithConnectionCleanup(s.channels.svc)}
 	if verifier != nil {
 		connectOpts = append(connectOpts, streamer.WithVerifier(verifier))
 		logger.Info("streamer dev: auth on: $connect needs a JWT (Authorization: Bearer, or the token query parameter)",
@@ -206,6 +219,9 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 	flush := awslambda.WithFlusher(s.mgr)
 	logOpt := awslambda.WithLogger(logger)
 
+	if s.ui, err = newDevUI(o, s, st); err != nil {
+		return nil, err
+	}
 	s.gw, err = local.New(local.Config{
 		Stage:                    o.stage,
 		RouteSelectionExpression: o.routeSelection,
@@ -219,14 +235,16 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		OutboundQueue:  o.outboundQueue,
 		AllowedOrigins: o.allowedOrigins,
 		Logger:         logger,
-		Observer:       s.metrics.obs,
-		DomainName:     ln.Addr().String(), // the gateway may not Serve ln itself (see serve)
+		Observer:       local.JoinObservers(s.ui.ui, s.metrics.obs),
+		DomainName:     ln.Addr().String(), // the UI's server serves ln, not the gateway
 	})
 	if err != nil {
 		return nil, usageError{err}
 	}
 	s.served = make(chan error, 1)
-	go func() { s.served <- s.serve(ln) }()
+	s.ui.srv.Handler = s.metrics.wrap(s.ui.srv.Handler)
+	s.metrics.start(logger)
+	go func() { s.served <- s.serveUI(ln) }()
 	return s, nil
 }
 
@@ -237,6 +255,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 // sends done). Everything is bounded by ctx.
 func (s *devStack) shutdown(ctx context.Context) error {
 	metricsErr := s.shutdownMetrics(ctx)
+	uiErr := s.shutdownUI(ctx)
 	gwErr := s.gw.Shutdown(ctx)
 	serveErr := <-s.served
 	if errors.Is(serveErr, http.ErrServerClosed) {
@@ -258,10 +277,11 @@ func (s *devStack) shutdown(ctx context.Context) error {
 		s.log.Warn("streamer dev: async handlers cancelled at the shutdown deadline; their requests stay queued", "err", procErr)
 		procErr = nil
 	}
+	chErr := s.channels.shutdown(ctx, s.log)
 	mgrErr := s.mgr.Shutdown(ctx)
 	s.closeClient()
 	s.stopJWKS()
-	return errors.Join(metricsErr, gwErr, serveErr, procErr, mgrErr)
+	return errors.Join(metricsErr, uiErr, gwErr, serveErr, procErr, chErr, mgrErr)
 }
 
 // devRun serves until ctx ends (SIGINT/SIGTERM), then closes every socket
@@ -277,12 +297,14 @@ func devRun(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "WebSocket URL:       %s\n", s.wsURL)
 	fmt.Fprintf(stdout, "Management endpoint: %s\n", s.endpoint)
 	fmt.Fprintf(stdout, "Metrics:             %s\n", s.metrics.url)
+	printDevUI(stdout, s)
 	if o.jwt.enabled() {
 		fmt.Fprintf(stdout, "Auth:                JWT (%s); send the token as Authorization: Bearer or ?token=\n", strings.Join(o.jwt.algorithms, ", "))
 	} else {
 		fmt.Fprintf(stdout, "Auth:                OFF, every connection is user \"anonymous\" in tenant \"default\" (--jwt-algorithms turns it on)\n")
 	}
 	fmt.Fprintf(stdout, "Try: {\"type\":\"request\",\"id\":\"1\",\"action\":\"whoami\"} (actions: echo, whoami, broadcast, report {\"seconds\":n}). Ctrl-C stops.\n")
+	fmt.Fprintln(stdout, channelsHint)
 
 	var serveErr error
 	select {

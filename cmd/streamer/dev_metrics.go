@@ -24,16 +24,17 @@ const metricsPath = "/metrics"
 
 // devMetrics serves /metrics: the connection manager's collector, the
 // processor's stats, and what the gateway's Observer sees. Without
-// --metrics-addr it shares the gateway's listener: one http.Server whose
-// handler answers /metrics and passes everything else to the gateway.
+// --metrics-addr it shares the gateway's listener, as one more path of
+// the server that serves the demo page, the console and the gateway
+// (dev_ui.go); with it, a server of its own.
 type devMetrics struct {
 	reg *prometheus.Registry
 	obs *gatewayMetrics
 	url string
 
 	own   net.Listener // --metrics-addr's listener, or nil
-	srv   *http.Server
-	ownCh chan error // Serve's result on own, when own is set
+	srv   *http.Server // serves own
+	ownCh chan error   // srv.Serve's result, once started
 }
 
 // newDevMetrics registers the metrics and, with --metrics-addr, listens.
@@ -41,7 +42,6 @@ func newDevMetrics(addr string, gwLn net.Listener, mgr *connection.Manager, proc
 	m := &devMetrics{reg: prometheus.NewRegistry(), obs: newGatewayMetrics(local.RouteConnect, local.RouteDisconnect, local.RouteDefault)}
 	m.reg.MustRegister(mgr.Collector(), m.obs, processorCollector{proc},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second}
 	m.url = "http://" + gwLn.Addr().String() + metricsPath
 	if addr != "" {
 		ln, err := net.Listen("tcp", addr)
@@ -56,12 +56,12 @@ func newDevMetrics(addr string, gwLn net.Listener, mgr *connection.Manager, proc
 // close releases --metrics-addr's listener when startDev fails before
 // serving.
 func (m *devMetrics) close() {
-	if m.own != nil {
+	if m.own != nil && m.ownCh == nil {
 		m.own.Close()
 	}
 }
 
-// handler answers /metrics and passes the rest to next.
+// handler answers GET /metrics and passes the rest to next (404 without).
 func (m *devMetrics) handler(next http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+metricsPath, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
@@ -71,36 +71,36 @@ func (m *devMetrics) handler(next http.Handler) http.Handler {
 	return mux
 }
 
-// serve runs until shutdownMetrics (then it returns http.ErrServerClosed,
-// like the gateway's Serve): the gateway on ln, and /metrics with it or on
-// its own listener.
-func (s *devStack) serve(ln net.Listener) error {
-	m := s.metrics
-	m.srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug) // as the gateway's own server
-	if m.own == nil {
-		m.srv.Handler = m.handler(s.gw)
-		return m.srv.Serve(ln)
+// wrap adds /metrics to the gateway listener's handler, unless
+// --metrics-addr moved it.
+func (m *devMetrics) wrap(next http.Handler) http.Handler {
+	if m.own != nil {
+		return next
 	}
-	m.srv.Handler = m.handler(nil)
-	m.ownCh = make(chan error, 1)
-	go func() { m.ownCh <- m.srv.Serve(m.own) }()
-	return s.gw.Serve(ln)
+	return m.handler(next)
 }
 
-// shutdownMetrics stops the metrics server before the gateway shuts down.
-// Sharing the listener, it stops accepting and waits for the requests in
-// flight (@connections calls included); the gateway's Shutdown then
-// closes the WebSockets, which http.Server does not track once hijacked.
+// start serves --metrics-addr's listener, if any, until shutdownMetrics.
+func (m *devMetrics) start(log *slog.Logger) {
+	if m.own == nil {
+		return
+	}
+	m.srv = &http.Server{Handler: m.handler(nil), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	m.ownCh = make(chan error, 1)
+	go func() { m.ownCh <- m.srv.Serve(m.own) }()
+}
+
+// shutdownMetrics stops --metrics-addr's server (with a shared listener,
+// the UI's server shutdown covers /metrics).
 func (s *devStack) shutdownMetrics(ctx context.Context) error {
 	m := s.metrics
-	if m == nil {
+	if m == nil || m.ownCh == nil {
 		return nil
 	}
 	err := m.srv.Shutdown(ctx)
-	if m.ownCh != nil {
-		if serr := <-m.ownCh; !errors.Is(serr, http.ErrServerClosed) {
-			err = errors.Join(err, serr)
-		}
+	if serr := <-m.ownCh; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
 	}
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
