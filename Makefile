@@ -36,6 +36,7 @@ FUZZ_TARGETS ?= \
 	./pkg/streamer:FuzzHandleMessage \
 	./runtime/local:FuzzRouteKey \
 	./pkg/auth:FuzzVerify \
+	./pkg/auth:FuzzParseJWKS \
 	./pkg/connection:FuzzEncode \
 	./pkg/store/dynamo:FuzzDecodeCursor \
 	./pkg/store/dynamo:FuzzDecodeSweepCursor \
