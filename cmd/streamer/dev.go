@@ -120,13 +120,13 @@ type devStack struct {
 // startDev listens and serves the demo app. On error nothing is left
 // running.
 func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.Writer) (_ *devStack, err error) {
-	verifier, stopJWKS, err := o.jwt.verifier(ctx, logger)
+	verifier, jwks, err := o.jwt.verifier(ctx, logger)
 	if err != nil {
 		return nil, usageError{err}
 	}
 	defer func() {
 		if err != nil {
-			stopJWKS()
+			jwks.Close()
 		}
 	}()
 	// Listen first: the management endpoint, which the app's manager
@@ -141,7 +141,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		addr:        ln.Addr().String(),
 		closeClient: func() {},
 		log:         logger,
-		stopJWKS:    stopJWKS,
+		stopJWKS:    jwks.Close,
 	}
 	var undo []func()
 	defer func() {
@@ -202,7 +202,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		s.proc.Shutdown(sctx)
 	})
 
-	if s.metrics, err = newDevMetrics(o.metricsAddr, ln, s.mgr, s.proc); err != nil {
+	if s.metrics, err = newDevMetrics(o.metricsAddr, ln, s.mgr, s.proc, jwks); err != nil {
 		return nil, err
 	}
 	undo = append(undo, s.metrics.close)

@@ -85,23 +85,20 @@ func jwtFlags(fs *flag.FlagSet, o *jwtOptions) (finish func() error) {
 func (o jwtOptions) enabled() bool { return len(o.algorithms) > 0 }
 
 // verifier loads the key files, fetches --jwt-jwks-url, and builds the
-// token verifier; nil when auth is off. stop ends the JWKS refreshes (a
-// no-op without a URL). Every error is a configuration mistake of the
-// command line or an unreachable identity provider.
-func (o jwtOptions) verifier(ctx context.Context, logger *slog.Logger) (_ *auth.Verifier, stop func(), err error) {
-	stop = func() {}
+// token verifier; nil when auth is off. The fetched set, if any, is
+// returned for its metrics; Close stops its refreshes (nil-safe). Every
+// error is a configuration mistake of the command line or an unreachable
+// identity provider.
+func (o jwtOptions) verifier(ctx context.Context, logger *slog.Logger) (*auth.Verifier, *auth.JWKS, error) {
 	if !o.enabled() {
-		return nil, stop, nil
+		return nil, nil, nil
 	}
 	v, set, err := o.buildVerifier(ctx, logger)
-	if set != nil {
-		stop = set.Close
-	}
 	if err != nil {
-		stop()
-		return nil, func() {}, err
+		set.Close()
+		return nil, nil, err
 	}
-	return v, stop, nil
+	return v, set, nil
 }
 
 // buildVerifier is verifier's work; the fetched set, if any, is returned

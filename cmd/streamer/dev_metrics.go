@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/streamer-go/streamer/pkg/auth"
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/streamer"
 	"github.com/streamer-go/streamer/runtime/local"
@@ -38,10 +39,14 @@ type devMetrics struct {
 }
 
 // newDevMetrics registers the metrics and, with --metrics-addr, listens.
-func newDevMetrics(addr string, gwLn net.Listener, mgr *connection.Manager, proc *streamer.Processor) (*devMetrics, error) {
+// jwks, a set fetched from --jwt-jwks-url, adds its refresh metrics.
+func newDevMetrics(addr string, gwLn net.Listener, mgr *connection.Manager, proc *streamer.Processor, jwks *auth.JWKS) (*devMetrics, error) {
 	m := &devMetrics{reg: prometheus.NewRegistry(), obs: newGatewayMetrics(local.RouteConnect, local.RouteDisconnect, local.RouteDefault)}
 	m.reg.MustRegister(mgr.Collector(), m.obs, processorCollector{proc},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if jwks != nil {
+		m.reg.MustRegister(jwksCollector{jwks})
+	}
 	m.url = "http://" + gwLn.Addr().String() + metricsPath
 	if addr != "" {
 		ln, err := net.Listen("tcp", addr)
@@ -259,4 +264,36 @@ func (c processorCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(procOutcomes, prometheus.CounterValue, float64(n), outcome)
 	}
 	ch <- prometheus.MustNewConstMetric(procStoreErr, prometheus.CounterValue, float64(s.StoreErrors))
+}
+
+// jwksCollector exposes a fetched JWKS's Stats, read at scrape time.
+type jwksCollector struct{ s *auth.JWKS }
+
+var (
+	jwksKeys        = prometheus.NewDesc("streamer_auth_jwks_keys", "Keys in the last good JWKS from --jwt-jwks-url.", nil, nil)
+	jwksRequests    = prometheus.NewDesc("streamer_auth_jwks_requests_total", "JWKS requests that reached the identity provider.", nil, nil)
+	jwksNotModified = prometheus.NewDesc("streamer_auth_jwks_not_modified_total", "JWKS refreshes answered 304 Not Modified.", nil, nil)
+	jwksFailures    = prometheus.NewDesc("streamer_auth_jwks_refresh_failures_total", "JWKS refreshes that failed (the last good keys stayed in use).", nil, nil)
+	jwksLastSuccess = prometheus.NewDesc("streamer_auth_jwks_last_success_timestamp_seconds", "When the identity provider last answered with a usable JWKS.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c jwksCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{jwksKeys, jwksRequests, jwksNotModified, jwksFailures, jwksLastSuccess} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c jwksCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Stats()
+	ch <- prometheus.MustNewConstMetric(jwksKeys, prometheus.GaugeValue, float64(c.s.Len()))
+	ch <- prometheus.MustNewConstMetric(jwksRequests, prometheus.CounterValue, float64(st.Requests))
+	ch <- prometheus.MustNewConstMetric(jwksNotModified, prometheus.CounterValue, float64(st.NotModified))
+	ch <- prometheus.MustNewConstMetric(jwksFailures, prometheus.CounterValue, float64(st.Failures))
+	var last float64
+	if !st.LastSuccess.IsZero() {
+		last = float64(st.LastSuccess.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(jwksLastSuccess, prometheus.GaugeValue, last)
 }
