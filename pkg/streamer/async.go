@@ -95,7 +95,7 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 	// Ack before dispatching, so the client learns the request id before
 	// the first progress message can arrive.
 	ack := NewAck(req.ID, req.RequestID, a.name)
-	if finished == nil && prev != nil {
+	if prev != nil {
 		ack.Attempt = attemptOf(prev)
 	}
 	replyErr := r.reply(ctx, req.ConnectionID, ack)
