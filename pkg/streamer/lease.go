@@ -30,7 +30,7 @@ var (
 // minRenewRetry is the shortest wait before retrying a failed renewal.
 const minRenewRetry = 50 * time.Millisecond
 
-// keepLease renews the claim on ar every renewEvery until stop is closed.
+// keepLease renews owner's claim on the request every renewEvery until stop is closed.
 // claimedAt is when the Claim that granted the lease was sent: the store
 // computed the lease's end from a moment no earlier than that, so
 // claimedAt+lease is a safe estimate of when another worker may take the
@@ -39,7 +39,7 @@ const minRenewRetry = 50 * time.Millisecond
 // A failed renewal is retried sooner and logged at WARN with the count of
 // failures so far. cancel stops the handler with the cause: errClaimLost,
 // errRequestGone or errLeaseExpired.
-func (p *Processor) keepLease(ctx context.Context, log *slog.Logger, requestID string, claimedAt time.Time, stop <-chan struct{}, cancel context.CancelCauseFunc) {
+func (p *Processor) keepLease(ctx context.Context, log *slog.Logger, requestID, owner string, claimedAt time.Time, stop <-chan struct{}, cancel context.CancelCauseFunc) {
 	validUntil := claimedAt.Add(p.lease)
 	retry := max(p.renewEvery/4, minRenewRetry)
 	next := time.Now().Add(p.renewEvery)
@@ -62,7 +62,7 @@ func (p *Processor) keepLease(ctx context.Context, log *slog.Logger, requestID s
 		}
 		sent := time.Now()
 		rctx, cancelCall := context.WithDeadline(ctx, validUntil)
-		err := p.router.requests.RenewLease(rctx, requestID, p.owner, p.lease)
+		err := p.router.requests.RenewLease(rctx, requestID, owner, p.lease)
 		cancelCall()
 		switch {
 		case err == nil:

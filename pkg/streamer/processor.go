@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,6 +86,7 @@ type Processor struct {
 	// watching is set while its loop runs.
 	rec      recovery
 	watching atomic.Bool
+	runs     atomic.Int64 // numbers each run's lease owner
 
 	mu        sync.Mutex
 	started   bool
@@ -245,8 +247,17 @@ func randomOwner() string {
 	return "worker-" + hex.EncodeToString(b[:])
 }
 
-// Owner returns the lease owner name of this processor.
+// Owner returns the lease owner name of this processor. Each run claims
+// its request as Owner()+"/"+n, n counting the processor's runs, so that
+// a run the processor itself gave up (its lease expired, and a sweep of
+// the same processor took the request over) cannot write over the run
+// that replaced it.
 func (p *Processor) Owner() string { return p.owner }
+
+// runOwner is the lease owner of one run.
+func (p *Processor) runOwner() string {
+	return p.owner + "/" + strconv.FormatInt(p.runs.Add(1), 10)
+}
 
 // outcome of one attempt.
 type outcome int
@@ -300,9 +311,9 @@ func (p *Processor) process(ctx context.Context, requestID string) (ran bool, er
 func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, error) {
 	// The manager's log lines about this request's sends carry its id.
 	ctx = connection.WithCorrelationID(ctx, requestID)
-	log := p.log.With(slog.String("request_id", requestID), slog.String("owner", p.owner))
+	log := p.log.With(slog.String("request_id", requestID), slog.String("worker", p.owner))
 	claimedAt := time.Now()
-	ar, err := p.router.requests.Claim(ctx, requestID, p.owner, p.lease)
+	ar, err := p.router.requests.Claim(ctx, requestID, p.runOwner(), p.lease)
 	switch {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		log.DebugContext(ctx, "not claimed", slog.Any("error", err))
@@ -338,7 +349,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 			log.ErrorContext(ctx, "marshalling result", slog.Any("error", merr))
 			return p.fail(wctx, log, to, ar, failure{Code: CodeInternal, Message: msgInternal})
 		}
-		done, err := p.router.requests.Complete(wctx, ar.RequestID, p.owner, data)
+		done, err := p.router.requests.Complete(wctx, ar.RequestID, ar.LeaseOwner, data)
 		switch {
 		case errors.Is(err, store.ErrConflict):
 			log.InfoContext(ctx, "request cancelled or taken over before its result was stored")
@@ -403,7 +414,7 @@ func (p *Processor) requeue(ctx, wctx context.Context, log *slog.Logger, to *tar
 		limit = max(limit, ar.Attempts+2)
 	}
 	cut := ctx.Err() != nil
-	upd, err := p.router.requests.Requeue(wctx, ar.RequestID, p.owner, reqErr, limit)
+	upd, err := p.router.requests.Requeue(wctx, ar.RequestID, ar.LeaseOwner, reqErr, limit)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		log.InfoContext(ctx, "request cancelled or taken over by another worker before it was put back")
@@ -440,7 +451,7 @@ type failure struct {
 }
 
 func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *store.AsyncRequest, f failure) (outcome, error) {
-	_, err := p.router.requests.Fail(ctx, ar.RequestID, p.owner, store.RequestError{Code: string(f.Code), Message: f.Message})
+	_, err := p.router.requests.Fail(ctx, ar.RequestID, ar.LeaseOwner, store.RequestError{Code: string(f.Code), Message: f.Message})
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return finished, nil
@@ -514,7 +525,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 	}
 	persistFailures := 0 // the publisher persists on one goroutine
 	persist := func(ctx context.Context, u progress.Update) error {
-		err := p.router.requests.UpdateProgress(ctx, ar.RequestID, p.owner, u.Percentage, u.Message)
+		err := p.router.requests.UpdateProgress(ctx, ar.RequestID, ar.LeaseOwner, u.Percentage, u.Message)
 		if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) && stoppedBy() == nil {
 			persistFailures++
 			log.WarnContext(ctx, "persisting progress failed", slog.Int("failed_writes", persistFailures), slog.Any("error", err))
@@ -531,7 +542,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 	stopRenew := make(chan struct{})
 	go func() {
 		defer close(renewDone)
-		p.keepLease(cctx, log, ar.RequestID, claimedAt, stopRenew, cancel)
+		p.keepLease(cctx, log, ar.RequestID, ar.LeaseOwner, claimedAt, stopRenew, cancel)
 	}()
 
 	req := &Request{
