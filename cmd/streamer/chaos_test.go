@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -410,6 +411,7 @@ func (c *chaosClient) snapshot() []chaosRequest {
 	for i, r := range c.reqs {
 		out[i] = *r
 		out[i].finals = append([]serverMessage(nil), r.finals...)
+		out[i].attempts = maps.Clone(r.attempts)
 	}
 	return out
 }
