@@ -101,7 +101,11 @@ type ProcessorOption func(*Processor)
 
 // WithLease sets the claim lease (default [DefaultLease]); the processor
 // renews it every third of its length while the handler runs, and each
-// renewal also checks whether the request was cancelled.
+// renewal also checks whether the request was cancelled. A run whose lease
+// cannot be renewed before it ends (the store is unreachable) is stopped,
+// since another worker may take the request over from then on; it is put
+// back in the queue when the store answers again. A shorter lease means a
+// faster take-over after a crash, and more renewal writes.
 func WithLease(d time.Duration) ProcessorOption {
 	return func(p *Processor) {
 		if d > 0 {
@@ -170,7 +174,12 @@ func WithQueueSize(n int) ProcessorOption {
 
 // WithSweepInterval sets how often the in-process pool started by Start
 // sweeps for stalled requests (default [DefaultSweepInterval]); d <= 0
-// turns the periodic sweep off. It does not affect Sweep itself.
+// turns the periodic sweep off, and with it the pool's recovery loop. It
+// does not affect Sweep itself. Besides sweeping periodically, the pool
+// looks again at a request when the lease it runs under ends if a client
+// is waiting for it (a resume or a resubmission found it running), so a
+// request whose worker died is taken over about a lease after the crash,
+// not a lease plus an interval.
 func WithSweepInterval(d time.Duration) ProcessorOption {
 	return func(p *Processor) { p.sweepEvery = max(d, 0) }
 }
