@@ -184,6 +184,9 @@ type chaosClient struct {
 	reqs     []*chaosRequest
 	byClient map[string]*chaosRequest
 	byServer map[string]*chaosRequest
+	// early holds final messages about a server id not acked yet (its ack
+	// was lost with a dead process; the resubmission's ack tells it).
+	early map[string][]serverMessage
 }
 
 type connEvent struct {
@@ -363,6 +366,8 @@ func (c *chaosClient) handle(m *chaosMessage, proc int) (broken bool) {
 		if r := c.byClient[m.ID]; r != nil && r.serverID == "" {
 			r.serverID = m.RequestID
 			c.byServer[m.RequestID] = r
+			r.finals = append(r.finals, c.early[m.RequestID]...)
+			delete(c.early, m.RequestID)
 		}
 	case streamer.TypeProgress:
 		if r := c.byServer[m.RequestID]; r != nil {
@@ -385,7 +390,7 @@ func (c *chaosClient) handle(m *chaosMessage, proc int) (broken bool) {
 		if r != nil {
 			r.finals = append(r.finals, m.serverMessage)
 		} else {
-			c.t.Errorf("client %d: final message about an unknown request: %+v", c.n, m)
+			c.early[m.RequestID] = append(c.early[m.RequestID], m.serverMessage)
 		}
 	}
 	return false
@@ -456,7 +461,7 @@ func TestChaos(t *testing.T) {
 			t.Fatal(err)
 		}
 		clients[i] = &chaosClient{t: t, n: i, token: tok, world: world, submit: make(chan []*chaosRequest, 4),
-			byClient: map[string]*chaosRequest{}, byServer: map[string]*chaosRequest{}}
+			byClient: map[string]*chaosRequest{}, byServer: map[string]*chaosRequest{}, early: map[string][]serverMessage{}}
 		wg.Go(func() { clients[i].run(ctx) })
 	}
 	stopClients := sync.OnceFunc(func() { cancel(); wg.Wait() })
@@ -626,6 +631,13 @@ func TestChaos(t *testing.T) {
 				t.Errorf("%s: after recovery, ended with %+v, want complete", r.clientID, first)
 			}
 		}
+	}
+	for _, c := range clients {
+		c.mu.Lock()
+		for id, ms := range c.early {
+			t.Errorf("client %d: final messages about a request it never had: %s %+v", c.n, id, ms)
+		}
+		c.mu.Unlock()
 	}
 	t.Logf("chaos: %d requests: %d completed (%d whose handler completed twice), %d lost with the wiped store, %d other errors; %d final messages restated by a resume",
 		total, completed, reruns, lost, total-completed-lost, restated)
