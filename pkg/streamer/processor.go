@@ -322,7 +322,8 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 	ctx = connection.WithCorrelationID(ctx, requestID)
 	log := p.log.With(slog.String("request_id", requestID), slog.String("worker", p.owner))
 	claimedAt := time.Now()
-	ar, err := p.router.requests.Claim(ctx, requestID, p.runOwner(), p.lease)
+	owner := p.runOwner()
+	ar, err := p.router.requests.Claim(ctx, requestID, owner, p.lease)
 	switch {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		log.DebugContext(ctx, "not claimed", slog.Any("error", err))
@@ -330,6 +331,8 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 	case err != nil:
 		return skipped, fmt.Errorf("streamer: claiming %s: %w", requestID, err)
 	}
+	// Every write of this run is made as this run's owner (see Owner).
+	ar.LeaseOwner = owner
 	log = log.With(slog.String("action", ar.Action), slog.String("user_id", ar.UserID), slog.Int("attempt", attemptOf(ar)))
 	to := newTarget(p, ar)
 	a, mw := p.router.lookup(ar.Action)
