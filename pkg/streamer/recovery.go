@@ -219,6 +219,12 @@ func (p *Processor) recheckOrphans(ctx context.Context) {
 			log.DebugContext(ctx, "store still not answering about a request whose outcome is unknown", slog.Any("error", err))
 			continue
 		}
+		if err == nil && cur.Status == store.StatusProcessing && cur.LeaseOwner == ar.LeaseOwner && !needsWork(cur, p.router.now()) {
+			// Still under this run's own lease: nothing has happened yet.
+			// Look again until the lease ends (then it needs work) or the
+			// record vanishes.
+			continue
+		}
 		p.rec.mu.Lock()
 		delete(p.rec.orphans, ar.RequestID)
 		p.rec.mu.Unlock()
@@ -236,8 +242,7 @@ func (p *Processor) recheckOrphans(ctx context.Context) {
 				p.push(cur.RequestID)
 			}
 		default:
-			// Another worker runs or ended it, or it was cancelled; or it
-			// is still under this run's lease (watch it end).
+			// Another worker runs or ended it, or it was cancelled.
 			p.expectLeaseEnd(cur)
 		}
 		cancel()
