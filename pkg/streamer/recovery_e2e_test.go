@@ -79,7 +79,7 @@ func finalFor(id string) func(wire) bool {
 // gets exactly one final error, REQUEST_LOST, instead of waiting forever.
 func TestE2ERecordVanishedMidRunEndsWithRequestLost(t *testing.T) {
 	vanishingBackends(t, func(t *testing.T, b vanishingBackend) {
-		s := startStackWith(t, b.stores, b.routerOpts, fastProgress, streamer.WithLease(time.Second))
+		s := startStackWith(t, b.stores, b.routerOpts, fastProgress, streamer.WithLease(3*time.Second))
 		c := s.dial(t, e2eToken(t, "alice", "t1"))
 		ack := c.roundTrip(t, `{"type":"request","id":"long","action":"report","payload":{"steps":200,"delay_ms":50}}`)
 		if ack.Type != "ack" || ack.Attempt != 1 {
@@ -161,14 +161,16 @@ func TestE2ELeaseRenewalFailingPastExpiryStopsTheHandlerAndAnotherWorkerRunsIt(t
 	forEachBackend(t, func(t *testing.T, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore)) {
 		conns, requests := newStores(t)
 		cutA := &partitioned{RequestStore: requests}
-		lease := streamer.WithLease(600 * time.Millisecond)
+		// Long enough that a loaded machine renews in time (a lease that
+		// runs out for that reason would stop B's run too).
+		lease := streamer.WithLease(1500 * time.Millisecond)
 		a := startStack(t, func(testing.TB) (store.ConnectionStore, store.RequestStore) { return conns, cutA },
 			fastProgress, lease, streamer.WithSweepInterval(time.Hour), streamer.WithOwner("worker-a"))
 		b := startStack(t, func(testing.TB) (store.ConnectionStore, store.RequestStore) { return conns, requests },
 			fastProgress, lease, streamer.WithSweepInterval(100*time.Millisecond), streamer.WithOwner("worker-b"))
 
 		c := a.dial(t, e2eToken(t, "alice", "t1"))
-		ack := c.roundTrip(t, `{"type":"request","id":"job","action":"report","payload":{"steps":20,"delay_ms":100}}`)
+		ack := c.roundTrip(t, `{"type":"request","id":"job","action":"report","payload":{"steps":40,"delay_ms":75}}`)
 		if ack.Type != "ack" || ack.Attempt != 1 {
 			t.Fatalf("ack %+v, want attempt 1", ack)
 		}
@@ -263,17 +265,20 @@ func TestShutdownRequeuesCutRequestsWithoutUsingUpAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.connect(t, "c1", "alice", "")
-	first := e.reply(t, "c1", `{"type":"request","id":"a","action":"long"}`)
+	e.send(t, "c1", `{"type":"request","id":"a","action":"long"}`)
 	<-started
 	e.send(t, "c1", `{"type":"request","id":"b","action":"long"}`) // waits for the one worker
-	var second wire
+	var first, second wire
 	for _, m := range e.sent.messages("c1") {
-		if m.Type == "ack" && m.ID == "b" {
+		switch {
+		case m.Type == "ack" && m.ID == "a":
+			first = m
+		case m.Type == "ack" && m.ID == "b":
 			second = m
 		}
 	}
-	if second.RequestID == "" {
-		t.Fatalf("no ack for the second request: %+v", e.sent.messages("c1"))
+	if first.RequestID == "" || second.RequestID == "" {
+		t.Fatalf("acks missing: %+v", e.sent.messages("c1"))
 	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
