@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/streamer-go/streamer/awslambda"
 	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
@@ -63,4 +64,12 @@ func TestSweepOnceLeavesALiveLease(t *testing.T) {
 	if err != nil || res.Ran != 0 {
 		t.Fatalf("sweep = %+v, %v; want nothing run", res, err)
 	}
+}
+
+// The sweep function of a deployment scheduled at rate(1 minute): each
+// invocation sweeps every 5 s for 50 s, so a request whose Lambda died is
+// taken over about 5 s after its lease ends (deploy/README.md).
+func ExampleWithSweepRepeat() {
+	var proc *streamer.Processor // streamer.NewProcessor(router), as in the package example
+	lambda.Start(awslambda.SweepHandler(proc, awslambda.WithSweepRepeat(5*time.Second, 50*time.Second)))
 }
