@@ -8,7 +8,10 @@ import (
 // Start runs the in-process worker pool and tells the router to feed it
 // every request it queues. Unless [WithSweepInterval] turned it off, the
 // pool also sweeps for stalled requests at Start (work a previous process
-// left behind) and then periodically, queueing them for its workers. ctx
+// left behind) and then periodically, queueing them for its workers; it
+// looks again at a request a client waits for when its lease ends, and
+// finds out what became of the requests whose outcome it could not write
+// (the store failed) once the store answers. ctx
 // supplies values (not cancellation) to the workers; stop them with
 // Shutdown. Start after Shutdown returns ErrProcessorClosed; a second
 // Start does nothing.
