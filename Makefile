@@ -5,10 +5,11 @@
 GO ?= go
 FUZZTIME ?= 5s
 
-.PHONY: test check fmt-check vet tools test-go fuzz bench bench-local dev clean
+.PHONY: test check fmt-check vet tools test-go fuzz bench bench-local dev clean test-js js-tools js-build chromium
 
 test: check tools
 	./scripts/with-dynalite.sh $(MAKE) --no-print-directory test-go fuzz
+	$(MAKE) --no-print-directory test-js
 
 check: fmt-check vet
 
@@ -38,7 +39,8 @@ FUZZ_TARGETS ?= \
 	./pkg/connection:FuzzEncode \
 	./pkg/store/dynamo:FuzzDecodeCursor \
 	./pkg/store/dynamo:FuzzDecodeSweepCursor \
-	./pkg/store/memory:FuzzListCursor
+	./pkg/store/memory:FuzzListCursor \
+	./pkg/channel:FuzzChannelMessage
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
@@ -57,4 +59,31 @@ bench-local:
 	$(GO) run ./cmd/streamer bench --connections 10000 --check
 
 clean:
-	rm -rf .tools/node_modules
+	rm -rf .tools/node_modules clients/js/node_modules clients/js/dist clients/js/test-results
+
+# The TypeScript client (clients/js): its public types checked by tsc, node
+# --test against a real `streamer dev`, and the demo page and dev console
+# in headless Chromium (Debian's; playwright-core downloads no browser).
+# Screenshots land in clients/js/test-results/ (gitignored). Test files run
+# in parallel: each starts its own streamer dev on a free port.
+JS := clients/js
+test-js: js-tools chromium
+	$(GO) build -o $(JS)/test-results/bin/streamer ./cmd/streamer
+	cd $(JS) && node scripts/build.mjs --check
+	cd $(JS) && node node_modules/typescript/bin/tsc -p test/types/tsconfig.json
+	cd $(JS) && STREAMER_BIN=$(CURDIR)/$(JS)/test-results/bin/streamer node --test --test-concurrency=4 test/*.test.mjs
+
+js-tools: $(JS)/node_modules/.package-lock.json
+
+$(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json $(JS)/package.json
+	@command -v node >/dev/null || { echo "Node.js >= 20 is required (for clients/js); install it first." >&2; exit 1; }
+	cd $(JS) && npm ci --no-audit --no-fund
+	@touch $@
+
+chromium:
+	@command -v chromium >/dev/null || apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }
+
+# Rebuilds the client and the copy `streamer dev` embeds; commit both the
+# sources and cmd/streamer/internal/devui/assets/client.
+js-build: js-tools
+	cd $(JS) && node scripts/build.mjs

@@ -30,6 +30,7 @@ const (
 	EnvJWTTenantClaim   = "STREAMER_JWT_TENANT_CLAIM"
 	EnvMaxAttempts      = "STREAMER_MAX_ATTEMPTS"
 	EnvAllowAnonymous   = "STREAMER_ALLOW_ANONYMOUS"
+	EnvChannelsTable    = "STREAMER_CHANNELS_TABLE"
 )
 
 // EnvVars returns the name of every environment variable ConfigFromEnv
@@ -39,6 +40,7 @@ func EnvVars() []string {
 		EnvTablePrefix, EnvConnectionsTable, EnvRequestsTable, EnvDynamoDBEndpoint,
 		EnvManagementURL, EnvSyncTimeout, EnvJWTAlgorithms, EnvJWTIssuer, EnvJWTAudience,
 		EnvJWTKeyFile, EnvJWKSFile, EnvJWTTenantClaim, EnvMaxAttempts, EnvAllowAnonymous,
+		EnvChannelsTable,
 	}
 }
 
@@ -58,6 +60,9 @@ type Config struct {
 	// STREAMER_TABLE_PREFIX).
 	ConnectionsTable string
 	RequestsTable    string
+	// ChannelsTable names the channels table of channel.DynamoStore
+	// (default "streamer-channels", or from the prefix).
+	ChannelsTable string
 	// DynamoDBEndpoint overrides the DynamoDB endpoint (local testing).
 	DynamoDBEndpoint string
 	// ManagementEndpoint overrides the @connections endpoint; empty means
@@ -90,6 +95,7 @@ func configFrom(get func(string) string) (Config, error) {
 	c := Config{
 		ConnectionsTable:   orDefault(get(EnvConnectionsTable), dynamo.ConnectionsTable(prefix)),
 		RequestsTable:      orDefault(get(EnvRequestsTable), dynamo.RequestsTable(prefix)),
+		ChannelsTable:      orDefault(get(EnvChannelsTable), dynamo.ChannelsTable(prefix)),
 		DynamoDBEndpoint:   get(EnvDynamoDBEndpoint),
 		ManagementEndpoint: get(EnvManagementURL),
 		SyncTimeout:        defaultSyncTimeout,

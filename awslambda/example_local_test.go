@@ -32,7 +32,7 @@ func ExampleRouterHandler_localRuntime() {
 
 	st := memory.New()
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-	mgr := connection.NewManager(st, connection.NewAPIGatewayClient(awsCfg, endpoint), endpoint)
+	mgr := connection.NewManager(st, connection.NewFastClient(awsCfg, endpoint), endpoint)
 
 	router := streamer.NewRouter(st, mgr, streamer.WithConnectionStore(st))
 	router.HandleFunc("echo", func(ctx context.Context, req *streamer.Request) (any, error) {

@@ -38,7 +38,7 @@ func Example() {
 	st := dynamo.New(ddb, dynamo.WithTableNames(cfg.ConnectionsTable, cfg.RequestsTable))
 	// Each connection's record names its own endpoint (from $connect), so
 	// the manager's own endpoint may stay empty.
-	mgr := connection.NewManager(st, connection.NewAPIGatewayClient(awsCfg, cfg.ManagementEndpoint), cfg.ManagementEndpoint)
+	mgr := connection.NewManager(st, connection.NewFastClient(awsCfg, cfg.ManagementEndpoint), cfg.ManagementEndpoint)
 
 	router := streamer.NewRouter(st, mgr, streamer.WithConnectionStore(st), streamer.WithSyncTimeout(cfg.SyncTimeout))
 	router.HandleFunc("echo", func(ctx context.Context, req *streamer.Request) (any, error) {

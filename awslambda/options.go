@@ -17,7 +17,7 @@ type Flusher interface {
 type Option func(*config)
 
 type config struct {
-	flusher     Flusher
+	flushers    []Flusher
 	log         *slog.Logger
 	concurrency int
 	// sweepEvery and sweepFor: see WithSweepRepeat.
@@ -34,9 +34,16 @@ func newConfig(opts []Option) config {
 	return c
 }
 
-// WithFlusher makes the handler call f.Flush before it returns.
+// WithFlusher makes the handler call f.Flush before it returns. Given
+// more than once, the flushers run in the order given: pass the channel
+// service before the connection manager, whose background work its
+// fan-out adds to.
 func WithFlusher(f Flusher) Option {
-	return func(c *config) { c.flusher = f }
+	return func(c *config) {
+		if f != nil {
+			c.flushers = append(c.flushers, f)
+		}
+	}
 }
 
 // WithLogger sets the logger (default: discard).
@@ -61,10 +68,9 @@ func WithStreamConcurrency(n int) Option {
 // flush waits for background work, logging rather than failing: the reply
 // has been sent already.
 func (c config) flush(ctx context.Context) {
-	if c.flusher == nil {
-		return
-	}
-	if err := c.flusher.Flush(ctx); err != nil {
-		c.log.WarnContext(ctx, "flushing background work", slog.Any("error", err))
+	for _, f := range c.flushers {
+		if err := f.Flush(ctx); err != nil {
+			c.log.WarnContext(ctx, "flushing background work", slog.Any("error", err))
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/goleak"
 
+	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
@@ -453,8 +455,44 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 		t.Fatalf("last message %s (%v): want complete of r-stalled; all: %q", msgs[len(msgs)-1], err, msgs)
 	}
 
+	// Channels: the $default function subscribes and publishes; its
+	// fan-out (the join event, the publication) is posted before the
+	// invocation returns, and $disconnect removes the subscription.
+	chans := channel.NewDynamoStore(ddb, channel.WithDynamoPrefix(prefix))
+	before := len(gw.Received(connID))
+	for _, body := range []string{
+		`{"type":"subscribe","id":"c-s","channel":"chat:lobby"}`,
+		`{"type":"publish","id":"c-p","channel":"chat:lobby","data":{"text":"hello"}}`,
+	} {
+		if got := status(router, wsEvent("$default", "MESSAGE", body)); got != http.StatusOK {
+			t.Errorf("%s answered %d", body, got)
+		}
+	}
+	var kinds []string
+	for _, m := range gw.Received(connID)[before:] {
+		var head struct {
+			Type      string `json:"type"`
+			RequestID string `json:"request_id"`
+			Offset    uint64 `json:"offset"`
+		}
+		if err := json.Unmarshal(m, &head); err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, fmt.Sprintf("%s:%s:%d", head.Type, head.RequestID, head.Offset))
+	}
+	slices.Sort(kinds)
+	if want := []string{"join::0", "publication::1", "response:c-p:0", "subscribed:c-s:0"}; !slices.Equal(kinds, want) {
+		t.Errorf("channel messages %q, want %q; log:\n%s", kinds, want, router.log)
+	}
+	if subs, err := chans.Subscriptions(t.Context(), connID); err != nil || len(subs) != 1 {
+		t.Errorf("subscriptions before $disconnect: %v (%v)", subs, err)
+	}
+
 	if got := status(disconnect, wsEvent("$disconnect", "DISCONNECT", "")); got != http.StatusOK {
 		t.Errorf("$disconnect answered %d", got)
+	}
+	if subs, err := chans.Subscriptions(t.Context(), connID); err != nil || len(subs) != 0 {
+		t.Errorf("subscriptions after $disconnect: %v (%v), want none", subs, err)
 	}
 	conn, err := ddb.GetItem(t.Context(), &dynamodb.GetItemInput{
 		TableName:      aws.String(dynamo.ConnectionsTable(prefix)),

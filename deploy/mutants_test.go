@@ -60,11 +60,15 @@ func TestChecksCatchBrokenTemplates(t *testing.T) {
 		{"StreamFilterSelectsPendingRequests", `[\"INSERT\",\"MODIFY\"]`, `[\"INSERT\"]`},
 		{"StreamFilterSelectsPendingRequests", `{\"S\":[\"PENDING\"]}`, `{\"S\":[\"PENDING\",\"PROCESSING\"]}`},
 		{"TablesAreTheStoreSchema", `"Projection": {"ProjectionType": "KEYS_ONLY"}`, `"Projection": {"ProjectionType": "ALL"}`},
+		{"TablesAreTheStoreSchema", `{"AttributeName": "sk", "KeyType": "RANGE"}`, `{"AttributeName": "sk", "KeyType": "HASH"}`},
+		{"PoliciesCoverWhatTheHandlersDo", `{"DynamoDBCrudPolicy": {"TableName": {"Ref": "ChannelsTable"}}}`, `{"DynamoDBReadPolicy": {"TableName": {"Ref": "ChannelsTable"}}}`},
+		{"EnvironmentGivesTheDeployedConfig", `"STREAMER_CHANNELS_TABLE": {"Ref": "ChannelsTable"},`, `"STREAMER_CHANNELS_TABLE": {"Ref": "RequestsTable"},`},
 		{"SweepSchedule", `"Schedule": {"Ref": "SweepSchedule"}`, `"Schedule": "rate(5 minutes)"`},
 		{"SweepSchedule", `"EventInvokeConfig": {"MaximumRetryAttempts": 0},`, ``},
 		{"SweepSchedule", `"Type": "Schedule"`, `"Type": "ScheduleV2"`},
 		{"PoliciesCoverWhatTheHandlersDo", `{"DynamoDBCrudPolicy": {"TableName": {"Ref": "ConnectionsTable"}}},
           {"DynamoDBCrudPolicy": {"TableName": {"Ref": "RequestsTable"}}},
+          {"DynamoDBCrudPolicy": {"TableName": {"Ref": "ChannelsTable"}}},
           {
             "Statement": [
               {
@@ -77,7 +81,8 @@ func TestChecksCatchBrokenTemplates(t *testing.T) {
         ],
         "Events": {
           "Sweep"`, `{"DynamoDBCrudPolicy": {"TableName": {"Ref": "ConnectionsTable"}}},
-          {"DynamoDBCrudPolicy": {"TableName": {"Ref": "RequestsTable"}}}
+          {"DynamoDBCrudPolicy": {"TableName": {"Ref": "RequestsTable"}}},
+          {"DynamoDBCrudPolicy": {"TableName": {"Ref": "ChannelsTable"}}}
         ],
         "Events": {
           "Sweep"`},

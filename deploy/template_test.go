@@ -267,6 +267,7 @@ func checkEnvironmentGivesTheDeployedConfig(t testing.TB, tpl *template) {
 		{"anonymous with defaults", anonymous, awslambda.Config{
 			ConnectionsTable: dynamo.ConnectionsTable(dynamo.DefaultPrefix),
 			RequestsTable:    dynamo.RequestsTable(dynamo.DefaultPrefix),
+			ChannelsTable:    dynamo.ChannelsTable(dynamo.DefaultPrefix),
 			SyncTimeout:      10 * time.Second,
 			MaxAttempts:      3,
 			AllowAnonymous:   true,
@@ -274,6 +275,7 @@ func checkEnvironmentGivesTheDeployedConfig(t testing.TB, tpl *template) {
 		{"JWT", withJWT, awslambda.Config{
 			ConnectionsTable: dynamo.ConnectionsTable("jwt-app-"),
 			RequestsTable:    dynamo.RequestsTable("jwt-app-"),
+			ChannelsTable:    dynamo.ChannelsTable("jwt-app-"),
 			SyncTimeout:      7 * time.Second,
 			MaxAttempts:      5,
 			JWTAlgorithms:    []string{"RS256", "ES256"},

@@ -106,12 +106,16 @@ func (f fanout) rate() float64 { return float64(f.delivered) / f.elapsed.Seconds
 type benchRound struct {
 	noopElapsed  time.Duration
 	noopRequests int
-	raw, manager fanout
+	raw          fanout
+	manager      fanout // Manager.Broadcast over the SDK client
+	lean         fanout // Manager.Broadcast over the lean client (NewFastClient)
 }
 
-func (r benchRound) noopRate() float64 { return float64(r.noopRequests) / r.noopElapsed.Seconds() }
-func (r benchRound) rawRatio() float64 { return r.raw.rate() / r.noopRate() }
-func (r benchRound) mgrRatio() float64 { return r.manager.rate() / r.noopRate() }
+func (r benchRound) noopRate() float64  { return float64(r.noopRequests) / r.noopElapsed.Seconds() }
+func (r benchRound) rawRatio() float64  { return r.raw.rate() / r.noopRate() }
+func (r benchRound) mgrRatio() float64  { return r.manager.rate() / r.noopRate() }
+func (r benchRound) leanRatio() float64 { return r.lean.rate() / r.noopRate() }
+func (r benchRound) leanToSDK() float64 { return r.lean.rate() / r.manager.rate() }
 
 type benchResult struct {
 	pid                                int
@@ -139,7 +143,7 @@ func (r benchResult) missedFloors(o benchOptions) []string {
 		failed = append(failed, fmt.Sprintf("raw fan-out at %.2f× the no-op POST rate (median), want ≥ %.1f×", ratio, benchMinRawToNoop))
 	}
 	for _, rd := range r.rounds {
-		if rd.raw.delivered < o.connections || rd.manager.delivered < o.connections {
+		if rd.raw.delivered < o.connections || rd.manager.delivered < o.connections || rd.lean.delivered < o.connections {
 			failed = append(failed, "not every message was delivered")
 			break
 		}
@@ -155,13 +159,15 @@ func (r benchResult) print(w io.Writer, o benchOptions) {
 	fmt.Fprintf(w, "connect        %d in %v (%.0f/s)\n", o.connections, r.connectElapsed.Round(time.Millisecond), float64(o.connections)/r.connectElapsed.Seconds())
 	fmt.Fprintf(w, "gateway RSS    idle %s; holding %d connections %s (%.1f KB per connection); after the fan-outs %s\n",
 		mb(r.rssIdle), o.connections, mb(r.rssConnected), float64(r.rssConnected-r.rssIdle)/1024/float64(o.connections), mb(r.rssFinished))
-	fmt.Fprintf(w, "fan-out: one %d-byte message to each of %d connections; rate = delivered / (first POST → last receive)\n", o.payload, o.connections)
+	fmt.Fprintf(w, "fan-out: one %d-byte message to each of %d connections; rate = delivered / (first POST → last receive); sdk = Manager over the SDK client, lean = Manager over NewFastClient (pacing unlimited)\n", o.payload, o.connections)
 	for i, rd := range r.rounds {
-		fmt.Fprintf(w, "round %d        no-op POST %6.0f req/s | raw %6.0f msg/s (%.2f×) p50 %v p99 %v | manager %6.0f msg/s (%.2f×) p50 %v p99 %v",
+		fmt.Fprintf(w, "round %d        no-op POST %6.0f req/s | raw %6.0f msg/s (%.2f×) p50 %v p99 %v | sdk manager %6.0f msg/s (%.2f×) p50 %v p99 %v | lean manager %6.0f msg/s (%.2f×) p50 %v p99 %v | lean/sdk %.2f×",
 			i+1, rd.noopRate(), rd.raw.rate(), rd.rawRatio(), ms(rd.raw.p50), ms(rd.raw.p99),
-			rd.manager.rate(), rd.mgrRatio(), ms(rd.manager.p50), ms(rd.manager.p99))
-		if rd.raw.errors+rd.manager.errors > 0 || rd.raw.delivered < o.connections || rd.manager.delivered < o.connections {
-			fmt.Fprintf(w, " | delivered raw %d manager %d, POST errors raw %d manager %d", rd.raw.delivered, rd.manager.delivered, rd.raw.errors, rd.manager.errors)
+			rd.manager.rate(), rd.mgrRatio(), ms(rd.manager.p50), ms(rd.manager.p99),
+			rd.lean.rate(), rd.leanRatio(), ms(rd.lean.p50), ms(rd.lean.p99), rd.leanToSDK())
+		if rd.raw.errors+rd.manager.errors+rd.lean.errors > 0 || rd.raw.delivered < o.connections || rd.manager.delivered < o.connections || rd.lean.delivered < o.connections {
+			fmt.Fprintf(w, " | delivered raw %d sdk %d lean %d, POST errors raw %d sdk %d lean %d",
+				rd.raw.delivered, rd.manager.delivered, rd.lean.delivered, rd.raw.errors, rd.manager.errors, rd.lean.errors)
 		}
 		fmt.Fprintln(w)
 	}
@@ -169,11 +175,14 @@ func (r benchResult) print(w io.Writer, o benchOptions) {
 	dur := func(f func(benchRound) time.Duration) time.Duration {
 		return time.Duration(med(func(rd benchRound) float64 { return float64(f(rd)) }))
 	}
-	fmt.Fprintf(w, "median         no-op POST %6.0f req/s | raw %6.0f msg/s (%.2f×) p50 %v p99 %v | manager %6.0f msg/s (%.2f×) p50 %v p99 %v\n",
+	fmt.Fprintf(w, "median         no-op POST %6.0f req/s | raw %6.0f msg/s (%.2f×) p50 %v p99 %v | sdk manager %6.0f msg/s (%.2f×) p50 %v p99 %v | lean manager %6.0f msg/s (%.2f×) p50 %v p99 %v | lean/sdk %.2f×\n",
 		med(benchRound.noopRate), med(func(rd benchRound) float64 { return rd.raw.rate() }), med(benchRound.rawRatio),
 		ms(dur(func(rd benchRound) time.Duration { return rd.raw.p50 })), ms(dur(func(rd benchRound) time.Duration { return rd.raw.p99 })),
 		med(func(rd benchRound) float64 { return rd.manager.rate() }), med(benchRound.mgrRatio),
-		ms(dur(func(rd benchRound) time.Duration { return rd.manager.p50 })), ms(dur(func(rd benchRound) time.Duration { return rd.manager.p99 })))
+		ms(dur(func(rd benchRound) time.Duration { return rd.manager.p50 })), ms(dur(func(rd benchRound) time.Duration { return rd.manager.p99 })),
+		med(func(rd benchRound) float64 { return rd.lean.rate() }), med(benchRound.leanRatio),
+		ms(dur(func(rd benchRound) time.Duration { return rd.lean.p50 })), ms(dur(func(rd benchRound) time.Duration { return rd.lean.p99 })),
+		med(benchRound.leanToSDK))
 	if failed := r.missedFloors(o); len(failed) > 0 {
 		fmt.Fprintf(w, "floors         MISSED: %s\n", strings.Join(failed, "; "))
 	} else {
@@ -233,17 +242,23 @@ func benchRun(ctx context.Context, o benchOptions, stderr io.Writer) (res benchR
 	tr := &http.Transport{MaxIdleConns: o.workers, MaxIdleConnsPerHost: o.workers, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
-	mgr, err := newBenchManager(ctx, b, gw.endpoint, o.workers)
+	mgr, err := newBenchManager(ctx, b, gw.endpoint, o.workers, false)
 	if err != nil {
 		return res, err
 	}
 	defer mgr.close(ctx)
+	lean, err := newBenchManager(ctx, b, gw.endpoint, o.workers, true)
+	if err != nil {
+		return res, err
+	}
+	defer lean.close(ctx)
 	progress("warming the HTTP pools")
 	noopMsg := b.message("noop")
 	if err := errors.Join(
 		concurrently(o.workers, func(int) error { return post(ctx, hc, gw.noopURL, noopMsg) }),
 		concurrently(o.workers, func(i int) error { return get(ctx, hc, b.rawURL(gw.endpoint, i%len(b.ids))) }),
 		mgr.warm(ctx, o.workers),
+		lean.warm(ctx, o.workers),
 	); err != nil {
 		return res, fmt.Errorf("warm-up: %w", err)
 	}
@@ -254,15 +269,26 @@ func benchRun(ctx context.Context, o benchOptions, stderr io.Writer) (res benchR
 		if rd.noopElapsed, err = benchNoop(ctx, hc, gw.noopURL, o.connections, o.workers, noopMsg); err != nil {
 			return res, fmt.Errorf("no-op POST: %w", err)
 		}
-		progress("round %d: fan-out with the raw poster", i+1)
-		if rd.raw, err = b.fanout(ctx, fmt.Sprintf("raw%d", i), func(ctx context.Context, msg []byte) int {
-			return b.postRaw(ctx, hc, gw.endpoint, o.workers, msg)
-		}); err != nil {
-			return res, fmt.Errorf("raw fan-out: %w", err)
+		// The three fan-outs in an order rotated per round, so that a
+		// change in the machine's load does not always hit the same one.
+		drivers := []struct {
+			name string
+			into *fanout
+			tag  string
+			send func(ctx context.Context, msg []byte) int
+		}{
+			{"the raw poster", &rd.raw, "raw", func(ctx context.Context, msg []byte) int {
+				return b.postRaw(ctx, hc, gw.endpoint, o.workers, msg)
+			}},
+			{"the ConnectionManager over the SDK client", &rd.manager, "mgr", mgr.broadcast},
+			{"the ConnectionManager over the lean client", &rd.lean, "lean", lean.broadcast},
 		}
-		progress("round %d: fan-out with the ConnectionManager", i+1)
-		if rd.manager, err = b.fanout(ctx, fmt.Sprintf("mgr%d", i), mgr.broadcast); err != nil {
-			return res, fmt.Errorf("manager fan-out: %w", err)
+		for k := range drivers {
+			d := drivers[(k+i)%len(drivers)]
+			progress("round %d: fan-out with %s", i+1, d.name)
+			if *d.into, err = b.fanout(ctx, fmt.Sprintf("%s%d", d.tag, i), d.send); err != nil {
+				return res, fmt.Errorf("fan-out with %s: %w", d.name, err)
+			}
 		}
 		res.rounds = append(res.rounds, rd)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -218,18 +219,19 @@ func (b *benchClients) postRaw(ctx context.Context, hc *http.Client, endpoint st
 	return int(failed.Load())
 }
 
-// benchManager is the manager driver: the connections are listed from a
+// benchManager is a manager driver: the connections are listed from a
 // store, as an application does, and sent with Manager.Broadcast through
-// the real SDK client; timedClient notes when each POST goes out.
+// a real client, the lean one (NewFastClient) or the SDK's
+// (NewAPIGatewayClient); timedTransport notes when each POST goes out.
 type benchManager struct {
-	b   *benchClients
-	st  *memory.Store
-	tr  *http.Transport
-	sdk *apigatewaymanagementapi.Client
-	mgr *connection.Manager
+	b      *benchClients
+	st     *memory.Store
+	tr     *http.Transport
+	client connection.APIGatewayClient
+	mgr    *connection.Manager
 }
 
-func newBenchManager(ctx context.Context, b *benchClients, endpoint string, workers int) (*benchManager, error) {
+func newBenchManager(ctx context.Context, b *benchClients, endpoint string, workers int, lean bool) (*benchManager, error) {
 	st := memory.New()
 	now := time.Now()
 	for _, id := range b.ids {
@@ -238,22 +240,28 @@ func newBenchManager(ctx context.Context, b *benchClients, endpoint string, work
 		}
 	}
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("bench", "bench", "")}
-	// Our own pool, closed at the end: the manager closes only pools it
-	// built, and open keep-alive connections would hold up the gateway
-	// process's Shutdown.
+	// Our own pool, closed at the end: open keep-alive connections would
+	// hold up the gateway process's Shutdown.
 	tr := &http.Transport{MaxIdleConns: workers, MaxIdleConnsPerHost: workers, IdleConnTimeout: time.Minute}
-	sdk := connection.NewAPIGatewayClient(cfg, endpoint, func(o *apigatewaymanagementapi.Options) {
-		o.HTTPClient = &http.Client{Transport: tr}
-	})
-	mgr := connection.NewManager(st, &timedClient{APIGatewayClient: sdk, b: b}, endpoint, connection.WithBroadcastWorkers(workers))
-	return &benchManager{b: b, st: st, tr: tr, sdk: sdk, mgr: mgr}, nil
+	hc := &http.Client{Transport: &timedTransport{base: tr, b: b}}
+	var client connection.APIGatewayClient
+	if lean {
+		client = connection.NewFastClient(cfg, endpoint, connection.WithFastHTTPClient(hc))
+	} else {
+		client = connection.NewAPIGatewayClient(cfg, endpoint, func(o *apigatewaymanagementapi.Options) { o.HTTPClient = hc })
+	}
+	// Pacing unlimited (adaptive only): the bench measures how fast the
+	// manager can send, not the default budget.
+	mgr := connection.NewManager(st, client, endpoint, connection.WithBroadcastWorkers(workers),
+		connection.WithLimiter(connection.NewLimiter(connection.LimiterConfig{})))
+	return &benchManager{b: b, st: st, tr: tr, client: client, mgr: mgr}, nil
 }
 
 // warm opens the pool's connections with a GET per worker, so that no
 // round pays for TCP handshakes.
 func (m *benchManager) warm(ctx context.Context, workers int) error {
 	return concurrently(workers, func(i int) error {
-		_, err := m.sdk.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String(m.b.ids[i%len(m.b.ids)])})
+		_, err := m.client.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String(m.b.ids[i%len(m.b.ids)])})
 		return err
 	})
 }
@@ -296,18 +304,21 @@ func concurrently(n int, fn func(i int) error) error {
 	return errors.Join(errs...)
 }
 
-// timedClient notes when the first POST to each connection goes out, so
-// that POST→receive latency is measured for Broadcast too.
-type timedClient struct {
-	connection.APIGatewayClient
-	b *benchClients
+// timedTransport notes when the first POST to each connection goes out,
+// so that POST→receive latency is measured for Broadcast too, with either
+// client alike.
+type timedTransport struct {
+	base http.RoundTripper
+	b    *benchClients
 }
 
-func (c *timedClient) PostToConnection(ctx context.Context, in *apigatewaymanagementapi.PostToConnectionInput, optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error) {
-	if i, ok := c.b.index[aws.ToString(in.ConnectionId)]; ok {
-		c.b.sent[i].CompareAndSwap(0, c.b.now())
+func (t *timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost {
+		if i, ok := t.b.index[path.Base(r.URL.Path)]; ok {
+			t.b.sent[i].CompareAndSwap(0, t.b.now())
+		}
 	}
-	return c.APIGatewayClient.PostToConnection(ctx, in, optFns...)
+	return t.base.RoundTrip(r)
 }
 
 // rawURL is connection i's @connections URL.

@@ -36,7 +36,8 @@ func TestParseBenchFlags(t *testing.T) {
 
 // TestBenchSmall runs a tiny bench end to end, as processes: every
 // message must be delivered in every round, and the report must carry the
-// gateway's RSS and both drivers' figures.
+// gateway's RSS and every driver's figures (raw, SDK manager, lean
+// manager).
 func TestBenchSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -56,12 +57,12 @@ func TestBenchSmall(t *testing.T) {
 	if v, _ := strconv.ParseFloat(rss[1], 64); v <= 1 {
 		t.Errorf("gateway RSS %s MB", rss[1])
 	}
-	rounds := regexp.MustCompile(`(?m)^round \d .*raw +([0-9]+) msg/s .*manager +([0-9]+) msg/s`).FindAllStringSubmatch(out, -1)
+	rounds := regexp.MustCompile(`(?m)^round \d .*raw +([0-9]+) msg/s .*sdk manager +([0-9]+) msg/s .*lean manager +([0-9]+) msg/s`).FindAllStringSubmatch(out, -1)
 	if len(rounds) != 2 {
 		t.Fatalf("want 2 rounds:\n%s", out)
 	}
 	for _, r := range rounds {
-		if r[1] == "0" || r[2] == "0" {
+		if r[1] == "0" || r[2] == "0" || r[3] == "0" {
 			t.Errorf("a driver delivered nothing: %s", r[0])
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/streamer-go/streamer/awslambda"
 	"github.com/streamer-go/streamer/cmd/streamer/internal/demo"
+	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
@@ -61,7 +62,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins allowed to connect (host patterns like app.example.com or localhost:*; \"*\" for any); default any localhost origin")
 	fs.IntVar(&o.outboundQueue, "outbound-queue", local.DefaultOutboundQueue, "messages queued per slow client before @connections answers 429")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close and running async requests to finish (then they are cancelled and stay queued)")
-	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "keep connections and async requests in DynamoDB at this endpoint (e.g. http://127.0.0.1:4567 for dynalite) instead of memory; tables are created if missing")
+	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "keep connections, async requests and channels in DynamoDB at this endpoint (e.g. http://127.0.0.1:4567 for dynalite) instead of memory; tables are created if missing")
 	fs.StringVar(&o.tablePrefix, "table-prefix", dynamo.DefaultPrefix, "DynamoDB table name prefix, with --dynamodb-endpoint")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	finishJWT := jwtFlags(fs, &o.jwt)
@@ -105,10 +106,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // connection manager they all reply through.
 type devStack struct {
 	wsURL, endpoint string
+	addr            string
+	ui              *devUI
 
 	gw          *local.Gateway
 	proc        *streamer.Processor
 	mgr         *connection.Manager
+	channels    *devChannels
 	served      chan error
 	closeClient func()
 	log         *slog.Logger
@@ -130,6 +134,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 	s := &devStack{
 		wsURL:       "ws://" + ln.Addr().String() + "/" + o.stage,
 		endpoint:    "http://" + ln.Addr().String() + "/" + o.stage,
+		addr:        ln.Addr().String(),
 		closeClient: func() {},
 		log:         logger,
 	}
@@ -149,6 +154,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		store.ConnectionStore
 		store.RequestStore
 	} = memory.New()
+	var chanStore channel.Store = channel.NewMemoryStore()
 	if o.dynamoEndpoint != "" {
 		client, closeClient, err := dynamoClient(ctx, o.dynamoEndpoint, "", stderr)
 		if err != nil {
@@ -159,20 +165,27 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 			return nil, fmt.Errorf("create tables at %s: %w", o.dynamoEndpoint, err)
 		}
 		st = dynamo.New(client, dynamo.WithPrefix(o.tablePrefix))
+		chanStore = channel.NewDynamoStore(client, channel.WithDynamoPrefix(o.tablePrefix))
 		s.closeClient = closeClient
 		logger.Info("streamer dev: connections and requests in DynamoDB", "endpoint", o.dynamoEndpoint, "prefix", o.tablePrefix)
 	}
 
 	// The local gateway accepts any credentials; the SDK wants some.
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-	s.mgr = connection.NewManager(st, connection.NewAPIGatewayClient(awsCfg, s.endpoint), s.endpoint, connection.WithLogger(logger))
+	s.mgr = connection.NewManager(st, connection.NewFastClient(awsCfg, s.endpoint), s.endpoint, connection.WithLogger(logger))
 	undo = append(undo, func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
 		defer cancel()
 		s.mgr.Shutdown(sctx)
 	})
 
-	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger))
+	s.channels = startChannels(ctx, chanStore, s.mgr, logger)
+	undo = append(undo, func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
+		defer cancel()
+		s.channels.shutdown(sctx, logger)
+	})
+	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger), streamer.WithChannels(s.channels.svc))
 	demo.Register(router, st, s.mgr)
 	s.proc = streamer.NewProcessor(router, append(o.recovery.processorOptions(), streamer.WithProcessorLogger(logger))...)
 	if err := s.proc.Start(ctx); err != nil {
@@ -184,7 +197,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		s.proc.Shutdown(sctx)
 	})
 
-	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(logger)}
+	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(logger), streamer.WithConnectionCleanup(s.channels.svc)}
 	if verifier != nil {
 		connectOpts = append(connectOpts, streamer.WithVerifier(verifier))
 		logger.Info("streamer dev: auth on: $connect needs a JWT (Authorization: Bearer, or the token query parameter)",
@@ -197,6 +210,9 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 	flush := awslambda.WithFlusher(s.mgr)
 	logOpt := awslambda.WithLogger(logger)
 
+	if s.ui, err = newDevUI(o, s, st); err != nil {
+		return nil, err
+	}
 	s.gw, err = local.New(local.Config{
 		Stage:                    o.stage,
 		RouteSelectionExpression: o.routeSelection,
@@ -210,22 +226,24 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		OutboundQueue:  o.outboundQueue,
 		AllowedOrigins: o.allowedOrigins,
 		Logger:         logger,
+		Observer:       s.ui.ui,
 	})
 	if err != nil {
 		return nil, usageError{err}
 	}
 	s.served = make(chan error, 1)
-	go func() { s.served <- s.gw.Serve(ln) }()
+	go func() { s.served <- s.serveUI(ln) }()
 	return s, nil
 }
 
 // shutdown stops the stack in the order that loses nothing: the processor
 // first (it claims nothing new at once; running handlers finish while the
-// gateway still carries their progress and results to the clients, or are
-// cancelled at the deadline and their requests put back in the queue),
-// then the gateway (no new messages; every socket closed with 1001 and
-// $disconnect run), then the manager (pending sends done). Everything is
-// bounded by ctx.
+// listener and the gateway still carry their progress and results, through
+// @connections, to the clients, or are cancelled at the deadline and their
+// requests put back in the queue), then the listener with the page and
+// console, then the gateway (no new messages; every socket closed with 1001
+// and $disconnect run), then channels and the manager (pending sends done).
+// Everything is bounded by ctx.
 func (s *devStack) shutdown(ctx context.Context) error {
 	// The processor may use the budget up to a reserve that is left for
 	// closing the sockets and the manager's own background work (LastPing
@@ -245,14 +263,16 @@ func (s *devStack) shutdown(ctx context.Context) error {
 		s.log.Warn("streamer dev: async handlers cancelled at the shutdown deadline; their requests stay queued", "err", procErr)
 		procErr = nil
 	}
+	uiErr := s.shutdownUI(ctx)
 	gwErr := s.gw.Shutdown(ctx)
 	serveErr := <-s.served
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
+	chErr := s.channels.shutdown(ctx, s.log)
 	mgrErr := s.mgr.Shutdown(ctx)
 	s.closeClient()
-	return errors.Join(gwErr, serveErr, procErr, mgrErr)
+	return errors.Join(uiErr, gwErr, serveErr, procErr, chErr, mgrErr)
 }
 
 // devRun serves until ctx ends (SIGINT/SIGTERM), then closes every socket
@@ -267,12 +287,14 @@ func devRun(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	// Printed from the listener: Serve may not have run yet.
 	fmt.Fprintf(stdout, "WebSocket URL:       %s\n", s.wsURL)
 	fmt.Fprintf(stdout, "Management endpoint: %s\n", s.endpoint)
+	printDevUI(stdout, s)
 	if o.jwt.enabled() {
 		fmt.Fprintf(stdout, "Auth:                JWT (%s); send the token as Authorization: Bearer or ?token=\n", strings.Join(o.jwt.algorithms, ", "))
 	} else {
 		fmt.Fprintf(stdout, "Auth:                OFF, every connection is user \"anonymous\" in tenant \"default\" (--jwt-algorithms turns it on)\n")
 	}
 	fmt.Fprintf(stdout, "Try: {\"type\":\"request\",\"id\":\"1\",\"action\":\"whoami\"} (actions: echo, whoami, broadcast, report {\"seconds\":n}). Ctrl-C stops.\n")
+	fmt.Fprintln(stdout, channelsHint)
 
 	var serveErr error
 	select {

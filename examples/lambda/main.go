@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/streamer-go/streamer/awslambda"
+	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/progress"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
@@ -93,11 +94,28 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 	st := dynamo.New(ddb, dynamo.WithTableNames(cfg.ConnectionsTable, cfg.RequestsTable))
 	// Each connection's record names its own endpoint (from $connect), so
 	// the manager's endpoint may stay empty.
-	mgr := connection.NewManager(st, connection.NewAPIGatewayClient(awsCfg, cfg.ManagementEndpoint), cfg.ManagementEndpoint,
+	mgr := connection.NewManager(st, connection.NewFastClient(awsCfg, cfg.ManagementEndpoint), cfg.ManagementEndpoint,
 		connection.WithLogger(log))
+
+	// Channels: subscriptions, offsets and history in the channels table,
+	// fan-out through the same manager. Publish from any handler with
+	// chans.In(req.Identity.TenantID).Publish(ctx, name, data).
+	// Broadcast posts to the manager's endpoint; without one configured,
+	// each subscriber's endpoint comes from its record, one Send each.
+	var fanOut channel.Broadcaster = mgr
+	if cfg.ManagementEndpoint == "" {
+		fanOut = channel.SendEach(mgr, 0)
+	}
+	chans := channel.New(channel.NewDynamoStore(ddb, channel.WithDynamoTable(cfg.ChannelsTable)), fanOut,
+		channel.WithNamespace("chat", channel.Namespace{
+			HistorySize: channel.DefaultHistorySize, HistoryTTL: channel.DefaultHistoryTTL,
+			Presence: true, JoinLeave: true, ClientPublish: true,
+		}),
+		channel.WithLogger(log))
 
 	router := streamer.NewRouter(st, mgr,
 		streamer.WithConnectionStore(st),
+		streamer.WithChannels(chans),
 		streamer.WithSyncTimeout(cfg.SyncTimeout),
 		streamer.WithLogger(log))
 	router.HandleFunc("echo", func(ctx context.Context, req *streamer.Request) (any, error) {
@@ -110,13 +128,16 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 		return "done", nil
 	})
 
-	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(log)}
+	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(log), streamer.WithConnectionCleanup(chans)}
 	if verifier != nil {
 		connectOpts = append(connectOpts, streamer.WithVerifier(verifier))
 	}
 	conns := streamer.NewConnectHandler(st, connectOpts...)
 
-	opts := []awslambda.Option{awslambda.WithFlusher(mgr), awslambda.WithLogger(log)}
+	// The channel fan-out runs in the background: it must be done before
+	// the invocation returns and Lambda freezes the process, and before
+	// the manager's own background work is awaited.
+	opts := []awslambda.Option{awslambda.WithFlusher(chans), awslambda.WithFlusher(mgr), awslambda.WithLogger(log)}
 	switch function {
 	case FunctionConnect:
 		return awslambda.ConnectHandler(conns, opts...), nil

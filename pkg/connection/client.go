@@ -78,6 +78,9 @@ func newEndpointClients(client APIGatewayClient, endpoint string) *endpointClien
 	ec := &endpointClients{base: client, endpoint: normaliseEndpoint(endpoint), derived: map[string]APIGatewayClient{}}
 	// A client built for another endpoint than the manager's: send the
 	// manager's own traffic through a derived one too.
+	if fc, ok := client.(*FastClient); ok && ec.endpoint != "" && fc.ep.raw != ec.endpoint {
+		ec.base = fc.withEndpoint(ec.endpoint)
+	}
 	if sdk, ok := client.(*apigatewaymanagementapi.Client); ok && ec.endpoint != "" {
 		if be := sdk.Options().BaseEndpoint; be == nil || normaliseEndpoint(*be) != ec.endpoint {
 			ec.base = ec.derive(ec.endpoint)
@@ -90,8 +93,24 @@ func newEndpointClients(client APIGatewayClient, endpoint string) *endpointClien
 // per-call options to use with it.
 func (ec *endpointClients) forEndpoint(endpoint string) (APIGatewayClient, []func(*apigatewaymanagementapi.Options)) {
 	endpoint = normaliseEndpoint(endpoint)
+	fast, isFast := ec.base.(*FastClient)
 	if endpoint == "" || endpoint == ec.endpoint {
+		if isFast {
+			// It has no SDK retries to turn off: no per-call options,
+			// which would cost an Options value per call.
+			return ec.base, nil
+		}
 		return ec.base, callOptions
+	}
+	if isFast {
+		ec.mu.Lock()
+		defer ec.mu.Unlock()
+		c, ok := ec.derived[endpoint]
+		if !ok {
+			c = fast.withEndpoint(endpoint)
+			ec.derived[endpoint] = c
+		}
+		return c, nil
 	}
 	if _, ok := ec.base.(*apigatewaymanagementapi.Client); !ok {
 		// Not an SDK client, so there are no options to derive from: ask
@@ -122,8 +141,13 @@ func (ec *endpointClients) derive(endpoint string) APIGatewayClient {
 }
 
 // closeIdle closes the idle keep-alive connections of the HTTP client, if
-// NewAPIGatewayClient built it.
+// NewAPIGatewayClient or NewFastClient built it.
 func (ec *endpointClients) closeIdle() {
+	if fc, ok := ec.base.(*FastClient); ok {
+		// Derived clients share its pool.
+		fc.CloseIdleConnections()
+		return
+	}
 	sdk, ok := ec.base.(*apigatewaymanagementapi.Client)
 	if !ok {
 		return

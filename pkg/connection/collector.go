@@ -16,12 +16,17 @@ type collector struct {
 	sends, failures, retries      *prometheus.Desc
 	broadcasts, errs, breakers    *prometheus.Desc
 	sendLatency, broadcastLatency *prometheus.Desc
+	throttled, throttleEvents     *prometheus.Desc
+	pacingRate, pacingMaxRate     *prometheus.Desc
+	pacingDelayed                 *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector for the manager's metrics,
 // named streamer_connection_*: the counters and gauges of Stats, errors by
 // type, breakers by state, and Send and Broadcast latency summaries
-// (seconds, quantiles 0.5, 0.9 and 0.99). Register it once per manager.
+// (seconds, quantiles 0.5, 0.9 and 0.99), 429 answers (throttled_total)
+// and the pacing Limiter's rate, budget, throttle events and delayed
+// calls. Register it once per manager.
 func (m *Manager) Collector() prometheus.Collector {
 	const ns, sub = "streamer", "connection"
 	name := func(n string) string { return prometheus.BuildFQName(ns, sub, n) }
@@ -37,13 +42,19 @@ func (m *Manager) Collector() prometheus.Collector {
 		breakers:         prometheus.NewDesc(name("circuit_breakers"), "Remembered per-connection circuit breakers by state.", []string{"state"}, nil),
 		sendLatency:      prometheus.NewDesc(name("send_duration_seconds"), "Duration of Send calls, retries included.", nil, nil),
 		broadcastLatency: prometheus.NewDesc(name("broadcast_duration_seconds"), "Duration of Broadcast calls.", nil, nil),
+		throttled:        prometheus.NewDesc(name("throttled_total"), "429 answers from the gateway, every attempt.", nil, nil),
+		throttleEvents:   prometheus.NewDesc(name("throttle_events_total"), "Times throttling of many connections at once lowered the pacing rate.", nil, nil),
+		pacingRate:       prometheus.NewDesc(name("pacing_rate"), "Current pacing rate in calls per second (0 = unlimited).", nil, nil),
+		pacingMaxRate:    prometheus.NewDesc(name("pacing_max_rate"), "Configured pacing budget in calls per second (0 = unlimited).", nil, nil),
+		pacingDelayed:    prometheus.NewDesc(name("paced_delayed_total"), "Calls that waited for a pacing token.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.activeSends, c.activeBroadcasts, c.sends, c.failures,
-		c.retries, c.broadcasts, c.errs, c.breakers, c.sendLatency, c.broadcastLatency} {
+		c.retries, c.broadcasts, c.errs, c.breakers, c.sendLatency, c.broadcastLatency,
+		c.throttled, c.throttleEvents, c.pacingRate, c.pacingMaxRate, c.pacingDelayed} {
 		ch <- d
 	}
 }
@@ -60,6 +71,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for k := kindOK + 1; k < numKinds; k++ {
 		ch <- prometheus.MustNewConstMetric(c.errs, prometheus.CounterValue, float64(mt.errs[k].Load()), k.String())
 	}
+	ch <- prometheus.MustNewConstMetric(c.throttled, prometheus.CounterValue, float64(mt.throttled.Load()))
+	var pace LimiterStats
+	if c.m.pace != nil {
+		pace = c.m.pace.Stats()
+	}
+	ch <- prometheus.MustNewConstMetric(c.throttleEvents, prometheus.CounterValue, float64(pace.ThrottleEventsTotal))
+	ch <- prometheus.MustNewConstMetric(c.pacingRate, prometheus.GaugeValue, pace.Rate)
+	ch <- prometheus.MustNewConstMetric(c.pacingMaxRate, prometheus.GaugeValue, pace.MaxRate)
+	ch <- prometheus.MustNewConstMetric(c.pacingDelayed, prometheus.CounterValue, float64(pace.DelayedTotal))
 	closed, open, half := c.m.conns.stateCounts()
 	for st, n := range map[breakerState]int64{stateClosed: closed, stateOpen: open, stateHalfOpen: half} {
 		ch <- prometheus.MustNewConstMetric(c.breakers, prometheus.GaugeValue, float64(n), stateNames[st])

@@ -4,7 +4,8 @@
 // per connection, metrics and a graceful Shutdown.
 //
 // Start with [NewManager], given a store.ConnectionStore, a client from
-// [NewAPIGatewayClient] and the API's management endpoint; then
+// [NewFastClient] (or [NewAPIGatewayClient]) and the API's management
+// endpoint; then
 // [Manager.Send], [Manager.Broadcast], [Manager.IsActive] and, when the
 // process stops, [Manager.Shutdown]. Lambda handlers call [Manager.Flush]
 // before they return, because Lambda freezes the process between
@@ -26,14 +27,48 @@
 // The manager owns retries: it turns the SDK's own retries off on every
 // call, whatever client it is given, so attempts do not multiply.
 //
+// # Two clients
+//
+// [NewFastClient] is the default: a lean client that signs each request
+// with the SDK's own SigV4 signer and the aws.Config's (cached)
+// credentials and sends it with plain net/http over a keep-alive pool,
+// skipping the SDK's middleware stack. On Lambda, CPU time is both the bill
+// and the latency of a large Broadcast, and the SDK spends several times
+// the CPU and allocations of the HTTP call itself on each
+// PostToConnection (docs/PERFORMANCE.md has the numbers). A Broadcast
+// through it hashes the message once, not once per ID.
+//
+// [NewAPIGatewayClient] builds the SDK's own client and stays supported:
+// choose it when you need what only the SDK stack gives (its middleware
+// and logging hooks, a custom endpoint resolver, FIPS or dual-stack
+// endpoint options, SDK-level instrumentation). Both return the same
+// typed errors, so everything below holds for either; the package's
+// tests run against both.
+//
+// # Pacing
+//
+// AWS allows 10,000 requests per second per account and region (burst
+// 5,000), shared by every API and every @connections call, and answers
+// 429 LimitExceededException beyond it. Every attempt a Manager makes
+// first takes a token from its [Limiter]: a token bucket (by default
+// [DefaultRate] per second with a burst of [DefaultBurst], below AWS's
+// quota) that is also adaptive. When the gateway answers 429 for several
+// connections at once (the account is throttled) the rate is cut by 30 %
+// and then grows back by 1 % of the old rate every 100 ms (AIMD); when one
+// connection alone keeps answering 429 (its outbound buffer is full) the
+// rate is left alone and that connection's circuit breaker acts. Give one
+// Limiter to every Manager of a process with [WithLimiter]; a Limiter
+// with no Rate is unlimited until the gateway throttles it.
+//
 // # Errors and metrics
 //
 // Errors wrap the sentinels ([ErrConnectionNotFound], [ErrConnectionStale],
 // [ErrCircuitOpen], ...) and the SDK's typed error (such as
 // *types.GoneException); match them with errors.Is and errors.As.
 // Broadcast reports per-ID failures in a [*BroadcastError]. [Manager.Stats]
-// is a typed snapshot of the metrics, [Manager.GetMetrics] the same as a
-// map and [Manager.Collector] a Prometheus collector.
+// is a typed snapshot of the metrics (pacing rate and throttle events
+// included), [Manager.GetMetrics] the same as a map and
+// [Manager.Collector] a Prometheus collector.
 //
 // Log lines go to the injected *slog.Logger (none by default) and carry
 // the correlation ID set with [WithCorrelationID]. Message bodies are never

@@ -15,8 +15,8 @@ import (
 	"github.com/streamer-go/streamer/pkg/store/memory"
 )
 
-// The quick start: a manager over the in-memory store, sending through a
-// real SDK client. Here a connectiontest server plays API Gateway; in
+// The quick start: a manager over the in-memory store, sending through
+// the lean signed client. Here a connectiontest server plays API Gateway; in
 // production the config comes from config.LoadDefaultConfig and the
 // endpoint is https://{api-id}.execute-api.{region}.amazonaws.com/{stage}.
 func Example() {
@@ -27,7 +27,7 @@ func Example() {
 
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
 	conns := memory.New()
-	mgr := connection.NewManager(conns, connection.NewAPIGatewayClient(cfg, endpoint), endpoint)
+	mgr := connection.NewManager(conns, connection.NewFastClient(cfg, endpoint), endpoint)
 	defer mgr.Shutdown(ctx)
 
 	// Your $connect handler saves each connection.

@@ -2,6 +2,9 @@ package connection_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,7 +21,56 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(benchServerEnv) != "" {
+		os.Exit(runBenchServer())
+	}
 	goleak.VerifyTestMain(m)
+}
+
+// fixtureClientEnv picks the client the fixtures build: "sdk" for
+// NewAPIGatewayClient, anything else for NewFastClient. The behaviour
+// tests run with both: TestBehaviourWithSDKClient runs this test binary
+// again with it set to "sdk".
+const fixtureClientEnv = "STREAMER_CONNECTION_TEST_CLIENT"
+
+func fixtureUsesSDK() bool { return os.Getenv(fixtureClientEnv) == "sdk" }
+
+// newTestClient builds the fixture's client for srv.
+func newTestClient(srv *connectiontest.Server) connection.APIGatewayClient {
+	if fixtureUsesSDK() {
+		return srv.Client()
+	}
+	return srv.FastClient()
+}
+
+// TestBehaviourWithSDKClient runs every other test of this package again
+// (same flags) with the fixtures built on the SDK client, so that both
+// clients pass the same behaviour tests.
+func TestBehaviourWithSDKClient(t *testing.T) {
+	if fixtureUsesSDK() {
+		t.Skip("this is the SDK run")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	var args []string
+	for _, a := range os.Args[1:] {
+		// A second profile would overwrite the first.
+		if strings.HasPrefix(a, "-test.coverprofile") || strings.HasPrefix(a, "-test.cpuprofile") ||
+			strings.HasPrefix(a, "-test.memprofile") || strings.HasPrefix(a, "-test.trace") {
+			continue
+		}
+		args = append(args, a)
+	}
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append(os.Environ(), fixtureClientEnv+"=sdk")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the tests failed with the SDK client: %v\n%s", err, out)
+	}
+	if testing.Verbose() {
+		t.Logf("SDK client run:\n%s", out)
+	}
 }
 
 // fakeClock drives the manager's time. In auto mode every After fires at
@@ -114,7 +166,7 @@ func newFixture(t *testing.T, opts ...connection.Option) *fixture {
 func newFixtureWithClient(t *testing.T, mk func(endpoint string) connection.APIGatewayClient, opts ...connection.Option) *fixture {
 	t.Helper()
 	f := &fixture{srv: connectiontest.NewServer(), store: memory.New(), clock: newAutoClock()}
-	var client connection.APIGatewayClient = f.srv.Client()
+	client := newTestClient(f.srv)
 	if mk != nil {
 		client = mk(f.srv.URL)
 	}
@@ -127,11 +179,7 @@ func newFixtureWithClient(t *testing.T, mk func(endpoint string) connection.APIG
 			t.Errorf("Shutdown: %v", err)
 		}
 		f.srv.Close()
-		if c, ok := client.(*apigatewaymanagementapi.Client); ok {
-			if h, ok := c.Options().HTTPClient.(interface{ CloseIdleConnections() }); ok {
-				h.CloseIdleConnections()
-			}
-		}
+		closeIdle(client)
 	})
 	return f
 }
@@ -165,4 +213,16 @@ func defaultSDKClient(endpoint string) connection.APIGatewayClient {
 	return apigatewaymanagementapi.NewFromConfig(testCreds, func(o *apigatewaymanagementapi.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 	})
+}
+
+// closeIdle closes the idle keep-alive connections of a test client.
+func closeIdle(client connection.APIGatewayClient) {
+	switch c := client.(type) {
+	case *connection.FastClient:
+		c.CloseIdleConnections()
+	case *apigatewaymanagementapi.Client:
+		if h, ok := c.Options().HTTPClient.(interface{ CloseIdleConnections() }); ok {
+			h.CloseIdleConnections()
+		}
+	}
 }

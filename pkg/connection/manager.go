@@ -21,6 +21,7 @@ type Manager struct {
 	conns   *connStates
 	life    *lifecycle
 	metrics metrics
+	pace    *Limiter // nil: no pacing
 }
 
 // NewManager returns a Manager that looks connections up in st and sends
@@ -28,9 +29,10 @@ type Manager struct {
 // (https://{api}.execute-api.{region}.amazonaws.com/{stage}); "" means
 // the client's own endpoint. Connections whose record names another
 // Endpoint are sent through a client derived from client for that
-// endpoint. client is usually built by NewAPIGatewayClient, but any
-// *apigatewaymanagementapi.Client works: the manager turns the SDK's
-// retries off on every call it makes.
+// endpoint. client is usually built by NewFastClient or
+// NewAPIGatewayClient, but any *apigatewaymanagementapi.Client works: the
+// manager turns the SDK's retries off on every call it makes. Every
+// attempt is paced by the manager's Limiter (see WithLimiter).
 func NewManager(st store.ConnectionStore, client APIGatewayClient, endpoint string, opts ...Option) *Manager {
 	if st == nil || client == nil {
 		// A programming error, caught here rather than as a nil
@@ -43,6 +45,10 @@ func NewManager(st store.ConnectionStore, client APIGatewayClient, endpoint stri
 	}
 	cfg.retry = cfg.retry.withDefaults()
 	cfg.breaker = cfg.breaker.withDefaults()
+	pace := cfg.limiter
+	if !cfg.limiterSet {
+		pace = NewLimiter(LimiterConfig{Rate: DefaultRate, Burst: DefaultBurst, Clock: cfg.clock})
+	}
 	return &Manager{
 		store:   st,
 		clients: newEndpointClients(client, endpoint),
@@ -50,6 +56,7 @@ func NewManager(st store.ConnectionStore, client APIGatewayClient, endpoint stri
 		backoff: backoff.Policy{Base: cfg.retry.BaseDelay, Max: cfg.retry.MaxDelay},
 		conns:   newConnStates(cfg.breaker, cfg.clock),
 		life:    newLifecycle(),
+		pace:    pace,
 	}
 }
 
@@ -93,15 +100,27 @@ func ctxError(ctx context.Context) error {
 	return err
 }
 
-// attempt runs one SDK call with the per-attempt timeout and classifies
-// its outcome.
-func (m *Manager) attempt(ctx context.Context, call func(ctx context.Context) error) (kind, error) {
+// attempt waits for the pacing Limiter, runs one call with the
+// per-attempt timeout and classifies its outcome; a 429 is reported to
+// the Limiter, which tells account throttling from one full connection.
+func (m *Manager) attempt(ctx context.Context, connectionID string, call func(ctx context.Context) error) (kind, error) {
+	if m.pace != nil {
+		if err := m.pace.Wait(ctx); err != nil {
+			return kindCanceled, ctxError(ctx)
+		}
+	}
 	actx, cancel := context.WithTimeout(ctx, m.cfg.retry.AttemptTimeout)
 	err := call(actx)
 	k := classify(ctx, actx, err)
 	cancel()
-	if k == kindCanceled {
+	switch k {
+	case kindCanceled:
 		return k, ctxError(ctx)
+	case kindThrottled:
+		m.metrics.throttled.Add(1)
+		if m.pace != nil {
+			m.pace.Throttled(connectionID)
+		}
 	}
 	return k, err
 }
@@ -112,7 +131,7 @@ func (m *Manager) attempt(ctx context.Context, call func(ctx context.Context) er
 // the number of attempts made.
 func (m *Manager) withRetries(ctx context.Context, connectionID string, call func(ctx context.Context) error) (kind, int, error) {
 	for n := 1; ; n++ {
-		k, err := m.attempt(ctx, call)
+		k, err := m.attempt(ctx, connectionID, call)
 		if !k.retryable() || n > m.cfg.retry.MaxRetries {
 			return k, n, err
 		}

@@ -16,6 +16,7 @@ type metrics struct {
 	failures         atomic.Uint64
 	retries          atomic.Uint64
 	broadcasts       atomic.Uint64
+	throttled        atomic.Uint64 // 429 answers, every attempt
 	errs             [numKinds]atomic.Uint64
 	sendLatency      histogram.Histogram // microseconds, per Send call
 	broadcastLatency histogram.Histogram // microseconds, per Broadcast call
@@ -59,6 +60,13 @@ type Stats struct {
 	// Breakers counts the remembered circuit breakers by state. A breaker
 	// whose cooldown has passed counts as open until its next call.
 	Breakers BreakerCounts
+	// ThrottledTotal counts the 429 answers this manager got, every
+	// attempt (ErrorsByType["throttled"] counts only messages that failed
+	// for good).
+	ThrottledTotal uint64
+	// Pacing is the state of the manager's Limiter (shared with the other
+	// managers given the same one; zero when pacing is off).
+	Pacing LimiterStats
 }
 
 // BreakerCounts is the number of circuit breakers in each state.
@@ -89,6 +97,10 @@ func (m *Manager) Stats() Stats {
 	bc := mt.broadcastLatency.Snapshot()
 	s.BroadcastLatencyP50, s.BroadcastLatencyP99 = micros(bc.Quantile(0.5)), micros(bc.Quantile(0.99))
 	s.Breakers.Closed, s.Breakers.Open, s.Breakers.HalfOpen = m.conns.stateCounts()
+	s.ThrottledTotal = mt.throttled.Load()
+	if m.pace != nil {
+		s.Pacing = m.pace.Stats()
+	}
 	return s
 }
 
@@ -99,8 +111,11 @@ func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisec
 // send_failures_total, retries_total, broadcasts_total, errors_by_type
 // (map[string]uint64), send_latency_p50_ms, send_latency_p99_ms,
 // broadcast_latency_p50_ms, broadcast_latency_p99_ms (float64) and
-// circuit_breakers (map[string]int64 by state: closed, open, half_open).
-// Prefer Stats for typed access.
+// circuit_breakers (map[string]int64 by state: closed, open, half_open),
+// throttled_total (uint64: 429 answers), and the pacing Limiter's
+// pacing_rate and pacing_max_rate (float64 calls/s, 0 = unlimited),
+// pacing_burst (int), throttle_events_total and paced_delayed_total
+// (uint64). Prefer Stats for typed access.
 func (m *Manager) GetMetrics() map[string]any {
 	s := m.Stats()
 	return map[string]any{
@@ -120,5 +135,11 @@ func (m *Manager) GetMetrics() map[string]any {
 			"open":      s.Breakers.Open,
 			"half_open": s.Breakers.HalfOpen,
 		},
+		"throttled_total":       s.ThrottledTotal,
+		"pacing_rate":           s.Pacing.Rate,
+		"pacing_max_rate":       s.Pacing.MaxRate,
+		"pacing_burst":          s.Pacing.Burst,
+		"throttle_events_total": s.Pacing.ThrottleEventsTotal,
+		"paced_delayed_total":   s.Pacing.DelayedTotal,
 	}
 }

@@ -99,6 +99,8 @@ type config struct {
 	randN        func(n int64) int64
 	lastPingGap  time.Duration
 	lastPingTime time.Duration
+	limiter      *Limiter
+	limiterSet   bool
 }
 
 func defaultConfig() config {
@@ -159,4 +161,14 @@ func WithRand(randN func(n int64) int64) Option {
 			c.randN = randN
 		}
 	}
+}
+
+// WithLimiter paces every @connections call of the manager (each attempt
+// of Send, Broadcast and IsActive) through l. Give the same Limiter to
+// every Manager of a process: AWS's 10,000/s quota is per account and
+// region. nil turns pacing off, adaptive backoff included. Without this
+// option each Manager has a Limiter of its own at DefaultRate and
+// DefaultBurst, adaptive, on the manager's clock.
+func WithLimiter(l *Limiter) Option {
+	return func(c *config) { c.limiter, c.limiterSet = l, true }
 }

@@ -24,8 +24,8 @@ func (m *Manager) Flush(ctx context.Context) error {
 // waits for the calls in flight and the background writes; if ctx ends
 // first it cancels what is left (their errors then match both the context
 // error and ErrShuttingDown), waits for them to return, and returns ctx's
-// error. A client built by NewAPIGatewayClient has its idle connections
-// closed. Calling Shutdown again is safe: it waits the same way.
+// error. A client built by NewAPIGatewayClient or NewFastClient (with its
+// own pool) has its idle connections closed. Calling Shutdown again is safe: it waits the same way.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	if m.life.close() {
 		m.log(ctx, slog.LevelInfo, "connection: shutting down")

@@ -62,6 +62,7 @@ type ConnectHandler struct {
 	ttl       time.Duration
 	log       *slog.Logger
 	now       func() time.Time
+	cleanups  []ConnectionCleaner
 }
 
 // ConnectOption configures a ConnectHandler.
@@ -238,9 +239,15 @@ func reason(err error) string {
 	return err.Error()
 }
 
-// Disconnect removes the connection record. The user's async requests keep
-// running.
+// Disconnect removes the connection record and runs the cleanups of
+// WithConnectionCleanup (channel subscriptions). The user's async requests
+// keep running.
 func (h *ConnectHandler) Disconnect(ctx context.Context, req DisconnectRequest) error {
+	if err := h.cleanupConnection(ctx, req.ConnectionID); err != nil {
+		// The record goes anyway: subscriptions left behind expire by
+		// their TTL, and a 410 on the next publication removes them.
+		h.log.ErrorContext(ctx, "cleaning up connection", slog.String("connection_id", req.ConnectionID), slog.Any("error", err))
+	}
 	if err := h.conns.Delete(ctx, req.ConnectionID); err != nil {
 		h.log.ErrorContext(ctx, "deleting connection", slog.String("connection_id", req.ConnectionID), slog.Any("error", err))
 		return fmt.Errorf("streamer: deleting connection: %w", err)

@@ -21,6 +21,9 @@ func FuzzParseInbound(f *testing.F) {
 		`{"type":"ping"}`,
 		`{"type":"request","id":"1","action":"echo","payload":null}`,
 		`{"v":2,"type":"ping"}`,
+		`{"type":"subscribe","id":"s","channel":"chat:a","since":{"offset":3,"epoch":"e"}}`,
+		`{"type":"publish","id":"p","channel":"news","data":{"x":1}}`,
+		`{"type":"presence","id":"q","channel":"a#b"}`,
 		`{"type":"request"`,
 		`[]`,
 		`"\u0000"`,
@@ -58,6 +61,16 @@ func FuzzParseInbound(f *testing.F) {
 				t.Fatalf("accepted %s without request_id", in.Type)
 			}
 		case streamer.TypePing:
+		case streamer.TypeSubscribe, streamer.TypeUnsubscribe, streamer.TypePublish, streamer.TypePresence:
+			if in.ID == "" || len(in.ID) > streamer.MaxIDLength || streamer.CheckChannelName(in.Channel) != nil {
+				t.Fatalf("accepted %s without id or with a bad channel: %+v", in.Type, in)
+			}
+			if in.Since != nil && (in.Type != streamer.TypeSubscribe || in.Since.Offset < 0 || in.Since.Epoch == "") {
+				t.Fatalf("accepted since %+v on %s", in.Since, in.Type)
+			}
+			if in.Type == streamer.TypePublish && (in.Data == nil || !json.Valid(in.Data)) {
+				t.Fatalf("accepted publish with data %q", in.Data)
+			}
 		default:
 			t.Fatalf("accepted type %q", in.Type)
 		}

@@ -120,6 +120,11 @@ func ParseInbound(body []byte, maxBytes int) (*Inbound, error) {
 			return nil, invalid("", "request_id is longer than %d bytes", MaxIDLength)
 		}
 		return &in, nil
+	case TypeSubscribe, TypeUnsubscribe, TypePublish, TypePresence:
+		if ve := checkChannelMessage(&in); ve != nil {
+			return nil, ve
+		}
+		return &in, nil
 	default:
 		return nil, invalid(id, "unknown message type %q", truncate(string(in.Type), 32))
 	}

@@ -45,7 +45,8 @@ const (
 	CodeCancelled      ErrorCode = "CANCELLED"
 )
 
-// Inbound is a client → server message: request, cancel, resume or ping.
+// Inbound is a client → server message: request, cancel, resume, ping, or
+// one of the channel messages (subscribe, unsubscribe, publish, presence).
 //
 //	{"v":1,"type":"request","id":"c-1","action":"echo","payload":{...}}
 //	{"v":1,"type":"cancel","request_id":"r-..."}
@@ -60,6 +61,11 @@ type Inbound struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 	// RequestID is the server request id (from an ack) for cancel and resume.
 	RequestID string `json:"request_id,omitempty"`
+	// Channel, Since and Data belong to the channel messages (subscribe,
+	// unsubscribe, publish, presence; see protocol_channel.go).
+	Channel string          `json:"channel,omitempty"`
+	Since   *Since          `json:"since,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
 }
 
 // Ack tells the client its async request was queued. RequestID is the

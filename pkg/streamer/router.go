@@ -42,6 +42,7 @@ type Router struct {
 	cacheSize   int
 	identities  *identityCache
 	limits      *connectionLimits // nil: no per-connection rate limit
+	channels    ChannelService    // nil: channel messages refused
 
 	mu         sync.RWMutex
 	actions    map[string]*action
@@ -187,7 +188,7 @@ func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
 	// Everything but ping acts for a user: identity first, so an
 	// unauthenticated connection learns nothing, not even action names.
 	replyID := in.ID
-	if in.Type != TypeRequest {
+	if in.Type == TypeCancel || in.Type == TypeResume {
 		replyID = in.RequestID
 	}
 	id, err := r.identity(ctx, msg.ConnectionID)
@@ -205,6 +206,8 @@ func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
 		return r.cancel(ctx, log, msg.ConnectionID, id, in.RequestID)
 	case TypeResume:
 		return r.resume(ctx, log, msg.ConnectionID, id, in.RequestID)
+	case TypeSubscribe, TypeUnsubscribe, TypePublish, TypePresence:
+		return r.serveChannel(ctx, log, msg.ConnectionID, id, in)
 	}
 	a, mw := r.lookup(in.Action)
 	if a == nil {

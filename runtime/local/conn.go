@@ -128,6 +128,9 @@ func (g *Gateway) readLoop(ctx context.Context, c *conn) {
 	code, reason := c.end(err)
 	g.log.Debug("local: disconnected", "connectionId", c.id, "code", int(code), "reason", reason)
 	g.disconnect(ctx, c, code, reason)
+	if g.obs != nil {
+		g.obs.ConnectionClosed(c.info(), int(code), reason)
+	}
 }
 
 // end stops the connection after its reader exited and reports the close

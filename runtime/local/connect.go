@@ -59,7 +59,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	subprotocol := ""
 	if h, ok := g.routes[RouteConnect]; ok {
 		reqID := g.newRequestID()
-		resp, err := g.invoke(ctx, h, g.connectEvent(c, r, reqID, now))
+		resp, err := g.invoke(ctx, h, g.connectEvent(c, r, reqID, now), 0)
 		if err != nil {
 			log.Error("local: $connect handler failed", "requestId", reqID, "err", err)
 			writeAPIError(w, http.StatusInternalServerError, "InternalServerErrorException", "Internal server error")
@@ -115,6 +115,9 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	c.startTimers(g.cfg.IdleTimeout, g.cfg.MaxLifetime)
 	c.attach(ctx, ws)
 	log.Debug("local: connected", "sourceIp", c.sourceIP)
+	if g.obs != nil {
+		g.obs.ConnectionOpened(c.info())
+	}
 	// The reader is a fresh goroutine so that this one, its deep net/http
 	// stack and the upgrade request it holds are freed: about a third of
 	// an idle connection's memory. It still counts in g.wg (admit).

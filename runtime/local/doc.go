@@ -44,6 +44,11 @@
 // away" and deleted ones with 1000 "Connection deleted". A posted body that
 // is valid UTF-8 goes out as a text frame, anything else as binary.
 //
+// A dev console or a metrics endpoint watches the gateway through
+// [Config.Observer]: it is told of each connection opening and closing,
+// each route invocation (status, latency, size) and each @connections call
+// (status, error type); [Gateway.Connections] lists the open connections.
+//
 // Routes are one-way, as in API Gateway unless a route response is set up:
 // a handler's response body is dropped unless its route key is listed in
 // [Config.TwoWayRoutes], in which case a non-empty body is sent back to the

@@ -124,14 +124,34 @@ func lastValues(m map[string][]string) map[string]string {
 // invoke calls a handler the way Lambda would: with the integration
 // timeout on its context, the request ID in lambdacontext, and a panic
 // turned into an error (the Lambda runtime reports it as a failed
-// invocation).
-func (g *Gateway) invoke(ctx context.Context, h Handler, ev events.APIGatewayWebsocketProxyRequest) (resp events.APIGatewayProxyResponse, err error) {
+// invocation). size is the inbound message's size, for the Observer.
+func (g *Gateway) invoke(ctx context.Context, h Handler, ev events.APIGatewayWebsocketProxyRequest, size int) (resp events.APIGatewayProxyResponse, err error) {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.IntegrationTimeout)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: ev.RequestContext.RequestID})
+	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("local: handler for %s panicked: %v", ev.RequestContext.RouteKey, p)
+		}
+		if g.obs != nil {
+			status := resp.StatusCode
+			switch {
+			case err != nil:
+				status = 500
+			case status == 0:
+				status = 200
+			}
+			g.obs.RouteInvoked(RouteInvocation{
+				RouteKey:     ev.RequestContext.RouteKey,
+				ConnectionID: ev.RequestContext.ConnectionID,
+				RequestID:    ev.RequestContext.RequestID,
+				Start:        start,
+				Duration:     time.Since(start),
+				Status:       status,
+				Err:          err,
+				Bytes:        size,
+			})
 		}
 	}()
 	resp, err = h(ctx, ev)
@@ -150,7 +170,7 @@ func (g *Gateway) disconnect(ctx context.Context, c *conn, code websocket.Status
 		return
 	}
 	reqID := g.newRequestID()
-	if _, err := g.invoke(ctx, h, g.disconnectEvent(c, reqID, code, reason, time.Now())); err != nil {
+	if _, err := g.invoke(ctx, h, g.disconnectEvent(c, reqID, code, reason, time.Now()), 0); err != nil {
 		g.log.Error("local: $disconnect handler failed", "connectionId", c.id, "requestId", reqID, "err", err)
 	}
 }

@@ -106,6 +106,9 @@ type Config struct {
 	// hold Shutdown for coder/websocket's fixed 5 s. Zero means
 	// DefaultCloseTimeout (1 s).
 	CloseTimeout time.Duration
+	// Observer, when set, is told of every connection, route invocation
+	// and @connections call (see Observer). Nil observes nothing.
+	Observer Observer
 	// Logger receives the gateway's logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -119,6 +122,7 @@ type Gateway struct {
 	selector routeSelector
 	origins  []string
 	log      *slog.Logger
+	obs      Observer // nil when Config.Observer is unset
 	srv      *http.Server
 
 	mu           sync.Mutex
@@ -190,6 +194,7 @@ func New(cfg Config) (*Gateway, error) {
 		selector: sel,
 		origins:  origins,
 		log:      logger,
+		obs:      cfg.Observer,
 		conns:    make(map[string]*conn),
 		live:     make(map[string]*conn),
 		shutDone: make(chan struct{}),

@@ -28,8 +28,37 @@ type connectionIdentity struct {
 }
 
 // serveManagement answers POST, GET and DELETE /{stage}/@connections/{id}
-// like API Gateway's management API.
+// like API Gateway's management API, and tells the Observer.
 func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escapedID string) {
+	if g.obs == nil {
+		g.answerManagement(w, r, escapedID)
+		return
+	}
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	size := g.answerManagement(rec, r, escapedID)
+	call := ManagementCall{
+		Method:   r.Method,
+		Start:    start,
+		Duration: time.Since(start),
+		Status:   rec.status,
+		Bytes:    size,
+	}
+	if call.Status == 0 {
+		call.Status = http.StatusOK
+	}
+	if id, err := url.PathUnescape(escapedID); err == nil {
+		call.ConnectionID = id
+	}
+	if call.Status >= 400 {
+		call.ErrorType = rec.Header().Get("X-Amzn-Errortype")
+	}
+	g.obs.ManagementCalled(call)
+}
+
+// answerManagement does serveManagement's work and returns the size of the
+// POST body (as far as it was read, or as announced when too large).
+func (g *Gateway) answerManagement(w http.ResponseWriter, r *http.Request, escapedID string) (size int) {
 	id, err := url.PathUnescape(escapedID)
 	if err != nil || id == "" {
 		writeAPIError(w, http.StatusBadRequest, "BadRequestException", "Invalid connection ID")
@@ -38,11 +67,13 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escape
 	var body []byte
 	if r.Method == http.MethodPost {
 		if r.ContentLength > MaxMessageBytes {
+			size = int(r.ContentLength)
 			drainBody(r.Body)
 			writeAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
 			return
 		}
 		body, err = io.ReadAll(io.LimitReader(r.Body, MaxMessageBytes+1))
+		size = len(body)
 		if err != nil {
 			writeAPIError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
 			return
@@ -99,6 +130,7 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escape
 		c.closeWith(deleteCode, deleteReason)
 		w.WriteHeader(http.StatusNoContent)
 	}
+	return size
 }
 
 // apiError is the management API's error body; X-Amzn-Errortype names the

@@ -111,7 +111,7 @@ func (g *Gateway) dispatch(ctx context.Context, c *conn, typ websocket.MessageTy
 		g.sendGatewayMessage(ctx, c, "Forbidden", reqID)
 		return
 	}
-	resp, err := g.invoke(ctx, h, g.messageEvent(c, routeKey, reqID, typ, data, time.Now()))
+	resp, err := g.invoke(ctx, h, g.messageEvent(c, routeKey, reqID, typ, data, time.Now()), len(data))
 	if err != nil {
 		g.log.Error("local: handler failed", "connectionId", c.id, "requestId", reqID, "routeKey", routeKey, "err", err)
 		msg := "Internal server error"

@@ -6,9 +6,12 @@
 // speaks the AWS wire format (status codes, the X-Amzn-Errortype header, a
 // JSON error body, the GET connection body), checks that requests are
 // SigV4-signed, records what each connection received and lets a test
-// script faults: per-connection status sequences, 429 bursts, latency,
-// gone connections, dropped connections. Point a real SDK client at it
-// with [Server.Client] and hand that to connection.NewManager.
+// script faults: per-connection status sequences, 429 bursts, an account
+// rate limit (a token bucket answering 429 LimitExceededException, see
+// [Server.SetRateLimit]), random server errors, latency, gone
+// connections, dropped connections. Point a real client at it with
+// [Server.FastClient] (the lean client) or [Server.Client] (the SDK's)
+// and hand that to connection.NewManager.
 //
 // [Recorder] is a recording fake of the Send/Broadcast surface, for tests
 // that do not need the wire at all; its SendFunc hook injects failures.

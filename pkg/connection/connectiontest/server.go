@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"golang.org/x/time/rate"
+
 	"github.com/streamer-go/streamer/pkg/connection"
 )
 
@@ -48,6 +51,10 @@ type Server struct {
 	rawPaths             []string
 	keepPaths            bool
 	open                 int
+	limit                *rate.Limiter // the account's quota; nil = none
+	limited              int
+	failFraction         float64
+	failed               int
 }
 
 type hold struct {
@@ -83,14 +90,24 @@ func (s *Server) Close() {
 	s.srv.Close()
 }
 
+// testConfig is the AWS config of the clients Client and FastClient
+// build: static test credentials.
+var testConfig = aws.Config{
+	Region:      "us-east-1",
+	Credentials: credentials.NewStaticCredentialsProvider("AKIDCONNECTIONTEST", "connectiontest-secret", ""),
+}
+
 // Client returns a real SDK client for this server, built by
 // connection.NewAPIGatewayClient with static test credentials.
 func (s *Server) Client() *apigatewaymanagementapi.Client {
-	cfg := aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDCONNECTIONTEST", "connectiontest-secret", ""),
-	}
-	return connection.NewAPIGatewayClient(cfg, s.URL)
+	return connection.NewAPIGatewayClient(testConfig, s.URL)
+}
+
+// FastClient returns a lean client for this server, built by
+// connection.NewFastClient with static test credentials. Close its idle
+// connections (or Shutdown the Manager using it) before Close.
+func (s *Server) FastClient(opts ...connection.FastClientOption) *connection.FastClient {
+	return connection.NewFastClient(testConfig, s.URL, opts...)
 }
 
 // Disconnect makes the IDs gone: every later request for them is
@@ -136,6 +153,43 @@ func (s *Server) ThrottleBursts(every, length int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.burstEvery, s.burstLen = every, length
+}
+
+// SetRateLimit gives the server an account quota like API Gateway's
+// (10,000/s with a burst of 5,000 in AWS): a token bucket of rate requests
+// per second holding up to burst, shared by every request whatever its ID
+// or method. A request that finds the bucket empty is answered 429
+// LimitExceededException and not delivered. rate <= 0 removes the limit.
+func (s *Server) SetRateLimit(perSecond float64, burst int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if perSecond <= 0 {
+		s.limit = nil
+		return
+	}
+	s.limit = rate.NewLimiter(rate.Limit(perSecond), max(1, burst))
+}
+
+// RateLimited returns how many requests the rate limit answered 429.
+func (s *Server) RateLimited() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limited
+}
+
+// FailRandomly answers that fraction (0..1) of the requests, chosen at
+// random, with a server error (500, 502 or 503) before delivery. 0 stops.
+func (s *Server) FailRandomly(fraction float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failFraction = fraction
+}
+
+// RandomlyFailed returns how many requests FailRandomly failed.
+func (s *Server) RandomlyFailed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
 }
 
 // SetLatency makes every request wait f(connectionID) before it is
@@ -332,6 +386,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	status := 0
 	switch {
+	case s.limit != nil && !s.limit.Allow():
+		// Over the account's quota: refused before anything else, as API
+		// Gateway's throttling comes before the connection is looked at.
+		s.limited++
+		status = http.StatusTooManyRequests
+	case s.failFraction > 0 && rand.Float64() < s.failFraction:
+		s.failed++
+		status = []int{500, 502, 503}[rand.IntN(3)]
 	case len(s.scripts[id]) > 0:
 		status = s.scripts[id][0]
 		s.scripts[id] = s.scripts[id][1:]

@@ -364,7 +364,7 @@ func TestUnmarshalRequestRejectsGarbage(t *testing.T) {
 
 func TestTablesSchema(t *testing.T) {
 	defs := dynamo.Tables("p-")
-	if len(defs) != 2 || aws.ToString(defs[0].TableName) != "p-connections" || aws.ToString(defs[1].TableName) != "p-requests" {
+	if len(defs) != 3 || aws.ToString(defs[0].TableName) != "p-connections" || aws.ToString(defs[1].TableName) != "p-requests" || aws.ToString(defs[2].TableName) != "p-channels" {
 		t.Fatalf("Tables = %v", defs)
 	}
 	indexes := func(d *dynamodb.CreateTableInput) map[string][]string {
@@ -392,15 +392,20 @@ func TestTablesSchema(t *testing.T) {
 			dynamo.IndexRequestsByUser:       {dynamo.AttrUserID, dynamo.AttrCreatedAt},
 			dynamo.IndexRequestsToSweep:      {dynamo.AttrSweepShard, dynamo.AttrSweepKey},
 		},
+		{},
 	}
 	keys := []string{dynamo.AttrConnectionID, dynamo.AttrRequestID}
-	for i, d := range defs {
+	for i, d := range defs[:2] {
 		if got := indexes(d); !maps.EqualFunc(got, want[i], slices.Equal) {
 			t.Errorf("%s indexes = %v, want %v", aws.ToString(d.TableName), got, want[i])
 		}
 		if len(d.KeySchema) != 1 || aws.ToString(d.KeySchema[0].AttributeName) != keys[i] {
 			t.Errorf("%s key = %v, want %s", aws.ToString(d.TableName), d.KeySchema, keys[i])
 		}
+	}
+	if k := defs[2].KeySchema; len(k) != 2 || aws.ToString(k[0].AttributeName) != dynamo.AttrPK || k[0].KeyType != types.KeyTypeHash ||
+		aws.ToString(k[1].AttributeName) != dynamo.AttrSK || k[1].KeyType != types.KeyTypeRange || defs[2].StreamSpecification != nil {
+		t.Errorf("channels table key %v: want pk (hash), sk (range) and no stream", k)
 	}
 	if s := defs[1].StreamSpecification; s == nil || !aws.ToBool(s.StreamEnabled) || s.StreamViewType != types.StreamViewTypeNewAndOldImages {
 		t.Error("requests table must stream new and old images for the async processor")
@@ -416,8 +421,8 @@ func TestCreateTablesIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 2 || res[0].Created || res[1].Created {
-		t.Errorf("second CreateTables = %+v, want two existing tables", res)
+	if len(res) != 3 || res[0].Created || res[1].Created || res[2].Created {
+		t.Errorf("second CreateTables = %+v, want three existing tables", res)
 	}
 	for _, r := range res {
 		if !r.TTLEnabled && r.TTLUnsupported == nil {

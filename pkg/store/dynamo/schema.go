@@ -92,8 +92,8 @@ func ConnectionsTable(prefix string) string { return prefix + "connections" }
 // RequestsTable returns the requests table name for prefix.
 func RequestsTable(prefix string) string { return prefix + "requests" }
 
-// Tables returns the definitions of the connections and requests tables,
-// in that order. They are the one schema: CreateTables uses them and the
+// Tables returns the definitions of the connections, requests and channels
+// tables, in that order. They are the one schema: CreateTables uses them and the
 // deployment template must match them. Both tables bill on demand and the
 // requests table streams new and old images for the async processor.
 // Enable TTL on AttrTTL separately (CreateTables does).
@@ -147,5 +147,6 @@ func Tables(prefix string) []*dynamodb.CreateTableInput {
 				StreamViewType: types.StreamViewTypeNewAndOldImages,
 			},
 		},
+		channelsTable(prefix),
 	}
 }

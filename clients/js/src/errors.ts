@@ -1,0 +1,48 @@
+/**
+ * Error codes. The server's codes (docs/PROTOCOL.md, "Error codes") are
+ * stable identifiers; the client adds three of its own for what happens on
+ * its side of the socket.
+ */
+export const ErrorCode = {
+  InvalidMessage: "INVALID_MESSAGE",
+  UnknownAction: "UNKNOWN_ACTION",
+  Unauthorized: "UNAUTHORIZED",
+  Forbidden: "FORBIDDEN",
+  NotFound: "NOT_FOUND",
+  RateLimited: "RATE_LIMITED",
+  Timeout: "TIMEOUT",
+  Internal: "INTERNAL",
+  Cancelled: "CANCELLED",
+  /** The client was closed (client.close()) before the answer came. */
+  Closed: "CLIENT_CLOSED",
+  /** The socket closed and reconnect is off (or gave up), so the answer cannot come. */
+  Disconnected: "DISCONNECTED",
+  /** The server sent something the client cannot read. */
+  Protocol: "PROTOCOL_ERROR",
+} as const;
+
+/** One of ErrorCode's values, or a code a newer server or an app handler sends. */
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode] | (string & {});
+
+/**
+ * StreamerError is how every request, subscription and presence call
+ * rejects. Branch on `code`, never on `message` (which is for people).
+ */
+export class StreamerError extends Error {
+  /** The protocol error code (ErrorCode), e.g. "UNKNOWN_ACTION". */
+  readonly code: ErrorCodeValue;
+  /** The request it concerns: the server request_id once acked, else the client id. */
+  readonly requestId?: string;
+
+  constructor(code: ErrorCodeValue, message: string, options?: { requestId?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "StreamerError";
+    this.code = code;
+    if (options?.requestId !== undefined) this.requestId = options.requestId;
+  }
+}
+
+/** isStreamerError narrows an unknown rejection, optionally to one code. */
+export function isStreamerError(err: unknown, code?: ErrorCodeValue): err is StreamerError {
+  return err instanceof StreamerError && (code === undefined || err.code === code);
+}

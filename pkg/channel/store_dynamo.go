@@ -1,0 +1,356 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/streamer-go/streamer/pkg/store/dynamo"
+)
+
+var _ Store = (*DynamoStore)(nil)
+
+// DynamoStore keeps channel state in the channels table of dynamo.Tables
+// (dynamo.ChannelsTable(prefix)), so every Lambda and process of a
+// deployment shares offsets, history and subscriptions. It uses only
+// single-item conditional writes, atomic counters and Queries of one
+// partition (no transactions, streams or indexes). Items:
+//
+//	pk "c#"+channel  sk "#meta"          offset (N, the atomic counter), epoch (S)
+//	pk "c#"+channel  sk "p#"+%020d       one publication: data (S, JSON), user_id, ttl
+//	pk "c#"+channel  sk "s#"+connection  one subscription: user_id, ttl
+//	pk "n#"+connection sk channel        the connection's index of its subscriptions, ttl
+//
+// Expired items (ttl < now) are filtered on every read: DynamoDB's TTL
+// deletes them eventually, dynalite never. The counter item has no TTL:
+// a channel's offsets and epoch outlive its history, so a client that
+// was away longer than the history TTL is told recovered:false rather
+// than handed a reset offset.
+//
+// Calls per operation (pinned by TestDynamoStoreCalls): Publish 1
+// UpdateItem + 1 PutItem + 1 DeleteItem once the history is full (1
+// UpdateItem with no history); History 1 GetItem + 1 Query per 1 MB;
+// Position 1 GetItem (2 more, a conditional PutItem and a GetItem, the
+// first time a channel is seen); Subscribe 2 PutItem; Unsubscribe 2
+// DeleteItem; Subscribers and Subscriptions 1 Query per 1 MB page.
+type DynamoStore struct {
+	client dynamo.Client
+	table  string
+	now    func() time.Time
+}
+
+// DynamoOption configures a DynamoStore.
+type DynamoOption func(*DynamoStore)
+
+// WithDynamoPrefix names the table dynamo.ChannelsTable(prefix) (default
+// dynamo.DefaultPrefix).
+func WithDynamoPrefix(prefix string) DynamoOption {
+	return func(s *DynamoStore) { s.table = dynamo.ChannelsTable(prefix) }
+}
+
+// WithDynamoTable sets the table name outright (from a Lambda environment
+// variable, say); "" keeps the current one.
+func WithDynamoTable(name string) DynamoOption {
+	return func(s *DynamoStore) {
+		if name != "" {
+			s.table = name
+		}
+	}
+}
+
+// WithDynamoClock replaces time.Now, for tests of expiry.
+func WithDynamoClock(now func() time.Time) DynamoOption {
+	return func(s *DynamoStore) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
+// NewDynamoStore returns a DynamoStore using client. A nil client panics,
+// as a programming error.
+func NewDynamoStore(client dynamo.Client, opts ...DynamoOption) *DynamoStore {
+	if client == nil {
+		panic("channel: NewDynamoStore needs a client")
+	}
+	s := &DynamoStore{client: client, table: dynamo.ChannelsTable(dynamo.DefaultPrefix), now: time.Now}
+	for _, o := range opts {
+		if o != nil {
+			o(s)
+		}
+	}
+	return s
+}
+
+const (
+	attrOffset = "offset"
+	attrEpoch  = "epoch"
+	attrData   = "data"
+	attrUser   = "user_id"
+	skMeta     = "#meta"
+	pubPrefix  = "p#"
+	subPrefix  = "s#"
+)
+
+func chanPK(channel string) string    { return "c#" + channel }
+func connPK(connection string) string { return "n#" + connection }
+func pubSK(offset uint64) string      { return fmt.Sprintf("%s%020d", pubPrefix, offset) }
+
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func num(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func itemKey(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{dynamo.AttrPK: str(pk), dynamo.AttrSK: str(sk)}
+}
+
+func getS(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func getN(item map[string]types.AttributeValue, name string) (int64, bool) {
+	v, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v.Value, 10, 64)
+	return n, err == nil
+}
+
+// live reports whether an item has not expired.
+func live(item map[string]types.AttributeValue, now int64) bool {
+	ttl, ok := getN(item, dynamo.AttrTTL)
+	return !ok || ttl >= now
+}
+
+// Subscribe writes the connection's index item first, then the
+// subscription: a crash between the two leaves an index entry that
+// RemoveConnection cleans up, never a subscription no index names.
+func (s *DynamoStore) Subscribe(ctx context.Context, channel string, sub Subscriber, expires time.Time) error {
+	if err := checkKey(channel, sub.ConnectionID); err != nil {
+		return err
+	}
+	ttl := num(expires.Unix())
+	idx := itemKey(connPK(sub.ConnectionID), channel)
+	idx[dynamo.AttrTTL] = ttl
+	if _, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: idx}); err != nil {
+		return fmt.Errorf("channel: indexing subscription: %w", err)
+	}
+	item := itemKey(chanPK(channel), subPrefix+sub.ConnectionID)
+	item[attrUser] = str(sub.UserID)
+	item[dynamo.AttrTTL] = ttl
+	if _, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
+		return fmt.Errorf("channel: storing subscription: %w", err)
+	}
+	return nil
+}
+
+// Unsubscribe deletes the subscription, then its index item.
+func (s *DynamoStore) Unsubscribe(ctx context.Context, channel, connectionID string) (Subscriber, bool, error) {
+	if err := checkKey(channel, connectionID); err != nil {
+		return Subscriber{}, false, err
+	}
+	out, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: &s.table, Key: itemKey(chanPK(channel), subPrefix+connectionID), ReturnValues: types.ReturnValueAllOld,
+	})
+	if err != nil {
+		return Subscriber{}, false, fmt.Errorf("channel: deleting subscription: %w", err)
+	}
+	if _, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: itemKey(connPK(connectionID), channel)}); err != nil {
+		return Subscriber{}, false, fmt.Errorf("channel: deleting subscription index: %w", err)
+	}
+	if len(out.Attributes) == 0 || !live(out.Attributes, s.now().Unix()) {
+		return Subscriber{}, false, nil
+	}
+	return Subscriber{ConnectionID: connectionID, UserID: getS(out.Attributes, attrUser)}, true, nil
+}
+
+// query runs a consistent Query of one partition, every page, calling fn
+// for each live item.
+func (s *DynamoStore) query(ctx context.Context, in *dynamodb.QueryInput, fn func(map[string]types.AttributeValue)) error {
+	now := s.now().Unix()
+	in.TableName = &s.table
+	in.ConsistentRead = aws.Bool(true)
+	for {
+		out, err := s.client.Query(ctx, in)
+		if err != nil {
+			return err
+		}
+		for _, item := range out.Items {
+			if live(item, now) {
+				fn(item)
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// Subscribers queries the channel's subscription items.
+func (s *DynamoStore) Subscribers(ctx context.Context, channel string) ([]Subscriber, error) {
+	var out []Subscriber
+	err := s.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": dynamo.AttrPK, "#sk": dynamo.AttrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(chanPK(channel)), ":p": str(subPrefix)},
+	}, func(item map[string]types.AttributeValue) {
+		out = append(out, Subscriber{ConnectionID: strings.TrimPrefix(getS(item, dynamo.AttrSK), subPrefix), UserID: getS(item, attrUser)})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("channel: listing subscribers: %w", err)
+	}
+	return out, nil
+}
+
+// Subscriptions queries the connection's index items.
+func (s *DynamoStore) Subscriptions(ctx context.Context, connectionID string) ([]string, error) {
+	var out []string
+	err := s.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": dynamo.AttrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(connPK(connectionID))},
+	}, func(item map[string]types.AttributeValue) {
+		out = append(out, getS(item, dynamo.AttrSK))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("channel: listing subscriptions: %w", err)
+	}
+	return out, nil
+}
+
+// Publish increments the counter (creating the epoch with the first
+// publication), writes the publication under its offset and deletes the
+// one the history size pushes out. Concurrent publishers each get their
+// own offset from the atomic counter, and each trims its own predecessor
+// by Size, so the history stays bounded without a read.
+func (s *DynamoStore) Publish(ctx context.Context, channel string, e Entry, h HistoryOptions) (Position, error) {
+	if channel == "" {
+		return Position{}, fmt.Errorf("%w: empty channel", ErrInvalidInput)
+	}
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       itemKey(chanPK(channel), skMeta),
+		UpdateExpression:          aws.String("SET #e = if_not_exists(#e, :e) ADD #o :one"),
+		ExpressionAttributeNames:  map[string]string{"#e": attrEpoch, "#o": attrOffset},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":e": str(newEpoch()), ":one": num(1)},
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return Position{}, fmt.Errorf("channel: incrementing offset: %w", err)
+	}
+	pos, err := position(out.Attributes)
+	if err != nil {
+		return Position{}, err
+	}
+	if h.Size <= 0 {
+		return pos, nil
+	}
+	item := itemKey(chanPK(channel), pubSK(pos.Offset))
+	item[attrData] = str(string(e.Data))
+	if e.UserID != "" {
+		item[attrUser] = str(e.UserID)
+	}
+	if h.TTL > 0 {
+		item[dynamo.AttrTTL] = num(s.now().Add(h.TTL).Unix())
+	}
+	if _, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
+		// The offset is taken but its publication is not in history:
+		// recovery across it answers recovered:false, never a wrong list.
+		return Position{}, fmt.Errorf("channel: storing publication %d: %w", pos.Offset, err)
+	}
+	if pos.Offset > uint64(h.Size) {
+		if _, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName: &s.table, Key: itemKey(chanPK(channel), pubSK(pos.Offset-uint64(h.Size))),
+		}); err != nil {
+			// The publication is stored; a lingering old entry costs
+			// space until its TTL, nothing else.
+			return pos, nil
+		}
+	}
+	return pos, nil
+}
+
+func position(item map[string]types.AttributeValue) (Position, error) {
+	off, ok := getN(item, attrOffset)
+	epoch := getS(item, attrEpoch)
+	if !ok || off < 0 || epoch == "" {
+		return Position{}, errors.New("channel: malformed channel counter item")
+	}
+	return Position{Offset: uint64(off), Epoch: epoch}, nil
+}
+
+// History reads the counter, then the publications between after and it.
+func (s *DynamoStore) History(ctx context.Context, channel string, after uint64) ([]Entry, Position, error) {
+	pos, err := s.Position(ctx, channel)
+	if err != nil {
+		return nil, Position{}, err
+	}
+	if after >= pos.Offset {
+		return nil, pos, nil
+	}
+	var out []Entry
+	err = s.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :from AND :to"),
+		ExpressionAttributeNames: map[string]string{"#pk": dynamo.AttrPK, "#sk": dynamo.AttrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(chanPK(channel)), ":from": str(pubSK(after + 1)), ":to": str(pubSK(pos.Offset)),
+		},
+	}, func(item map[string]types.AttributeValue) {
+		off, err := strconv.ParseUint(strings.TrimPrefix(getS(item, dynamo.AttrSK), pubPrefix), 10, 64)
+		if err != nil {
+			return
+		}
+		out = append(out, Entry{Offset: off, Data: []byte(getS(item, attrData)), UserID: getS(item, attrUser)})
+	})
+	if err != nil {
+		return nil, Position{}, fmt.Errorf("channel: reading history: %w", err)
+	}
+	return out, pos, nil
+}
+
+// Position reads the counter item, creating it (offset 0, a new epoch)
+// with a conditional put the first time; a racing creator wins and its
+// epoch is read back.
+func (s *DynamoStore) Position(ctx context.Context, channel string) (Position, error) {
+	if channel == "" {
+		return Position{}, fmt.Errorf("%w: empty channel", ErrInvalidInput)
+	}
+	for range 2 {
+		out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: itemKey(chanPK(channel), skMeta), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return Position{}, fmt.Errorf("channel: reading channel counter: %w", err)
+		}
+		if len(out.Item) != 0 {
+			return position(out.Item)
+		}
+		item := itemKey(chanPK(channel), skMeta)
+		item[attrOffset] = num(0)
+		item[attrEpoch] = str(newEpoch())
+		_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: &s.table, Item: item,
+			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+			ExpressionAttributeNames: map[string]string{"#pk": dynamo.AttrPK},
+		})
+		var cond *types.ConditionalCheckFailedException
+		if err == nil {
+			return position(item)
+		}
+		if !errors.As(err, &cond) {
+			return Position{}, fmt.Errorf("channel: creating channel counter: %w", err)
+		}
+	}
+	return Position{}, errors.New("channel: channel counter vanished while being created")
+}

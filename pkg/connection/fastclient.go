@@ -1,0 +1,378 @@
+package connection
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+)
+
+// ErrInvalidEndpoint means a FastClient was given an endpoint that is not
+// an absolute http(s) URL. No request was made.
+var ErrInvalidEndpoint = errors.New("connection: invalid management endpoint")
+
+// signingName is the SigV4 service name of the management API.
+const signingName = "execute-api"
+
+// credentialsExpiryWindow is how long before they expire credentials are
+// refreshed when NewFastClient has to wrap the provider in a cache itself:
+// a request signed just before expiry must still be valid when it lands.
+const credentialsExpiryWindow = 30 * time.Second
+
+// emptyPayloadHash is the SHA-256 of no bytes, the payload hash of GET and
+// DELETE.
+const emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// FastClient is a lean client of the API Gateway Management API: one
+// SigV4-signed net/http request per call, signed with the SDK's own
+// signer (aws/signer/v4) and the aws.Config's credentials, with none of
+// the SDK's middleware stack. It satisfies APIGatewayClient, so NewManager
+// takes it as it takes the SDK client, and it returns the same errors the
+// SDK does: a *smithy.OperationError wrapping an *awshttp.ResponseError
+// (HTTP status and request ID) wrapping *types.GoneException,
+// *types.ForbiddenException, *types.LimitExceededException,
+// *types.PayloadTooLargeException or a smithy.GenericAPIError; a network
+// failure wraps a *smithyhttp.RequestSendError.
+//
+// It makes exactly one attempt per call (the Manager owns retries) and
+// ignores the per-call SDK options except BaseEndpoint. It is safe for
+// concurrent use. See the package documentation for why both clients
+// exist.
+type FastClient struct {
+	creds  aws.CredentialsProvider // nil: anonymous, requests are not signed
+	region string
+	signer *v4.Signer
+	hc     *http.Client
+	owned  *http.Transport // the pool NewFastClient built; nil if the caller gave one
+	ep     fastEndpoint
+}
+
+var _ APIGatewayClient = (*FastClient)(nil)
+
+// fastEndpoint is a parsed management endpoint; err is set when it was
+// invalid, and every call then fails with it.
+type fastEndpoint struct {
+	raw     string
+	scheme  string
+	host    string
+	path    string // unescaped, no trailing slash: "/prod" or ""
+	rawPath string // escaped form of path
+	err     error
+}
+
+func parseFastEndpoint(endpoint string) fastEndpoint {
+	ep := fastEndpoint{raw: normaliseEndpoint(endpoint)}
+	if ep.raw == "" {
+		ep.err = fmt.Errorf("%w: no endpoint given", ErrInvalidEndpoint)
+		return ep
+	}
+	u, err := url.Parse(ep.raw)
+	switch {
+	case err != nil:
+		ep.err = fmt.Errorf("%w: %q: %w", ErrInvalidEndpoint, endpoint, err)
+		return ep
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		ep.err = fmt.Errorf("%w: %q must be http(s)://host[/stage]", ErrInvalidEndpoint, endpoint)
+		return ep
+	}
+	ep.scheme, ep.host = u.Scheme, u.Host
+	ep.path, ep.rawPath = strings.TrimRight(u.Path, "/"), strings.TrimRight(u.EscapedPath(), "/")
+	return ep
+}
+
+// FastClientOption configures a FastClient.
+type FastClientOption func(*fastClientConfig)
+
+type fastClientConfig struct {
+	hc   *http.Client
+	pool int
+}
+
+// WithFastHTTPClient makes the client send through hc instead of a pool of
+// its own. The caller then owns hc's connections: Manager.Shutdown does
+// not close them.
+func WithFastHTTPClient(hc *http.Client) FastClientOption {
+	return func(c *fastClientConfig) {
+		if hc != nil {
+			c.hc = hc
+		}
+	}
+}
+
+// WithFastPoolSize sizes the keep-alive pool to n idle connections, which
+// should be at least the number of concurrent senders (a Manager's
+// WithBroadcastWorkers, plus concurrent Sends). Values below 1 mean
+// MaxIdleConnsPerHost.
+func WithFastPoolSize(n int) FastClientOption {
+	return func(c *fastClientConfig) {
+		if n >= 1 {
+			c.pool = n
+		}
+	}
+}
+
+// NewFastClient returns a lean management API client for endpoint
+// (https://{api}.execute-api.{region}.amazonaws.com/{stage}, or
+// https://{domainName}/{stage}, or the local runtime's URL), signing with
+// cfg.Credentials for cfg.Region. Credentials are cached: a provider that
+// is already an *aws.CredentialsCache (as config.LoadDefaultConfig makes)
+// is used as it is, any other is wrapped in one that refreshes 30 s before
+// expiry. aws.AnonymousCredentials sends unsigned requests (API Gateway
+// refuses them; the local runtime may not). An invalid endpoint is
+// reported by every call, as ErrInvalidEndpoint; "" is allowed when every
+// call names its endpoint (the Manager does that for records whose
+// Endpoint differs).
+func NewFastClient(cfg aws.Config, endpoint string, opts ...FastClientOption) *FastClient {
+	fc := fastClientConfig{pool: MaxIdleConnsPerHost}
+	for _, o := range opts {
+		o(&fc)
+	}
+	c := &FastClient{
+		region: cfg.Region,
+		signer: v4.NewSigner(),
+		hc:     fc.hc,
+		ep:     parseFastEndpoint(endpoint),
+	}
+	if c.hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = fc.pool
+		tr.MaxIdleConnsPerHost = fc.pool
+		tr.IdleConnTimeout = 90 * time.Second
+		c.owned = tr
+		c.hc = &http.Client{Transport: tr}
+	}
+	switch p := cfg.Credentials.(type) {
+	case nil, aws.AnonymousCredentials, *aws.AnonymousCredentials:
+	case *aws.CredentialsCache:
+		c.creds = p
+	default:
+		c.creds = aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) {
+			o.ExpiryWindow = credentialsExpiryWindow
+		})
+	}
+	return c
+}
+
+// Endpoint returns the endpoint the client sends to.
+func (c *FastClient) Endpoint() string { return c.ep.raw }
+
+// CloseIdleConnections closes the idle keep-alive connections of the
+// client's own pool (not those of a client given with
+// WithFastHTTPClient). Manager.Shutdown calls it.
+func (c *FastClient) CloseIdleConnections() {
+	if c.owned != nil {
+		c.owned.CloseIdleConnections()
+	}
+}
+
+// withEndpoint returns a client for another endpoint that shares c's
+// pool, signer and credentials cache.
+func (c *FastClient) withEndpoint(endpoint string) *FastClient {
+	d := *c
+	d.ep = parseFastEndpoint(endpoint)
+	return &d
+}
+
+// forCall is the endpoint of one call: c's own, unless optFns set
+// BaseEndpoint (as the Manager does for a record with another endpoint
+// when it cannot derive a client).
+func (c *FastClient) forCall(optFns []func(*apigatewaymanagementapi.Options)) *fastEndpoint {
+	if len(optFns) == 0 {
+		return &c.ep
+	}
+	var o apigatewaymanagementapi.Options
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	if o.BaseEndpoint == nil || normaliseEndpoint(*o.BaseEndpoint) == c.ep.raw {
+		return &c.ep
+	}
+	ep := parseFastEndpoint(*o.BaseEndpoint)
+	return &ep
+}
+
+// PayloadHash returns the hex SHA-256 of data, the payload hash SigV4
+// signs. A Broadcast computes it once per message, not once per ID.
+func payloadHash(data []byte) string {
+	if len(data) == 0 {
+		return emptyPayloadHash
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// PostToConnection sends params.Data to the connection: POST
+// /@connections/{id}, one attempt.
+func (c *FastClient) PostToConnection(ctx context.Context, params *apigatewaymanagementapi.PostToConnectionInput, optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error) {
+	const op = "PostToConnection"
+	if params == nil || params.ConnectionId == nil || params.Data == nil {
+		return nil, invalidParams(op, "ConnectionId and Data")
+	}
+	if err := c.post(ctx, c.forCall(optFns), *params.ConnectionId, params.Data, payloadHash(params.Data)); err != nil {
+		return nil, err
+	}
+	return &apigatewaymanagementapi.PostToConnectionOutput{}, nil
+}
+
+// post is PostToConnection with the payload hash already computed.
+func (c *FastClient) post(ctx context.Context, ep *fastEndpoint, id string, data []byte, hash string) error {
+	resp, err := c.do(ctx, "PostToConnection", http.MethodPost, ep, id, data, hash)
+	if err != nil {
+		return err
+	}
+	discard(resp)
+	return nil
+}
+
+// GetConnection returns what API Gateway knows about the connection: GET
+// /@connections/{id}, one attempt.
+func (c *FastClient) GetConnection(ctx context.Context, params *apigatewaymanagementapi.GetConnectionInput, optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.GetConnectionOutput, error) {
+	const op = "GetConnection"
+	if params == nil || params.ConnectionId == nil {
+		return nil, invalidParams(op, "ConnectionId")
+	}
+	resp, err := c.do(ctx, op, http.MethodGet, c.forCall(optFns), *params.ConnectionId, nil, emptyPayloadHash)
+	if err != nil {
+		return nil, err
+	}
+	return decodeGetConnection(op, resp)
+}
+
+// DeleteConnection closes the connection: DELETE /@connections/{id}, one
+// attempt.
+func (c *FastClient) DeleteConnection(ctx context.Context, params *apigatewaymanagementapi.DeleteConnectionInput, optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.DeleteConnectionOutput, error) {
+	const op = "DeleteConnection"
+	if params == nil || params.ConnectionId == nil {
+		return nil, invalidParams(op, "ConnectionId")
+	}
+	resp, err := c.do(ctx, op, http.MethodDelete, c.forCall(optFns), *params.ConnectionId, nil, emptyPayloadHash)
+	if err != nil {
+		return nil, err
+	}
+	discard(resp)
+	return &apigatewaymanagementapi.DeleteConnectionOutput{}, nil
+}
+
+// do builds, signs and sends one request and returns the response if it
+// succeeded (2xx); any other answer is returned as the SDK's typed error.
+func (c *FastClient) do(ctx context.Context, op, method string, ep *fastEndpoint, id string, body []byte, hash string) (*http.Response, error) {
+	if ep.err != nil {
+		return nil, operationError(op, ep.err)
+	}
+	if id == "" {
+		return nil, invalidParams(op, "a non-empty ConnectionId")
+	}
+	// The URL is built, not parsed: the ID is escaped as the SDK escapes
+	// path labels (everything but unreserved characters), and RawPath
+	// keeps that form on the wire and in the signature.
+	u := &url.URL{
+		Scheme:  ep.scheme,
+		Host:    ep.host,
+		Path:    ep.path + connectionsPath + id,
+		RawPath: escapedPath(ep.rawPath, id),
+	}
+	req := &http.Request{
+		Method:     method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header, 4),
+		Host:       ep.host,
+	}
+	if body != nil {
+		req.ContentLength = int64(len(body))
+		if len(body) > 0 {
+			req.Body = newBodyReader(body)
+			req.GetBody = func() (io.ReadCloser, error) { return newBodyReader(body), nil }
+		} else {
+			req.Body = http.NoBody
+			req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+		}
+	}
+	req = req.WithContext(ctx)
+	if c.creds != nil {
+		creds, err := c.creds.Retrieve(ctx)
+		if err != nil {
+			return nil, operationError(op, fmt.Errorf("connection: retrieve credentials: %w", err))
+		}
+		if err := c.signer.SignHTTP(ctx, creds, req, hash, signingName, c.region, time.Now().UTC()); err != nil {
+			return nil, operationError(op, fmt.Errorf("connection: sign request: %w", err))
+		}
+	}
+	var resp *http.Response
+	var err error
+	if c.owned != nil {
+		// Our own transport: no redirects to follow, so skip the
+		// http.Client layer and its per-request allocations.
+		resp, err = c.owned.RoundTrip(req)
+	} else {
+		resp, err = c.hc.Do(req)
+	}
+	if err != nil {
+		return nil, operationError(op, sendError(err))
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	return nil, operationError(op, responseError(resp))
+}
+
+// bodyReader is a request body over a shared message: bytes.Reader plus
+// the no-op Close the transport needs, one allocation per request.
+type bodyReader struct{ bytes.Reader }
+
+func (*bodyReader) Close() error { return nil }
+
+func newBodyReader(b []byte) *bodyReader {
+	r := &bodyReader{}
+	r.Reset(b)
+	return r
+}
+
+const connectionsPath = "/@connections/"
+
+// escapedPath is prefix + "/@connections/" + id with id percent-encoded
+// as the SDK encodes path labels (httpbinding.EscapePath: everything but
+// the unreserved characters A-Z a-z 0-9 - . _ ~), built in one allocation.
+func escapedPath(prefix, id string) string {
+	n := len(prefix) + len(connectionsPath)
+	for i := 0; i < len(id); i++ {
+		if unreserved(id[i]) {
+			n++
+		} else {
+			n += 3
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(prefix)
+	b.WriteString(connectionsPath)
+	const hexUpper = "0123456789ABCDEF"
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if unreserved(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexUpper[c>>4])
+		b.WriteByte(hexUpper[c&15])
+	}
+	return b.String()
+}
+
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}
