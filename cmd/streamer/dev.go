@@ -46,6 +46,8 @@ type devOptions struct {
 	tablePrefix    string
 	// jwt turns auth on $connect on when its algorithms are set.
 	jwt jwtOptions
+	// tpl runs a SAM/CloudFormation template's functions (dev_template.go).
+	tpl templateOptions
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
@@ -63,6 +65,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	fs.StringVar(&o.tablePrefix, "table-prefix", dynamo.DefaultPrefix, "DynamoDB table name prefix, with --dynamodb-endpoint")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	finishJWT := jwtFlags(fs, &o.jwt)
+	templateFlags(fs, &o.tpl)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return o, err
 	}
@@ -90,6 +93,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	o, err := parseDevFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if o.tpl.path != "" {
+		return devTemplateRun(ctx, o, stdout, stderr)
 	}
 	return devRun(ctx, o, stdout, stderr)
 }
