@@ -554,9 +554,12 @@ func (a *App) table(id string) error {
 	if _, ok := p["KeySchema"].([]any); !ok {
 		return errorf(id, "Properties.KeySchema", "missing")
 	}
-	for _, k := range []string{"TimeToLiveSpecification", "GlobalTableSettings", "KinesisStreamSpecification"} {
+	if _, ok := p["TimeToLiveSpecification"]; ok {
+		a.unsupported("%s: TimeToLiveSpecification is not emulated (expired items are not deleted)", id)
+	}
+	for _, k := range []string{"KinesisStreamSpecification", "SSESpecification", "PointInTimeRecoverySpecification", "ContributorInsightsSpecification", "ImportSourceSpecification"} {
 		if _, ok := p[k]; ok {
-			a.unsupported("%s: %s is not emulated (expired items are not deleted)", id, k)
+			a.unsupported("%s: %s is not emulated", id, k)
 		}
 	}
 	a.Tables[id] = t
