@@ -57,7 +57,23 @@ func Command(runtime, codeDir, shimDir string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s needs python3 on PATH: %w", ErrUnsupportedRuntime, runtime, err)
 		}
-		return []string{py, "-u", filepath.Join(shimDir, "python.py")}, nil
+		return []string{realPython(py), "-u", filepath.Join(shimDir, "python.py")}, nil
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnsupportedRuntime, runtime)
+}
+
+// realPython resolves a python3 found on PATH to the interpreter itself:
+// version managers (pyenv) put a shell script there that costs about a
+// second at every cold start.
+func realPython(py string) string {
+	out, err := exec.Command(py, "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		return py
+	}
+	if p := strings.TrimSpace(string(out)); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return py
 }
