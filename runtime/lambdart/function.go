@@ -132,9 +132,6 @@ func New(cfg Config) (*Function, error) {
 		built:   -1,
 		stop:    make(chan struct{}),
 	}
-	if cfg.Build == nil {
-		f.built = 0
-	}
 	if len(cfg.Watch) > 0 {
 		w := newWatcher(cfg.Watch)
 		f.wg.Add(1)
@@ -320,8 +317,10 @@ func (f *Function) build(ctx context.Context, gen int) error {
 	if done {
 		return nil
 	}
-	if err := f.cfg.Build(ctx); err != nil {
-		return fmt.Errorf("%w: build: %w", ErrInit, err)
+	if f.cfg.Build != nil {
+		if err := f.cfg.Build(ctx); err != nil {
+			return fmt.Errorf("%w: build: %w", ErrInit, err)
+		}
 	}
 	f.mu.Lock()
 	f.built = gen

@@ -256,6 +256,32 @@ func TestCodeChangeRestarts(t *testing.T) {
 	}
 }
 
+func TestCodeChangeRestartsWithoutBuild(t *testing.T) {
+	dir := t.TempDir()
+	code := filepath.Join(dir, "handler.txt")
+	if err := os.WriteFile(code, []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := newGoFunction(t, func(c *lambdart.Config) {
+		c.Watch = []string{dir}
+		c.WatchInterval = 20 * time.Millisecond
+	})
+	before := pid(t, f)
+	if err := os.WriteFile(code, []byte("22"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Invoke at once: while the old process may still be stopping.
+	deadline := time.Now().Add(testWait)
+	after := before
+	for after == before && time.Now().Before(deadline) {
+		after = pid(t, f)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after == before {
+		t.Fatal("the code change never reached a fresh process")
+	}
+}
+
 func TestCloseFailsWaitingInvocations(t *testing.T) {
 	f, _ := newGoFunction(t, nil)
 	if _, err := invoke(t, f, `{"op":"echo"}`); err != nil {
