@@ -235,7 +235,11 @@ func startTemplate(ctx context.Context, o devOptions, logger *slog.Logger, stdou
 			cfg.Build = goBuild(f.CodeDir, out)
 		} else {
 			if cfg.Command, err = lambdart.Command(f.Runtime, f.CodeDir, shims); err != nil {
-				return nil, &template.Error{Resource: id, Field: "Properties.Runtime", Err: err}
+				field := "Properties.Runtime"
+				if strings.HasPrefix(f.Runtime, "provided") {
+					field = "Properties.CodeUri" // no bootstrap there
+				}
+				return nil, &template.Error{Resource: id, Field: field, Err: err}
 			}
 		}
 		fn, err := lambdart.New(cfg)

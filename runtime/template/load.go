@@ -119,6 +119,9 @@ func Parse(data []byte, dir string, opts Options) (*App, error) {
 		}
 		s.conditions = m
 	}
+	if err := s.checkRules(doc["Rules"]); err != nil {
+		return nil, err
+	}
 	rawRes, ok := doc["Resources"].(map[string]any)
 	if !ok || len(rawRes) == 0 {
 		return nil, errorf("Resources", "", "the template declares no resources")
@@ -347,4 +350,53 @@ func isIntrinsic(m map[string]any) bool {
 		return k == "Ref" || k == "Condition" || strings.HasPrefix(k, "Fn::")
 	}
 	return false
+}
+
+// checkRules evaluates the template's Rules as CloudFormation does before
+// it creates anything: an assertion that fails refuses the parameters.
+func (s *stack) checkRules(raw any) error {
+	if raw == nil {
+		return nil
+	}
+	rules, ok := raw.(map[string]any)
+	if !ok {
+		return errorf("Rules", "", "want an object, got %s", describe(raw))
+	}
+	names := make([]string, 0, len(rules))
+	for n := range rules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		rule, ok := rules[name].(map[string]any)
+		if !ok {
+			return errorf("Rules", name, "want an object")
+		}
+		if c, has := rule["RuleCondition"]; has {
+			v, err := s.resolve(c, "Rules", name+".RuleCondition")
+			if err != nil {
+				return err
+			}
+			if b, ok := v.(bool); !ok || !b {
+				continue
+			}
+		}
+		asserts, _ := rule["Assertions"].([]any)
+		for i, a := range asserts {
+			am, _ := a.(map[string]any)
+			field := fmt.Sprintf("%s.Assertions[%d]", name, i)
+			v, err := s.resolve(am["Assert"], "Rules", field+".Assert")
+			if err != nil {
+				return err
+			}
+			if b, ok := v.(bool); !ok || !b {
+				desc, _ := am["AssertDescription"].(string)
+				if desc == "" {
+					desc = "the assertion is false for these parameters"
+				}
+				return errorf("Rules", field, "%s", desc)
+			}
+		}
+	}
+	return nil
 }

@@ -69,6 +69,17 @@ func TestLoadDeployTemplate(t *testing.T) {
 	}
 }
 
+func TestRulesRefuseParameters(t *testing.T) {
+	_, err := Load("../../deploy/template.json", Options{})
+	var te *Error
+	if !errors.As(err, &te) || te.Resource != "Rules" || te.Field != "AuthChosen.Assertions[0]" || !strings.Contains(err.Error(), "AllowAnonymous=true") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Load("../../deploy/template.json", Options{ParameterOverrides: map[string]string{"JWTAlgorithms": "RS256", "JWTKeyFile": "/k.pem"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func mustAbs(t *testing.T, p string) string {
 	a, err := filepath.Abs(p)
 	if err != nil {
