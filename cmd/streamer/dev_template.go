@@ -202,6 +202,11 @@ func startTemplate(ctx context.Context, o devOptions, logger *slog.Logger, stdou
 		return nil, err
 	}
 	env := functionBaseEnv(caFile, dynamoForFunctions)
+	// SDK clients built without an endpoint reach the local management API.
+	env = append(env, "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI="+s.tlsEndpoint)
+	if len(app.Functions) > 0 {
+		fmt.Fprintln(stdout, "not emulated: MemorySize and Architectures (functions run on this machine, with its memory)")
+	}
 	ids := make([]string, 0, len(app.Functions))
 	for id := range app.Functions {
 		ids = append(ids, id)

@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -48,6 +49,39 @@ func TestCron(t *testing.T) {
 	s, _ := Parse("cron(0 0 1 1 ? 1999)")
 	if got := s.Next(base); !got.IsZero() {
 		t.Errorf("past year: next = %v", got)
+	}
+}
+
+func TestRunCallsOnTheSchedule(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := make(chan []byte, 3)
+	s := &Schedule{expr: "test", every: 5 * time.Millisecond}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, s, func(at time.Time) []byte { return Event("arn:aws:events:us-east-1:1:rule/r", "us-east-1", "1", at) },
+			func(_ context.Context, p []byte) ([]byte, error) {
+				select {
+				case calls <- p:
+				default:
+				}
+				return nil, nil
+			}, nil)
+	}()
+	for range 3 {
+		select {
+		case p := <-calls:
+			var ev map[string]any
+			if err := json.Unmarshal(p, &ev); err != nil || ev["detail-type"] != "Scheduled Event" || ev["source"] != "aws.events" {
+				t.Fatalf("event %s (%v)", p, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no call")
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
 	}
 }
 

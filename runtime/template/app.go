@@ -674,6 +674,9 @@ func (a *App) api(id string, byType map[string][]string) error {
 			return errorf(aid, "Properties.AuthorizerUri", "%q does not invoke a function of this template", str(ap, "AuthorizerUri"))
 		}
 		au := &Authorizer{LogicalID: aid, Name: str(ap, "Name"), Function: fn}
+		if ttl, _ := num(ap, aid, "Properties", "AuthorizerResultTtlInSeconds", 0); ttl > 0 {
+			a.unsupported("%s: AuthorizerResultTtlInSeconds is not emulated: the authorizer runs on every $connect", aid)
+		}
 		if srcs, ok := ap["IdentitySource"].([]any); ok {
 			for _, s := range srcs {
 				ss, _ := scalarString(s)
