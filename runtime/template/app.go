@@ -142,6 +142,55 @@ func (a *App) unsupported(format string, args ...any) {
 	a.Unsupported = append(a.Unsupported, fmt.Sprintf(format, args...))
 }
 
+// handled lists, per resource type, the properties the local runtime
+// reads or that change nothing locally (names, descriptions, tags, IAM,
+// which has its own line). Any other property set gets a "not emulated"
+// line, so nothing is ignored silently.
+var handled = map[string][]string{
+	"AWS::Serverless::Function": {"CodeUri", "Handler", "Runtime", "Timeout", "MemorySize", "Environment", "Architectures",
+		"Events", "FunctionName", "Description", "Tags", "Policies", "Role", "PackageType", "InlineCode", "Layers", "VpcConfig",
+		"FileSystemConfigs", "SnapStart", "AutoPublishAlias", "PermissionsBoundary", "Tracing", "LoggingConfig", "Metadata"},
+	"AWS::Lambda::Function": {"Code", "Handler", "Runtime", "Timeout", "MemorySize", "Environment", "Architectures",
+		"FunctionName", "Description", "Tags", "Role", "PackageType", "Layers", "VpcConfig", "FileSystemConfigs", "SnapStart",
+		"TracingConfig", "LoggingConfig"},
+	"AWS::ApiGatewayV2::Api": {"Name", "ProtocolType", "RouteSelectionExpression", "Description", "Tags", "Body",
+		"ApiKeySelectionExpression", "Version", "DisableExecuteApiEndpoint"},
+	"AWS::ApiGatewayV2::Route": {"ApiId", "RouteKey", "Target", "AuthorizationType", "AuthorizerId", "OperationName",
+		"ApiKeyRequired", "RouteResponseSelectionExpression"},
+	"AWS::ApiGatewayV2::Integration": {"ApiId", "IntegrationType", "IntegrationUri", "IntegrationMethod", "Description",
+		"PayloadFormatVersion", "CredentialsArn"},
+	"AWS::ApiGatewayV2::Authorizer": {"ApiId", "AuthorizerType", "AuthorizerUri", "IdentitySource", "Name",
+		"AuthorizerResultTtlInSeconds", "AuthorizerCredentialsArn"},
+	"AWS::ApiGatewayV2::Stage": {"ApiId", "StageName", "DeploymentId", "Description", "Tags", "AutoDeploy",
+		"DefaultRouteSettings", "StageVariables"},
+}
+
+// notEmulatedProps adds a line for each property of id the runtime does
+// not read.
+func (a *App) notEmulatedProps(id string, p map[string]any) {
+	known, ok := handled[a.stack.resources[id].Type]
+	if !ok {
+		return
+	}
+	var extra []string
+	for k := range p {
+		found := false
+		for _, h := range known {
+			if h == k {
+				found = true
+				break
+			}
+		}
+		if !found {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(extra)
+	for _, k := range extra {
+		a.unsupported("%s: %s is not emulated", id, k)
+	}
+}
+
 // physicalName is what Ref returns for a resource.
 func (a *App) physicalName(id string) string {
 	r := a.stack.resources[id]
@@ -303,6 +352,7 @@ func (a *App) function(id string) error {
 	if err != nil {
 		return err
 	}
+	a.notEmulatedProps(id, p)
 	f := &Function{LogicalID: id, Name: a.physicalName(id), Runtime: str(p, "Runtime"), Handler: str(p, "Handler")}
 	a.names[f.Name] = id
 	if pt := str(p, "PackageType"); pt == "Image" {
@@ -614,6 +664,7 @@ func (a *App) api(id string, byType map[string][]string) error {
 	if err != nil {
 		return err
 	}
+	a.notEmulatedProps(id, p)
 	if pt := str(p, "ProtocolType"); pt != "WEBSOCKET" {
 		a.unsupported("%s: ProtocolType %s APIs are not emulated (only WEBSOCKET)", id, pt)
 		return nil
@@ -651,6 +702,7 @@ func (a *App) api(id string, byType map[string][]string) error {
 			}
 			continue
 		}
+		a.notEmulatedProps(iid, ip)
 		integrations[iid] = ip
 	}
 	authorizers := map[string]*Authorizer{}
@@ -665,6 +717,7 @@ func (a *App) api(id string, byType map[string][]string) error {
 			}
 			continue
 		}
+		a.notEmulatedProps(aid, ap)
 		if t := str(ap, "AuthorizerType"); t != "REQUEST" {
 			a.unsupported("%s: AuthorizerType %s is not emulated (only REQUEST)", aid, t)
 			continue
@@ -697,6 +750,7 @@ func (a *App) api(id string, byType map[string][]string) error {
 			}
 			continue
 		}
+		a.notEmulatedProps(rid, rp)
 		r := &Route{LogicalID: rid, Key: str(rp, "RouteKey")}
 		if r.Key == "" {
 			return errorf(rid, "Properties.RouteKey", "missing")
@@ -771,6 +825,7 @@ func (a *App) api(id string, byType map[string][]string) error {
 			}
 			continue
 		}
+		a.notEmulatedProps(sid, sp)
 		if api.Stage != "" {
 			a.unsupported("%s: only one stage is served (%s)", sid, api.Stage)
 			continue
