@@ -86,7 +86,7 @@ type templateStack struct {
 
 // startTemplate loads the template and starts everything it declares. On
 // error nothing is left running.
-func startTemplate(ctx context.Context, o devOptions, logger *slog.Logger, stdout io.Writer) (_ *templateStack, err error) {
+func startTemplate(ctx context.Context, o devOptions, logger *slog.Logger, stdout, stderr io.Writer) (_ *templateStack, err error) {
 	t := o.tpl
 	overrides, err := template.ParseOverrides(t.overrides)
 	if err != nil {
@@ -223,7 +223,7 @@ func startTemplate(ctx context.Context, o devOptions, logger *slog.Logger, stdou
 			MemoryMB:    f.MemoryMB,
 			Concurrency: t.concurrency,
 			Region:      t.region,
-			Output:      os.Stderr,
+			Output:      stderr,
 			Logger:      logger,
 		}
 		for k, v := range f.Environment {
@@ -464,7 +464,7 @@ func (s *templateStack) shutdown(ctx context.Context) error {
 // devTemplateRun is `streamer dev --template`: it serves until ctx ends.
 func devTemplateRun(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
-	s, err := startTemplate(ctx, o, logger, stdout)
+	s, err := startTemplate(ctx, o, logger, stdout, stderr)
 	if err != nil {
 		return err
 	}

@@ -24,13 +24,16 @@ type Listener struct {
 	done  chan struct{}
 	once  sync.Once
 	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	pending map[net.Conn]struct{} // connections whose first byte has not come
 }
 
 // Listen wraps ln: Accept returns a *tls.Conn (not yet handshaken) for
 // connections that start with a TLS handshake, and the others unchanged.
 // Close closes ln and waits for the goroutines it started.
 func Listen(ln net.Listener, cfg *tls.Config) *Listener {
-	l := &Listener{inner: ln, cfg: cfg, conns: make(chan net.Conn), done: make(chan struct{})}
+	l := &Listener{inner: ln, cfg: cfg, conns: make(chan net.Conn), done: make(chan struct{}), pending: map[net.Conn]struct{}{}}
 	l.wg.Add(1)
 	go l.acceptLoop()
 	return l
@@ -50,6 +53,16 @@ func (l *Listener) acceptLoop() {
 		}
 		// Sniffing waits for the client's first byte: off the accept
 		// loop, so one silent client does not hold the others.
+		l.mu.Lock()
+		select {
+		case <-l.done:
+			l.mu.Unlock()
+			c.Close()
+			return
+		default:
+		}
+		l.pending[c] = struct{}{}
+		l.mu.Unlock()
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
@@ -62,6 +75,9 @@ func (l *Listener) sniff(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(sniffTimeout))
 	br := bufio.NewReaderSize(c, 1)
 	first, err := br.Peek(1)
+	l.mu.Lock()
+	delete(l.pending, c)
+	l.mu.Unlock()
 	if err != nil {
 		c.Close()
 		return
@@ -92,7 +108,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 func (l *Listener) Close() error {
 	var err error
 	l.once.Do(func() {
+		l.mu.Lock()
 		close(l.done)
+		// A silent client must not hold Wait for the sniff timeout.
+		for c := range l.pending {
+			c.Close()
+		}
+		l.mu.Unlock()
 		err = l.inner.Close()
 	})
 	return err

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -60,5 +61,36 @@ func TestPlainAndTLSOnOnePort(t *testing.T) {
 	}
 	if len(ca.CertPEM()) == 0 {
 		t.Fatal("no PEM")
+	}
+}
+
+func TestCloseDropsSilentClients(t *testing.T) {
+	ca, err := tlsmux.NewCA("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := tlsmux.Listen(inner, ca.ServerConfig())
+	silent, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	ln.Close()
+	// Wait returns once the silent client's sniffer is closed, not after
+	// the 10 s sniff timeout (half of it is the bound here).
+	waited := make(chan struct{})
+	go func() { ln.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait is held by a client that sent nothing")
+	}
+	buf := make([]byte, 1)
+	if _, err := silent.Read(buf); err == nil {
+		t.Fatal("the silent client's connection is still open")
 	}
 }
