@@ -11,6 +11,7 @@ import (
 // also stops what it started (a shell script's children).
 func setProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	dieWithParent(cmd.SysProcAttr)
 }
 
 func killProcess(cmd *exec.Cmd) {
