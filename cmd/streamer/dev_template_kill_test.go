@@ -13,8 +13,8 @@ import (
 )
 
 // TestTemplateFunctionsDieWithTheRuntime kills `streamer dev --template`
-// with SIGKILL: its function processes, in process groups of their own,
-// stop with it instead of lingering.
+// with SIGKILL while a function is busy: its function processes, in
+// process groups of their own, stop with it instead of lingering.
 func TestTemplateFunctionsDieWithTheRuntime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs binaries")
@@ -38,6 +38,11 @@ func TestTemplateFunctionsDieWithTheRuntime(t *testing.T) {
 	if !alive(pid) {
 		t.Fatalf("function process %d not found", pid)
 	}
+	// The process is busy in a handler that sleeps (it would not notice
+	// the Runtime API going away) when the runtime is killed. The
+	// function's Timeout is 2 s: the kill comes well before it.
+	c.send(ctx, `{"action":"hang"}`)
+	time.Sleep(300 * time.Millisecond)
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
