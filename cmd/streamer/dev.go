@@ -49,6 +49,8 @@ type devOptions struct {
 	jwt jwtOptions
 	// recovery is the lease and sweep of async requests.
 	recovery recoveryOptions
+	// tpl runs a SAM/CloudFormation template's functions (dev_template.go).
+	tpl templateOptions
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
@@ -67,6 +69,8 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	finishJWT := jwtFlags(fs, &o.jwt)
 	finishRecovery := recoveryFlags(fs, &o.recovery)
+
+	templateFlags(fs, &o.tpl)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return o, err
 	}
@@ -97,6 +101,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	o, err := parseDevFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if o.tpl.path != "" {
+		return devTemplateRun(ctx, o, stdout, stderr)
 	}
 	return devRun(ctx, o, stdout, stderr)
 }
