@@ -69,7 +69,6 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	finishJWT := jwtFlags(fs, &o.jwt)
 	finishRecovery := recoveryFlags(fs, &o.recovery)
-
 	templateFlags(fs, &o.tpl)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return o, err
