@@ -49,6 +49,10 @@ type devOptions struct {
 	jwt jwtOptions
 	// metricsAddr is where /metrics listens; empty shares --addr.
 	metricsAddr string
+	// recovery is the lease and sweep of async requests.
+	recovery recoveryOptions
+	// tpl runs a SAM/CloudFormation template's functions (dev_template.go).
+	tpl templateOptions
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
@@ -67,8 +71,13 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	finishJWT := jwtFlags(fs, &o.jwt)
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address instead of --addr's")
+	finishRecovery := recoveryFlags(fs, &o.recovery)
+	templateFlags(fs, &o.tpl)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return o, err
+	}
+	if err := finishRecovery(); err != nil {
+		return o, usageError{err}
 	}
 	if err := finishJWT(); err != nil {
 		return o, usageError{err}
@@ -94,6 +103,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	o, err := parseDevFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if o.tpl.path != "" {
+		return devTemplateRun(ctx, o, stdout, stderr)
 	}
 	return devRun(ctx, o, stdout, stderr)
 }
@@ -192,7 +204,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 	})
 	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger), streamer.WithChannels(s.channels.svc))
 	demo.Register(router, st, s.mgr)
-	s.proc = streamer.NewProcessor(router, streamer.WithProcessorLogger(logger))
+	s.proc = streamer.NewProcessor(router, append(o.recovery.processorOptions(), streamer.WithProcessorLogger(logger))...)
 	if err := s.proc.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start processor: %w", err)
 	}
@@ -248,21 +260,18 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 	return s, nil
 }
 
-// shutdown stops the stack in the order that loses nothing: the gateway
-// (no new messages; every socket closed with 1001 and $disconnect run),
-// then the processor (running handlers finish, or are cancelled at the
-// deadline and their requests stay queued), then the manager (pending
-// sends done). Everything is bounded by ctx.
+// shutdown stops the stack in the order that loses nothing: the processor
+// first (it claims nothing new at once; running handlers finish while the
+// listener and the gateway still carry their progress and results, through
+// @connections, to the clients, or are cancelled at the deadline and their
+// requests put back in the queue), then the listener with the page and
+// console, then the gateway (no new messages; every socket closed with 1001
+// and $disconnect run), then channels and the manager (pending sends done).
+// Everything is bounded by ctx.
 func (s *devStack) shutdown(ctx context.Context) error {
-	metricsErr := s.shutdownMetrics(ctx)
-	uiErr := s.shutdownUI(ctx)
-	gwErr := s.gw.Shutdown(ctx)
-	serveErr := <-s.served
-	if errors.Is(serveErr, http.ErrServerClosed) {
-		serveErr = nil
-	}
 	// The processor may use the budget up to a reserve that is left for
-	// the manager's own background work (LastPing writes, cleanups).
+	// closing the sockets and the manager's own background work (LastPing
+	// writes, cleanups).
 	pctx := ctx
 	if dl, ok := ctx.Deadline(); ok {
 		reserve := min(time.Until(dl)/4, time.Second)
@@ -273,9 +282,17 @@ func (s *devStack) shutdown(ctx context.Context) error {
 	procErr := s.proc.Shutdown(pctx)
 	if procErr != nil && pctx.Err() != nil && ctx.Err() == nil {
 		// Handlers still running at the deadline were cancelled and their
-		// requests put back; in a dev loop that is not a failure.
+		// requests put back (one log line each); in a dev loop that is not
+		// a failure.
 		s.log.Warn("streamer dev: async handlers cancelled at the shutdown deadline; their requests stay queued", "err", procErr)
 		procErr = nil
+	}
+	metricsErr := s.shutdownMetrics(ctx)
+	uiErr := s.shutdownUI(ctx)
+	gwErr := s.gw.Shutdown(ctx)
+	serveErr := <-s.served
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
 	}
 	chErr := s.channels.shutdown(ctx, s.log)
 	mgrErr := s.mgr.Shutdown(ctx)

@@ -500,8 +500,15 @@ func devEndToEnd(t *testing.T, bin string, extra ...string) {
 	c2 := dialDev(ctx, t, p.wsURL, nil)
 	closed := make(chan error, 1)
 	go func() {
-		_, _, err := c2.c.Read(ctx)
-		closed <- err
+		// Progress of the cancelled report may still reach the user's
+		// other connection (the worker notices the cancel at its next
+		// store write), and the processor now stops before the gateway.
+		for {
+			if _, _, err := c2.c.Read(ctx); err != nil {
+				closed <- err
+				return
+			}
+		}
 	}()
 	p.stop(t)
 	if err := <-closed; websocket.CloseStatus(err) != websocket.StatusGoingAway {

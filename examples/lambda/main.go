@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -164,7 +165,10 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 		}
 		return h, nil
 	case FunctionSweep:
-		h := awslambda.SweepHandler(proc, opts...)
+		// Sweep every 5 s for 50 s of each (once a minute) invocation, so
+		// that a request whose worker died is taken over about 5 s after
+		// its lease ends, not up to a minute (deploy/README.md).
+		h := awslambda.SweepHandler(proc, append(opts, awslambda.WithSweepRepeat(5*time.Second, 50*time.Second))...)
 		if emf != nil {
 			h = emf.Sweep(h)
 		}
