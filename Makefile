@@ -5,9 +5,9 @@
 GO ?= go
 FUZZTIME ?= 5s
 
-.PHONY: test check fmt-check vet tools test-go fuzz bench bench-local dev clean test-js js-tools js-build chromium
+.PHONY: test check fmt-check vet tools test-deps test-go fuzz bench bench-local dev clean test-js js-tools js-build chromium
 
-test: check tools
+test: check tools test-deps
 	./scripts/with-dynalite.sh $(MAKE) --no-print-directory test-go fuzz
 	$(MAKE) --no-print-directory test-js
 
@@ -27,6 +27,15 @@ tools: .tools/node_modules/.package-lock.json
 	cd .tools && npm ci --no-audit --no-fund
 	@touch $@
 
+# The Node.js sample app of `streamer dev --template`'s tests, from its
+# committed lockfile.
+CHAT_APP := cmd/streamer/testdata/chat
+test-deps: $(CHAT_APP)/node_modules/.package-lock.json
+
+$(CHAT_APP)/node_modules/.package-lock.json: $(CHAT_APP)/package-lock.json $(CHAT_APP)/package.json
+	cd $(CHAT_APP) && npm ci --no-audit --no-fund
+	@touch $@
+
 test-go:
 	$(GO) test -race -count=1 ./...
 
@@ -36,6 +45,7 @@ FUZZ_TARGETS ?= \
 	./pkg/streamer:FuzzHandleMessage \
 	./runtime/local:FuzzRouteKey \
 	./pkg/auth:FuzzVerify \
+	./pkg/auth:FuzzParseJWKS \
 	./pkg/connection:FuzzEncode \
 	./pkg/store/dynamo:FuzzDecodeCursor \
 	./pkg/store/dynamo:FuzzDecodeSweepCursor \
@@ -59,7 +69,7 @@ bench-local:
 	$(GO) run ./cmd/streamer bench --connections 10000 --check
 
 clean:
-	rm -rf .tools/node_modules clients/js/node_modules clients/js/dist clients/js/test-results
+	rm -rf .tools/node_modules $(CHAT_APP)/node_modules clients/js/node_modules clients/js/dist clients/js/test-results
 
 # The TypeScript client (clients/js): its public types checked by tsc, node
 # --test against a real `streamer dev`, and the demo page and dev console

@@ -1,8 +1,10 @@
 package awslambda
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -31,6 +33,14 @@ const (
 	EnvMaxAttempts      = "STREAMER_MAX_ATTEMPTS"
 	EnvAllowAnonymous   = "STREAMER_ALLOW_ANONYMOUS"
 	EnvChannelsTable    = "STREAMER_CHANNELS_TABLE"
+	// Identity-provider settings (see docs/OPERATING.md for Cognito).
+	EnvJWKSURL             = "STREAMER_JWT_JWKS_URL"
+	EnvJWTAudienceClaim    = "STREAMER_JWT_AUDIENCE_CLAIM"
+	EnvJWTTokenUse         = "STREAMER_JWT_TOKEN_USE"
+	EnvJWTPermissionsClaim = "STREAMER_JWT_PERMISSIONS_CLAIM"
+	// EnvMetricsNamespace is the CloudWatch namespace of the EMF lines
+	// (default DefaultMetricsNamespace); "off" turns them off.
+	EnvMetricsNamespace = "STREAMER_METRICS_NAMESPACE"
 )
 
 // EnvVars returns the name of every environment variable ConfigFromEnv
@@ -41,6 +51,7 @@ func EnvVars() []string {
 		EnvManagementURL, EnvSyncTimeout, EnvJWTAlgorithms, EnvJWTIssuer, EnvJWTAudience,
 		EnvJWTKeyFile, EnvJWKSFile, EnvJWTTenantClaim, EnvMaxAttempts, EnvAllowAnonymous,
 		EnvChannelsTable,
+		EnvJWKSURL, EnvJWTAudienceClaim, EnvJWTTokenUse, EnvJWTPermissionsClaim, EnvMetricsNamespace,
 	}
 }
 
@@ -80,6 +91,19 @@ type Config struct {
 	JWKSFile       string
 	JWTTenantClaim string
 	AllowAnonymous bool
+	// JWKSURL is an identity provider's JWKS (fetched and kept current,
+	// see auth.FetchJWKS); JWTAudienceClaim, JWTTokenUse and
+	// JWTPermissionsClaim follow auth.Config's AudienceClaim,
+	// RequiredClaims["token_use"] and PermissionsClaim.
+	JWKSURL             string
+	JWTAudienceClaim    string
+	JWTTokenUse         string
+	JWTPermissionsClaim string
+	// MetricsNamespace is the EMF namespace (empty: DefaultMetricsNamespace);
+	// MetricsOff is set by
+	// STREAMER_METRICS_NAMESPACE=off.
+	MetricsNamespace string
+	MetricsOff       bool
 }
 
 // ConfigFromEnv reads the Config from the process environment.
@@ -93,18 +117,26 @@ func configFrom(get func(string) string) (Config, error) {
 		prefix = p
 	}
 	c := Config{
-		ConnectionsTable:   orDefault(get(EnvConnectionsTable), dynamo.ConnectionsTable(prefix)),
-		RequestsTable:      orDefault(get(EnvRequestsTable), dynamo.RequestsTable(prefix)),
-		ChannelsTable:      orDefault(get(EnvChannelsTable), dynamo.ChannelsTable(prefix)),
-		DynamoDBEndpoint:   get(EnvDynamoDBEndpoint),
-		ManagementEndpoint: get(EnvManagementURL),
-		SyncTimeout:        defaultSyncTimeout,
-		MaxAttempts:        defaultMaxAttempts,
-		JWTIssuer:          get(EnvJWTIssuer),
-		JWTAudience:        get(EnvJWTAudience),
-		JWTKeyFile:         get(EnvJWTKeyFile),
-		JWKSFile:           get(EnvJWKSFile),
-		JWTTenantClaim:     get(EnvJWTTenantClaim),
+		ConnectionsTable:    orDefault(get(EnvConnectionsTable), dynamo.ConnectionsTable(prefix)),
+		RequestsTable:       orDefault(get(EnvRequestsTable), dynamo.RequestsTable(prefix)),
+		ChannelsTable:       orDefault(get(EnvChannelsTable), dynamo.ChannelsTable(prefix)),
+		DynamoDBEndpoint:    get(EnvDynamoDBEndpoint),
+		ManagementEndpoint:  get(EnvManagementURL),
+		SyncTimeout:         defaultSyncTimeout,
+		MaxAttempts:         defaultMaxAttempts,
+		JWTIssuer:           get(EnvJWTIssuer),
+		JWTAudience:         get(EnvJWTAudience),
+		JWTKeyFile:          get(EnvJWTKeyFile),
+		JWKSFile:            get(EnvJWKSFile),
+		JWTTenantClaim:      get(EnvJWTTenantClaim),
+		JWKSURL:             get(EnvJWKSURL),
+		JWTAudienceClaim:    get(EnvJWTAudienceClaim),
+		JWTTokenUse:         get(EnvJWTTokenUse),
+		JWTPermissionsClaim: get(EnvJWTPermissionsClaim),
+		MetricsNamespace:    get(EnvMetricsNamespace),
+	}
+	if strings.EqualFold(c.MetricsNamespace, "off") {
+		c.MetricsNamespace, c.MetricsOff = "", true
 	}
 	if v := get(EnvSyncTimeout); v != "" {
 		d, err := time.ParseDuration(v)
@@ -131,8 +163,10 @@ func configFrom(get func(string) string) (Config, error) {
 	switch {
 	case len(c.JWTAlgorithms) == 0 && !c.AllowAnonymous:
 		return Config{}, fmt.Errorf("%w: set %s (and a key) or %s=true", ErrConfig, EnvJWTAlgorithms, EnvAllowAnonymous)
-	case len(c.JWTAlgorithms) > 0 && c.JWTKeyFile == "" && c.JWKSFile == "":
-		return Config{}, fmt.Errorf("%w: %s needs %s or %s", ErrConfig, EnvJWTAlgorithms, EnvJWTKeyFile, EnvJWKSFile)
+	case len(c.JWTAlgorithms) > 0 && c.JWTKeyFile == "" && c.JWKSFile == "" && c.JWKSURL == "":
+		return Config{}, fmt.Errorf("%w: %s needs %s, %s or %s", ErrConfig, EnvJWTAlgorithms, EnvJWTKeyFile, EnvJWKSFile, EnvJWKSURL)
+	case c.JWKSFile != "" && c.JWKSURL != "":
+		return Config{}, fmt.Errorf("%w: set one of %s and %s", ErrConfig, EnvJWKSFile, EnvJWKSURL)
 	}
 	return c, nil
 }
@@ -149,11 +183,20 @@ func splitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 }
 
-// Verifier builds the token verifier the $connect handler needs from the
-// JWT settings, loading the PEM key file and/or JWKS file. It returns nil
-// (and no error) when the deployment allows anonymous connections and
-// configures no algorithm.
+// Verifier is VerifierContext for callers without a context (a
+// function's init), with a discarding logger.
 func (c Config) Verifier() (*auth.Verifier, error) {
+	return c.VerifierContext(context.Background(), nil)
+}
+
+// VerifierContext builds the token verifier the $connect handler needs
+// from the JWT settings, loading the PEM key file and/or JWKS file, or
+// fetching JWKSURL (the set refreshes itself until ctx ends, logging
+// refresh failures to log; a function's init passes a context that never
+// ends).
+// It returns nil (and no error) when the deployment allows anonymous
+// connections and configures no algorithm.
+func (c Config) VerifierContext(ctx context.Context, log *slog.Logger) (*auth.Verifier, error) {
 	if len(c.JWTAlgorithms) == 0 {
 		return nil, nil
 	}
@@ -172,14 +215,31 @@ func (c Config) Verifier() (*auth.Verifier, error) {
 		}
 		keys.JWKS = set
 	}
+	if c.JWKSURL != "" {
+		set, err := auth.FetchJWKS(ctx, c.JWKSURL, &auth.FetchOptions{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrConfig, EnvJWKSURL, err)
+		}
+		keys.JWKS = set
+		// The refreshes end with ctx (for a function: never).
+		context.AfterFunc(ctx, set.Close)
+	}
+	var required map[string]string
+	if c.JWTTokenUse != "" {
+		required = map[string]string{"token_use": c.JWTTokenUse}
+	}
 	v, err := auth.NewVerifier(auth.Config{
-		Algorithms:  c.JWTAlgorithms,
-		Issuer:      c.JWTIssuer,
-		Audience:    c.JWTAudience,
-		TenantClaim: c.JWTTenantClaim,
-		Keys:        keys,
+		Algorithms:       c.JWTAlgorithms,
+		Issuer:           c.JWTIssuer,
+		Audience:         c.JWTAudience,
+		AudienceClaim:    c.JWTAudienceClaim,
+		RequiredClaims:   required,
+		TenantClaim:      c.JWTTenantClaim,
+		PermissionsClaim: c.JWTPermissionsClaim,
+		Keys:             keys,
 	})
 	if err != nil {
+		keys.JWKS.Close()
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return v, nil

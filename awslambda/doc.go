@@ -22,6 +22,11 @@
 // [ConfigFromEnv] reads the deployment's settings; this package and cmd/
 // are the only places that read the environment.
 //
+// [EMF] wraps the handlers to write one CloudWatch Embedded Metric Format
+// line per invocation (sends, 410s, 429s, broadcasts, async outcomes), and
+// [TraceID] makes the X-Ray trace the correlation ID of every log line of
+// the invocation; docs/OPERATING.md lists the metrics and the alarms.
+//
 // See https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-integrations.html
 // and https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html.
 package awslambda

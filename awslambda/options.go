@@ -3,6 +3,7 @@ package awslambda
 import (
 	"context"
 	"log/slog"
+	"time"
 )
 
 // Flusher waits for background work started during an invocation (such as
@@ -19,6 +20,8 @@ type config struct {
 	flushers    []Flusher
 	log         *slog.Logger
 	concurrency int
+	// sweepEvery and sweepFor: see WithSweepRepeat.
+	sweepEvery, sweepFor time.Duration
 }
 
 func newConfig(opts []Option) config {

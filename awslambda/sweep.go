@@ -30,6 +30,24 @@ func withReserve(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithDeadline(ctx, deadline.Add(-reserve))
 }
 
+// WithSweepRepeat makes each invocation of the sweep function sweep again
+// every `every` for `window` (bounded by the invocation's deadline less its
+// reserve), rather than once. EventBridge schedules fire at most once a
+// minute, so a single sweep per invocation takes a request over up to a
+// minute after its dead worker's lease ends; with rate(1 minute),
+// WithSweepRepeat(5*time.Second, 50*time.Second) brings that down to about
+// 5 s (the lease plus 5 s after the crash), for one function running about
+// 50 s a minute. Sweeps run one after another: a sweep that runs a
+// taken-over handler for long delays the next one (the next scheduled
+// invocation still sweeps). every <= 0 or window <= 0 keeps one sweep.
+func WithSweepRepeat(every, window time.Duration) Option {
+	return func(c *config) {
+		if every > 0 && window > 0 {
+			c.sweepEvery, c.sweepFor = every, window
+		}
+	}
+}
+
 // SweepResult is what the sweep function answers, visible in the
 // invocation's result (`aws lambda invoke` prints it).
 type SweepResult struct {
@@ -56,7 +74,7 @@ func SweepHandler(p *streamer.Processor, opts ...Option) func(ctx context.Contex
 		sctx, cancel := withReserve(ctx)
 		defer cancel()
 		log := cfg.log.With(slog.String("event_id", ev.ID), slog.String("detail_type", ev.DetailType))
-		n, err := p.Sweep(sctx)
+		n, err := sweepRepeatedly(sctx, p, cfg.sweepEvery, cfg.sweepFor)
 		switch {
 		case err != nil && sctx.Err() != nil && ctx.Err() == nil:
 			log.WarnContext(ctx, "sweep stopped at its time limit; the next one carries on", slog.Int("requests", n), slog.Any("error", err))
@@ -67,5 +85,31 @@ func SweepHandler(p *streamer.Processor, opts ...Option) func(ctx context.Contex
 		}
 		log.InfoContext(ctx, "sweep done", slog.Int("requests", n))
 		return SweepResult{Ran: n}, nil
+	}
+}
+
+// sweepRepeatedly runs p.Sweep, then again every `every` until `window` has
+// passed since the start or ctx ends; with every <= 0, once. It returns the
+// requests run in all, and the first error, which ends the repeats.
+func sweepRepeatedly(ctx context.Context, p *streamer.Processor, every, window time.Duration) (int, error) {
+	total := 0
+	end := time.Now().Add(window)
+	for {
+		n, err := p.Sweep(ctx)
+		total += n
+		if err != nil || every <= 0 {
+			return total, err
+		}
+		next := time.Now().Add(every)
+		if next.After(end) {
+			return total, nil
+		}
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return total, nil
+		case <-t.C:
+		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
@@ -89,7 +88,7 @@ func millis(ms int64) time.Time {
 func ConnectHandler(h *streamer.ConnectHandler, opts ...Option) WebSocketHandler {
 	cfg := newConfig(opts)
 	return func(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-		ctx = connection.WithCorrelationID(ctx, ev.RequestContext.RequestID)
+		ctx = withCorrelation(ctx, ev)
 		defer cfg.flush(ctx)
 		err := h.Connect(ctx, ConnectRequest(ev))
 		switch {
@@ -109,7 +108,7 @@ func ConnectHandler(h *streamer.ConnectHandler, opts ...Option) WebSocketHandler
 func DisconnectHandler(h *streamer.ConnectHandler, opts ...Option) WebSocketHandler {
 	cfg := newConfig(opts)
 	return func(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-		ctx = connection.WithCorrelationID(ctx, ev.RequestContext.RequestID)
+		ctx = withCorrelation(ctx, ev)
 		defer cfg.flush(ctx)
 		if err := h.Disconnect(ctx, DisconnectRequest(ev)); err != nil {
 			cfg.log.ErrorContext(ctx, "disconnect failed", slog.String("connection_id", ev.RequestContext.ConnectionID), slog.Any("error", err))
@@ -126,7 +125,7 @@ func DisconnectHandler(h *streamer.ConnectHandler, opts ...Option) WebSocketHand
 func RouterHandler(r *streamer.Router, opts ...Option) WebSocketHandler {
 	cfg := newConfig(opts)
 	return func(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-		ctx = connection.WithCorrelationID(ctx, ev.RequestContext.RequestID)
+		ctx = withCorrelation(ctx, ev)
 		defer cfg.flush(ctx)
 		msg, err := Message(ev)
 		if err != nil {

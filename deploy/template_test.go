@@ -271,6 +271,7 @@ func checkEnvironmentGivesTheDeployedConfig(t testing.TB, tpl *template) {
 			SyncTimeout:      10 * time.Second,
 			MaxAttempts:      3,
 			AllowAnonymous:   true,
+			MetricsNamespace: "Streamer",
 		}},
 		{"JWT", withJWT, awslambda.Config{
 			ConnectionsTable: dynamo.ConnectionsTable("jwt-app-"),
@@ -283,6 +284,7 @@ func checkEnvironmentGivesTheDeployedConfig(t testing.TB, tpl *template) {
 			JWTAudience:      "streamer-clients",
 			JWKSFile:         "/var/task/jwks.json",
 			JWTTenantClaim:   "org",
+			MetricsNamespace: "Streamer",
 		}},
 	} {
 		func() {
@@ -321,19 +323,21 @@ func checkRulesRefuseWhatConfigFromEnvRefuses(t testing.TB, tpl *template) {
 		for _, key := range []string{"", "/var/task/jwt.pem"} {
 			for _, jwks := range []string{"", "/var/task/jwks.json"} {
 				for _, anon := range []string{"true", "false"} {
-					params := map[string]string{"JWTAlgorithms": alg, "JWTKeyFile": key, "JWKSFile": jwks, "AllowAnonymous": anon}
-					s := mustStack(t, tpl, params)
-					pass, why, err := s.rulesPass()
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, fn := range functions(t, s) {
-						if got := configFromEnv(t, s.functionEnv(t, fn)); got.ok != pass {
-							t.Errorf("%v: rules pass = %v (%s), ConfigFromEnv ok = %v for %s", params, pass, why, got.ok, fn)
+					for _, jwksURL := range []string{"", "https://cognito-idp.eu-west-1.amazonaws.com/pool/.well-known/jwks.json"} {
+						params := map[string]string{"JWTAlgorithms": alg, "JWTKeyFile": key, "JWKSFile": jwks, "AllowAnonymous": anon, "JWKSURL": jwksURL}
+						s := mustStack(t, tpl, params)
+						pass, why, err := s.rulesPass()
+						if err != nil {
+							t.Fatal(err)
 						}
-					}
-					if !pass {
-						n++
+						for _, fn := range functions(t, s) {
+							if got := configFromEnv(t, s.functionEnv(t, fn)); got.ok != pass {
+								t.Errorf("%v: rules pass = %v (%s), ConfigFromEnv ok = %v for %s", params, pass, why, got.ok, fn)
+							}
+						}
+						if !pass {
+							n++
+						}
 					}
 				}
 			}

@@ -47,6 +47,12 @@ type devOptions struct {
 	tablePrefix    string
 	// jwt turns auth on $connect on when its algorithms are set.
 	jwt jwtOptions
+	// metricsAddr is where /metrics listens; empty shares --addr.
+	metricsAddr string
+	// recovery is the lease and sweep of async requests.
+	recovery recoveryOptions
+	// tpl runs a SAM/CloudFormation template's functions (dev_template.go).
+	tpl templateOptions
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
@@ -64,8 +70,14 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	fs.StringVar(&o.tablePrefix, "table-prefix", dynamo.DefaultPrefix, "DynamoDB table name prefix, with --dynamodb-endpoint")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	finishJWT := jwtFlags(fs, &o.jwt)
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address instead of --addr's")
+	finishRecovery := recoveryFlags(fs, &o.recovery)
+	templateFlags(fs, &o.tpl)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return o, err
+	}
+	if err := finishRecovery(); err != nil {
+		return o, usageError{err}
 	}
 	if err := finishJWT(); err != nil {
 		return o, usageError{err}
@@ -92,6 +104,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if o.tpl.path != "" {
+		return devTemplateRun(ctx, o, stdout, stderr)
+	}
 	return devRun(ctx, o, stdout, stderr)
 }
 
@@ -110,15 +125,22 @@ type devStack struct {
 	served      chan error
 	closeClient func()
 	log         *slog.Logger
+	stopJWKS    func()
+	metrics     *devMetrics
 }
 
 // startDev listens and serves the demo app. On error nothing is left
 // running.
 func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.Writer) (_ *devStack, err error) {
-	verifier, err := o.jwt.verifier()
+	verifier, jwks, err := o.jwt.verifier(ctx, logger)
 	if err != nil {
 		return nil, usageError{err}
 	}
+	defer func() {
+		if err != nil {
+			jwks.Close()
+		}
+	}()
 	// Listen first: the management endpoint, which the app's manager
 	// needs, names the port, and --addr may ask for a free one.
 	ln, err := net.Listen("tcp", o.addr)
@@ -131,6 +153,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		addr:        ln.Addr().String(),
 		closeClient: func() {},
 		log:         logger,
+		stopJWKS:    jwks.Close,
 	}
 	var undo []func()
 	defer func() {
@@ -181,7 +204,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 	})
 	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger), streamer.WithChannels(s.channels.svc))
 	demo.Register(router, st, s.mgr)
-	s.proc = streamer.NewProcessor(router, streamer.WithProcessorLogger(logger))
+	s.proc = streamer.NewProcessor(router, append(o.recovery.processorOptions(), streamer.WithProcessorLogger(logger))...)
 	if err := s.proc.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start processor: %w", err)
 	}
@@ -191,6 +214,10 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		s.proc.Shutdown(sctx)
 	})
 
+	if s.metrics, err = newDevMetrics(o.metricsAddr, ln, s.mgr, s.proc, jwks); err != nil {
+		return nil, err
+	}
+	undo = append(undo, s.metrics.close)
 	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(logger), streamer.WithConnectionCleanup(s.channels.svc)}
 	if verifier != nil {
 		connectOpts = append(connectOpts, streamer.WithVerifier(verifier))
@@ -220,30 +247,31 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		OutboundQueue:  o.outboundQueue,
 		AllowedOrigins: o.allowedOrigins,
 		Logger:         logger,
-		Observer:       s.ui.ui,
+		Observer:       local.JoinObservers(s.ui.ui, s.metrics.obs),
+		DomainName:     ln.Addr().String(), // the UI's server serves ln, not the gateway
 	})
 	if err != nil {
 		return nil, usageError{err}
 	}
 	s.served = make(chan error, 1)
+	s.ui.srv.Handler = s.metrics.wrap(s.ui.srv.Handler)
+	s.metrics.start(logger)
 	go func() { s.served <- s.serveUI(ln) }()
 	return s, nil
 }
 
-// shutdown stops the stack in the order that loses nothing: the gateway
-// (no new messages; every socket closed with 1001 and $disconnect run),
-// then the processor (running handlers finish, or are cancelled at the
-// deadline and their requests stay queued), then the manager (pending
-// sends done). Everything is bounded by ctx.
+// shutdown stops the stack in the order that loses nothing: the processor
+// first (it claims nothing new at once; running handlers finish while the
+// listener and the gateway still carry their progress and results, through
+// @connections, to the clients, or are cancelled at the deadline and their
+// requests put back in the queue), then the listener with the page and
+// console, then the gateway (no new messages; every socket closed with 1001
+// and $disconnect run), then channels and the manager (pending sends done).
+// Everything is bounded by ctx.
 func (s *devStack) shutdown(ctx context.Context) error {
-	uiErr := s.shutdownUI(ctx)
-	gwErr := s.gw.Shutdown(ctx)
-	serveErr := <-s.served
-	if errors.Is(serveErr, http.ErrServerClosed) {
-		serveErr = nil
-	}
 	// The processor may use the budget up to a reserve that is left for
-	// the manager's own background work (LastPing writes, cleanups).
+	// closing the sockets and the manager's own background work (LastPing
+	// writes, cleanups).
 	pctx := ctx
 	if dl, ok := ctx.Deadline(); ok {
 		reserve := min(time.Until(dl)/4, time.Second)
@@ -254,14 +282,23 @@ func (s *devStack) shutdown(ctx context.Context) error {
 	procErr := s.proc.Shutdown(pctx)
 	if procErr != nil && pctx.Err() != nil && ctx.Err() == nil {
 		// Handlers still running at the deadline were cancelled and their
-		// requests put back; in a dev loop that is not a failure.
+		// requests put back (one log line each); in a dev loop that is not
+		// a failure.
 		s.log.Warn("streamer dev: async handlers cancelled at the shutdown deadline; their requests stay queued", "err", procErr)
 		procErr = nil
+	}
+	metricsErr := s.shutdownMetrics(ctx)
+	uiErr := s.shutdownUI(ctx)
+	gwErr := s.gw.Shutdown(ctx)
+	serveErr := <-s.served
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
 	}
 	chErr := s.channels.shutdown(ctx, s.log)
 	mgrErr := s.mgr.Shutdown(ctx)
 	s.closeClient()
-	return errors.Join(uiErr, gwErr, serveErr, procErr, chErr, mgrErr)
+	s.stopJWKS()
+	return errors.Join(metricsErr, uiErr, gwErr, serveErr, procErr, chErr, mgrErr)
 }
 
 // devRun serves until ctx ends (SIGINT/SIGTERM), then closes every socket
@@ -276,6 +313,7 @@ func devRun(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	// Printed from the listener: Serve may not have run yet.
 	fmt.Fprintf(stdout, "WebSocket URL:       %s\n", s.wsURL)
 	fmt.Fprintf(stdout, "Management endpoint: %s\n", s.endpoint)
+	fmt.Fprintf(stdout, "Metrics:             %s\n", s.metrics.url)
 	printDevUI(stdout, s)
 	if o.jwt.enabled() {
 		fmt.Fprintf(stdout, "Auth:                JWT (%s); send the token as Authorization: Bearer or ?token=\n", strings.Join(o.jwt.algorithms, ", "))

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -21,6 +23,9 @@ type jwtOptions struct {
 	audience         string
 	publicKeyFile    string
 	jwksFile         string
+	jwksURL          string
+	audienceClaim    string
+	tokenUse         string
 	hmacSecretFile   string
 	userClaim        string
 	tenantClaim      string
@@ -36,6 +41,9 @@ func jwtFlags(fs *flag.FlagSet, o *jwtOptions) (finish func() error) {
 	fs.StringVar(&o.audience, "jwt-audience", "", "required token audience (aud), when set")
 	fs.StringVar(&o.publicKeyFile, "jwt-public-key", "", "PEM file of public keys or certificates (RSA, ECDSA, Ed25519)")
 	fs.StringVar(&o.jwksFile, "jwt-jwks", "", "JSON Web Key Set file of public keys")
+	fs.StringVar(&o.jwksURL, "jwt-jwks-url", "", "HTTPS URL of an identity provider's JSON Web Key Set (its jwks_uri, e.g. https://cognito-idp.REGION.amazonaws.com/POOL_ID/.well-known/jwks.json); fetched at start, refreshed hourly and on an unknown kid")
+	fs.StringVar(&o.audienceClaim, "jwt-audience-claim", "aud", "claim --jwt-audience is checked against (client_id for Cognito access tokens)")
+	fs.StringVar(&o.tokenUse, "jwt-token-use", "", "required token_use claim (Cognito: access or id), when set")
 	fs.StringVar(&o.hmacSecretFile, "jwt-hmac-secret-file", "", "file holding the HS256/384/512 shared secret (at least 32 bytes; a trailing newline is dropped)")
 	fs.StringVar(&o.userClaim, "jwt-user-claim", "sub", "claim holding the user ID")
 	fs.StringVar(&o.tenantClaim, "jwt-tenant-claim", "tenant_id", "claim holding the tenant ID")
@@ -60,14 +68,14 @@ func jwtFlags(fs *flag.FlagSet, o *jwtOptions) (finish func() error) {
 			}
 			return nil
 		}
-		if o.publicKeyFile == "" && o.jwksFile == "" && o.hmacSecretFile == "" {
-			return errors.New("--jwt-algorithms needs a key: --jwt-public-key, --jwt-jwks or --jwt-hmac-secret-file")
+		if o.publicKeyFile == "" && o.jwksFile == "" && o.jwksURL == "" && o.hmacSecretFile == "" {
+			return errors.New("--jwt-algorithms needs a key: --jwt-public-key, --jwt-jwks, --jwt-jwks-url or --jwt-hmac-secret-file")
 		}
 		if o.leeway < 0 {
 			return errors.New("--jwt-leeway must not be negative")
 		}
-		if o.userClaim == "" || o.tenantClaim == "" || o.permissionsClaim == "" {
-			return errors.New("--jwt-user-claim, --jwt-tenant-claim and --jwt-permissions-claim must not be empty")
+		if o.userClaim == "" || o.tenantClaim == "" || o.permissionsClaim == "" || o.audienceClaim == "" {
+			return errors.New("--jwt-user-claim, --jwt-tenant-claim, --jwt-permissions-claim and --jwt-audience-claim must not be empty")
 		}
 		return nil
 	}
@@ -76,31 +84,61 @@ func jwtFlags(fs *flag.FlagSet, o *jwtOptions) (finish func() error) {
 // enabled reports whether auth is on.
 func (o jwtOptions) enabled() bool { return len(o.algorithms) > 0 }
 
-// verifier loads the key files and builds the token verifier; nil when
-// auth is off. Every error is a configuration mistake of the command line.
-func (o jwtOptions) verifier() (*auth.Verifier, error) {
+// verifier loads the key files, fetches --jwt-jwks-url, and builds the
+// token verifier; nil when auth is off. The fetched set, if any, is
+// returned for its metrics; Close stops its refreshes (nil-safe). Every
+// error is a configuration mistake of the command line or an unreachable
+// identity provider.
+func (o jwtOptions) verifier(ctx context.Context, logger *slog.Logger) (*auth.Verifier, *auth.JWKS, error) {
 	if !o.enabled() {
-		return nil, nil
+		return nil, nil, nil
 	}
+	v, set, err := o.buildVerifier(ctx, logger)
+	if err != nil {
+		set.Close()
+		return nil, nil, err
+	}
+	return v, set, nil
+}
+
+// buildVerifier is verifier's work; the fetched set, if any, is returned
+// even on error so the caller stops it.
+func (o jwtOptions) buildVerifier(ctx context.Context, logger *slog.Logger) (*auth.Verifier, *auth.JWKS, error) {
 	var keys auth.Keys
 	if o.publicKeyFile != "" {
 		pub, err := auth.LoadPEMFile(o.publicKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("--jwt-public-key: %w", err)
+			return nil, nil, fmt.Errorf("--jwt-public-key: %w", err)
 		}
 		keys.PublicKeys = pub
 	}
 	if o.jwksFile != "" {
 		set, err := auth.LoadJWKSFile(o.jwksFile)
 		if err != nil {
-			return nil, fmt.Errorf("--jwt-jwks: %w", err)
+			return nil, nil, fmt.Errorf("--jwt-jwks: %w", err)
 		}
 		keys.JWKS = set
+	}
+	var fetched *auth.JWKS
+	if o.jwksURL != "" {
+		if keys.JWKS != nil {
+			return nil, nil, errors.New("--jwt-jwks and --jwt-jwks-url: give one key set")
+		}
+		set, err := auth.FetchJWKS(ctx, o.jwksURL, &auth.FetchOptions{Logger: logger})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--jwt-jwks-url: %w", err)
+		}
+		fetched, keys.JWKS = set, set
+		logger.Info("streamer dev: JWKS fetched", "url", o.jwksURL, "keys", set.Len())
+	}
+	var required map[string]string
+	if o.tokenUse != "" {
+		required = map[string]string{"token_use": o.tokenUse}
 	}
 	if o.hmacSecretFile != "" {
 		secret, err := os.ReadFile(o.hmacSecretFile)
 		if err != nil {
-			return nil, fmt.Errorf("--jwt-hmac-secret-file: %w", err)
+			return nil, nil, fmt.Errorf("--jwt-hmac-secret-file: %w", err)
 		}
 		// Editors and `echo` end files with a newline that is not part of
 		// the secret.
@@ -110,6 +148,8 @@ func (o jwtOptions) verifier() (*auth.Verifier, error) {
 		Algorithms:       o.algorithms,
 		Issuer:           o.issuer,
 		Audience:         o.audience,
+		AudienceClaim:    o.audienceClaim,
+		RequiredClaims:   required,
 		UserClaim:        o.userClaim,
 		TenantClaim:      o.tenantClaim,
 		PermissionsClaim: o.permissionsClaim,
@@ -117,7 +157,7 @@ func (o jwtOptions) verifier() (*auth.Verifier, error) {
 		Keys:             keys,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("jwt: %w", err)
+		return nil, fetched, fmt.Errorf("jwt: %w", err)
 	}
-	return v, nil
+	return v, fetched, nil
 }

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,7 +78,7 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := cfg.Verifier()
+	verifier, err := cfg.VerifierContext(ctx, log)
 	if err != nil {
 		return nil, err
 	}
@@ -133,26 +134,54 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 	}
 	conns := streamer.NewConnectHandler(st, connectOpts...)
 
+	proc := streamer.NewProcessor(router,
+		streamer.WithMaxAttempts(cfg.MaxAttempts),
+		streamer.WithProcessorLogger(log))
+	// One Embedded Metric Format line per invocation on stdout, which
+	// CloudWatch Logs turns into metrics (docs/OPERATING.md).
+	emf, err := awslambda.NewEMF(os.Stdout, awslambda.EMFOptions{Namespace: cfg.MetricsNamespace, Manager: mgr, Processor: proc})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MetricsOff {
+		emf = nil
+	}
+
 	// The channel fan-out runs in the background: it must be done before
 	// the invocation returns and Lambda freezes the process, and before
 	// the manager's own background work is awaited.
 	opts := []awslambda.Option{awslambda.WithFlusher(chans), awslambda.WithFlusher(mgr), awslambda.WithLogger(log)}
 	switch function {
 	case FunctionConnect:
-		return awslambda.ConnectHandler(conns, opts...), nil
+		return metered(emf, awslambda.HandlerConnect, awslambda.ConnectHandler(conns, opts...)), nil
 	case FunctionDisconnect:
-		return awslambda.DisconnectHandler(conns, opts...), nil
+		return metered(emf, awslambda.HandlerDisconnect, awslambda.DisconnectHandler(conns, opts...)), nil
 	case FunctionDefault:
-		return awslambda.RouterHandler(router, opts...), nil
-	}
-	proc := streamer.NewProcessor(router,
-		streamer.WithMaxAttempts(cfg.MaxAttempts),
-		streamer.WithProcessorLogger(log))
-	switch function {
+		return metered(emf, awslambda.HandlerRouter, awslambda.RouterHandler(router, opts...)), nil
 	case FunctionStream:
-		return awslambda.StreamHandler(proc, opts...), nil
+		h := awslambda.StreamHandler(proc, opts...)
+		if emf != nil {
+			h = emf.Stream(h)
+		}
+		return h, nil
 	case FunctionSweep:
-		return awslambda.SweepHandler(proc, opts...), nil
+		// Sweep every 5 s for 50 s of each (once a minute) invocation, so
+		// that a request whose worker died is taken over about 5 s after
+		// its lease ends, not up to a minute (deploy/README.md).
+		h := awslambda.SweepHandler(proc, append(opts, awslambda.WithSweepRepeat(5*time.Second, 50*time.Second))...)
+		if emf != nil {
+			h = emf.Sweep(h)
+		}
+		return h, nil
 	}
 	return nil, fmt.Errorf("%w: %q", errUnknownFunction, function)
+}
+
+// metered wraps a WebSocket handler with its EMF line, unless metrics are
+// off.
+func metered(emf *awslambda.EMF, name string, h awslambda.WebSocketHandler) awslambda.WebSocketHandler {
+	if emf == nil {
+		return h
+	}
+	return emf.WebSocket(name, h)
 }

@@ -15,6 +15,11 @@
 // github.com/golang-jwt/jwt/v5 and JWKS parsing and kid selection by
 // github.com/MicahParks/keyfunc/v3, never by hand.
 //
+// Keys from an identity provider (Cognito, Auth0, Okta, Entra ID) come from
+// [FetchJWKS], which keeps the provider's JWKS current across key rotations
+// and outages; [CognitoConfig] fills in Cognito's issuer, audience and
+// token_use conventions.
+//
 // API Gateway lets a $connect route refuse a connection by answering non-2xx:
 // https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-route-keys-connect-disconnect.html
 package auth

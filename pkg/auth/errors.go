@@ -40,6 +40,9 @@ var (
 	// ErrInvalidClaim: a claim has the wrong type (e.g. a numeric user ID or a
 	// permissions claim that is neither a string nor an array of strings).
 	ErrInvalidClaim = errors.New("auth: claim has wrong type")
+	// ErrClaimMismatch: a claim of Config.RequiredClaims has another value
+	// (a Cognito ID token where an access token is required).
+	ErrClaimMismatch = errors.New("auth: claim has wrong value")
 )
 
 // ErrInvalidConfig is wrapped by every error NewVerifier and the key loaders

@@ -41,61 +41,97 @@ type Keys struct {
 	JWKS *JWKS
 }
 
-// JWKS is a parsed JSON Web Key Set (RFC 7517) of public keys.
+// JWKS is a parsed JSON Web Key Set (RFC 7517) of public keys: a fixed set
+// from ParseJWKS or LoadJWKSFile, or one FetchJWKS keeps fetching from an
+// identity provider.
 type JWKS struct {
 	kf   keyfunc.Keyfunc
-	keys []crypto.PublicKey // every key of the set, for tokens without kid
+	keys []crypto.PublicKey // every key of a fixed set, for tokens without kid
+	// remote is set for a set fetched over HTTPS; its keys change.
+	remote *remoteJWKS
 }
 
-// Len returns the number of keys in the set.
-func (s *JWKS) Len() int { return len(s.keys) }
+// Len returns the number of keys in the set (for a fetched set, in the
+// last good document).
+func (s *JWKS) Len() int { return len(s.all()) }
+
+// all returns every key of the set, for tokens that carry no kid.
+func (s *JWKS) all() []crypto.PublicKey {
+	if s.remote != nil {
+		return s.remote.keys()
+	}
+	return s.keys
+}
 
 // ParseJWKS parses a JSON Web Key Set document ({"keys":[...]}). Keys marked
 // "use":"enc" are left out. Symmetric ("oct") keys are refused: a JWKS is
 // meant to be public, and a published HMAC secret would let anyone mint
-// tokens; put secrets in Keys.HMACSecrets.
+// tokens; put secrets in Keys.HMACSecrets. A key whose "alg" does not fit
+// its type (an RSA key marked ES256) is refused too.
 func ParseJWKS(data []byte) (*JWKS, error) {
-	var doc jwkset.JWKSMarshal
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, &ConfigError{Field: "JWKS", Problem: "not a JSON Web Key Set", Err: err}
-	}
-	// Keys meant for encryption ("use":"enc") never verify signatures.
-	sigKeys := doc.Keys[:0:0]
-	for i, k := range doc.Keys {
-		if k.KTY == jwkset.KtyOct {
-			return nil, &ConfigError{Field: "JWKS", Problem: fmt.Sprintf("key %d (kid %q) is a symmetric secret; a JWKS must hold public keys only", i, k.KID)}
-		}
-		if k.USE != jwkset.UseEnc {
-			sigKeys = append(sigKeys, k)
-		}
-	}
-	if len(sigKeys) == 0 {
-		return nil, &ConfigError{Field: "JWKS", Problem: "no signature keys"}
-	}
-	doc.Keys = sigKeys
-	filtered, err := json.Marshal(doc)
+	filtered, pubs, err := parseJWKSDoc(data, false)
 	if err != nil {
-		return nil, &ConfigError{Field: "JWKS", Problem: "cannot re-encode the key set", Err: err}
+		return nil, err
 	}
 	kf, err := keyfunc.NewJWKSetJSON(filtered)
 	if err != nil {
 		return nil, &ConfigError{Field: "JWKS", Problem: "unusable key set", Err: err}
 	}
-	set := &JWKS{kf: kf}
+	return &JWKS{kf: kf, keys: pubs}, nil
+}
+
+// parseJWKSDoc checks a JWKS document and returns it re-encoded with only
+// the signature keys, and those keys' public halves. With skipUnsupported,
+// key types this package cannot use (Ed448, X25519...) are left out rather
+// than refused: an identity provider may publish keys for other consumers.
+func parseJWKSDoc(data []byte, skipUnsupported bool) ([]byte, []crypto.PublicKey, error) {
+	var doc jwkset.JWKSMarshal
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, nil, &ConfigError{Field: "JWKS", Problem: "not a JSON Web Key Set", Err: err}
+	}
+	// Keys meant for encryption ("use":"enc") never verify signatures.
+	sigKeys := doc.Keys[:0:0]
+	var pubs []crypto.PublicKey
 	for i, k := range doc.Keys {
-		// keyfunc parsed the same document; parse each key again only to
-		// list them for tokens that carry no kid.
+		if k.KTY == jwkset.KtyOct {
+			return nil, nil, &ConfigError{Field: "JWKS", Problem: fmt.Sprintf("key %d (kid %q) is a symmetric secret; a JWKS must hold public keys only", i, k.KID)}
+		}
+		if k.USE == jwkset.UseEnc {
+			continue
+		}
 		jwk, err := jwkset.NewJWKFromMarshal(k, jwkset.JWKMarshalOptions{}, jwkset.JWKValidateOptions{})
 		if err != nil {
-			return nil, &ConfigError{Field: "JWKS", Problem: fmt.Sprintf("key %d (kid %q) is unusable", i, k.KID), Err: err}
+			if skipUnsupported && errors.Is(err, jwkset.ErrUnsupportedKey) {
+				continue
+			}
+			return nil, nil, &ConfigError{Field: "JWKS", Problem: fmt.Sprintf("key %d (kid %q) is unusable", i, k.KID), Err: err}
 		}
 		pub, err := publicKey(jwk.Key())
 		if err != nil {
-			return nil, &ConfigError{Field: "JWKS", Problem: fmt.Sprintf("key %d (kid %q)", i, k.KID), Err: err}
+			return nil, nil, &ConfigError{Field: "JWKS", Problem: fmt.Sprintf("key %d (kid %q)", i, k.KID), Err: err}
 		}
-		set.keys = append(set.keys, pub)
+		if alg := k.ALG.String(); alg != "" {
+			if _, known := algorithms[alg]; !known {
+				// Not a signature algorithm this package accepts (say an
+				// encryption key without "use"): never a verification key.
+				continue
+			}
+			if !fits(alg, pub) {
+				return nil, nil, &ConfigError{Field: "JWKS", Problem: fmt.Sprintf("key %d (kid %q) is a %s key marked alg %q", i, k.KID, k.KTY, alg)}
+			}
+		}
+		sigKeys = append(sigKeys, k)
+		pubs = append(pubs, pub)
 	}
-	return set, nil
+	if len(sigKeys) == 0 {
+		return nil, nil, &ConfigError{Field: "JWKS", Problem: "no signature keys"}
+	}
+	doc.Keys = sigKeys
+	filtered, err := json.Marshal(doc)
+	if err != nil {
+		return nil, nil, &ConfigError{Field: "JWKS", Problem: "cannot re-encode the key set", Err: err}
+	}
+	return filtered, pubs, nil
 }
 
 // LoadJWKSFile reads and parses a JSON Web Key Set file; see ParseJWKS.

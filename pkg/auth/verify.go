@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -29,8 +30,16 @@ type Config struct {
 	Algorithms []string
 	// Issuer, when set, must equal the token's "iss".
 	Issuer string
-	// Audience, when set, must be one of the token's "aud" values.
+	// Audience, when set, must be one of the token's "aud" values (or of
+	// AudienceClaim's).
 	Audience string
+	// AudienceClaim names the claim Audience is checked against (default
+	// "aud"). Cognito access tokens carry no aud: their app client ID is in
+	// "client_id"; see CognitoConfig.
+	AudienceClaim string
+	// RequiredClaims are claims every token must carry with exactly these
+	// string values, such as Cognito's {"token_use": "access"}.
+	RequiredClaims map[string]string
 	// UserClaim names the claim holding the user ID (default "sub"). It must
 	// be a non-empty string in every token.
 	UserClaim string
@@ -69,6 +78,10 @@ type Verifier struct {
 	userClaim, tenantClaim, permsClaim string
 	parser                             *jwt.Parser
 	keys                               Keys
+	// audience and audClaim are checked by checkClaims when audClaim is
+	// not "aud" (jwt checks aud itself).
+	audience, audClaim string
+	required           map[string]string
 }
 
 // keyKind is the key type an algorithm family verifies with.
@@ -171,8 +184,14 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
 	}
-	if cfg.Audience != "" {
+	v.audClaim = orDefault(cfg.AudienceClaim, "aud")
+	v.required = maps.Clone(cfg.RequiredClaims)
+	switch {
+	case cfg.Audience == "":
+	case v.audClaim == "aud":
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	default:
+		v.audience = cfg.Audience
 	}
 	v.parser = jwt.NewParser(opts...)
 	return v, nil
@@ -200,7 +219,7 @@ func (v *Verifier) candidates(alg string, withJWKS bool) []any {
 		}
 	}
 	if withJWKS && v.keys.JWKS != nil {
-		for _, k := range v.keys.JWKS.keys {
+		for _, k := range v.keys.JWKS.all() {
 			if fits(alg, k) {
 				out = append(out, k)
 			}
@@ -235,6 +254,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 	if err != nil {
 		return nil, classify(err, keyLookup, keyErr)
 	}
+	if err := v.checkClaims(claims); err != nil {
+		return nil, err
+	}
 	return v.identity(claims)
 }
 
@@ -244,7 +266,9 @@ func (v *Verifier) lookup(ctx context.Context, t *jwt.Token) (any, error) {
 	alg := t.Method.Alg()
 	_, hasKID := t.Header[jwkset.HeaderKID]
 	if hasKID && v.keys.JWKS != nil {
-		key, err := v.keys.JWKS.kf.KeyfuncCtx(ctx)(t)
+		// An unknown kid makes a fetched set ask its provider again (at
+		// most at the configured rate), bypassing Cache-Control freshness.
+		key, err := v.keys.JWKS.kf.KeyfuncCtx(withRevalidate(ctx))(t)
 		switch {
 		case err == nil:
 			if !fits(alg, key) {

@@ -109,7 +109,7 @@ func (h *retryHeap) Pop() any {
 // design slept inside the worker and took 140× longer under faults).
 func (m *Manager) broadcast(ctx context.Context, ids []string, data []byte) map[string]error {
 	client, opts := m.clients.forEndpoint("")
-	post := m.poster(client, opts, data)
+	post := m.broadcastPoster(client, opts, data)
 	workers := min(m.cfg.workers, len(ids))
 	// Buffered, so that a worker finishing an attempt finds its next
 	// delivery queued instead of parking until the scheduler runs: the
@@ -284,10 +284,10 @@ func (m *Manager) broadcastAttempt(ctx context.Context, post func(ctx context.Co
 	}
 }
 
-// poster returns the call that posts one Broadcast's data to an ID. With
-// a FastClient the SigV4 payload hash is computed here, once per message,
-// instead of once per ID.
-func (m *Manager) poster(client APIGatewayClient, opts []func(*apigatewaymanagementapi.Options), data []byte) func(ctx context.Context, id string) error {
+// broadcastPoster returns the call that posts one Broadcast's data to an
+// ID. With a FastClient the SigV4 payload hash is computed here, once per
+// message, instead of once per ID.
+func (m *Manager) broadcastPoster(client APIGatewayClient, opts []func(*apigatewaymanagementapi.Options), data []byte) func(ctx context.Context, id string) error {
 	if fc, ok := client.(*FastClient); ok && len(opts) == 0 {
 		hash := payloadHash(data)
 		return func(ctx context.Context, id string) error {
@@ -296,6 +296,20 @@ func (m *Manager) poster(client APIGatewayClient, opts []func(*apigatewaymanagem
 	}
 	return func(ctx context.Context, id string) error {
 		_, err := client.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: data}, opts...)
+		return err
+	}
+}
+
+// poster returns the attempt function of a Send: a FastClient is called
+// directly, with the payload hash computed once for all the retries.
+func (m *Manager) poster(client APIGatewayClient, opts []func(*apigatewaymanagementapi.Options), data []byte, id string) func(ctx context.Context) error {
+	if fc, ok := client.(*FastClient); ok && len(opts) == 0 {
+		hash := payloadHash(data)
+		return func(ctx context.Context) error { return fc.post(ctx, &fc.ep, id, data, hash) }
+	}
+	input := &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: data}
+	return func(ctx context.Context) error {
+		_, err := client.PostToConnection(ctx, input, opts...)
 		return err
 	}
 }

@@ -202,7 +202,7 @@ func (c *FastClient) forCall(optFns []func(*apigatewaymanagementapi.Options)) *f
 	return &ep
 }
 
-// PayloadHash returns the hex SHA-256 of data, the payload hash SigV4
+// payloadHash returns the hex SHA-256 of data, the payload hash SigV4
 // signs. A Broadcast computes it once per message, not once per ID.
 func payloadHash(data []byte) string {
 	if len(data) == 0 {

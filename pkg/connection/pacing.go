@@ -38,6 +38,7 @@ const (
 	minAdaptiveRate   = 10.0
 	adaptiveBurstTime = 100 * time.Millisecond // burst while adapting: this much of the rate
 	throughputWindow  = 100 * time.Millisecond
+	maxWait           = 24 * time.Hour // longest single wait for a token
 )
 
 // LimiterConfig configures a Limiter. The zero value is unlimited but
@@ -169,7 +170,9 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	// Reserve the token now and wait for it: concurrent callers queue up
 	// behind each other's reservations, so the rate holds however many
 	// wait at once.
-	wait := time.Duration(-l.tokens / l.rate * float64(time.Second))
+	// Capped so that an absurdly low rate cannot overflow the duration
+	// (which would turn into no wait at all).
+	wait := time.Duration(min(-l.tokens/l.rate, maxWait.Seconds()) * float64(time.Second))
 	l.mu.Unlock()
 	l.delayed.Add(1)
 	select {

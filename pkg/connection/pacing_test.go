@@ -310,3 +310,16 @@ func TestPacingBroadcastUnderQuotaAndServerErrorsDeliversOnce(t *testing.T) {
 	t.Logf("%d attempts, %d answered 429 by the quota, %d failed at random; pacing %+v",
 		f.srv.TotalAttempts(), f.srv.RateLimited(), f.srv.RandomlyFailed(), s.Pacing)
 }
+
+// A rate so low that the wait would overflow a time.Duration still waits
+// (a negative duration would let the call through at once).
+func TestLimiterTinyRateStillWaits(t *testing.T) {
+	clock := newAutoClock()
+	l := connection.NewLimiter(connection.LimiterConfig{Rate: 1e-15, Burst: 1, Clock: clock})
+	start := clock.Now()
+	_ = l.Wait(context.Background())
+	_ = l.Wait(context.Background())
+	if d := clock.Now().Sub(start); d < time.Hour {
+		t.Errorf("the second call at 1e-15/s waited %v", d)
+	}
+}

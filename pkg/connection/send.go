@@ -84,11 +84,7 @@ func (m *Manager) send(ctx context.Context, connectionID string, data []byte) (k
 // error in the sentinel callers branch on.
 func (m *Manager) post(ctx context.Context, endpoint, connectionID string, data []byte) (kind, error) {
 	client, opts := m.clients.forEndpoint(endpoint)
-	input := &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String(connectionID), Data: data}
-	k, attempts, err := m.withRetries(ctx, connectionID, func(ctx context.Context) error {
-		_, err := client.PostToConnection(ctx, input, opts...)
-		return err
-	})
+	k, attempts, err := m.withRetries(ctx, connectionID, m.poster(client, opts, data, connectionID))
 	return k, wrapPostError(k, connectionID, attempts, err)
 }
 

@@ -65,13 +65,17 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 	ar.Permissions = slices.Clone(req.Identity.Permissions)
 	dispatch := false
 	var finished *store.AsyncRequest // a resubmission of a request that has ended
+	var prev *store.AsyncRequest     // the stored request a resubmission found
 	err := r.requests.Enqueue(ctx, ar)
 	switch {
 	case err == nil:
 		dispatch = true
-		log.DebugContext(ctx, "queued async request")
+		// Info: it ties the correlation ID (trace) to the request ID that the
+		// processor's lines carry.
+		log.InfoContext(ctx, "queued async request")
 	case errors.Is(err, store.ErrAlreadyExists):
-		prev, gerr := r.requests.GetRequest(ctx, req.RequestID)
+		var gerr error
+		prev, gerr = r.requests.GetRequest(ctx, req.RequestID)
 		if gerr != nil {
 			p.release()
 			log.ErrorContext(ctx, "reading resubmitted request", slog.Any("error", gerr))
@@ -92,7 +96,15 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 	}
 	// Ack before dispatching, so the client learns the request id before
 	// the first progress message can arrive.
-	replyErr := r.reply(ctx, req.ConnectionID, NewAck(req.ID, req.RequestID, a.name))
+	ack := NewAck(req.ID, req.RequestID, a.name)
+	if prev != nil {
+		ack.Attempt = attemptOf(prev)
+	}
+	replyErr := r.reply(ctx, req.ConnectionID, ack)
+	if !dispatch && finished == nil && prev != nil {
+		// Running elsewhere: if that worker died, its lease ends soon.
+		p.expectLeaseEnd(prev)
+	}
 	if dispatch {
 		p.push(req.RequestID)
 	} else {
@@ -167,9 +179,16 @@ func (r *Router) resume(ctx context.Context, log *slog.Logger, connectionID stri
 		return r.replyLookupError(ctx, log, connectionID, requestID, err)
 	}
 	replyErr := r.reply(ctx, connectionID, stateMessage(ar))
-	if p := r.processor.Load(); p != nil && needsWork(ar, r.now()) {
-		if p.reserve() == nil {
-			p.push(requestID)
+	if p := r.processor.Load(); p != nil {
+		if needsWork(ar, r.now()) {
+			if p.reserve() == nil {
+				p.push(requestID)
+			}
+		} else {
+			// Running under a live lease, perhaps of a worker that died:
+			// the pool looks again when the lease ends, so the client
+			// waits the lease, not a sweep interval.
+			p.expectLeaseEnd(ar)
 		}
 	}
 	return replyErr
@@ -197,6 +216,16 @@ func stateMessage(ar *store.AsyncRequest) any {
 	case store.StatusCancelled:
 		return NewError(ar.RequestID, CodeCancelled, msgCancelled)
 	default:
-		return NewProgress(ar.RequestID, ar.Progress, ar.ProgressMessage, nil)
+		m := NewProgress(ar.RequestID, ar.Progress, ar.ProgressMessage, nil)
+		m.Attempt = attemptOf(ar)
+		return m
 	}
+}
+
+// attemptOf is the wire attempt number of a stored request: the run it is
+// on, or will be on when next claimed. Attempts counts the runs that ended
+// without an outcome (requeued, or taken over from a lost worker), so the
+// current run is one more.
+func attemptOf(ar *store.AsyncRequest) int {
+	return max(ar.Attempts, 0) + 1
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/auth"
+	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/store"
 )
 
@@ -174,7 +175,7 @@ func defaultEndpoint(r ConnectRequest) string {
 // (answer 401; nothing was stored); any other error is internal (answer
 // 500). Neither carries detail meant for the client.
 func (h *ConnectHandler) Connect(ctx context.Context, req ConnectRequest) error {
-	log := h.log.With(slog.String("connection_id", req.ConnectionID), slog.String("gateway_request_id", req.GatewayRequestID))
+	log := h.log.With(slog.String("connection_id", req.ConnectionID), slog.String("gateway_request_id", req.GatewayRequestID), slog.String("correlation_id", connection.CorrelationID(ctx)))
 	if req.ConnectionID == "" {
 		return fmt.Errorf("streamer: connect without a connection id: %w", store.ErrInvalidInput)
 	}

@@ -51,18 +51,30 @@ func (t *target) send(ctx context.Context, message any) error {
 	t.mu.Lock()
 	gone := t.gone
 	t.mu.Unlock()
+	var first error // why the original connection failed, when it is not gone
 	if !gone {
 		err := sender.Send(ctx, t.ar.ConnectionID, message)
-		if err == nil || !isGone(err) {
+		switch {
+		case err == nil:
+			return nil
+		case isGone(err):
+			t.mu.Lock()
+			t.gone = true
+			t.mu.Unlock()
+		case !unreachable(ctx, err):
 			return err
+		default:
+			// The connection's endpoint does not answer (its breaker is
+			// open, or the process serving it died without API Gateway's
+			// 410, as a local runtime does): the user may be back
+			// elsewhere. The original stays first choice for later
+			// messages.
+			first = err
 		}
-		t.mu.Lock()
-		t.gone = true
-		t.mu.Unlock()
 	}
 	ids, err := t.userConnections(ctx)
 	if err != nil {
-		return err
+		return errors.Join(first, err)
 	}
 	delivered := 0
 	for _, id := range ids {
@@ -79,9 +91,20 @@ func (t *target) send(ctx context.Context, message any) error {
 		}
 	}
 	if delivered == 0 {
+		if first != nil {
+			return first
+		}
 		return fmt.Errorf("%w: request %s", ErrNoLiveConnection, t.ar.RequestID)
 	}
 	return nil
+}
+
+// unreachable reports whether a send failed for a reason that says nothing
+// about the message and may be the connection's end: its circuit breaker
+// is open or the endpoint did not answer. The caller's context ending, or a
+// message that can never be sent, is not.
+func unreachable(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && !errors.Is(err, connection.ErrMessageTooLarge)
 }
 
 // userConnections lists the user's other connections, cached for a moment

@@ -16,6 +16,9 @@
 //     user's live connections. [Processor.Process] runs one request (the
 //     Lambda stream adapter calls it); [Processor.Start] adds an in-process
 //     worker pool the router feeds, for one process such as `streamer dev`.
+//     A worker that dies is replaced through its lease: another takes the
+//     request over with the next attempt number (the ack's and progress'
+//     Attempt); a request whose record vanishes ends with [CodeRequestLost].
 //   - [ConnectHandler], which verifies the token on $connect ([TokenVerifier],
 //     satisfied by *auth.Verifier) and stores the connection's identity.
 //     The router reads identity only from that record, never from a message.

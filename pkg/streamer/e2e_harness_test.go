@@ -101,6 +101,12 @@ type reportIn struct {
 // startStack runs the application the way `streamer dev` does.
 func startStack(t testing.TB, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore), procOpts ...streamer.ProcessorOption) *stack {
 	t.Helper()
+	return startStackWith(t, newStores, nil, procOpts...)
+}
+
+// startStackWith is startStack with router options.
+func startStackWith(t testing.TB, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore), routerOpts []streamer.Option, procOpts ...streamer.ProcessorOption) *stack {
+	t.Helper()
 	conns, requests := newStores(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -119,7 +125,7 @@ func startStack(t testing.TB, newStores func(testing.TB) (store.ConnectionStore,
 		t.Fatal(err)
 	}
 	s := &stack{url: "ws://" + ln.Addr().String() + "/" + local.DefaultStage, conns: conns, requests: requests, runs: map[string]int{}}
-	s.router = streamer.NewRouter(requests, mgr, streamer.WithConnectionStore(conns))
+	s.router = streamer.NewRouter(requests, mgr, append([]streamer.Option{streamer.WithConnectionStore(conns)}, routerOpts...)...)
 	s.router.Handle("echo", echoHandler())
 	s.router.HandleAsync("report", streamer.AsyncHandlerOf(func(ctx context.Context, req *streamer.Request, in reportIn, p progress.Reporter) (any, error) {
 		s.runsMu.Lock()

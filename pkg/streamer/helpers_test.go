@@ -26,6 +26,7 @@ type wire struct {
 	Percentage float64         `json:"percentage"`
 	Message    string          `json:"message"`
 	Code       string          `json:"code"`
+	Attempt    int             `json:"attempt"`
 }
 
 // recorder is a Sender that keeps what each connection received, encoded

@@ -8,7 +8,10 @@ import (
 // Start runs the in-process worker pool and tells the router to feed it
 // every request it queues. Unless [WithSweepInterval] turned it off, the
 // pool also sweeps for stalled requests at Start (work a previous process
-// left behind) and then periodically, queueing them for its workers. ctx
+// left behind) and then periodically, queueing them for its workers; it
+// looks again at a request a client waits for when its lease ends, and
+// finds out what became of the requests whose outcome it could not write
+// (the store failed) once the store answers. ctx
 // supplies values (not cancellation) to the workers; stop them with
 // Shutdown. Start after Shutdown returns ErrProcessorClosed; a second
 // Start does nothing.
@@ -36,6 +39,7 @@ func (p *Processor) Start(ctx context.Context) error {
 		// in progress is not work to wait for.
 		sctx, endSweeps := context.WithCancel(wctx)
 		p.endSweeps = endSweeps
+		p.watching.Store(true)
 		p.wg.Add(1)
 		go p.sweepLoop(sctx)
 	}
@@ -52,6 +56,12 @@ func (p *Processor) work(ctx context.Context) {
 			return
 		case id := <-p.queue:
 			<-p.slots
+			// select picks at random among ready cases: once Shutdown has
+			// begun, nothing new is claimed, even if the queue is not empty.
+			// The request stays PENDING in the store for another worker.
+			if p.closing() {
+				return
+			}
 			if err := p.Process(ctx, id); err != nil {
 				// The request stays in the store; a resume or resubmission
 				// dispatches it again.
@@ -97,18 +107,21 @@ func (p *Processor) release() {
 	<-p.slots
 }
 
-// Shutdown stops the pool like http.Server.Shutdown: the router stops
-// feeding it (new async requests are answered RATE_LIMITED), queued
-// requests that have not started stay PENDING in the store, and Shutdown
-// waits for running handlers to finish. When ctx ends first, it cancels
-// the handlers' contexts (their requests are put back in the queue), waits
-// for them to return, and returns ctx.Err(). Handlers must honour their
-// context. Calling Shutdown again waits the same way; it is safe
-// concurrently.
+// Shutdown stops the pool like http.Server.Shutdown: at once, nothing new
+// is claimed (the router stops feeding it and answers new async requests
+// RATE_LIMITED; queued requests that have not started stay PENDING in the
+// store), and Shutdown waits for running handlers to finish, their
+// progress and results still flowing to clients. When ctx ends first, it
+// cancels the handlers' contexts, waits for them to return, and returns
+// ctx.Err(); each request cut short is put back in the queue without using
+// up one of its attempts, with one WARN line per request. Handlers must
+// honour their context. Calling Shutdown again waits the same way; it is
+// safe concurrently.
 func (p *Processor) Shutdown(ctx context.Context) error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		close(p.stop)
+		p.watching.Store(false)
 		if p.endSweeps != nil {
 			p.endSweeps()
 		}

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/streamer-go/streamer/internal/backoff"
@@ -80,12 +82,20 @@ type Processor struct {
 	slots chan struct{}
 	stop  chan struct{} // closed by Shutdown
 
+	// rec is what the pool remembers to recover lost work (recovery.go);
+	// watching is set while its loop runs.
+	rec      recovery
+	watching atomic.Bool
+	runs     atomic.Int64 // numbers each run's lease owner
+
 	mu        sync.Mutex
 	started   bool
 	closeOnce sync.Once
 	force     context.CancelFunc // cancels running handlers at Shutdown's deadline
 	endSweeps context.CancelFunc // stops the periodic sweep at Shutdown
 	wg        sync.WaitGroup
+
+	stats processorStats // see processor_stats.go
 }
 
 // ProcessorOption configures a Processor.
@@ -93,7 +103,11 @@ type ProcessorOption func(*Processor)
 
 // WithLease sets the claim lease (default [DefaultLease]); the processor
 // renews it every third of its length while the handler runs, and each
-// renewal also checks whether the request was cancelled.
+// renewal also checks whether the request was cancelled. A run whose lease
+// cannot be renewed before it ends (the store is unreachable) is stopped,
+// since another worker may take the request over from then on; it is put
+// back in the queue when the store answers again. A shorter lease means a
+// faster take-over after a crash, and more renewal writes.
 func WithLease(d time.Duration) ProcessorOption {
 	return func(p *Processor) {
 		if d > 0 {
@@ -162,7 +176,12 @@ func WithQueueSize(n int) ProcessorOption {
 
 // WithSweepInterval sets how often the in-process pool started by Start
 // sweeps for stalled requests (default [DefaultSweepInterval]); d <= 0
-// turns the periodic sweep off. It does not affect Sweep itself.
+// turns the periodic sweep off, and with it the pool's recovery loop. It
+// does not affect Sweep itself. Besides sweeping periodically, the pool
+// looks again at a request when the lease it runs under ends if a client
+// is waiting for it (a resume or a resubmission found it running), so a
+// request whose worker died is taken over about a lease after the crash,
+// not a lease plus an interval.
 func WithSweepInterval(d time.Duration) ProcessorOption {
 	return func(p *Processor) { p.sweepEvery = max(d, 0) }
 }
@@ -220,6 +239,7 @@ func NewProcessor(router *Router, opts ...ProcessorOption) *Processor {
 		sweepEvery:  DefaultSweepInterval,
 		grace:       DefaultPendingGrace,
 		stop:        make(chan struct{}),
+		rec:         newRecovery(),
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -238,13 +258,17 @@ func randomOwner() string {
 	return "worker-" + hex.EncodeToString(b[:])
 }
 
-// Owner returns the lease owner name of this processor.
+// Owner returns the lease owner name of this processor. Each run claims
+// its request as Owner()+"/"+n, n counting the processor's runs, so that
+// a run the processor itself gave up (its lease expired, and a sweep of
+// the same processor took the request over) cannot write over the run
+// that replaced it.
 func (p *Processor) Owner() string { return p.owner }
 
-// errClaimLost is the cause of a handler's cancellation when the store
-// refuses its claim: the request was cancelled, or another worker took it
-// over after the lease expired. Either way someone else owns the outcome.
-var errClaimLost = errors.New("streamer: request cancelled or claim lost")
+// runOwner is the lease owner of one run.
+func (p *Processor) runOwner() string {
+	return p.owner + "/" + strconv.FormatInt(p.runs.Add(1), 10)
+}
 
 // outcome of one attempt.
 type outcome int
@@ -271,7 +295,7 @@ func (p *Processor) Process(ctx context.Context, requestID string) error {
 // once (rather than finding it claimed by someone else, or ended).
 func (p *Processor) process(ctx context.Context, requestID string) (ran bool, err error) {
 	for retry := 0; ; retry++ {
-		o, err := p.attempt(ctx, requestID)
+		o, err := p.counted(p.attempt(ctx, requestID))
 		ran = ran || o != skipped
 		if err != nil || o != requeued {
 			return ran, err
@@ -298,8 +322,10 @@ func (p *Processor) process(ctx context.Context, requestID string) (ran bool, er
 func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, error) {
 	// The manager's log lines about this request's sends carry its id.
 	ctx = connection.WithCorrelationID(ctx, requestID)
-	log := p.log.With(slog.String("request_id", requestID), slog.String("owner", p.owner))
-	ar, err := p.router.requests.Claim(ctx, requestID, p.owner, p.lease)
+	log := p.log.With(slog.String("request_id", requestID), slog.String("worker", p.owner))
+	claimedAt := time.Now()
+	owner := p.runOwner()
+	ar, err := p.router.requests.Claim(ctx, requestID, owner, p.lease)
 	switch {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		log.DebugContext(ctx, "not claimed", slog.Any("error", err))
@@ -307,7 +333,9 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 	case err != nil:
 		return skipped, fmt.Errorf("streamer: claiming %s: %w", requestID, err)
 	}
-	log = log.With(slog.String("action", ar.Action), slog.String("user_id", ar.UserID))
+	// Every write of this run is made as this run's owner (see Owner).
+	ar.LeaseOwner = owner
+	log = log.With(slog.String("action", ar.Action), slog.String("user_id", ar.UserID), slog.Int("attempt", attemptOf(ar)))
 	to := newTarget(p, ar)
 	a, mw := p.router.lookup(ar.Action)
 	if a == nil || a.async == nil {
@@ -315,31 +343,47 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 		return p.fail(ctx, log, to, ar, failure{Code: CodeUnknownAction, Message: "unknown action " + truncate(ar.Action, 64)})
 	}
 
-	res, herr, lost := p.run(ctx, log, a, mw, ar, to)
-	if lost {
-		log.InfoContext(ctx, "request cancelled or taken over; leaving its outcome to its owner")
-		return finished, nil
-	}
+	p.stats.running.Add(1)
+	res, herr, stopped := p.run(ctx, log, a, mw, ar, to, claimedAt)
+	p.stats.running.Add(-1)
+	log.DebugContext(ctx, "handler returned", slog.Bool("ok", herr == nil && stopped == nil), slog.Any("stopped", stopped))
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
 	defer cancel()
+	switch {
+	case errors.Is(stopped, errClaimLost):
+		p.stats.lost.Add(1)
+		log.InfoContext(ctx, "request cancelled or taken over by another worker; leaving its outcome to its owner")
+		return finished, nil
+	case errors.Is(stopped, errRequestGone):
+		p.stats.lost.Add(1)
+		p.lost(wctx, log, to, ar)
+		return finished, nil
+	case errors.Is(stopped, errLeaseExpired):
+		return p.requeue(ctx, wctx, log, to, ar, store.RequestError{Code: string(CodeInternal), Message: "the worker lost its lease"}, true)
+	}
 	if herr == nil {
 		data, merr := json.Marshal(res)
 		if merr != nil {
 			log.ErrorContext(ctx, "marshalling result", slog.Any("error", merr))
 			return p.fail(wctx, log, to, ar, failure{Code: CodeInternal, Message: msgInternal})
 		}
-		done, err := p.router.requests.Complete(wctx, ar.RequestID, p.owner, data)
+		done, err := p.router.requests.Complete(wctx, ar.RequestID, ar.LeaseOwner, data)
 		switch {
 		case errors.Is(err, store.ErrConflict):
-			log.InfoContext(ctx, "request cancelled before its result was stored")
+			log.InfoContext(ctx, "request cancelled or taken over before its result was stored")
+			return finished, nil
+		case errors.Is(err, store.ErrNotFound):
+			p.lost(wctx, log, to, ar)
 			return finished, nil
 		case errors.Is(err, store.ErrTooLarge):
 			log.ErrorContext(ctx, "result too large to store", slog.Int("bytes", len(data)))
 			return p.fail(wctx, log, to, ar, failure{Code: CodeInternal, Message: "result too large"})
 		case err != nil:
+			p.orphan(ar)
 			return finished, fmt.Errorf("streamer: completing %s: %w", ar.RequestID, err)
 		}
 		log.InfoContext(ctx, "request completed")
+		p.stats.completed.Add(1)
 		deliver(wctx, log, to, NewComplete(done.RequestID, done.Result))
 		return finished, nil
 	}
@@ -352,22 +396,12 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 	}
 	// A handler cut short by the processor's own end (shutdown, Lambda
 	// deadline) did not fail: it is retried like a transient error.
-	if IsRetryable(herr) || ctx.Err() != nil {
+	if ctx.Err() != nil {
+		return p.requeue(ctx, wctx, log, to, ar, store.RequestError{Code: string(code), Message: text}, p.closing())
+	}
+	if IsRetryable(herr) {
 		log.WarnContext(ctx, "request failed, retryable", attrs...)
-		upd, err := p.router.requests.Requeue(wctx, ar.RequestID, p.owner, store.RequestError{Code: string(code), Message: text}, p.maxAttempts)
-		switch {
-		case errors.Is(err, store.ErrConflict):
-			return finished, nil
-		case err != nil:
-			return finished, fmt.Errorf("streamer: requeueing %s: %w", ar.RequestID, err)
-		case upd.Status == store.StatusPending:
-			if ctx.Err() != nil {
-				return finished, nil
-			}
-			return requeued, nil
-		}
-		deliver(wctx, log, to, stateMessage(upd))
-		return finished, nil
+		return p.requeue(ctx, wctx, log, to, ar, store.RequestError{Code: string(code), Message: text}, false)
 	}
 	if code == CodeInternal {
 		log.ErrorContext(ctx, "request failed", attrs...)
@@ -375,6 +409,58 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 		log.InfoContext(ctx, "request failed", attrs...)
 	}
 	return p.fail(wctx, log, to, ar, failure{Code: code, Message: text})
+}
+
+// closing reports whether Shutdown has started.
+func (p *Processor) closing() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// requeue puts a run that ended without an outcome back in the queue. A run
+// the processor itself stopped (shutdown, a lost lease) is not the
+// request's failure: free is true, and it does not use up the request's
+// attempts (they still count, so the next run's attempt number is higher).
+// ctx is the run's context, wctx the detached one for the write. Exactly one
+// line is logged for a run cut short by shutdown or by the deadline.
+func (p *Processor) requeue(ctx, wctx context.Context, log *slog.Logger, to *target, ar *store.AsyncRequest, reqErr store.RequestError, free bool) (outcome, error) {
+	limit := p.maxAttempts
+	if free {
+		limit = max(limit, ar.Attempts+2)
+	}
+	cut := ctx.Err() != nil
+	upd, err := p.router.requests.Requeue(wctx, ar.RequestID, ar.LeaseOwner, reqErr, limit)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		log.InfoContext(ctx, "request cancelled or taken over by another worker before it was put back")
+		return finished, nil
+	case errors.Is(err, store.ErrNotFound):
+		p.lost(wctx, log, to, ar)
+		return finished, nil
+	case err != nil:
+		p.orphan(ar)
+		if cut {
+			log.WarnContext(ctx, "run cut short and NOT put back in the queue (store write failed); another worker takes it over when its lease ends", slog.Any("error", err))
+		}
+		return finished, fmt.Errorf("streamer: requeueing %s: %w", ar.RequestID, err)
+	case upd.Status == store.StatusPending:
+		if cut {
+			why := "deadline"
+			if p.closing() {
+				why = "shutdown"
+			}
+			log.WarnContext(ctx, "run cut short and put back in the queue", slog.String("reason", why), slog.Int("next_attempt", attemptOf(upd)))
+			return finished, nil
+		}
+		return requeued, nil
+	}
+	p.stats.failed.Add(1) // retries exhausted
+	deliver(wctx, log, to, stateMessage(upd))
+	return finished, nil
 }
 
 // failure is the code and client-safe message an async request failed
@@ -385,13 +471,18 @@ type failure struct {
 }
 
 func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *store.AsyncRequest, f failure) (outcome, error) {
-	_, err := p.router.requests.Fail(ctx, ar.RequestID, p.owner, store.RequestError{Code: string(f.Code), Message: f.Message})
+	_, err := p.router.requests.Fail(ctx, ar.RequestID, ar.LeaseOwner, store.RequestError{Code: string(f.Code), Message: f.Message})
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return finished, nil
+	case errors.Is(err, store.ErrNotFound):
+		p.lost(ctx, log, to, ar)
+		return finished, nil
 	case err != nil:
+		p.orphan(ar)
 		return finished, fmt.Errorf("streamer: failing %s: %w", ar.RequestID, err)
 	}
+	p.stats.failed.Add(1)
 	deliver(ctx, log, to, NewError(ar.RequestID, f.Code, f.Message))
 	return finished, nil
 }
@@ -411,9 +502,9 @@ func deliver(ctx context.Context, log *slog.Logger, to *target, message any) {
 
 // run executes the handler with its reporter and lease renewal, and waits
 // for both to finish before returning (Lambda freezes the process once the
-// invocation returns). lost is true when the store refused the claim while
-// the handler ran.
-func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []Middleware, ar *store.AsyncRequest, to *target) (res any, err error, lost bool) {
+// invocation returns). stopped is non-nil when the processor stopped the
+// handler: errClaimLost, errRequestGone or errLeaseExpired.
+func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []Middleware, ar *store.AsyncRequest, to *target, claimedAt time.Time) (res any, err error, stopped error) {
 	timeout := p.timeout
 	if a.timeout > 0 {
 		timeout = a.timeout
@@ -422,22 +513,45 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 	defer cancel(nil)
 	hctx, cancelTimeout := context.WithTimeout(cctx, timeout)
 	defer cancelTimeout()
+	stoppedBy := func() error {
+		if c := context.Cause(cctx); errors.Is(c, errClaimLost) || errors.Is(c, errRequestGone) || errors.Is(c, errLeaseExpired) {
+			return c
+		}
+		return nil
+	}
 
 	onError := func(err error) {
-		if errors.Is(err, store.ErrConflict) {
+		switch {
+		case errors.Is(err, store.ErrConflict):
 			cancel(errClaimLost)
-			return
+		case errors.Is(err, store.ErrNotFound):
+			var de *progress.DeliveryError
+			if errors.As(err, &de) && de.Step == progress.StepPersist {
+				cancel(errRequestGone)
+				return
+			}
+			log.DebugContext(ctx, "progress delivery failed", slog.Any("error", err))
+		default:
+			log.DebugContext(ctx, "progress delivery failed", slog.Any("error", err))
 		}
-		log.DebugContext(ctx, "progress delivery failed", slog.Any("error", err))
 	}
+	attempt := attemptOf(ar)
 	send := func(ctx context.Context, u progress.Update) error {
-		if errors.Is(context.Cause(cctx), errClaimLost) {
-			return nil // cancelled: the client already has its final message
+		if stoppedBy() != nil {
+			return nil // the client gets its final message, or another run's progress
 		}
-		return to.send(ctx, NewProgress(ar.RequestID, u.Percentage, u.Message, u.Details))
+		m := NewProgress(ar.RequestID, u.Percentage, u.Message, u.Details)
+		m.Attempt = attempt
+		return to.send(ctx, m)
 	}
+	persistFailures := 0 // the publisher persists on one goroutine
 	persist := func(ctx context.Context, u progress.Update) error {
-		return p.router.requests.UpdateProgress(ctx, ar.RequestID, p.owner, u.Percentage, u.Message)
+		err := p.router.requests.UpdateProgress(ctx, ar.RequestID, ar.LeaseOwner, u.Percentage, u.Message)
+		if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) && stoppedBy() == nil {
+			persistFailures++
+			log.WarnContext(ctx, "persisting progress failed", slog.Int("failed_writes", persistFailures), slog.Any("error", err))
+		}
+		return err
 	}
 	opts := append(append([]progress.Option(nil), p.progress...), progress.WithErrorHandler(onError))
 	// The publisher outlives ctx: a handler that succeeds just as ctx ends
@@ -449,7 +563,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 	stopRenew := make(chan struct{})
 	go func() {
 		defer close(renewDone)
-		p.renew(cctx, log, ar.RequestID, stopRenew, cancel)
+		p.keepLease(cctx, log, ar.RequestID, ar.LeaseOwner, claimedAt, stopRenew, cancel)
 	}()
 
 	req := &Request{
@@ -475,29 +589,5 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 	cancelDrain()
 	close(stopRenew)
 	<-renewDone
-	return res, err, errors.Is(context.Cause(cctx), errClaimLost)
-}
-
-// renew extends the lease until stop is closed. A conflict means the
-// request was cancelled or taken over: the handler is cancelled.
-func (p *Processor) renew(ctx context.Context, log *slog.Logger, requestID string, stop <-chan struct{}, cancel context.CancelCauseFunc) {
-	t := time.NewTicker(p.renewEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			err := p.router.requests.RenewLease(ctx, requestID, p.owner, p.lease)
-			switch {
-			case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
-				cancel(errClaimLost)
-				return
-			case err != nil:
-				log.WarnContext(ctx, "renewing lease", slog.Any("error", err))
-			}
-		}
-	}
+	return res, err, stoppedBy()
 }

@@ -76,6 +76,10 @@ type Ack struct {
 	ID        string      `json:"id,omitempty"`
 	RequestID string      `json:"request_id"`
 	Action    string      `json:"action,omitempty"`
+	// Attempt is the run the request is on: 1 until a run fails
+	// retryably or its worker is lost, then 2, 3, ... (see
+	// docs/PROTOCOL.md).
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // Response answers a sync request. RequestID is the client's id.
@@ -94,6 +98,10 @@ type Progress struct {
 	Percentage float64         `json:"percentage"`
 	Message    string          `json:"message,omitempty"`
 	Details    json.RawMessage `json:"details,omitempty"`
+	// Attempt is the run this progress belongs to, 1 on the first; a
+	// higher number than before means the request restarted, so its
+	// percentage may go back.
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // Complete carries the result of an async request.
@@ -121,9 +129,9 @@ type Pong struct {
 	Type    MessageType `json:"type"`
 }
 
-// NewAck returns an ack message.
+// NewAck returns an ack message for attempt 1; set Attempt for a later one.
 func NewAck(clientID, requestID, action string) Ack {
-	return Ack{Version: ProtocolVersion, Type: TypeAck, ID: clientID, RequestID: requestID, Action: action}
+	return Ack{Version: ProtocolVersion, Type: TypeAck, ID: clientID, RequestID: requestID, Action: action, Attempt: 1}
 }
 
 // NewResponse returns a response message.
@@ -131,9 +139,10 @@ func NewResponse(requestID string, data json.RawMessage) Response {
 	return Response{Version: ProtocolVersion, Type: TypeResponse, RequestID: requestID, Data: data}
 }
 
-// NewProgress returns a progress message.
+// NewProgress returns a progress message of attempt 1; set Attempt for a
+// later one.
 func NewProgress(requestID string, percentage float64, message string, details json.RawMessage) Progress {
-	return Progress{Version: ProtocolVersion, Type: TypeProgress, RequestID: requestID, Percentage: percentage, Message: message, Details: details}
+	return Progress{Version: ProtocolVersion, Type: TypeProgress, RequestID: requestID, Percentage: percentage, Message: message, Details: details, Attempt: 1}
 }
 
 // NewComplete returns a complete message.

@@ -168,7 +168,7 @@ func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
 	if msg.GatewayRequestID != "" && connection.CorrelationID(ctx) == "" {
 		ctx = connection.WithCorrelationID(ctx, msg.GatewayRequestID)
 	}
-	log := r.log.With(slog.String("connection_id", msg.ConnectionID), slog.String("gateway_request_id", msg.GatewayRequestID))
+	log := r.log.With(slog.String("connection_id", msg.ConnectionID), slog.String("gateway_request_id", msg.GatewayRequestID), slog.String("correlation_id", connection.CorrelationID(ctx)))
 	if r.limits != nil && !r.limits.allow(msg.ConnectionID, r.now()) {
 		log.InfoContext(ctx, "rate limited")
 		return r.reply(ctx, msg.ConnectionID, NewError(peekID(msg.Body), CodeRateLimited, "too many messages, slow down"))

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // sweepPage is how many stalled requests a sweep lists per store call.
@@ -98,25 +97,6 @@ func (p *Processor) eachStalled(ctx context.Context, fn func(requestID string) b
 			return nil
 		}
 		cursor = next
-	}
-}
-
-// sweepLoop is the pool's periodic sweep: at Start, then every
-// sweepEvery until Shutdown. It feeds stalled requests to the pool's
-// workers rather than running them itself, so the pool's bounds hold.
-func (p *Processor) sweepLoop(ctx context.Context) {
-	defer p.wg.Done()
-	t := time.NewTicker(p.sweepEvery)
-	defer t.Stop()
-	for {
-		p.dispatchStalled(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-p.stop:
-			return
-		case <-t.C:
-		}
 	}
 }
 

@@ -1,0 +1,257 @@
+package streamer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/streamer-go/streamer/pkg/store"
+)
+
+// CodeRequestLost is the error code of an async request whose store record
+// vanished, or whose end the store refused for a reason other than another
+// worker owning it, while it ran: deleted, expired, or lost with a table
+// that was wiped or restored from an older backup. The request will never
+// end otherwise, so the processor sends this final error rather than leave
+// the client waiting; the client may submit the request again (under a new
+// id: the old one may come back with an old backup). See docs/PROTOCOL.md.
+const CodeRequestLost ErrorCode = "REQUEST_LOST"
+
+const msgRequestLost = "the server lost this request's record; submit it again"
+
+// Bounds of what the pool remembers for recovery. Beyond them it relies
+// on its periodic sweep.
+const (
+	// maxRecoveryEntries bounds each of the two recovery maps.
+	maxRecoveryEntries = 10_000
+	// leaseEndMargin is how long after a lease's known end the pool looks
+	// again: clocks of workers sharing a store are close, not equal.
+	leaseEndMargin = 100 * time.Millisecond
+	// orphanRecheck is how often the pool asks the store about requests
+	// whose outcome it could not write, while there are any.
+	orphanRecheck = time.Second
+	// recoveryReadTimeout bounds one store read of the recovery loop.
+	recoveryReadTimeout = 2 * time.Second
+	// minDueSweepGap is the least time between two full sweeps triggered
+	// by lease ends (periodic sweeps are not limited by it).
+	minDueSweepGap = time.Second
+)
+
+// recovery is the pool's memory of work that may need it:
+//
+//   - leaseEnds: requests running under another worker's lease that a
+//     client is waiting for (it resumed or resubmitted them). If that
+//     worker died, its lease ends at the given time, and the pool looks
+//     again then, instead of at its next periodic sweep. This is how a
+//     restarted process takes over within the lease after a crash.
+//   - orphans: requests this pool ran whose end it could not write (the
+//     store was unreachable). When the store answers again, the pool finds
+//     out what happened: gone (the client gets CodeRequestLost), its write
+//     landed after all (the client gets the outcome), or still needing work
+//     (queued again).
+type recovery struct {
+	mu        sync.Mutex
+	leaseEnds map[string]time.Time
+	orphans   map[string]*store.AsyncRequest
+	wake      chan struct{} // capacity 1: a change for the loop to see
+}
+
+func newRecovery() recovery {
+	return recovery{leaseEnds: map[string]time.Time{}, orphans: map[string]*store.AsyncRequest{}, wake: make(chan struct{}, 1)}
+}
+
+func (r *recovery) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// expectLeaseEnd asks the pool to look at ar again when its lease ends. It
+// does nothing without a running pool sweep loop (Lambda, or the periodic
+// sweep turned off), or unless ar is PROCESSING under a lease. Nil-safe.
+func (p *Processor) expectLeaseEnd(ar *store.AsyncRequest) {
+	if p == nil || ar == nil || ar.Status != store.StatusProcessing || ar.LeaseUntil.IsZero() || !p.watching.Load() {
+		return
+	}
+	p.rec.mu.Lock()
+	_, known := p.rec.leaseEnds[ar.RequestID]
+	if known || len(p.rec.leaseEnds) < maxRecoveryEntries {
+		p.rec.leaseEnds[ar.RequestID] = ar.LeaseUntil
+	}
+	p.rec.mu.Unlock()
+	p.rec.poke()
+}
+
+// orphan remembers a claimed request whose outcome could not be written.
+func (p *Processor) orphan(ar *store.AsyncRequest) {
+	if !p.watching.Load() {
+		return
+	}
+	p.rec.mu.Lock()
+	if len(p.rec.orphans) < maxRecoveryEntries {
+		p.rec.orphans[ar.RequestID] = ar
+	}
+	p.rec.mu.Unlock()
+	p.rec.poke()
+}
+
+// dueLeaseEnds removes and returns the watched requests whose lease ended
+// (plus the margin) by now, and the earliest end still ahead.
+func (p *Processor) dueLeaseEnds(now time.Time) (due []string, next time.Time) {
+	p.rec.mu.Lock()
+	defer p.rec.mu.Unlock()
+	for id, end := range p.rec.leaseEnds {
+		at := end.Add(leaseEndMargin)
+		if !now.Before(at) {
+			due = append(due, id)
+			delete(p.rec.leaseEnds, id)
+		} else if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	slices.Sort(due)
+	return due, next
+}
+
+func (p *Processor) hasOrphans() bool {
+	p.rec.mu.Lock()
+	defer p.rec.mu.Unlock()
+	return len(p.rec.orphans) > 0
+}
+
+// sweepLoop is the pool's recovery loop: a full sweep at Start and every
+// sweepEvery; the watched requests at their lease's end (and a full sweep
+// then, since a dead worker's other requests end their leases about as
+// well); the orphans every orphanRecheck while there are any. It feeds
+// requests to the pool's workers rather than running them itself, so the
+// pool's bounds hold.
+func (p *Processor) sweepLoop(ctx context.Context) {
+	defer p.wg.Done()
+	nextSweep := time.Now()
+	var lastSweep, nextOrphans time.Time
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		due, nextDue := p.dueLeaseEnds(now)
+		if !now.Before(nextSweep) || (len(due) > 0 && now.Sub(lastSweep) >= minDueSweepGap) {
+			p.dispatchStalled(ctx)
+			lastSweep = now
+			if !now.Before(nextSweep) {
+				nextSweep = now.Add(p.sweepEvery)
+			}
+		}
+		if len(due) > 0 {
+			p.lookAgain(ctx, due)
+		}
+		orphans := p.hasOrphans()
+		if orphans && !now.Before(nextOrphans) {
+			p.recheckOrphans(ctx)
+			nextOrphans = time.Now().Add(orphanRecheck)
+		}
+		wake := nextSweep
+		if !nextDue.IsZero() {
+			wake = earlier(wake, nextDue)
+		}
+		if orphans {
+			wake = earlier(wake, nextOrphans)
+		}
+		t.Reset(max(time.Until(wake), 0))
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.stop:
+			return
+		case <-t.C:
+		case <-p.rec.wake:
+		}
+	}
+}
+
+// lookAgain reads each request whose watched lease ended: one that needs
+// work is queued (the claim takes it over), one whose lease was renewed
+// meanwhile is watched until its new end, anything else is left alone.
+func (p *Processor) lookAgain(ctx context.Context, ids []string) {
+	for _, id := range ids {
+		rctx, cancel := context.WithTimeout(ctx, recoveryReadTimeout)
+		ar, err := p.router.requests.GetRequest(rctx, id)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, store.ErrNotFound):
+			continue
+		case err != nil:
+			// The store is not answering; the periodic sweep will.
+			p.log.WarnContext(ctx, "reading a request whose lease ended", slog.String("request_id", id), slog.Any("error", err))
+			continue
+		case needsWork(ar, p.router.now()):
+			p.log.InfoContext(ctx, "lease ended; taking the request over", slog.String("request_id", id),
+				slog.String("previous_owner", ar.LeaseOwner), slog.Time("lease_until", ar.LeaseUntil))
+			if p.reserve() == nil {
+				p.push(id)
+			}
+		default:
+			p.expectLeaseEnd(ar)
+		}
+	}
+}
+
+// recheckOrphans asks the store what became of each orphan.
+func (p *Processor) recheckOrphans(ctx context.Context) {
+	p.rec.mu.Lock()
+	orphans := slices.Collect(maps.Values(p.rec.orphans))
+	p.rec.mu.Unlock()
+	for _, ar := range orphans {
+		log := p.log.With(slog.String("request_id", ar.RequestID), slog.Int("attempt", attemptOf(ar)))
+		rctx, cancel := context.WithTimeout(ctx, recoveryReadTimeout)
+		cur, err := p.router.requests.GetRequest(rctx, ar.RequestID)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			log.DebugContext(ctx, "store still not answering about a request whose outcome is unknown", slog.Any("error", err))
+			continue
+		}
+		if err == nil && cur.Status == store.StatusProcessing && cur.LeaseOwner == ar.LeaseOwner && !needsWork(cur, p.router.now()) {
+			// Still under this run's own lease: nothing has happened yet.
+			// Look again until the lease ends (then it needs work) or the
+			// record vanishes.
+			continue
+		}
+		p.rec.mu.Lock()
+		delete(p.rec.orphans, ar.RequestID)
+		p.rec.mu.Unlock()
+		wctx, cancel := context.WithTimeout(ctx, finalWriteTimeout)
+		switch {
+		case err != nil: // ErrNotFound
+			p.lost(wctx, log, newTarget(p, ar), ar)
+		case cur.Status.Terminal() && cur.Status != store.StatusCancelled && cur.Attempts == ar.Attempts:
+			// This run's own final write landed although its call failed:
+			// nobody has told the client.
+			log.InfoContext(ctx, "an outcome written during a store outage is delivered now", slog.String("status", string(cur.Status)))
+			deliver(wctx, log, newTarget(p, cur), stateMessage(cur))
+		case needsWork(cur, p.router.now()):
+			if p.reserve() == nil {
+				p.push(cur.RequestID)
+			}
+		default:
+			// Another worker runs or ended it, or it was cancelled.
+			p.expectLeaseEnd(cur)
+		}
+		cancel()
+	}
+}
+
+// lost ends a request whose record vanished: the one case in which nobody
+// else will tell the client.
+func (p *Processor) lost(ctx context.Context, log *slog.Logger, to *target, ar *store.AsyncRequest) {
+	log.WarnContext(ctx, "request record vanished from the store; sending the client "+string(CodeRequestLost))
+	deliver(ctx, log, to, NewError(ar.RequestID, CodeRequestLost, msgRequestLost))
+}

@@ -1,0 +1,132 @@
+package lambdart_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamer-go/streamer/runtime/lambdart"
+)
+
+// benchRuntimes are the functions the benchmarks start: the Go
+// provided.al2023 test function and the Node.js and Python shims with
+// trivial handlers.
+func benchConfig(b *testing.B, runtime string) lambdart.Config {
+	b.Helper()
+	cfg := lambdart.Config{Name: "bench", Runtime: runtime, Timeout: 30 * time.Second, Env: []string{"PATH=" + os.Getenv("PATH")}}
+	switch runtime {
+	case "provided.al2023":
+		cfg.Command, cfg.Dir, cfg.Handler = []string{goBootstrap}, filepath.Dir(goBootstrap), "bootstrap"
+		return cfg
+	case "nodejs20.x":
+		cfg.Handler = "app.handler"
+		cfg.Dir, _ = filepath.Abs("testdata/node")
+	case "python3.12":
+		cfg.Handler = "app.handler"
+		cfg.Dir, _ = filepath.Abs("testdata/python")
+	}
+	shims, err := lambdart.Shims(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if cfg.Command, err = lambdart.Command(runtime, cfg.Dir, shims); err != nil {
+		b.Skip(err)
+	}
+	return cfg
+}
+
+var benchRuntimes = []string{"provided.al2023", "nodejs20.x", "python3.12"}
+
+// payloadFor is an event each test handler answers.
+func payloadFor(runtime string) []byte {
+	if runtime == "provided.al2023" {
+		return []byte(`{"op":"echo"}`)
+	}
+	return []byte(`{"n":1}`)
+}
+
+// BenchmarkColdStart measures a cold start to the first answer: the
+// process starts, initialises its runtime and handler, polls the Runtime
+// API and answers one invocation.
+//
+//	go test -run '^$' -bench ColdStart -benchtime 20x ./runtime/lambdart/
+func BenchmarkColdStart(b *testing.B) {
+	for _, rt := range benchRuntimes {
+		b.Run(rt, func(b *testing.B) {
+			cfg := benchConfig(b, rt)
+			payload := payloadFor(rt)
+			ctx := context.Background()
+			b.ResetTimer()
+			for range b.N {
+				f, err := lambdart.New(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.Invoke(ctx, payload); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				f.Close()
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkWarmInvoke measures one invocation of a warm process through
+// the Runtime API, and reports the resident memory of that process.
+//
+//	go test -run '^$' -bench WarmInvoke -benchtime 2000x ./runtime/lambdart/
+func BenchmarkWarmInvoke(b *testing.B) {
+	for _, rt := range benchRuntimes {
+		b.Run(rt, func(b *testing.B) {
+			cfg := benchConfig(b, rt)
+			cfg.Concurrency = 1
+			f, err := lambdart.New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			payload := payloadFor(rt)
+			ctx := context.Background()
+			if _, err := f.Invoke(ctx, payload); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := f.Invoke(ctx, payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			for _, pid := range f.PIDs() {
+				if kb := rssKB(pid); kb > 0 {
+					b.ReportMetric(float64(kb)/1024, "rss-MB")
+				}
+			}
+		})
+	}
+}
+
+// rssKB is a process's resident set (VmRSS) from /proc, 0 where there is
+// no /proc.
+func rssKB(pid int) int {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
+}

@@ -1,0 +1,121 @@
+// Streamer's Node.js runtime shim: the loop Lambda's nodejs runtimes run,
+// speaking the Lambda Runtime API. It loads _HANDLER ("path/file.export")
+// from LAMBDA_TASK_ROOT, CommonJS or ESM (.js, .mjs, .cjs), and supports
+// async handlers and callback handlers.
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+const api = process.env.AWS_LAMBDA_RUNTIME_API;
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const base = "/2018-06-01/runtime";
+
+function call(method, p, body, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const [host, port] = [api.slice(0, api.lastIndexOf(":")), api.slice(api.lastIndexOf(":") + 1)];
+    const req = http.request({ host, port, path: base + p, method, agent, headers }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+function errorDoc(err) {
+  const e = err instanceof Error ? err : new Error(typeof err === "string" ? err : JSON.stringify(err));
+  return JSON.stringify({
+    errorType: e.name || "Error",
+    errorMessage: e.message || String(err),
+    stackTrace: String(e.stack || "").split("\n").slice(1).map((l) => l.trim()),
+  });
+}
+
+async function loadHandler() {
+  const spec = process.env._HANDLER || "";
+  const root = process.env.LAMBDA_TASK_ROOT || process.cwd();
+  const slash = spec.lastIndexOf("/");
+  const dot = spec.indexOf(".", slash + 1);
+  if (dot < 0) throw Object.assign(new Error(`Bad handler ${spec}: want file.export`), { name: "Runtime.MalformedHandlerName" });
+  const modPath = path.join(root, spec.slice(0, dot));
+  const exportPath = spec.slice(dot + 1).split(".");
+  let file = null;
+  for (const ext of [".js", ".mjs", ".cjs"]) {
+    if (fs.existsSync(modPath + ext)) { file = modPath + ext; break; }
+  }
+  if (!file) throw Object.assign(new Error(`Cannot find module '${spec.slice(0, dot)}'`), { name: "Runtime.ImportModuleError" });
+  const mod = await import(pathToFileURL(file).href);
+  let fn = mod;
+  for (const k of exportPath) fn = fn?.[k] ?? mod.default?.[k];
+  if (typeof fn !== "function") throw Object.assign(new Error(`${spec} is undefined or not exported`), { name: "Runtime.HandlerNotFound" });
+  return fn;
+}
+
+function context(headers) {
+  const deadline = Number(headers["lambda-runtime-deadline-ms"]);
+  return {
+    awsRequestId: headers["lambda-runtime-aws-request-id"],
+    invokedFunctionArn: headers["lambda-runtime-invoked-function-arn"],
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+    memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  };
+}
+
+function run(fn, event, ctx) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const cb = (err, value) => {
+      if (settled) return;
+      settled = true;
+      err ? reject(err) : resolve(value);
+    };
+    ctx.done = cb;
+    ctx.succeed = (v) => cb(null, v);
+    ctx.fail = (e) => cb(e);
+    try {
+      const out = fn(event, ctx, cb);
+      if (fn.length < 3 || (out && typeof out.then === "function")) {
+        Promise.resolve(out).then((v) => cb(null, v), (e) => cb(e));
+      }
+    } catch (e) {
+      cb(e);
+    }
+  });
+}
+
+let handler;
+try {
+  handler = await loadHandler();
+} catch (e) {
+  console.error(e);
+  await call("POST", "/init/error", errorDoc(e), { "Lambda-Runtime-Function-Error-Type": e.name || "Runtime.Unknown" });
+  process.exit(1);
+}
+
+for (;;) {
+  const next = await call("GET", "/invocation/next");
+  const id = next.headers["lambda-runtime-aws-request-id"];
+  let event;
+  try {
+    event = JSON.parse(next.body.toString("utf8"));
+  } catch (e) {
+    await call("POST", `/invocation/${id}/error`, errorDoc(e));
+    continue;
+  }
+  try {
+    const value = await run(handler, event, context(next.headers));
+    await call("POST", `/invocation/${id}/response`, value === undefined ? "null" : JSON.stringify(value));
+  } catch (e) {
+    console.error("Invoke Error", e);
+    await call("POST", `/invocation/${id}/error`, errorDoc(e));
+  }
+}

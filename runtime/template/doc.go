@@ -1,0 +1,25 @@
+// Package template reads the AWS SAM and CloudFormation templates that
+// deploy a WebSocket API, so the local runtime can run what they declare.
+//
+// [Load] parses a template (JSON, or YAML with CloudFormation's short tags
+// !Ref, !Sub, !GetAtt, !Join, !If and the others), resolves its parameters
+// (defaults, AllowedValues, AllowedPattern, overrides as `sam deploy
+// --parameter-overrides` takes them), conditions and intrinsic functions,
+// and returns an [App]: the ProtocolType WEBSOCKET [API] with its routes,
+// integrations, REQUEST authorizers and stage; the [Function]s with their
+// runtime, handler, code, timeout and environment (SAM Globals merged); the
+// [Table]s; the DynamoDB Streams event sources ([StreamSource]) and
+// schedule rules ([Schedule]). What it reads but cannot run locally is
+// listed in [App.Unsupported], one line each, rather than dropped.
+//
+// A template it cannot run is an [*Error] naming the resource and the
+// field; every error matches [ErrInvalid].
+//
+// Physical names follow CloudFormation where the template sets them
+// (TableName, FunctionName) and are "{StackName}-{LogicalID}" otherwise,
+// so a Ref to a table resolves to the table name the functions use
+// locally.
+//
+// See https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference.html
+// and https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-specification.html
+package template
