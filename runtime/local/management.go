@@ -139,7 +139,8 @@ func (g *Gateway) answerManagement(w http.ResponseWriter, r *http.Request, id st
 	return size
 }
 
-// readBody reads a POST body of at most MaxMessageBytes+1 bytes. A body
+// readBody reads a POST body of at most MaxMessageBytes+1 bytes (on an
+// error, what was read before it). A body
 // of announced length (what every SDK sends) is read into one buffer of
 // exactly its size: io.ReadAll starts at 512 bytes and grows, which for
 // a fan-out is a wasted allocation, or several, per subscriber.
@@ -148,10 +149,8 @@ func readBody(r *http.Request) ([]byte, error) {
 		return io.ReadAll(io.LimitReader(r.Body, MaxMessageBytes+1))
 	}
 	body := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(r.Body, body); err != nil {
-		return nil, err
-	}
-	return body, nil
+	n, err := io.ReadFull(r.Body, body)
+	return body[:n], err
 }
 
 // apiError is the management API's error body; X-Amzn-Errortype names the
