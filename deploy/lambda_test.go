@@ -396,7 +396,7 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 		t.Fatalf("echo reply %s (%v)", received(1)[0], err)
 	}
 
-	if got := status(router, wsEvent("$default", "MESSAGE", `{"v":1,"type":"request","id":"c-2","action":"report"}`)); got != http.StatusOK {
+	if got := status(router, wsEvent("$default", "MESSAGE", `{"v":1,"type":"request","id":"c-2","action":"report","payload":{"seconds":0}}`)); got != http.StatusOK {
 		t.Errorf("report answered %d", got)
 	}
 	var ack streamer.Ack
@@ -435,15 +435,15 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 	}
 	msgs := gw.Received(connID)
 	var last streamer.Complete
-	if err := json.Unmarshal(msgs[len(msgs)-1], &last); err != nil || last.Type != streamer.TypeComplete || last.RequestID != ack.RequestID || string(last.Result) != `"done"` {
-		t.Fatalf("last message %s (%v): want complete of %s with \"done\"; all: %q", msgs[len(msgs)-1], err, ack.RequestID, msgs)
+	if err := json.Unmarshal(msgs[len(msgs)-1], &last); err != nil || last.Type != streamer.TypeComplete || last.RequestID != ack.RequestID || string(last.Result) != reportDone {
+		t.Fatalf("last message %s (%v): want complete of %s with %s; all: %q", msgs[len(msgs)-1], err, ack.RequestID, reportDone, msgs)
 	}
 
 	// A request whose dispatch was lost an hour ago (queued by a store
 	// whose clock says so, and never delivered by the stream) is run by
 	// the scheduled sweep.
 	past := dynamo.New(ddb, dynamo.WithPrefix(prefix), dynamo.WithClock(func() time.Time { return time.Now().Add(-time.Hour) }))
-	if err := past.Enqueue(t.Context(), &store.AsyncRequest{RequestID: "r-stalled", ConnectionID: connID, Action: "report"}); err != nil {
+	if err := past.Enqueue(t.Context(), &store.AsyncRequest{RequestID: "r-stalled", ConnectionID: connID, Action: "report", Payload: json.RawMessage(`{"seconds":0}`)}); err != nil {
 		t.Fatal(err)
 	}
 	res = sweep.invoke(t, struct{}{})
@@ -451,7 +451,7 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 		t.Fatalf("sweep answered %s, want one request run; log:\n%s", res.body, sweep.log)
 	}
 	msgs = gw.Received(connID)
-	if err := json.Unmarshal(msgs[len(msgs)-1], &last); err != nil || last.Type != streamer.TypeComplete || last.RequestID != "r-stalled" || string(last.Result) != `"done"` {
+	if err := json.Unmarshal(msgs[len(msgs)-1], &last); err != nil || last.Type != streamer.TypeComplete || last.RequestID != "r-stalled" || string(last.Result) != reportDone {
 		t.Fatalf("last message %s (%v): want complete of r-stalled; all: %q", msgs[len(msgs)-1], err, msgs)
 	}
 
@@ -488,6 +488,22 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 		t.Errorf("subscriptions before $disconnect: %v (%v)", subs, err)
 	}
 
+	// Broadcast: the template sets no STREAMER_MANAGEMENT_ENDPOINT, so
+	// the copies go out one Send per recipient, to the endpoint its
+	// record names (an anonymous connection has no tenant and reaches
+	// only itself); the copy is posted before the answer.
+	before = len(gw.Received(connID))
+	if got := status(router, wsEvent("$default", "MESSAGE", `{"type":"request","id":"c-b","action":"broadcast","payload":{"text":"all"}}`)); got != http.StatusOK {
+		t.Errorf("broadcast answered %d", got)
+	}
+	posted := gw.Received(connID)[before:]
+	var bresp streamer.Response
+	if len(posted) != 2 || string(posted[0]) != `{"text":"all"}` ||
+		json.Unmarshal(posted[1], &bresp) != nil || bresp.Type != streamer.TypeResponse || bresp.RequestID != "c-b" ||
+		string(bresp.Data) != `{"recipients":1,"delivered":1}` {
+		t.Errorf("broadcast posted %q, want the payload then a response counting 1 of 1; log:\n%s", posted, router.log)
+	}
+
 	if got := status(disconnect, wsEvent("$disconnect", "DISCONNECT", "")); got != http.StatusOK {
 		t.Errorf("$disconnect answered %d", got)
 	}
@@ -503,6 +519,9 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 		t.Errorf("after $disconnect the connection is %v (%v), want deleted", conn.Item, err)
 	}
 }
+
+// reportDone is the result of report with {"seconds":0}.
+const reportDone = `{"steps":1,"seconds":0}`
 
 // streamImage converts an item as the SDK reads it into a stream image as
 // aws-lambda-go delivers it: the inverse of awslambda.AttributeValues, for

@@ -427,7 +427,12 @@ func createTemplateTables(ctx context.Context, app *template.App, endpoint, regi
 		case err != nil:
 			return fmt.Errorf("create table %s (%s) at %s: %w", *in.TableName, id, endpoint, err)
 		}
-		w := dynamodb.NewTableExistsWaiter(client)
+		// The SDK's waiter first retries after 20 s; a local table is
+		// ACTIVE within milliseconds, even when the first look still
+		// sees it CREATING on a busy machine.
+		w := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+			o.MinDelay, o.MaxDelay = 50*time.Millisecond, time.Second
+		})
 		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: in.TableName}, 30*time.Second); err != nil {
 			return fmt.Errorf("wait for table %s: %w", *in.TableName, err)
 		}

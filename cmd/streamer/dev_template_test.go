@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -75,79 +76,166 @@ func TestParseTemplateFlags(t *testing.T) {
 	}
 }
 
-// transcript is a session's messages, normalised for comparing two
-// runtimes: server request IDs become R1, R2... in order of appearance,
-// consecutive progress messages of a request count as one, and the
-// content of progress and results (which the two apps' report actions
-// choose differently) is left out; everything else is kept.
+// transcript is a session's messages as each client saw them, normalised
+// only where two runtimes may rightly differ: server request IDs become
+// R1, R2... in order of appearance, and a run of progress messages of one
+// request counts as one line, the last of the run, because the progress
+// reporter drops updates by time (a busy machine delays one tick and the
+// next replaces it). Every progress message of a run is checked to be one
+// of the report action's own steps, in order (errs lists the ones that are
+// not). Everything else of every message is kept: fields, data, results,
+// error codes and texts, as canonical JSON.
 type transcript struct {
 	lines []string
 	ids   map[string]string
+	errs  []string
+	// run is the client and request of the progress run the last line
+	// ends, and step its last step; empty when the last line is not
+	// progress.
+	run  string
+	step int
 }
 
-func (tr *transcript) add(m serverMessage) {
-	rid := m.RequestID
-	if strings.HasPrefix(rid, "r-") {
-		if tr.ids[rid] == "" {
-			tr.ids[rid] = fmt.Sprintf("R%d", len(tr.ids)+1)
-		}
-		rid = tr.ids[rid]
+// add records what client who received and returns it parsed.
+func (tr *transcript) add(who string, raw []byte) serverMessage {
+	var m serverMessage
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		tr.errs = append(tr.errs, fmt.Sprintf("%s got %q: %v", who, raw, err))
+		return m
 	}
-	line := string(m.Type) + " " + rid
-	switch m.Type {
-	case streamer.TypeResponse:
-		line += " " + string(m.Data)
-	case streamer.TypeError:
-		line += " " + string(m.Code)
-	case streamer.TypeProgress:
-		if n := len(tr.lines); n > 0 && tr.lines[n-1] == line {
-			return
+	// A broadcast copy is the app's own JSON, not a protocol message.
+	_ = json.Unmarshal(raw, &m)
+	if obj, ok := v.(map[string]any); ok {
+		if rid, ok := obj["request_id"].(string); ok && strings.HasPrefix(rid, "r-") {
+			if tr.ids[rid] == "" {
+				tr.ids[rid] = fmt.Sprintf("R%d", len(tr.ids)+1)
+			}
+			obj["request_id"] = tr.ids[rid]
 		}
 	}
-	tr.lines = append(tr.lines, line)
+	b, err := json.Marshal(v) // maps marshal with sorted keys
+	if err != nil {
+		tr.errs = append(tr.errs, fmt.Sprintf("%s got %q: %v", who, raw, err))
+		return m
+	}
+	line := who + " " + string(b)
+	if m.Type != streamer.TypeProgress {
+		tr.run, tr.step = "", 0
+		tr.lines = append(tr.lines, line)
+		return m
+	}
+	var p streamer.Progress
+	_ = json.Unmarshal(raw, &p)
+	step := tr.checkProgress(who, p)
+	run := who + " " + m.RequestID
+	if run == tr.run && len(tr.lines) > 0 {
+		if step <= tr.step {
+			tr.errs = append(tr.errs, fmt.Sprintf("%s: progress %q after step %d", who, p.Message, tr.step))
+		}
+		tr.lines[len(tr.lines)-1] = line
+	} else {
+		tr.lines = append(tr.lines, line)
+	}
+	tr.run, tr.step = run, step
+	return m
 }
 
-// paritySession is the scenario both runtimes must answer alike: connect
-// with a JWT, a sync echo, an async report through the stream processor
-// to its complete, a disconnect, a reconnect as the same user that
-// resumes the report, and a disconnect.
-func paritySession(t *testing.T, wsURL, token string) []string {
+// checkProgress checks p is a step of the report action (both apps':
+// "step i of n" at 100*i/n percent, or "done" at 100 for a zero-length
+// run) and returns i.
+func (tr *transcript) checkProgress(who string, p streamer.Progress) int {
+	if p.Message == "done" && p.Percentage == 100 {
+		return 1
+	}
+	var i, n int
+	if _, err := fmt.Sscanf(p.Message, "step %d of %d", &i, &n); err != nil || i < 1 || i > n || p.Percentage != float64(100*i)/float64(n) {
+		tr.errs = append(tr.errs, fmt.Sprintf("%s: progress %g %q is no step of report", who, p.Percentage, p.Message))
+	}
+	return i
+}
+
+// paritySession is the scenario both runtimes must answer alike. alice
+// (tenant acme) connects with a JWT, echoes, runs an async report through
+// the stream processor to its complete; bob (acme) and carol (globex)
+// connect and alice broadcasts: alice gets her copy then the count, bob
+// his copy, carol nothing (her next message is the answer to a ping).
+// Then all disconnect, and alice reconnects and resumes the report.
+func paritySession(t *testing.T, wsURL string, tokens map[string]string) *transcript {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tr := &transcript{ids: map[string]string{}}
-	auth := &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}}
-	c := dialDev(ctx, t, wsURL, auth)
-	c.send(ctx, `{"type":"request","id":"e1","action":"echo","payload":{"text":"hi"}}`)
-	tr.add(c.read(ctx))
-	c.send(ctx, `{"type":"request","id":"job-1","action":"report","payload":{"seconds":0.3}}`)
+	dial := func(who string) *client {
+		return dialDev(ctx, t, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + tokens[who]}}})
+	}
+	read := func(who string, c *client) serverMessage {
+		t.Helper()
+		_, b, err := c.c.Read(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", who, err)
+		}
+		return tr.add(who, b)
+	}
+
+	alice := dial("alice")
+	alice.send(ctx, `{"type":"request","id":"e1","action":"echo","payload":{"text":"hi"}}`)
+	read("alice", alice)
+	alice.send(ctx, `{"type":"request","id":"job-1","action":"report","payload":{"seconds":0.3}}`)
 	var reportID string
+	var last serverMessage
 	for {
-		m := c.read(ctx)
-		tr.add(m)
+		m := read("alice", alice)
 		if m.Type == streamer.TypeAck {
 			reportID = m.RequestID
 		}
 		if m.Type == streamer.TypeComplete || m.Type == streamer.TypeError {
 			break
 		}
+		last = m
 	}
-	c.c.Close(websocket.StatusNormalClosure, "bye")
+	// Updates may be dropped in between, never the last one.
+	if last.Type != streamer.TypeProgress || last.Percentage != 100 {
+		t.Errorf("the report's last message before its end is %s at %g%%, want progress at 100%%", last.Type, last.Percentage)
+	}
 
-	c2 := dialDev(ctx, t, wsURL, auth)
-	c2.send(ctx, `{"type":"resume","request_id":"`+reportID+`"}`)
-	tr.add(c2.read(ctx))
-	c2.send(ctx, `{"type":"resume","request_id":"r-unknown"}`)
-	tr.add(c2.read(ctx))
-	c2.send(ctx, `{"type":"ping"}`)
-	tr.add(c2.read(ctx))
-	c2.c.Close(websocket.StatusNormalClosure, "bye")
-	return tr.lines
+	bob, carol := dial("bob"), dial("carol")
+	alice.send(ctx, `{"type":"request","id":"b1","action":"broadcast","payload":{"text":"all"}}`)
+	if m := read("alice", alice); m.Type != "" {
+		t.Errorf("alice's first message after broadcasting is %s, want her copy", m.Type)
+	}
+	if m := read("alice", alice); m.Type != streamer.TypeResponse || string(m.Data) != `{"recipients":2,"delivered":2}` {
+		t.Errorf("broadcast answered %s %s, want the two connections of acme", m.Type, m.Data)
+	}
+	if m := read("bob", bob); m.Type != "" {
+		t.Errorf("bob got %s, want the copy", m.Type)
+	}
+	// The copies were posted before alice's answer, so one to carol
+	// would come before her pong.
+	carol.send(ctx, `{"type":"ping"}`)
+	if m := read("carol", carol); m.Type != streamer.TypePong {
+		t.Errorf("carol (another tenant) got %s before her pong", m.Type)
+	}
+	for _, c := range []*client{bob, carol, alice} {
+		c.c.Close(websocket.StatusNormalClosure, "bye")
+	}
+
+	alice = dial("alice")
+	alice.send(ctx, `{"type":"resume","request_id":"`+reportID+`"}`)
+	read("alice", alice)
+	alice.send(ctx, `{"type":"resume","request_id":"r-unknown"}`)
+	read("alice", alice)
+	alice.send(ctx, `{"type":"ping"}`)
+	read("alice", alice)
+	alice.c.Close(websocket.StatusNormalClosure, "bye")
+	return tr
 }
 
 // TestTemplateParityWithTheDemo runs the deployed binary (examples/lambda)
 // through `streamer dev --template deploy/template.json` with dynalite and
-// the same scenario through the in-process `streamer dev`, both with RS256
-// JWT auth: the client gets the same messages in the same order.
+// the same scenario (paritySession: echo, report with progress, broadcast
+// within a tenant, resume after reconnect) through the in-process
+// `streamer dev`, both with RS256 JWT auth: each client gets the same
+// messages, with the same content, in the same order.
 func TestTemplateParityWithTheDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs binaries")
@@ -167,21 +255,26 @@ func TestTemplateParityWithTheDemo(t *testing.T) {
 	if err := os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	token, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"sub": "alice", "tenant_id": "acme", "exp": time.Now().Add(time.Hour).Unix(),
-	}).SignedString(key)
-	if err != nil {
-		t.Fatal(err)
+	tokens := map[string]string{}
+	for who, tenant := range map[string]string{"alice": "acme", "bob": "acme", "carol": "globex"} {
+		tokens[who], err = jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+			"sub": who, "tenant_id": tenant, "exp": time.Now().Add(time.Hour).Unix(),
+		}).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	demoRun := startDevProcess(t, bin, "--jwt-algorithms", "RS256", "--jwt-public-key", pemFile)
-	want := paritySession(t, demoRun.wsURL, token)
+	wantRun := paritySession(t, demoRun.wsURL, tokens)
+	want := wantRun.lines
 	demoRun.stop(t)
 
 	prefix := dynamotest.Prefix("tpl")
 	tplRun := startDevProcess(t, bin, "--template", filepath.Join(dir, "template.json"), "--dynamodb-endpoint", endpoint, "--no-watch",
 		"--parameter-overrides", "StageName=dev TablePrefix="+prefix+" JWTAlgorithms=RS256 JWTKeyFile="+pemFile)
-	got := paritySession(t, tplRun.wsURL, token)
+	gotRun := paritySession(t, tplRun.wsURL, tokens)
+	got := gotRun.lines
 
 	// A refused token is refused the same way (401 at the upgrade).
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -198,7 +291,10 @@ func TestTemplateParityWithTheDemo(t *testing.T) {
 		t.Errorf("through the template:\n  %s\nin-process demo:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 	t.Logf("transcript:\n  %s", strings.Join(got, "\n  "))
-	if len(want) < 6 {
+	for _, e := range append(wantRun.errs, gotRun.errs...) {
+		t.Error(e)
+	}
+	if len(want) < 10 {
 		t.Errorf("transcript too short to mean anything: %q", want)
 	}
 	out := strings.Join(tplRun.stdout, "\n")
@@ -211,7 +307,7 @@ func TestTemplateParityWithTheDemo(t *testing.T) {
 			t.Errorf("no prefixed output of %s in the runtime's log", fn)
 		}
 	}
-	if strings.Contains(logs, token) {
+	if strings.Contains(logs, tokens["alice"]) {
 		t.Error("the token appears in the log")
 	}
 }

@@ -7,7 +7,8 @@
 // function to pick the handler; every other setting comes from
 // awslambda.ConfigFromEnv.
 //
-// Replace the two actions below with your own: everything else is wiring.
+// Replace the actions (echo below, broadcast and report in actions.go)
+// with your own: everything else is wiring.
 //
 // Build it for the provided.al2023 runtime on arm64:
 //
@@ -31,7 +32,6 @@ import (
 	"github.com/streamer-go/streamer/awslambda"
 	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection"
-	"github.com/streamer-go/streamer/pkg/progress"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
@@ -121,12 +121,7 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 	router.HandleFunc("echo", func(ctx context.Context, req *streamer.Request) (any, error) {
 		return req.Payload, nil
 	})
-	router.HandleAsyncFunc("report", func(ctx context.Context, req *streamer.Request, p progress.Reporter) (any, error) {
-		if err := p.Report(50, "halfway"); err != nil {
-			return nil, err
-		}
-		return "done", nil
-	})
+	registerActions(router, st, fanOut)
 
 	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(log), streamer.WithConnectionCleanup(chans)}
 	if verifier != nil {

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/streamer-go/streamer/pkg/channel"
+	"github.com/streamer-go/streamer/pkg/connection"
+	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/store"
+	"github.com/streamer-go/streamer/pkg/streamer"
+)
+
+// The example's actions besides echo. They answer exactly as the
+// in-process `streamer dev` demo's (cmd/streamer/internal/demo, which an
+// example cannot import): TestTemplateParityWithTheDemo runs both and
+// compares every message but ids and timestamps, so a change to one that
+// is not made to the other fails there.
+const (
+	ActionBroadcast = "broadcast"
+	ActionReport    = "report"
+)
+
+// Report's pacing: a run lasts DefaultReportSeconds unless the payload
+// asks for another length up to MaxReportSeconds (inside the template's
+// default ProcessorTimeout of 300 s), with a progress update every ReportInterval (the
+// progress reporter's default rate, so none is coalesced away on a quiet
+// machine).
+const (
+	DefaultReportSeconds = 5.0
+	MaxReportSeconds     = 60.0
+	ReportInterval       = 100 * time.Millisecond
+)
+
+// registerActions adds broadcast and report to r. broadcast lists the
+// caller's tenant in conns and posts through fanOut: on Lambda without
+// STREAMER_MANAGEMENT_ENDPOINT that is channel.SendEach, one Send per
+// connection through its record, which names the endpoint the connection
+// came in on.
+func registerActions(r *streamer.Router, conns store.ConnectionStore, fanOut channel.Broadcaster) {
+	r.HandleFunc(ActionBroadcast, (&broadcaster{conns: conns, send: fanOut}).serve)
+	r.HandleAsync(ActionReport, streamer.AsyncHandlerOf(report))
+}
+
+// BroadcastResult is broadcast's data: how many of the tenant's
+// connections the payload reached.
+type BroadcastResult struct {
+	Recipients int `json:"recipients"`
+	Delivered  int `json:"delivered"`
+}
+
+type broadcaster struct {
+	conns store.ConnectionStore
+	send  channel.Broadcaster
+}
+
+// serve posts the payload, exactly as the caller sent it, to every
+// connection of the caller's tenant (the caller's included), and answers
+// with the count. The copies are the bare payload, not a protocol
+// message: what an app posts through @connections is its own business.
+// Sending finishes before the answer, so the caller gets its copy first.
+func (b *broadcaster) serve(ctx context.Context, req *streamer.Request) (any, error) {
+	if req.Payload == nil {
+		return nil, streamer.NewClientError(streamer.CodeInvalidMessage, "broadcast needs a payload")
+	}
+	ids, err := b.recipients(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	res := BroadcastResult{Recipients: len(ids), Delivered: len(ids)}
+	if err := b.send.Broadcast(ctx, ids, req.Payload); err != nil {
+		// Gone connections are normal (the manager removed their
+		// records): the answer counts them out rather than failing.
+		var be *connection.BroadcastError
+		if !errors.As(err, &be) {
+			return nil, fmt.Errorf("lambda: broadcast: %w", err)
+		}
+		res.Delivered -= len(be.Failed)
+	}
+	return res, nil
+}
+
+// recipients lists the connections of the caller's tenant. A connection
+// without a tenant (STREAMER_ALLOW_ANONYMOUS makes each anonymous
+// connection a user of its own) shares it with nobody, so it reaches only
+// itself.
+func (b *broadcaster) recipients(ctx context.Context, req *streamer.Request) ([]string, error) {
+	if req.Identity.TenantID == "" {
+		return []string{req.ConnectionID}, nil
+	}
+	conns, err := b.conns.ListByTenant(ctx, req.Identity.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("lambda: list tenant: %w", err)
+	}
+	ids := make([]string, 0, len(conns))
+	for _, c := range conns {
+		ids = append(ids, c.ConnectionID)
+	}
+	return ids, nil
+}
+
+// ReportRequest is report's payload. Seconds is how long the run lasts
+// (DefaultReportSeconds when absent, at most MaxReportSeconds).
+type ReportRequest struct {
+	Seconds *float64 `json:"seconds"`
+}
+
+// ReportResult is report's result.
+type ReportResult struct {
+	Steps   int     `json:"steps"`
+	Seconds float64 `json:"seconds"`
+}
+
+// report pretends to work for the requested time, reporting "step i of n"
+// every ReportInterval up to 100. It stops as soon as ctx ends, which is
+// how a client's cancel (and the function's deadline) reaches it.
+func report(ctx context.Context, _ *streamer.Request, in ReportRequest, p progress.Reporter) (any, error) {
+	seconds := DefaultReportSeconds
+	if in.Seconds != nil {
+		seconds = *in.Seconds
+	}
+	if math.IsNaN(seconds) || seconds < 0 || seconds > MaxReportSeconds {
+		return nil, streamer.NewClientError(streamer.CodeInvalidMessage,
+			fmt.Sprintf("seconds must be between 0 and %g", MaxReportSeconds))
+	}
+	total := time.Duration(seconds * float64(time.Second))
+	steps := int(math.Ceil(float64(total) / float64(ReportInterval)))
+	if steps == 0 {
+		if err := p.Report(100, "done"); err != nil {
+			return nil, err
+		}
+		return ReportResult{Steps: 1, Seconds: seconds}, nil
+	}
+	tick := time.NewTicker(total / time.Duration(steps))
+	defer tick.Stop()
+	for i := 1; i <= steps; i++ {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+		msg := fmt.Sprintf("step %d of %d", i, steps)
+		if err := p.Report(float64(100*i)/float64(steps), msg); err != nil {
+			return nil, err
+		}
+	}
+	return ReportResult{Steps: steps, Seconds: seconds}, nil
+}
