@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,7 @@ type conn struct {
 
 	mu          sync.Mutex
 	ws          *websocket.Conn
+	netConn     net.Conn           // ws's socket, to drop it when a close handshake stalls
 	cancel      context.CancelFunc // ends the connection's context
 	stopRead    context.CancelFunc // ends the reader's Read only, which drops the socket
 	queue       []outbound
@@ -77,9 +79,10 @@ func (c *conn) setCancel(cancel context.CancelFunc) {
 // attach gives a tracked connection its socket once the upgrade is done:
 // a close requested meanwhile starts now, and so does the writer for
 // messages posted meanwhile.
-func (c *conn) attach(ctx context.Context, ws *websocket.Conn) {
+func (c *conn) attach(ctx context.Context, ws *websocket.Conn, netConn net.Conn) {
 	c.mu.Lock()
 	c.ws = ws
+	c.netConn = netConn
 	closing, code, reason := c.closing, c.closeCode, c.closeReason
 	if closing {
 		c.g.wg.Add(1) // the connection's own count is held: see closeWith
@@ -211,14 +214,21 @@ func (c *conn) closeSocket(ws *websocket.Conn, code websocket.StatusCode, reason
 	select {
 	case <-done:
 	case <-t.C:
-		// coder/websocket's handshake waits 5 s for the reader, which
-		// holds the read lock while blocked on a silent client; ending
-		// that Read closes the socket and lets Close return.
+		// coder/websocket's handshake waits 5 s for the client's close
+		// frame: in the reader's Read, which holds the read lock while
+		// blocked on a silent client (ending that Read closes the
+		// socket), or in its own read when the reader has not started
+		// its first Read yet (a close right after the upgrade, a loaded
+		// machine), which only closing the socket itself ends. Either
+		// way Close then returns.
 		c.mu.Lock()
-		stop := c.stopRead
+		stop, netConn := c.stopRead, c.netConn
 		c.mu.Unlock()
 		if stop != nil {
 			stop()
+		}
+		if netConn != nil {
+			_ = netConn.Close()
 		}
 		<-done
 	}

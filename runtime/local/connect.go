@@ -1,7 +1,9 @@
 package local
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -98,7 +100,8 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		g.disconnect(ctx, c, websocket.StatusGoingAway, reasonGoingAway)
 		return
 	}
-	ws, err := websocket.Accept(w, r, opts)
+	hw := &hijackRecorder{ResponseWriter: w}
+	ws, err := websocket.Accept(hw, r, opts)
 	if err != nil {
 		// $connect accepted this connection, so the application may have
 		// stored it: $disconnect tells it the connection is gone.
@@ -113,7 +116,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	// reset the idle timer (touchInbound) before the reader runs. A timer
 	// that fires first is a close requested during the upgrade.
 	c.startTimers(g.cfg.IdleTimeout, g.cfg.MaxLifetime)
-	c.attach(ctx, ws)
+	c.attach(ctx, ws, hw.conn)
 	log.Debug("local: connected", "sourceIp", c.sourceIP)
 	if g.obs != nil {
 		g.obs.ConnectionOpened(c.info())
@@ -214,4 +217,23 @@ func headerValue(single map[string]string, multi map[string][]string, name strin
 		}
 	}
 	return ""
+}
+
+// hijackRecorder keeps the net.Conn that websocket.Accept hijacks, so a
+// close handshake that a silent client never answers can drop the socket
+// itself (see closeSocket): coder/websocket gives no other way to end its
+// handshake's own 5 s wait before the connection's reader has started.
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("local: the ResponseWriter cannot be hijacked")
+	}
+	conn, brw, err := hj.Hijack()
+	h.conn = conn
+	return conn, brw, err
 }
