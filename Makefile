@@ -1,6 +1,8 @@
-# make test installs what the tests need (dynalite from the pinned npm
-# lockfile), starts a DynamoDB-API server on loopback, runs every check, and
-# stops the server, also when a test fails.
+# make test installs what the tests need (dynalite, the template tests' Node
+# app and the TypeScript client's dev dependencies from their pinned npm
+# lockfiles; Debian's chromium when missing), starts a DynamoDB-API server on
+# loopback, runs every check, and stops the server, also when a test fails;
+# then the client's Node and browser tests.
 
 GO ?= go
 FUZZTIME ?= 5s
