@@ -1,71 +1,14 @@
 package channel_test
 
 import (
-	"context"
 	"maps"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/streamer-go/streamer/pkg/channel"
-	"github.com/streamer-go/streamer/pkg/store/dynamo"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
-
-// countingClient counts the DynamoDB calls a store makes, by API name.
-type countingClient struct {
-	dynamo.Client
-	mu    sync.Mutex
-	calls map[string]int
-}
-
-func (c *countingClient) count(name string) {
-	c.mu.Lock()
-	c.calls[name]++
-	c.mu.Unlock()
-}
-
-// take returns the counts since the last take and resets them.
-func (c *countingClient) take() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.calls
-	c.calls = map[string]int{}
-	return out
-}
-
-func (c *countingClient) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	c.count("GetItem")
-	return c.Client.GetItem(ctx, in, o...)
-}
-
-func (c *countingClient) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	c.count("PutItem")
-	return c.Client.PutItem(ctx, in, o...)
-}
-
-func (c *countingClient) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	c.count("UpdateItem")
-	return c.Client.UpdateItem(ctx, in, o...)
-}
-
-func (c *countingClient) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	c.count("DeleteItem")
-	return c.Client.DeleteItem(ctx, in, o...)
-}
-
-func (c *countingClient) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	c.count("Query")
-	return c.Client.Query(ctx, in, o...)
-}
-
-func (c *countingClient) Scan(ctx context.Context, in *dynamodb.ScanInput, o ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
-	c.count("Scan")
-	return c.Client.Scan(ctx, in, o...)
-}
 
 // TestDynamoStoreCalls pins the DynamoDB calls of every store operation
 // and of the service's subscribe, publish (with its fan-out) and
@@ -74,7 +17,7 @@ func (c *countingClient) Scan(ctx context.Context, in *dynamodb.ScanInput, o ...
 func TestDynamoStoreCalls(t *testing.T) {
 	raw := dynamotest.Client(t)
 	prefix := dynamotest.Tables(t, raw, "calls")
-	c := &countingClient{Client: raw, calls: map[string]int{}}
+	c := dynamotest.NewCounter(raw)
 	st := channel.NewDynamoStore(c, channel.WithDynamoPrefix(prefix))
 	ctx := t.Context()
 	key := channel.Key("acme", "news")
@@ -82,7 +25,7 @@ func TestDynamoStoreCalls(t *testing.T) {
 	h := channel.HistoryOptions{Size: 2, TTL: time.Hour}
 	check := func(op string, want map[string]int) {
 		t.Helper()
-		if got := c.take(); !maps.Equal(got, want) {
+		if got := c.Take(); !maps.Equal(got, want) {
 			t.Errorf("%s: calls %v, want %v", op, got, want)
 		}
 	}
@@ -178,7 +121,7 @@ func TestDynamoStoreCalls(t *testing.T) {
 func BenchmarkDynamoPublish(b *testing.B) {
 	raw := dynamotest.Client(b)
 	prefix := dynamotest.Tables(b, raw, "bench")
-	c := &countingClient{Client: raw, calls: map[string]int{}}
+	c := dynamotest.NewCounter(raw)
 	st := channel.NewDynamoStore(c, channel.WithDynamoPrefix(prefix))
 	key := channel.Key("acme", "bench")
 	h := channel.HistoryOptions{Size: 10, TTL: time.Hour}
@@ -188,14 +131,14 @@ func BenchmarkDynamoPublish(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	c.take()
+	c.Take()
 	for b.Loop() {
 		if _, err := st.Publish(b.Context(), key, channel.Entry{Data: data}, h); err != nil {
 			b.Fatal(err)
 		}
 	}
 	total := 0
-	for _, n := range c.take() {
+	for _, n := range c.Take() {
 		total += n
 	}
 	b.ReportMetric(float64(total)/float64(b.N), "calls/op")

@@ -24,58 +24,6 @@ import (
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 )
 
-// countingClient counts the DynamoDB calls the store makes, by API name.
-type countingClient struct {
-	dynamo.Client
-	mu    sync.Mutex
-	calls map[string]int
-}
-
-func (c *countingClient) count(name string) {
-	c.mu.Lock()
-	c.calls[name]++
-	c.mu.Unlock()
-}
-
-// take returns the counts since the last take and resets them.
-func (c *countingClient) take() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.calls
-	c.calls = map[string]int{}
-	return out
-}
-
-func (c *countingClient) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	c.count("GetItem")
-	return c.Client.GetItem(ctx, in, o...)
-}
-
-func (c *countingClient) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	c.count("PutItem")
-	return c.Client.PutItem(ctx, in, o...)
-}
-
-func (c *countingClient) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	c.count("UpdateItem")
-	return c.Client.UpdateItem(ctx, in, o...)
-}
-
-func (c *countingClient) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	c.count("DeleteItem")
-	return c.Client.DeleteItem(ctx, in, o...)
-}
-
-func (c *countingClient) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	c.count("Query")
-	return c.Client.Query(ctx, in, o...)
-}
-
-func (c *countingClient) Scan(ctx context.Context, in *dynamodb.ScanInput, o ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
-	c.count("Scan")
-	return c.Client.Scan(ctx, in, o...)
-}
-
 type manualClock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -93,11 +41,11 @@ func (c *manualClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newCountingStore(t *testing.T, opts ...dynamo.Option) (*dynamo.Store, *countingClient, *manualClock, *dynamodb.Client) {
+func newCountingStore(t *testing.T, opts ...dynamo.Option) (*dynamo.Store, *dynamotest.Counter, *manualClock, *dynamodb.Client) {
 	t.Helper()
 	client := dynamotest.Client(t)
 	prefix := dynamotest.Tables(t, client, "test")
-	counter := &countingClient{Client: client, calls: map[string]int{}}
+	counter := dynamotest.NewCounter(client)
 	clock := &manualClock{now: time.Now().UTC().Truncate(time.Second)}
 	opts = append([]dynamo.Option{dynamo.WithPrefix(prefix), dynamo.WithClock(clock.Now)}, opts...)
 	return dynamo.New(counter, opts...), counter, clock, client
@@ -117,7 +65,7 @@ func TestCallsPerOperation(t *testing.T) {
 	}
 	expect := func(op string, want map[string]int) {
 		t.Helper()
-		if got := counter.take(); !maps.Equal(got, want) {
+		if got := counter.Take(); !maps.Equal(got, want) {
 			t.Errorf("%s: calls %v, want %v", op, got, want)
 		}
 	}
@@ -162,7 +110,7 @@ func TestCallsPerOperation(t *testing.T) {
 	expect("Requeue with attempts left", map[string]int{"UpdateItem": 1})
 	_, err = s.Claim(ctx, "r-1", "w3", time.Minute)
 	must(err)
-	counter.take()
+	counter.Take()
 	_, err = s.Requeue(ctx, "r-1", "w3", store.RequestError{Code: "INTERNAL"}, 3)
 	must(err)
 	expect("Requeue of the last attempt (to FAILED)", map[string]int{"UpdateItem": 2, "GetItem": 1})
@@ -170,7 +118,7 @@ func TestCallsPerOperation(t *testing.T) {
 	must(s.Enqueue(ctx, req("r-2")))
 	_, err = s.Claim(ctx, "r-2", "w1", time.Minute)
 	must(err)
-	counter.take()
+	counter.Take()
 	_, err = s.Complete(ctx, "r-2", "w1", json.RawMessage(`{"ok":true}`))
 	must(err)
 	expect("Complete", map[string]int{"UpdateItem": 1})
@@ -178,13 +126,13 @@ func TestCallsPerOperation(t *testing.T) {
 	must(s.Enqueue(ctx, req("r-3")))
 	_, err = s.Claim(ctx, "r-3", "w1", time.Minute)
 	must(err)
-	counter.take()
+	counter.Take()
 	_, err = s.Fail(ctx, "r-3", "w1", store.RequestError{Code: "INTERNAL", Message: "x"})
 	must(err)
 	expect("Fail", map[string]int{"UpdateItem": 1})
 
 	must(s.Enqueue(ctx, req("r-4")))
-	counter.take()
+	counter.Take()
 	_, err = s.Cancel(ctx, "r-4")
 	must(err)
 	expect("Cancel", map[string]int{"UpdateItem": 1})
@@ -445,7 +393,7 @@ func TestListCrossesOneMegabyte(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	counter.take()
+	counter.Take()
 	got, err := s.ListByUser(ctx, "heavy")
 	if err != nil {
 		t.Fatal(err)
@@ -453,7 +401,7 @@ func TestListCrossesOneMegabyte(t *testing.T) {
 	if len(got) != 5 {
 		t.Errorf("ListByUser = %d connections, want 5", len(got))
 	}
-	if calls := counter.take(); calls["Query"] < 2 {
+	if calls := counter.Take(); calls["Query"] < 2 {
 		t.Errorf("ListByUser made %v; 1.5 MB of items cannot come back in one Query", calls)
 	}
 }
@@ -479,7 +427,7 @@ func TestRequestListFillsAPagePastOneMegabyte(t *testing.T) {
 		"ListRequestsByConnection": s.ListRequestsByConnection, "ListRequestsByUser": s.ListRequestsByUser,
 	} {
 		key := map[string]string{"ListRequestsByConnection": "c-heavy", "ListRequestsByUser": "u-heavy"}[name]
-		counter.take()
+		counter.Take()
 		page, next, err := list(ctx, key, 0, "")
 		if err != nil {
 			t.Fatal(err)
@@ -494,7 +442,7 @@ func TestRequestListFillsAPagePastOneMegabyte(t *testing.T) {
 		if !slices.Equal(got, want) || next != "" {
 			t.Errorf("%s = %q, next %q; want %q in one page", name, got, next, want)
 		}
-		if calls := counter.take(); calls["Query"] < 2 {
+		if calls := counter.Take(); calls["Query"] < 2 {
 			t.Errorf("%s made %v; 1.5 MB of items cannot come back in one Query", name, calls)
 		}
 	}

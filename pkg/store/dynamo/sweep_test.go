@@ -98,13 +98,13 @@ func TestListStalledUsesTheSparseIndex(t *testing.T) {
 	// Nothing due: two Query calls per shard (PENDING keys, PROCESSING
 	// keys), no reads, not even of the two PENDING requests that are too
 	// young to count.
-	counter.take()
+	counter.Take()
 	page, next, err := s.ListStalled(ctx, t0, 0, "")
 	must(err)
 	if len(page) != 0 || next != "" {
 		t.Errorf("ListStalled before anything is due = %d requests, next %q", len(page), next)
 	}
-	if got := counter.take(); !maps.Equal(got, map[string]int{"Query": 2 * dynamo.SweepShards}) {
+	if got := counter.Take(); !maps.Equal(got, map[string]int{"Query": 2 * dynamo.SweepShards}) {
 		t.Errorf("idle ListStalled calls %v, want %d Query", got, 2*dynamo.SweepShards)
 	}
 
@@ -120,7 +120,7 @@ func TestListStalledUsesTheSparseIndex(t *testing.T) {
 	if strings.Join(ids, ",") != "pending,requeued,running" {
 		t.Errorf("ListStalled = %q", ids)
 	}
-	if got := counter.take(); !maps.Equal(got, map[string]int{"Query": 2 * dynamo.SweepShards, "GetItem": 3}) {
+	if got := counter.Take(); !maps.Equal(got, map[string]int{"Query": 2 * dynamo.SweepShards, "GetItem": 3}) {
 		t.Errorf("ListStalled calls %v, want %d Query and 3 GetItem", got, 2*dynamo.SweepShards)
 	}
 }

@@ -14,6 +14,9 @@
 //		...
 //	}
 //
+// [NewCounter] wraps a client to count its calls by API name, for tests
+// that pin what each store operation costs.
+//
 // Without STREAMER_DYNAMODB_ENDPOINT the test is skipped with a message
 // saying how to run it, unless STREAMER_REQUIRE_DYNAMODB=1 (set by
 // scripts/with-dynalite.sh), which turns the missing server into a
