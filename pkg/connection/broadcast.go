@@ -42,11 +42,12 @@ func (m *Manager) Broadcast(ctx context.Context, connectionIDs []string, message
 	if len(ids) == 0 {
 		return nil
 	}
-	ctx, done, err := m.life.begin(ctx, false)
+	u, err := m.life.begin(ctx, false)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer u.done()
+	ctx = u.ctx
 	m.metrics.activeBroadcasts.Add(1)
 	defer m.metrics.activeBroadcasts.Add(-1)
 	m.metrics.broadcasts.Add(1)
@@ -296,20 +297,6 @@ func (m *Manager) broadcastPoster(client APIGatewayClient, opts []func(*apigatew
 	}
 	return func(ctx context.Context, id string) error {
 		_, err := client.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: data}, opts...)
-		return err
-	}
-}
-
-// poster returns the attempt function of a Send: a FastClient is called
-// directly, with the payload hash computed once for all the retries.
-func (m *Manager) poster(client APIGatewayClient, opts []func(*apigatewaymanagementapi.Options), data []byte, id string) func(ctx context.Context) error {
-	if fc, ok := client.(*FastClient); ok && len(opts) == 0 {
-		hash := payloadHash(data)
-		return func(ctx context.Context) error { return fc.post(ctx, &fc.ep, id, data, hash) }
-	}
-	input := &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: data}
-	return func(ctx context.Context) error {
-		_, err := client.PostToConnection(ctx, input, opts...)
 		return err
 	}
 }

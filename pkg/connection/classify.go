@@ -1,7 +1,6 @@
 package connection
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
@@ -63,15 +62,13 @@ func (k kind) retryable() bool {
 // connection's health, and a cancelled call is the caller's choice.
 func (k kind) tripsBreaker() bool { return k.retryable() || k == kindOther }
 
-// classify decides the kind of an SDK call's error. attemptCtx is the
-// context of this one attempt (it carries the per-attempt timeout);
-// parent is the caller's context (and the manager's stop signal).
-func classify(parent, attemptCtx context.Context, err error) kind {
+// classify decides the kind of a failed attempt's error (the caller's
+// cancellation and the manager's stop are told apart before). timedOut
+// says the attempt's own timeout cut it short: a timeout, which may or may
+// not have reached the gateway.
+func classify(err error, timedOut bool) kind {
 	if err == nil {
 		return kindOK
-	}
-	if parent.Err() != nil {
-		return kindCanceled
 	}
 	var (
 		gone     *types.GoneException
@@ -89,9 +86,7 @@ func classify(parent, attemptCtx context.Context, err error) kind {
 	case errors.As(err, &forbid):
 		return kindForbidden
 	}
-	// The attempt's own deadline passed while the caller's context is
-	// fine: a timeout, which may or may not have reached the gateway.
-	if attemptCtx.Err() != nil {
+	if timedOut {
 		return kindNetwork
 	}
 	var (

@@ -2,6 +2,7 @@ package connection
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -55,7 +56,7 @@ func NewManager(st store.ConnectionStore, client APIGatewayClient, endpoint stri
 		cfg:     cfg,
 		backoff: backoff.Policy{Base: cfg.retry.BaseDelay, Max: cfg.retry.MaxDelay},
 		conns:   newConnStates(cfg.breaker, cfg.clock),
-		life:    newLifecycle(),
+		life:    newLifecycle(cfg.retry.AttemptTimeout),
 		pace:    pace,
 	}
 }
@@ -100,23 +101,54 @@ func ctxError(ctx context.Context) error {
 	return err
 }
 
-// attempt waits for the pacing Limiter, runs one call with the
-// per-attempt timeout and classifies its outcome; a 429 is reported to
-// the Limiter, which tells account throttling from one full connection.
+// errAttemptTimedOut is the cause of a context cancelled because one
+// attempt ran longer than RetryPolicy.AttemptTimeout. It never reaches a
+// caller: such an attempt is classified as a network failure.
+var errAttemptTimedOut = errors.New("connection: attempt timed out")
+
+// attempt waits for the pacing Limiter, runs one call of a Broadcast
+// under a child of ctx (the Broadcast's context, shared by its workers)
+// that carries the per-attempt timeout, and classifies its outcome.
 func (m *Manager) attempt(ctx context.Context, connectionID string, call func(ctx context.Context) error) (kind, error) {
 	if m.pace != nil {
 		if err := m.pace.Wait(ctx); err != nil {
 			return kindCanceled, ctxError(ctx)
 		}
 	}
-	actx, cancel := context.WithTimeout(ctx, m.cfg.retry.AttemptTimeout)
-	err := call(actx)
-	k := classify(ctx, actx, err)
-	cancel()
-	switch k {
-	case kindCanceled:
-		return k, ctxError(ctx)
-	case kindThrottled:
+	a := m.life.startAttempt(ctx)
+	err := call(a.ctx)
+	timedOut := a.end()
+	if err != nil && !timedOut && ctx.Err() != nil {
+		return kindCanceled, ctxError(ctx)
+	}
+	return m.settle(connectionID, classify(err, timedOut), err)
+}
+
+// unitAttempt is attempt for a Send or an IsActive: the call runs under
+// the unit's own context, which the lifecycle's watchdog cancels (cause
+// errAttemptTimedOut) if the attempt outlasts its timeout, rather than
+// under a second context per attempt.
+func (m *Manager) unitAttempt(u *unit, connectionID string, call func(ctx context.Context) error) (kind, error) {
+	if m.pace != nil {
+		if err := m.pace.Wait(u.ctx); err != nil {
+			return kindCanceled, ctxError(u.ctx)
+		}
+	}
+	ctx := u.ctx
+	u.startAttempt()
+	err := call(ctx)
+	timedOut := u.endAttempt()
+	if err != nil && !timedOut && ctx.Err() != nil {
+		// The caller's context ended or Shutdown stopped the manager.
+		return kindCanceled, ctxError(ctx)
+	}
+	return m.settle(connectionID, classify(err, timedOut), err)
+}
+
+// settle counts an attempt's outcome; a 429 is reported to the Limiter,
+// which tells account throttling from one full connection.
+func (m *Manager) settle(connectionID string, k kind, err error) (kind, error) {
+	if k == kindThrottled {
 		m.metrics.throttled.Add(1)
 		if m.pace != nil {
 			m.pace.Throttled(connectionID)
@@ -125,23 +157,23 @@ func (m *Manager) attempt(ctx context.Context, connectionID string, call func(ct
 	return k, err
 }
 
-// withRetries runs call until it succeeds, fails in a way retrying cannot
-// fix, or the retries run out, sleeping a full-jitter backoff between
-// attempts (never after the last one). It returns the last outcome and
-// the number of attempts made.
-func (m *Manager) withRetries(ctx context.Context, connectionID string, call func(ctx context.Context) error) (kind, int, error) {
+// withRetries runs call for the unit until it succeeds, fails in a way
+// retrying cannot fix, or the retries run out, sleeping a full-jitter
+// backoff between attempts (never after the last one). It returns the
+// last outcome and the number of attempts made.
+func (m *Manager) withRetries(u *unit, connectionID string, call func(ctx context.Context) error) (kind, int, error) {
 	for n := 1; ; n++ {
-		k, err := m.attempt(ctx, connectionID, call)
+		k, err := m.unitAttempt(u, connectionID, call)
 		if !k.retryable() || n > m.cfg.retry.MaxRetries {
 			return k, n, err
 		}
 		d := m.retryDelay(n - 1)
 		m.metrics.retries.Add(1)
-		m.log(ctx, slog.LevelDebug, "connection: retrying",
+		m.log(u.ctx, slog.LevelDebug, "connection: retrying",
 			slog.String("connection_id", connectionID), slog.String("cause", k.String()),
 			slog.Int("attempt", n), slog.Duration("delay", d))
-		if err := m.sleep(ctx, d); err != nil {
-			return kindCanceled, n, ctxError(ctx)
+		if err := m.sleep(u.ctx, d); err != nil {
+			return kindCanceled, n, ctxError(u.ctx)
 		}
 	}
 }

@@ -26,20 +26,20 @@ func (m *Manager) Send(ctx context.Context, connectionID string, message any) er
 		m.metrics.outcome(kindOfEncodeError(err))
 		return err
 	}
-	ctx, done, err := m.life.begin(ctx, false)
+	u, err := m.life.begin(ctx, false)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer u.done()
 	m.metrics.activeSends.Add(1)
 	defer m.metrics.activeSends.Add(-1)
 
 	start := m.cfg.clock.Now()
-	k, err := m.send(ctx, connectionID, data)
+	k, err := m.send(&u, connectionID, data)
 	m.metrics.sendLatency.Record(m.cfg.clock.Now().Sub(start).Microseconds())
 	m.metrics.outcome(k)
 	if err != nil {
-		m.log(ctx, slog.LevelDebug, "connection: send failed",
+		m.log(u.ctx, slog.LevelDebug, "connection: send failed",
 			slog.String("connection_id", connectionID), slog.String("cause", k.String()), slog.Any("error", err))
 	}
 	return err
@@ -52,16 +52,16 @@ func kindOfEncodeError(err error) kind {
 	return kindInvalid
 }
 
-func (m *Manager) send(ctx context.Context, connectionID string, data []byte) (kind, error) {
+func (m *Manager) send(u *unit, connectionID string, data []byte) (kind, error) {
 	if connectionID == "" {
 		return kindNotFound, fmt.Errorf("%w: empty connection ID: %w", ErrConnectionNotFound, store.ErrNotFound)
 	}
-	rec, err := m.store.Get(ctx, connectionID)
+	rec, err := m.store.Get(u.ctx, connectionID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return kindNotFound, fmt.Errorf("%w: %s: %w", ErrConnectionNotFound, connectionID, err)
-	case err != nil && ctx.Err() != nil:
-		return kindCanceled, fmt.Errorf("connection: send to %s: %w", connectionID, ctxError(ctx))
+	case err != nil && u.ctx.Err() != nil:
+		return kindCanceled, fmt.Errorf("connection: send to %s: %w", connectionID, ctxError(u.ctx))
 	case err != nil:
 		return kindOther, fmt.Errorf("connection: send to %s: store: %w", connectionID, err)
 	}
@@ -69,22 +69,42 @@ func (m *Manager) send(ctx context.Context, connectionID string, data []byte) (k
 	if !ok {
 		return kindCircuitOpen, fmt.Errorf("%w: %s", ErrCircuitOpen, connectionID)
 	}
-	k, err := m.post(ctx, rec.Endpoint, connectionID, data)
+	k, err := m.post(u, rec.Endpoint, connectionID, data)
 	m.conns.record(connectionID, t, k)
 	switch k {
 	case kindOK:
-		m.refreshLastPing(ctx, connectionID, rec.LastPing)
+		m.refreshLastPing(u.ctx, connectionID, rec.LastPing)
 	case kindGone:
-		m.removeGone(ctx, connectionID)
+		m.removeGone(u.ctx, connectionID)
 	}
 	return k, err
 }
 
 // post sends data to one connection with retries and wraps the final
-// error in the sentinel callers branch on.
-func (m *Manager) post(ctx context.Context, endpoint, connectionID string, data []byte) (kind, error) {
+// error in the sentinel callers branch on. A FastClient is called
+// directly, with the SigV4 payload hash computed once for all the
+// retries. The calls are closures that do not escape, so they cost no
+// allocation.
+func (m *Manager) post(u *unit, endpoint, connectionID string, data []byte) (kind, error) {
 	client, opts := m.clients.forEndpoint(endpoint)
-	k, attempts, err := m.withRetries(ctx, connectionID, m.poster(client, opts, data, connectionID))
+	var (
+		k        kind
+		attempts int
+		err      error
+	)
+	if fc, ok := client.(*FastClient); ok && len(opts) == 0 {
+		hash := payloadHash(data)
+		k, attempts, err = m.withRetries(u, connectionID, func(ctx context.Context) error {
+			return fc.post(ctx, &fc.ep, connectionID, data, hash)
+		})
+	} else {
+		id := connectionID // a copy, so that connectionID stays on the stack
+		input := &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: data}
+		k, attempts, err = m.withRetries(u, connectionID, func(ctx context.Context) error {
+			_, err := client.PostToConnection(ctx, input, opts...)
+			return err
+		})
+	}
 	return k, wrapPostError(k, connectionID, attempts, err)
 }
 
@@ -125,16 +145,16 @@ func (m *Manager) refreshLastPing(ctx context.Context, connectionID string, stor
 	if !m.conns.claimLastPing(connectionID, stored, now, m.cfg.lastPingGap) {
 		return
 	}
-	bctx, done, err := m.life.begin(context.WithoutCancel(ctx), true)
+	u, err := m.life.begin(context.WithoutCancel(ctx), true)
 	if err != nil {
 		return
 	}
 	go func() {
-		defer done()
-		wctx, cancel := context.WithTimeout(bctx, m.cfg.lastPingTime)
+		defer u.done()
+		wctx, cancel := context.WithTimeout(u.ctx, m.cfg.lastPingTime)
 		defer cancel()
 		if err := m.store.UpdateLastPing(wctx, connectionID, now); err != nil && !errors.Is(err, store.ErrNotFound) {
-			m.log(bctx, slog.LevelWarn, "connection: LastPing update failed",
+			m.log(u.ctx, slog.LevelWarn, "connection: LastPing update failed",
 				slog.String("connection_id", connectionID), slog.Any("error", err))
 		}
 	}()
@@ -148,26 +168,26 @@ func (m *Manager) IsActive(ctx context.Context, connectionID string) bool {
 	if connectionID == "" {
 		return false
 	}
-	ctx, done, err := m.life.begin(ctx, false)
+	u, err := m.life.begin(ctx, false)
 	if err != nil {
 		return false
 	}
-	defer done()
-	rec, err := m.store.Get(ctx, connectionID)
+	defer u.done()
+	rec, err := m.store.Get(u.ctx, connectionID)
 	if err != nil {
 		return false
 	}
 	client, opts := m.clients.forEndpoint(rec.Endpoint)
 	input := &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String(connectionID)}
-	k, _, err := m.withRetries(ctx, connectionID, func(ctx context.Context) error {
+	k, _, err := m.withRetries(&u, connectionID, func(ctx context.Context) error {
 		_, err := client.GetConnection(ctx, input, opts...)
 		return err
 	})
 	if k == kindGone {
-		m.removeGone(ctx, connectionID)
+		m.removeGone(u.ctx, connectionID)
 	}
 	if err != nil {
-		m.log(ctx, slog.LevelDebug, "connection: IsActive check failed",
+		m.log(u.ctx, slog.LevelDebug, "connection: IsActive check failed",
 			slog.String("connection_id", connectionID), slog.String("cause", k.String()), slog.Any("error", err))
 	}
 	return k == kindOK

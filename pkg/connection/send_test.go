@@ -492,3 +492,46 @@ func TestSendRetriesAnAttemptThatTimedOut(t *testing.T) {
 		t.Errorf("retries %d, failures %d", s.RetriesTotal, s.SendFailuresTotal)
 	}
 }
+
+// TestBroadcastRetriesAnAttemptThatTimedOut: one ID's first attempt is
+// held past the attempt timeout; only that attempt is given up (the
+// Broadcast and the other IDs' attempts go on), it is retried, and every
+// ID is delivered once.
+func TestBroadcastRetriesAnAttemptThatTimedOut(t *testing.T) {
+	f := newFixture(t, connection.WithRetry(connection.RetryPolicy{AttemptTimeout: 50 * time.Millisecond}))
+	ids := []string{"c1", "c2", "c3"}
+	f.connect(t, ids...)
+	arrived, release := f.srv.Hold("c2")
+	defer release()
+	if err := f.m.Broadcast(context.Background(), ids, "m"); err != nil {
+		t.Fatalf("Broadcast: %v", err)
+	}
+	<-arrived
+	for _, id := range ids {
+		if got := len(f.srv.Received(id)); got != 1 {
+			t.Errorf("%s delivered %d times, want 1", id, got)
+		}
+	}
+	if got := f.srv.Attempts("c2"); got != 2 {
+		t.Errorf("c2 attempts = %d, want 2", got)
+	}
+	if s := f.m.Stats(); s.RetriesTotal != 1 {
+		t.Errorf("retries %d, want 1", s.RetriesTotal)
+	}
+}
+
+// TestIsActiveRetriesAnAttemptThatTimedOut: a GetConnection held past the
+// attempt timeout is retried, and the second answer decides.
+func TestIsActiveRetriesAnAttemptThatTimedOut(t *testing.T) {
+	f := newFixture(t, connection.WithRetry(connection.RetryPolicy{AttemptTimeout: 50 * time.Millisecond}))
+	f.connect(t, "c1")
+	arrived, release := f.srv.Hold("c1")
+	defer release()
+	if !f.m.IsActive(context.Background(), "c1") {
+		t.Fatal("IsActive = false after a timed-out attempt and a good one")
+	}
+	<-arrived
+	if got := f.srv.Attempts("c1"); got != 2 {
+		t.Errorf("attempts = %d, want 2", got)
+	}
+}

@@ -1,0 +1,126 @@
+package connection
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// waitDone fails the test if ctx is not cancelled within a generous
+// bound: the watchdog looks every timeout/8, so this only catches a
+// watchdog that never fires.
+func waitDone(t *testing.T, ctx context.Context) {
+	t.Helper()
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("context was never cancelled")
+	}
+}
+
+// TestWatchdogTimesOutAUnitAttemptAndRenewsItsContext: an attempt past
+// its timeout has its unit's context cancelled with errAttemptTimedOut,
+// endAttempt says so and hands the unit a live context for the retry,
+// and an attempt that ends in time leaves the context alone.
+func TestWatchdogTimesOutAUnitAttemptAndRenewsItsContext(t *testing.T) {
+	l := newLifecycle(200 * time.Millisecond)
+	u, err := l.begin(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.done()
+
+	u.startAttempt()
+	if u.endAttempt() {
+		t.Fatal("an attempt that ended at once timed out")
+	}
+	if u.ctx.Err() != nil {
+		t.Fatalf("context cancelled by an attempt in time: %v", context.Cause(u.ctx))
+	}
+
+	old := u.ctx
+	u.startAttempt()
+	waitDone(t, old)
+	if cause := context.Cause(old); !errors.Is(cause, errAttemptTimedOut) {
+		t.Fatalf("cause = %v, want errAttemptTimedOut", cause)
+	}
+	if !u.endAttempt() {
+		t.Fatal("endAttempt did not report the timeout")
+	}
+	if u.ctx == old || u.ctx.Err() != nil {
+		t.Fatalf("no live context after the timeout: %v", u.ctx.Err())
+	}
+	// The fresh context is registered: stop cancels it.
+	l.stop(ErrShuttingDown)
+	if cause := context.Cause(u.ctx); !errors.Is(cause, ErrShuttingDown) {
+		t.Fatalf("after stop, cause = %v, want ErrShuttingDown", cause)
+	}
+}
+
+// TestWatchdogRenewAfterStopIsCancelled: an attempt that timed out while
+// the lifecycle stopped gets a fresh context that is already cancelled
+// with ErrShuttingDown, so the retry loop ends instead of sending again.
+func TestWatchdogRenewAfterStopIsCancelled(t *testing.T) {
+	l := newLifecycle(200 * time.Millisecond)
+	u, err := l.begin(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.done()
+	old := u.ctx
+	u.startAttempt()
+	waitDone(t, old)
+	l.stop(ErrShuttingDown)
+	if !u.endAttempt() {
+		t.Fatal("endAttempt did not report the timeout")
+	}
+	if cause := context.Cause(u.ctx); !errors.Is(cause, ErrShuttingDown) {
+		t.Fatalf("renewed context's cause = %v, want ErrShuttingDown", cause)
+	}
+}
+
+// TestWatchdogBroadcastAttempts: each attempt of a Broadcast has a
+// context of its own; only the one past its timeout is cancelled, the
+// parent (the Broadcast's) never is, and the watchdog disarms once no
+// attempt runs.
+func TestWatchdogBroadcastAttempts(t *testing.T) {
+	l := newLifecycle(200 * time.Millisecond)
+	u, err := l.begin(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.done()
+	slow := l.startAttempt(u.ctx)
+	waitDone(t, slow.ctx)
+	fast := l.startAttempt(u.ctx)
+	if fast.end() {
+		t.Fatal("an attempt that ended at once timed out")
+	}
+	if !slow.end() {
+		t.Fatal("the slow attempt did not time out")
+	}
+	if u.ctx.Err() != nil {
+		t.Fatalf("the Broadcast's context was cancelled: %v", context.Cause(u.ctx))
+	}
+	l.mu.Lock()
+	entries, attempts := len(l.entries), l.attempts
+	l.mu.Unlock()
+	if entries != 1 || attempts != 0 {
+		t.Fatalf("%d entries, %d attempts left; want the unit's only", entries, attempts)
+	}
+	// With nothing armed the watchdog stops rearming itself.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l.mu.Lock()
+		watching := l.watching
+		l.mu.Unlock()
+		if !watching {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("watchdog still armed with no attempt running")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
