@@ -23,8 +23,8 @@ import (
 // create, the same again for net/http's own child of it) and a runtime
 // timer, whose arming often wakes the network poller: together about a
 // tenth of the CPU a Send spends outside the HTTP client. The watchdog
-// fires every attemptTimeout/watchdogTicks while attempts run, so an
-// attempt is cancelled between its timeout and an eighth of it later.
+// fires every attemptTimeout/watchdogTicks (at least 1 ms) while attempts
+// run, so an attempt is cancelled at most that long after its timeout.
 type lifecycle struct {
 	mu      sync.Mutex
 	closing bool // Shutdown started: no new foreground work
