@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -54,7 +55,8 @@ type FastClient struct {
 	region string
 	signer *v4.Signer
 	hc     *http.Client
-	owned  *http.Transport // the pool NewFastClient built; nil if the caller gave one
+	owned  *http.Transport // NewFastClient's, for proxied endpoints; nil if the caller gave hc
+	pools  *connPools      // NewFastClient's own keep-alive pools; nil if the caller gave hc
 	ep     fastEndpoint
 }
 
@@ -68,6 +70,8 @@ type fastEndpoint struct {
 	host    string
 	path    string // unescaped, no trailing slash: "/prod" or ""
 	rawPath string // escaped form of path
+	origin  string // scheme://host, the key of its connection pool
+	pool    *connPool
 	err     error
 }
 
@@ -87,6 +91,7 @@ func parseFastEndpoint(endpoint string) fastEndpoint {
 		return ep
 	}
 	ep.scheme, ep.host = u.Scheme, u.Host
+	ep.origin = u.Scheme + "://" + u.Host
 	ep.path, ep.rawPath = strings.TrimRight(u.Path, "/"), strings.TrimRight(u.EscapedPath(), "/")
 	return ep
 }
@@ -96,6 +101,7 @@ type FastClientOption func(*fastClientConfig)
 
 type fastClientConfig struct {
 	hc   *http.Client
+	tls  *tls.Config
 	pool int
 }
 
@@ -106,6 +112,18 @@ func WithFastHTTPClient(hc *http.Client) FastClientOption {
 	return func(c *fastClientConfig) {
 		if hc != nil {
 			c.hc = hc
+		}
+	}
+}
+
+// WithFastTLSConfig sets the TLS configuration of the client's own
+// connections to https endpoints (for instance RootCAs for a private CA);
+// ServerName defaults to the endpoint's host and only HTTP/1.1 is
+// offered. It has no effect with WithFastHTTPClient.
+func WithFastTLSConfig(cfg *tls.Config) FastClientOption {
+	return func(c *fastClientConfig) {
+		if cfg != nil {
+			c.tls = cfg.Clone()
 		}
 	}
 }
@@ -149,8 +167,13 @@ func NewFastClient(cfg aws.Config, endpoint string, opts ...FastClientOption) *F
 		tr.MaxIdleConns = fc.pool
 		tr.MaxIdleConnsPerHost = fc.pool
 		tr.IdleConnTimeout = 90 * time.Second
+		if fc.tls != nil {
+			tr.TLSClientConfig = fc.tls
+		}
 		c.owned = tr
 		c.hc = &http.Client{Transport: tr}
+		c.pools = &connPools{tls: fc.tls, maxIdle: fc.pool, hosts: map[string]*connPool{}}
+		c.resolvePool(&c.ep)
 	}
 	switch p := cfg.Credentials.(type) {
 	case nil, aws.AnonymousCredentials, *aws.AnonymousCredentials:
@@ -174,14 +197,26 @@ func (c *FastClient) CloseIdleConnections() {
 	if c.owned != nil {
 		c.owned.CloseIdleConnections()
 	}
+	if c.pools != nil {
+		c.pools.closeIdle()
+	}
 }
 
 // withEndpoint returns a client for another endpoint that shares c's
-// pool, signer and credentials cache.
+// pools, signer and credentials cache.
 func (c *FastClient) withEndpoint(endpoint string) *FastClient {
 	d := *c
 	d.ep = parseFastEndpoint(endpoint)
+	d.resolvePool(&d.ep)
 	return &d
+}
+
+// resolvePool finds ep's connection pool once, so that a call costs no
+// lookup.
+func (c *FastClient) resolvePool(ep *fastEndpoint) {
+	if c.pools != nil && ep.err == nil {
+		ep.pool = c.pools.forEndpoint(ep)
+	}
 }
 
 // forCall is the endpoint of one call: c's own, unless optFns set
@@ -199,6 +234,7 @@ func (c *FastClient) forCall(optFns []func(*apigatewaymanagementapi.Options)) *f
 		return &c.ep
 	}
 	ep := parseFastEndpoint(*o.BaseEndpoint)
+	c.resolvePool(&ep)
 	return &ep
 }
 
@@ -293,15 +329,19 @@ func (c *FastClient) do(ctx context.Context, op, method string, ep *fastEndpoint
 	}
 	if body != nil {
 		req.ContentLength = int64(len(body))
-		if len(body) > 0 {
-			req.Body = newBodyReader(body)
-			req.GetBody = func() (io.ReadCloser, error) { return newBodyReader(body), nil }
-		} else {
+		switch {
+		case len(body) == 0:
 			req.Body = http.NoBody
 			req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+		case ep.pool != nil:
+			// The pool resends from body itself (see connPool.roundTrip):
+			// no GetBody closure.
+			req.Body = newBodyReader(body)
+		default:
+			req.Body = newBodyReader(body)
+			req.GetBody = func() (io.ReadCloser, error) { return newBodyReader(body), nil }
 		}
 	}
-	req = req.WithContext(ctx)
 	if c.creds != nil {
 		creds, err := c.creds.Retrieve(ctx)
 		if err != nil {
@@ -313,12 +353,15 @@ func (c *FastClient) do(ctx context.Context, op, method string, ep *fastEndpoint
 	}
 	var resp *http.Response
 	var err error
-	if c.owned != nil {
-		// Our own transport: no redirects to follow, so skip the
-		// http.Client layer and its per-request allocations.
-		resp, err = c.owned.RoundTrip(req)
-	} else {
-		resp, err = c.hc.Do(req)
+	switch {
+	case ep.pool != nil:
+		resp, err = ep.pool.roundTrip(ctx, req, body)
+	case c.owned != nil:
+		// Our own transport (the endpoint is proxied): no redirects to
+		// follow, so skip the http.Client layer and its allocations.
+		resp, err = c.owned.RoundTrip(req.WithContext(ctx))
+	default:
+		resp, err = c.hc.Do(req.WithContext(ctx))
 	}
 	if err != nil {
 		return nil, operationError(op, sendError(err))
@@ -331,9 +374,10 @@ func (c *FastClient) do(ctx context.Context, op, method string, ep *fastEndpoint
 
 // newBodyReader is a request body over a shared message. It must be
 // io.NopCloser over a *bytes.Reader, a body net/http knows is in memory:
-// for any other type the transport flushes the headers before copying the
+// for any other type Request.Write flushes the headers before copying the
 // body, two writes (and two TCP segments, and often two reads on the
-// gateway) per call instead of one.
+// gateway) per call instead of one, and the copy goes through the TCP
+// connection's ReadFrom with a 32 KB buffer of its own.
 func newBodyReader(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
 
 const connectionsPath = "/@connections/"

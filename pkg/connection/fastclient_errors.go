@@ -114,6 +114,9 @@ func requestID(h http.Header) string {
 // discard drains and closes a successful answer so that its connection
 // goes back to the pool.
 func discard(resp *http.Response) {
+	if resp.Body == http.NoBody {
+		return // the pool's answer to a POST: nothing to read or close
+	}
 	// A stack buffer: a success is usually empty, and this runs once per
 	// message.
 	var buf [512]byte
