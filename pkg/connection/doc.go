@@ -31,8 +31,11 @@
 //
 // [NewFastClient] is the default: a lean client that signs each request
 // with the SDK's own SigV4 signer and the aws.Config's (cached)
-// credentials and sends it with plain net/http over a keep-alive pool,
-// skipping the SDK's middleware stack. On Lambda, CPU time is both the bill
+// credentials and writes it with net/http's own Request.Write over a
+// keep-alive pool of its own (reading the answer with http.ReadResponse on
+// the same goroutine, instead of handing each request to an
+// http.Transport's connection goroutines), skipping the SDK's middleware
+// stack. On Lambda, CPU time is both the bill
 // and the latency of a large Broadcast, and the SDK spends several times
 // the CPU and allocations of the HTTP call itself on each
 // PostToConnection (docs/PERFORMANCE.md has the numbers). A Broadcast

@@ -36,9 +36,12 @@ const credentialsExpiryWindow = 30 * time.Second
 const emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 // FastClient is a lean client of the API Gateway Management API: one
-// SigV4-signed net/http request per call, signed with the SDK's own
-// signer (aws/signer/v4) and the aws.Config's credentials, with none of
-// the SDK's middleware stack. It satisfies APIGatewayClient, so NewManager
+// SigV4-signed HTTP/1.1 request per call, signed with the SDK's own
+// signer (aws/signer/v4) and the aws.Config's credentials, written and
+// read with net/http (Request.Write, ReadResponse) over a keep-alive pool
+// of its own, with none of the SDK's middleware stack. An endpoint behind
+// HTTP(S)_PROXY, or a client given WithFastHTTPClient, is sent through
+// net/http's Transport instead. It satisfies APIGatewayClient, so NewManager
 // takes it as it takes the SDK client, and it returns the same errors the
 // SDK does: a *smithy.OperationError wrapping an *awshttp.ResponseError
 // (HTTP status and request ID) wrapping *types.GoneException,

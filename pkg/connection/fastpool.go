@@ -33,7 +33,7 @@ import (
 // the management API does not need: HTTP/2, proxies (a client whose
 // endpoint goes through HTTP(S)_PROXY uses a Transport), 1xx answers,
 // compression. What it keeps: TLS with session resumption, a context
-// that cancels a request in flight, Connection: close, idle connections
+// that cancels a request in flight (within cancelPoll), Connection: close, idle connections
 // dropped after idleConnTimeout, and one resend on a fresh connection
 // when a reused one turns out to be closed before any answer arrived.
 type connPool struct {
@@ -55,19 +55,52 @@ const idleConnTimeout = 30 * time.Second
 // there and its connection closed.
 const maxPoolBody = maxErrorBody
 
-// aLongTimeAgo is a deadline in the past: setting it aborts a blocked
-// read or write at once.
-var aLongTimeAgo = time.Unix(1, 0)
-
 type poolConn struct {
 	c         net.Conn
-	read      int64 // bytes read from c so far
-	br        *bufio.Reader
-	bw        *bufio.Writer
-	abort     func() // sets aLongTimeAgo; made once, so cancelling costs no closure
+	ctx       context.Context // of the request in flight
+	read      int64           // bytes read from c so far
+	br        *bufio.Reader   // reads pc
+	bw        *bufio.Writer   // writes c
 	idleSince time.Time
 	reused    bool
-	deadline  bool // a deadline is set on c
+}
+
+// cancelPoll is how often a request waiting for its answer looks at its
+// context. The wait is cancelled by the connection's read deadline, which
+// Read below moves on by cancelPoll while the context lives, rather than
+// by a context.AfterFunc per request (its registration with the context
+// cost six allocations and ~4 % of a call's CPU). An answer taking longer
+// than cancelPoll wakes the caller once per cancelPoll; a cancelled one
+// returns within it.
+const cancelPoll = 50 * time.Millisecond
+
+// writeTimeout bounds writing a request (or the context's deadline, if
+// sooner). Writes are not polled like reads: after a timed-out write a TLS
+// connection is unusable. A request of at most 128 KB fits the socket's
+// send buffer, so a write blocks only on a peer that stopped reading.
+const writeTimeout = 10 * time.Second
+
+// nextDeadline is the connection's next deadline: cancelPoll away, or
+// the context's deadline if that comes first.
+func (pc *poolConn) nextDeadline() time.Time {
+	d := time.Now().Add(cancelPoll)
+	if dl, ok := pc.ctx.Deadline(); ok && dl.Before(d) {
+		return dl
+	}
+	return d
+}
+
+// timedOut reports whether err is the connection's deadline passing while
+// the request's context is still live, and then moves the deadline on.
+func (pc *poolConn) timedOut(err error) bool {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || pc.ctx == nil || pc.ctx.Err() != nil {
+		return false
+	}
+	if dl, ok := pc.ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return false
+	}
+	return pc.c.SetReadDeadline(pc.nextDeadline()) == nil
 }
 
 func newConnPool(u *url.URL, tlsConfig *tls.Config, maxIdle int) *connPool {
@@ -145,37 +178,33 @@ func closedBeforeAnswer(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// Read reads from the connection, counting what it read, so roundTrip can
-// tell a connection closed before the answer from one closed in it.
+// Read reads from the connection, waiting as long as the request's
+// context lives, and counts what it read, so roundTrip can tell a
+// connection closed before the answer from one closed in it.
 func (pc *poolConn) Read(p []byte) (int, error) {
-	n, err := pc.c.Read(p)
-	pc.read += int64(n)
-	return n, err
+	for {
+		n, err := pc.c.Read(p)
+		pc.read += int64(n)
+		if n > 0 || err == nil || !pc.timedOut(err) {
+			return n, err
+		}
+	}
 }
 
 // exchange writes req and reads its answer. keep says whether the
 // connection can carry another request.
 func (pc *poolConn) exchange(ctx context.Context, req *http.Request) (resp *http.Response, keep bool, err error) {
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, pc.abort)
-		defer func() {
-			if !stop() {
-				// The deadline may have been set after the answer was
-				// read: the connection cannot be trusted any more.
-				keep = false
-			}
-		}()
+	pc.ctx = ctx
+	defer func() { pc.ctx = nil }()
+	wd := time.Now().Add(writeTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(wd) {
+		wd = dl
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		pc.deadline = true
-		if err := pc.c.SetDeadline(dl); err != nil {
-			return nil, false, err
-		}
-	} else if pc.deadline {
-		pc.deadline = false
-		if err := pc.c.SetDeadline(time.Time{}); err != nil {
-			return nil, false, err
-		}
+	if err := pc.c.SetWriteDeadline(wd); err != nil {
+		return nil, false, err
+	}
+	if err := pc.c.SetReadDeadline(pc.nextDeadline()); err != nil {
+		return nil, false, err
 	}
 	if err := req.Write(pc.bw); err != nil {
 		return nil, false, err
@@ -242,9 +271,8 @@ func (p *connPool) dial(ctx context.Context) (*poolConn, error) {
 		}
 		c = tc
 	}
-	pc := &poolConn{c: c, bw: bufio.NewWriter(c)}
-	pc.br = bufio.NewReader(pc)
-	pc.abort = func() { _ = pc.c.SetDeadline(aLongTimeAgo) }
+	pc := &poolConn{c: c}
+	pc.br, pc.bw = bufio.NewReader(pc), bufio.NewWriter(c)
 	return pc, nil
 }
 
