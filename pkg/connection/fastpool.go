@@ -137,6 +137,12 @@ func newConnPool(u *url.URL, tlsConfig *tls.Config, maxIdle int) *connPool {
 // its body already read into memory, so the connection is back in the
 // pool when it returns.
 func (p *connPool) roundTrip(ctx context.Context, req *http.Request, body []byte) (*http.Response, error) {
+	// A reused connection is written to without looking at ctx: a call
+	// whose context has already ended must not send (as a Transport
+	// would not).
+	if ctx.Err() != nil {
+		return nil, ctxError(ctx)
+	}
 	for sent := 0; ; sent++ {
 		pc, err := p.get(ctx)
 		if err != nil {
