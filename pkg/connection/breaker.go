@@ -165,12 +165,12 @@ func (cs *connStates) record(id string, t ticket, k kind) {
 	sh := cs.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := cs.clock.Now()
 	e := sh.m[id]
+	if e == nil && !failure {
+		return
+	}
+	now := cs.clock.Now()
 	if e == nil {
-		if !failure {
-			return
-		}
 		e = cs.create(sh, id, now)
 	} else if e.gen != t.gen {
 		return // the breaker moved on since this call was allowed

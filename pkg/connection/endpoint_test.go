@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
 	"github.com/streamer-go/streamer/pkg/store"
+	"github.com/streamer-go/streamer/pkg/store/memory"
 )
 
 // wrappedClient is an APIGatewayClient that is not an
@@ -136,5 +138,52 @@ func TestDefaultSDKClientNeverRetriesOnItsOwn(t *testing.T) {
 	}
 	if got := other.Attempts("far") - before; got != 4 {
 		t.Errorf("IsActive through the derived client: %d attempts, want 4", got)
+	}
+}
+
+// TestSendRoutesByTheRecordWithOrWithoutRouteGetter: the endpoint and
+// LastPing a Send acts on come from the record, whether the store answers
+// GetRoute (the memory store) or only Get.
+func TestSendRoutesByTheRecordWithOrWithoutRouteGetter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wrap func(store.ConnectionStore) store.ConnectionStore
+	}{
+		{"GetRoute", func(s store.ConnectionStore) store.ConnectionStore { return s }},
+		{"Get", func(s store.ConnectionStore) store.ConnectionStore { return getOnlyStore{s} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			own, other := connectiontest.NewServer(), connectiontest.NewServer()
+			defer own.Close()
+			defer other.Close()
+			st := memory.New()
+			m := connection.NewManager(tc.wrap(st), own.FastClient(), own.URL)
+			defer m.Shutdown(context.Background())
+			ctx := context.Background()
+			stale := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
+			if err := st.Save(ctx, &store.Connection{ConnectionID: "far", Endpoint: other.URL, LastPing: stale}); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Send(ctx, "far", "m"); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(other.Received("far")); got != 1 || own.TotalAttempts() != 0 {
+				t.Fatalf("record's endpoint got %d messages, manager's %d attempts; want 1 and 0", got, own.TotalAttempts())
+			}
+			// The stale LastPing was seen: the Send refreshed it.
+			if err := m.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			c, err := st.Get(ctx, "far")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.LastPing.After(stale) {
+				t.Errorf("LastPing = %v, not refreshed from %v", c.LastPing, stale)
+			}
+			if err := m.Send(ctx, "absent", "m"); !errors.Is(err, connection.ErrConnectionNotFound) {
+				t.Errorf("Send to an absent ID: %v, want ErrConnectionNotFound", err)
+			}
+		})
 	}
 }

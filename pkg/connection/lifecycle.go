@@ -3,6 +3,7 @@ package connection
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,40 +26,66 @@ import (
 // tenth of the CPU a Send spends outside the HTTP client. The watchdog
 // fires every attemptTimeout/watchdogTicks (at least 1 ms) while attempts
 // run, so an attempt is cancelled at most that long after its timeout.
+//
+// A registration is a slot in an intrusive list, recycled through a free
+// list, and its deadline is an atomic: a Send takes the lock twice (to
+// register and to leave) and arms and disarms its attempts without it. A
+// map of registrations, locked for every change, cost four locked map
+// operations per Send, on cache lines the HTTP call had just evicted.
 type lifecycle struct {
 	mu      sync.Mutex
-	closing bool // Shutdown started: no new foreground work
-	stopped bool // Shutdown's deadline passed: no new work at all
-	nextID  uint64
-	entries map[uint64]entry
+	closing bool  // Shutdown started: no new foreground work
+	stopped bool  // Shutdown's deadline passed: no new work at all
+	live    slot  // sentinel of the circular list of registered slots
+	free    *slot // released slots, linked by next
 	fg, bg  int
 	allIdle chan struct{} // closed when fg+bg drops to 0; nil if nobody waits
 	bgIdle  chan struct{} // closed when bg drops to 0; nil if nobody waits
 
 	timeout  time.Duration // of one attempt
 	period   time.Duration // of the watchdog
-	watchdog *time.Timer   // nil until the first attempt
-	watching bool          // the watchdog is armed
-	attempts int           // entries with a deadline
+	epoch    time.Time     // deadlines count nanoseconds from it
+	watchdog *time.Timer   // stopped while watching is false
+	watching atomic.Bool   // the watchdog is armed
 }
 
-// entry is one registered context: a unit's or an attempt's.
-type entry struct {
-	cancel   context.CancelCauseFunc
-	deadline time.Time // when its attempt times out; zero if none runs
-	expired  bool      // the watchdog cancelled it (or is about to)
+// slot is one registered context: a unit's or a Broadcast attempt's.
+type slot struct {
+	prev, next *slot                   // guarded by lifecycle.mu
+	cancel     context.CancelCauseFunc // guarded by lifecycle.mu
+	// deadline is when the running attempt times out, in nanoseconds
+	// since the lifecycle's epoch: noAttempt if none runs, expired once
+	// the watchdog has cancelled it (or is about to).
+	deadline atomic.Int64
 }
+
+const (
+	noAttempt = 0
+	expired   = -1
+)
 
 // watchdogTicks is how many times per attempt timeout the watchdog looks
 // for attempts past their deadline.
 const watchdogTicks = 8
 
 func newLifecycle(attemptTimeout time.Duration) *lifecycle {
-	return &lifecycle{
-		entries: map[uint64]entry{},
+	l := &lifecycle{
 		timeout: attemptTimeout,
 		period:  max(attemptTimeout/watchdogTicks, time.Millisecond),
+		epoch:   time.Now(),
 	}
+	l.live.prev, l.live.next = &l.live, &l.live
+	// Created stopped; a timer that is not running costs no goroutine.
+	l.watchdog = time.AfterFunc(time.Hour, l.watch)
+	l.watchdog.Stop()
+	return l
+}
+
+// now is the lifecycle's clock for deadlines: monotonic nanoseconds since
+// the epoch, at least 1 (so that no deadline is noAttempt). time.Since
+// reads only the monotonic clock, half the cost of a time.Now.
+func (l *lifecycle) now() int64 {
+	return max(int64(time.Since(l.epoch)), 1)
 }
 
 // unit is one admitted piece of work: the context it runs under, which
@@ -69,7 +96,7 @@ type unit struct {
 	parent context.Context // the caller's: ctx derives from it
 	cancel context.CancelCauseFunc
 	l      *lifecycle
-	id     uint64
+	s      *slot
 	bg     bool
 }
 
@@ -87,7 +114,7 @@ func (l *lifecycle) begin(ctx context.Context, background bool) (unit, error) {
 		u.cancel(ErrShuttingDown)
 		return unit{}, ErrShuttingDown
 	}
-	u.id = l.add(u.cancel)
+	u.s = l.add(u.cancel)
 	if background {
 		l.bg++
 	} else {
@@ -97,26 +124,42 @@ func (l *lifecycle) begin(ctx context.Context, background bool) (unit, error) {
 	return u, nil
 }
 
-// add registers cancel; the caller holds l.mu.
-func (l *lifecycle) add(cancel context.CancelCauseFunc) uint64 {
-	id := l.nextID
-	l.nextID++
-	l.entries[id] = entry{cancel: cancel}
-	return id
+// add registers cancel in a slot; the caller holds l.mu.
+func (l *lifecycle) add(cancel context.CancelCauseFunc) *slot {
+	s := l.free
+	if s != nil {
+		l.free = s.next
+	} else {
+		s = &slot{}
+	}
+	s.cancel = cancel
+	s.prev, s.next = &l.live, l.live.next
+	l.live.next.prev = s
+	l.live.next = s
+	return s
+}
+
+// remove unregisters s and recycles it; the caller holds l.mu, and no
+// attempt of s may still run.
+func (l *lifecycle) remove(s *slot) {
+	s.prev.next, s.next.prev = s.next, s.prev
+	s.prev, s.cancel = nil, nil
+	s.deadline.Store(noAttempt)
+	s.next, l.free = l.free, s
 }
 
 // done ends the unit: its context is released and Shutdown stops waiting
 // for it.
 func (u *unit) done() {
 	u.cancel(nil)
-	u.l.end(u.id, u.bg)
+	u.l.end(u.s, u.bg)
 }
 
 // startAttempt gives the unit's context the attempt timeout: the
 // watchdog cancels it, with errAttemptTimedOut, once the timeout has
 // passed.
 func (u *unit) startAttempt() {
-	u.l.arm(u.id)
+	u.l.arm(u.s)
 }
 
 // endAttempt takes the attempt timeout off the unit's context and reports
@@ -124,16 +167,14 @@ func (u *unit) startAttempt() {
 // retry and the store calls after it run under a live one; if stop() has
 // run, the fresh context is cancelled at once, as stop() would have.
 func (u *unit) endAttempt() (timedOut bool) {
-	l := u.l
-	l.mu.Lock()
-	timedOut = l.disarm(u.id)
-	if !timedOut {
-		l.mu.Unlock()
+	if u.s.deadline.Swap(noAttempt) != expired {
 		return false
 	}
+	l := u.l
+	l.mu.Lock()
 	old := u.cancel
 	u.ctx, u.cancel = context.WithCancelCause(u.parent)
-	l.entries[u.id] = entry{cancel: u.cancel}
+	u.s.cancel = u.cancel
 	stopped := l.stopped
 	l.mu.Unlock()
 	old(errAttemptTimedOut)
@@ -149,7 +190,7 @@ type attempt struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	l      *lifecycle
-	id     uint64
+	s      *slot
 }
 
 // startAttempt derives an attempt's context from parent (a unit's) and
@@ -157,99 +198,105 @@ type attempt struct {
 func (l *lifecycle) startAttempt(parent context.Context) attempt {
 	a := attempt{l: l}
 	a.ctx, a.cancel = context.WithCancelCause(parent)
-	deadline := time.Now().Add(l.timeout)
 	l.mu.Lock()
-	a.id = l.add(a.cancel)
-	l.setDeadline(a.id, entry{cancel: a.cancel}, deadline)
+	a.s = l.add(a.cancel)
 	l.mu.Unlock()
+	l.arm(a.s)
 	return a
 }
 
 // end releases the attempt's context and reports whether its timeout
 // expired.
 func (a *attempt) end() (timedOut bool) {
+	timedOut = a.s.deadline.Swap(noAttempt) == expired
 	l := a.l
 	l.mu.Lock()
-	timedOut = l.disarm(a.id)
-	delete(l.entries, a.id)
+	l.remove(a.s)
 	l.mu.Unlock()
 	a.cancel(nil)
 	return timedOut
 }
 
-// arm sets the deadline of entry id.
-func (l *lifecycle) arm(id uint64) {
-	deadline := time.Now().Add(l.timeout)
-	l.mu.Lock()
-	if e, ok := l.entries[id]; ok {
-		l.setDeadline(id, e, deadline)
+// arm sets the deadline of s and makes sure the watchdog runs.
+//
+// It stores the deadline before it looks at watching, and the watchdog
+// clears watching before it looks at the deadlines, so at least one of
+// them sees the other: an attempt is never left unwatched.
+func (l *lifecycle) arm(s *slot) {
+	s.deadline.Store(l.now() + int64(l.timeout))
+	if !l.watching.Load() {
+		l.wake()
 	}
-	l.mu.Unlock()
 }
 
-// setDeadline stores e with deadline as entry id and makes sure the
-// watchdog runs; the caller holds l.mu.
-func (l *lifecycle) setDeadline(id uint64, e entry, deadline time.Time) {
-	e.deadline = deadline
-	l.entries[id] = e
-	l.attempts++
-	if l.watching || l.stopped {
-		return
-	}
-	l.watching = true
-	if l.watchdog == nil {
-		l.watchdog = time.AfterFunc(l.period, l.watch)
-	} else {
+// wake starts the watchdog if it is not running.
+func (l *lifecycle) wake() {
+	if l.watching.CompareAndSwap(false, true) {
 		l.watchdog.Reset(l.period)
 	}
-}
-
-// disarm clears the deadline of entry id and reports whether it had
-// expired; the caller holds l.mu.
-func (l *lifecycle) disarm(id uint64) (expired bool) {
-	e, ok := l.entries[id]
-	if !ok {
-		return false
-	}
-	if !e.deadline.IsZero() {
-		l.attempts--
-	}
-	expired = e.expired
-	l.entries[id] = entry{cancel: e.cancel}
-	return expired
 }
 
 // watch is the watchdog: it cancels the contexts whose attempt is past
 // its deadline, and rearms itself while attempts run.
 func (l *lifecycle) watch() {
-	now := time.Now()
-	var expired []context.CancelCauseFunc
+	var timedOut []context.CancelCauseFunc
 	l.mu.Lock()
-	for id, e := range l.entries {
-		if e.deadline.IsZero() || now.Before(e.deadline) {
-			continue
-		}
-		expired = append(expired, e.cancel)
-		l.attempts--
-		l.entries[id] = entry{cancel: e.cancel, expired: true}
-	}
-	if l.attempts > 0 && !l.stopped {
-		l.watchdog.Reset(l.period)
-	} else {
-		l.watching = false
-	}
+	armed := l.expire(l.now(), &timedOut)
+	stopped := l.stopped
 	l.mu.Unlock()
+	switch {
+	case armed && !stopped:
+		l.watchdog.Reset(l.period)
+	default:
+		l.watching.Store(false)
+		// An attempt armed during the scan may have seen watching
+		// still true and left the waking to this watchdog.
+		if !stopped && l.anyArmed() {
+			l.wake()
+		}
+	}
 	// Cancelling runs context.AfterFunc callbacks: never under the lock.
-	for _, cancel := range expired {
+	for _, cancel := range timedOut {
 		cancel(errAttemptTimedOut)
 	}
 }
 
-func (l *lifecycle) end(id uint64, background bool) {
+// expire marks the slots whose attempt is past its deadline at now as
+// expired, adding their cancel functions to timedOut, and reports
+// whether any attempt is left running; the caller holds l.mu.
+func (l *lifecycle) expire(now int64, timedOut *[]context.CancelCauseFunc) (armed bool) {
+	for s := l.live.next; s != &l.live; s = s.next {
+		d := s.deadline.Load()
+		switch {
+		case d <= noAttempt:
+		case now < d:
+			armed = true
+		case s.deadline.CompareAndSwap(d, expired):
+			*timedOut = append(*timedOut, s.cancel)
+		default:
+			// The attempt ended, or another began, during the check.
+			armed = true
+		}
+	}
+	return armed
+}
+
+// anyArmed reports whether an attempt is running.
+func (l *lifecycle) anyArmed() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.disarm(id)
-	delete(l.entries, id)
+	for s := l.live.next; s != &l.live; s = s.next {
+		if s.deadline.Load() > noAttempt {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *lifecycle) end(s *slot, background bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.remove(s)
 	if background {
 		l.bg--
 		if l.bg == 0 && l.bgIdle != nil {
@@ -314,12 +361,12 @@ func (l *lifecycle) wait(ctx context.Context, backgroundOnly bool) error {
 func (l *lifecycle) stop(cause error) {
 	l.mu.Lock()
 	l.closing, l.stopped = true, true
-	cancels := make([]context.CancelCauseFunc, 0, len(l.entries))
-	for _, e := range l.entries {
-		cancels = append(cancels, e.cancel)
+	var cancels []context.CancelCauseFunc
+	for s := l.live.next; s != &l.live; s = s.next {
+		cancels = append(cancels, s.cancel)
 	}
-	if l.watchdog != nil && l.watchdog.Stop() {
-		l.watching = false
+	if l.watchdog.Stop() {
+		l.watching.Store(false)
 	}
 	l.mu.Unlock()
 	// Cancelling runs context.AfterFunc callbacks: never under the lock.

@@ -3,6 +3,7 @@ package connection
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -103,24 +104,73 @@ func TestWatchdogBroadcastAttempts(t *testing.T) {
 	if u.ctx.Err() != nil {
 		t.Fatalf("the Broadcast's context was cancelled: %v", context.Cause(u.ctx))
 	}
-	l.mu.Lock()
-	entries, attempts := len(l.entries), l.attempts
-	l.mu.Unlock()
+	entries, attempts := l.registered()
 	if entries != 1 || attempts != 0 {
 		t.Fatalf("%d entries, %d attempts left; want the unit's only", entries, attempts)
 	}
 	// With nothing armed the watchdog stops rearming itself.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		l.mu.Lock()
-		watching := l.watching
-		l.mu.Unlock()
-		if !watching {
+		if !l.watching.Load() {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("watchdog still armed with no attempt running")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// registered counts the registered slots and those with an attempt
+// running.
+func (l *lifecycle) registered() (slots, armed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for s := l.live.next; s != &l.live; s = s.next {
+		slots++
+		if s.deadline.Load() > noAttempt {
+			armed++
+		}
+	}
+	return slots, armed
+}
+
+// TestWatchdogNeverLeavesAnAttemptUnwatched: attempts armed while the
+// watchdog goes idle, and concurrently from many units whose slots are
+// recycled, all time out, and an attempt that ends in time never reports
+// a timeout.
+func TestWatchdogNeverLeavesAnAttemptUnwatched(t *testing.T) {
+	l := newLifecycle(20 * time.Millisecond)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 30 {
+				u, err := l.begin(context.Background(), false)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				old := u.ctx
+				u.startAttempt()
+				if (g+i)%3 == 0 {
+					waitDone(t, old)
+					if !u.endAttempt() {
+						t.Error("endAttempt did not report the timeout")
+					}
+				} else if u.endAttempt() {
+					t.Error("an attempt that ended at once timed out")
+				}
+				u.done()
+				// Let the watchdog go idle now and then, so the next
+				// attempt has to wake it.
+				if i%7 == 0 {
+					time.Sleep(time.Duration(g) * 3 * time.Millisecond)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if slots, armed := l.registered(); slots != 0 || armed != 0 {
+		t.Fatalf("%d slots, %d armed after every unit ended", slots, armed)
 	}
 }

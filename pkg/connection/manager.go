@@ -16,6 +16,7 @@ import (
 // NewManager; stop it with Shutdown.
 type Manager struct {
 	store   store.ConnectionStore
+	routes  store.RouteGetter // the store, if it is one; else nil
 	clients *endpointClients
 	cfg     config
 	backoff backoff.Policy
@@ -50,8 +51,10 @@ func NewManager(st store.ConnectionStore, client APIGatewayClient, endpoint stri
 	if !cfg.limiterSet {
 		pace = NewLimiter(LimiterConfig{Rate: DefaultRate, Burst: DefaultBurst, Clock: cfg.clock})
 	}
+	routes, _ := st.(store.RouteGetter)
 	return &Manager{
 		store:   st,
+		routes:  routes,
 		clients: newEndpointClients(client, endpoint),
 		cfg:     cfg,
 		backoff: backoff.Policy{Base: cfg.retry.BaseDelay, Max: cfg.retry.MaxDelay},

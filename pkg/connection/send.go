@@ -56,7 +56,7 @@ func (m *Manager) send(u *unit, connectionID string, data []byte) (kind, error) 
 	if connectionID == "" {
 		return kindNotFound, fmt.Errorf("%w: empty connection ID: %w", ErrConnectionNotFound, store.ErrNotFound)
 	}
-	rec, err := m.store.Get(u.ctx, connectionID)
+	rec, err := m.route(u.ctx, connectionID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return kindNotFound, fmt.Errorf("%w: %s: %w", ErrConnectionNotFound, connectionID, err)
@@ -78,6 +78,20 @@ func (m *Manager) send(u *unit, connectionID string, data []byte) (kind, error) 
 		m.removeGone(u.ctx, connectionID)
 	}
 	return k, err
+}
+
+// route looks up where to send to connectionID, through the store's
+// GetRoute when it has one: a Send needs two fields of the record, and
+// Get copies all of it (the Permissions and Metadata too, on every Send).
+func (m *Manager) route(ctx context.Context, connectionID string) (store.Route, error) {
+	if m.routes != nil {
+		return m.routes.GetRoute(ctx, connectionID)
+	}
+	c, err := m.store.Get(ctx, connectionID)
+	if err != nil {
+		return store.Route{}, err
+	}
+	return store.Route{Endpoint: c.Endpoint, LastPing: c.LastPing}, nil
 }
 
 // post sends data to one connection with retries and wraps the final
@@ -173,7 +187,7 @@ func (m *Manager) IsActive(ctx context.Context, connectionID string) bool {
 		return false
 	}
 	defer u.done()
-	rec, err := m.store.Get(u.ctx, connectionID)
+	rec, err := m.route(u.ctx, connectionID)
 	if err != nil {
 		return false
 	}

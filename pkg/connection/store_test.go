@@ -24,3 +24,9 @@ func (s *blockingStore) UpdateLastPing(ctx context.Context, id string, at time.T
 	}
 	return s.ConnectionStore.UpdateLastPing(ctx, id, at)
 }
+
+// getOnlyStore hides the memory store's GetRoute, so the Manager falls
+// back to Get.
+type getOnlyStore struct {
+	store.ConnectionStore
+}

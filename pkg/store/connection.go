@@ -52,3 +52,24 @@ type ConnectionStore interface {
 	// how many it removed.
 	DeleteStale(ctx context.Context, before time.Time) (int, error)
 }
+
+// Route is what sending a message to a connection needs from its record:
+// where to post it and when the connection was last seen.
+type Route struct {
+	// Endpoint is the connection's management API endpoint; empty means
+	// the sender's own (see Connection.Endpoint).
+	Endpoint string
+	// LastPing is the connection's LastPing.
+	LastPing time.Time
+}
+
+// RouteGetter is implemented by a ConnectionStore that can return a
+// connection's Route without building the whole record: no copy of its
+// Permissions and Metadata in memory, a projection of three attributes
+// in DynamoDB. The connection Manager uses it, when the store has it, for
+// the lookup each Send makes.
+type RouteGetter interface {
+	// GetRoute returns the connection's Route, with the errors Get would
+	// return: ErrNotFound if it is absent or expired.
+	GetRoute(ctx context.Context, connectionID string) (Route, error)
+}

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,6 +78,64 @@ func (s *Store) Get(ctx context.Context, connectionID string) (*store.Connection
 		return nil, sentinel(op, connectionID, "expired", store.ErrNotFound, nil)
 	}
 	return c, nil
+}
+
+// routeItem is the projection GetRoute reads: the key, so that an item
+// without the other attributes is still found, and what a send needs.
+type routeItem struct {
+	ConnectionID string `dynamodbav:"connection_id"`
+	Endpoint     string `dynamodbav:"endpoint,omitempty"`
+	LastPing     string `dynamodbav:"last_ping,omitempty"`
+	TTL          int64  `dynamodbav:"ttl,omitempty"`
+}
+
+// routeProjection names routeItem's attributes ("ttl" is a reserved
+// word, so every name goes through a placeholder).
+var routeProjection = func() expression.Expression {
+	e, err := expression.NewBuilder().WithProjection(expression.NamesList(
+		expression.Name(AttrConnectionID), expression.Name(AttrEndpoint),
+		expression.Name(AttrLastPing), expression.Name(AttrTTL))).Build()
+	if err != nil {
+		panic(err) // constant input
+	}
+	return e
+}()
+
+// GetRoute reads the connection's Endpoint and LastPing with one
+// consistent GetItem projected to them, with the errors of Get.
+func (s *Store) GetRoute(ctx context.Context, connectionID string) (store.Route, error) {
+	const op = "get connection"
+	if err := checkCtx(ctx, op); err != nil {
+		return store.Route{}, err
+	}
+	if connectionID == "" {
+		return store.Route{}, invalid(op, "", "empty connection id")
+	}
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:                aws.String(s.connections),
+		Key:                      stringKey(AttrConnectionID, connectionID),
+		ConsistentRead:           aws.Bool(true),
+		ProjectionExpression:     routeProjection.Projection(),
+		ExpressionAttributeNames: routeProjection.Names(),
+	})
+	if err != nil {
+		return store.Route{}, opError(op, connectionID, err)
+	}
+	if len(out.Item) == 0 {
+		return store.Route{}, sentinel(op, connectionID, "", store.ErrNotFound, nil)
+	}
+	var it routeItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return store.Route{}, opError(op, connectionID, fmt.Errorf("dynamo: decode connection: %w", err))
+	}
+	if it.TTL > 0 && it.TTL <= s.clock().Unix() {
+		return store.Route{}, sentinel(op, connectionID, "expired", store.ErrNotFound, nil)
+	}
+	lastPing, err := parseTime(AttrLastPing, it.LastPing)
+	if err != nil {
+		return store.Route{}, opError(op, connectionID, err)
+	}
+	return store.Route{Endpoint: it.Endpoint, LastPing: lastPing}, nil
 }
 
 // Delete removes the connection with one DeleteItem.

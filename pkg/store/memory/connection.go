@@ -11,12 +11,22 @@ import (
 	"github.com/streamer-go/streamer/pkg/store/internal/validate"
 )
 
+// cloneConnection is the copy of c the store keeps, its times normalised
+// (see normal).
 func cloneConnection(c *store.Connection) *store.Connection {
+	out := copyStored(c)
+	out.ConnectedAt = normal(c.ConnectedAt)
+	out.LastPing = normal(c.LastPing)
+	return out
+}
+
+// copyStored is the copy of a stored connection a caller gets, so that
+// the caller cannot change what the store holds. Its times were
+// normalised when stored.
+func copyStored(c *store.Connection) *store.Connection {
 	out := *c
 	out.Permissions = slices.Clone(c.Permissions)
 	out.Metadata = maps.Clone(c.Metadata)
-	out.ConnectedAt = normal(c.ConnectedAt)
-	out.LastPing = normal(c.LastPing)
 	return &out
 }
 
@@ -58,7 +68,27 @@ func (s *Store) Get(ctx context.Context, connectionID string) (*store.Connection
 	if !ok || c.Expired(now) {
 		return nil, notFound(op, connectionID)
 	}
-	return cloneConnection(c), nil
+	return copyStored(c), nil
+}
+
+// GetRoute returns the connection's Endpoint and LastPing, with the
+// errors of Get, without copying the record.
+func (s *Store) GetRoute(ctx context.Context, connectionID string) (store.Route, error) {
+	const op = "get connection"
+	if err := checkCtx(ctx, op); err != nil {
+		return store.Route{}, err
+	}
+	if connectionID == "" {
+		return store.Route{}, invalid(op, "", "empty connection id")
+	}
+	now := s.clock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.conns[connectionID]
+	if !ok || c.Expired(now) {
+		return store.Route{}, notFound(op, connectionID)
+	}
+	return store.Route{Endpoint: c.Endpoint, LastPing: c.LastPing}, nil
 }
 
 // Delete removes the connection; deleting an absent one is not an error.
@@ -98,7 +128,7 @@ func (s *Store) listConnections(ctx context.Context, op, key string, field func(
 	s.mu.Lock()
 	for _, c := range s.conns {
 		if field(c) == key && !c.Expired(now) {
-			out = append(out, cloneConnection(c))
+			out = append(out, copyStored(c))
 		}
 	}
 	s.mu.Unlock()

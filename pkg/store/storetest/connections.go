@@ -23,6 +23,7 @@ var connectionTests = []testCase{
 	{"ListPagesManyItems", testListConnectionsMany},
 	{"TTLHidesExpired", testConnectionTTL},
 	{"UpdateLastPing", testUpdateLastPing},
+	{"RouteMatchesGet", testRouteMatchesGet},
 	{"DeleteStale", testDeleteStale},
 	{"InvalidInput", testConnectionInvalidInput},
 	{"TooLarge", testConnectionTooLarge},
@@ -383,4 +384,51 @@ func testConnectionCancelledContext(t *testing.T, e *env) {
 	wantErr(t, "DeleteStale", err, context.Canceled)
 	_, err = e.conns.Get(t.Context(), "c-1")
 	wantErr(t, "Get after cancelled Save", err, store.ErrNotFound)
+}
+
+// testRouteMatchesGet: a store that is a store.RouteGetter answers
+// GetRoute with Get's Endpoint and LastPing, and with Get's errors.
+func testRouteMatchesGet(t *testing.T, e *env) {
+	rg, ok := e.conns.(store.RouteGetter)
+	if !ok {
+		t.Skip("the store is not a store.RouteGetter")
+	}
+	ctx := t.Context()
+	c := fullConnection(e, "L0SM9cOFvHcCIhw=")
+	c.TTL = e.clock.Now().Add(10 * time.Second).Unix()
+	wantErr(t, "Save", e.conns.Save(ctx, c), nil)
+	minimal := &store.Connection{ConnectionID: "minimal"}
+	wantErr(t, "Save minimal", e.conns.Save(ctx, minimal), nil)
+
+	check := func(id string) {
+		t.Helper()
+		got, err := e.conns.Get(ctx, id)
+		wantErr(t, "Get "+id, err, nil)
+		r, err := rg.GetRoute(ctx, id)
+		wantErr(t, "GetRoute "+id, err, nil)
+		if r.Endpoint != got.Endpoint {
+			t.Errorf("GetRoute(%s).Endpoint = %q, want %q", id, r.Endpoint, got.Endpoint)
+		}
+		sameTime(t, "GetRoute LastPing", r.LastPing, got.LastPing)
+	}
+	check(c.ConnectionID)
+	check("minimal")
+	if r, _ := rg.GetRoute(ctx, "minimal"); r.Endpoint != "" || !r.LastPing.IsZero() {
+		t.Errorf("GetRoute of a record with neither field = %+v, want zero", r)
+	}
+	at := e.clock.Now().Add(1500 * time.Millisecond)
+	wantErr(t, "UpdateLastPing", e.conns.UpdateLastPing(ctx, c.ConnectionID, at), nil)
+	check(c.ConnectionID)
+	r, _ := rg.GetRoute(ctx, c.ConnectionID)
+	sameTime(t, "GetRoute LastPing after UpdateLastPing", r.LastPing, at)
+
+	_, err := rg.GetRoute(ctx, "nope")
+	wantErr(t, "GetRoute missing", err, store.ErrNotFound)
+	_, err = rg.GetRoute(ctx, "")
+	wantErr(t, "GetRoute empty ID", err, store.ErrInvalidInput)
+	e.clock.Advance(10 * time.Second) // TTL == now: expired
+	_, err = rg.GetRoute(ctx, c.ConnectionID)
+	wantErr(t, "GetRoute at TTL", err, store.ErrNotFound)
+	_, err = rg.GetRoute(cancelledContext(), "minimal")
+	wantErr(t, "GetRoute with a cancelled context", err, context.Canceled)
 }
