@@ -131,7 +131,7 @@ func (m *Manager) broadcast(ctx context.Context, ids []string, data []byte) map[
 
 	failed := map[string]error{}
 	finish := func(d *delivery) {
-		m.conns.record(d.id, d.t, d.k)
+		m.conns.record(d.id, d.t, d.k, time.Time{})
 		m.metrics.outcome(d.k)
 		if d.k != kindOK {
 			failed[d.id] = d.err
@@ -170,7 +170,7 @@ func (m *Manager) broadcast(ctx context.Context, ids []string, data []byte) map[
 				remaining--
 				continue
 			}
-			t, ok := m.conns.allow(id)
+			t, ok := m.conns.allow(id, time.Time{})
 			if !ok {
 				finish(&delivery{id: id, t: t, k: kindCircuitOpen, err: fmt.Errorf("%w: %s", ErrCircuitOpen, id)})
 				remaining--

@@ -24,6 +24,9 @@ type Manager struct {
 	life    *lifecycle
 	metrics metrics
 	pace    *Limiter // nil: no pacing
+	// paceOnOurClock: the Limiter and the manager both run on real time,
+	// so a Send can hand the Limiter the reading it took already.
+	paceOnOurClock bool
 }
 
 // NewManager returns a Manager that looks connections up in st and sends
@@ -52,15 +55,21 @@ func NewManager(st store.ConnectionStore, client APIGatewayClient, endpoint stri
 		pace = NewLimiter(LimiterConfig{Rate: DefaultRate, Burst: DefaultBurst, Clock: cfg.clock})
 	}
 	routes, _ := st.(store.RouteGetter)
+	_, realTime := cfg.clock.(realClock)
+	if pace != nil {
+		_, paceReal := pace.clock.(realClock)
+		realTime = realTime && paceReal
+	}
 	return &Manager{
-		store:   st,
-		routes:  routes,
-		clients: newEndpointClients(client, endpoint),
-		cfg:     cfg,
-		backoff: backoff.Policy{Base: cfg.retry.BaseDelay, Max: cfg.retry.MaxDelay},
-		conns:   newConnStates(cfg.breaker, cfg.clock),
-		life:    newLifecycle(cfg.retry.AttemptTimeout),
-		pace:    pace,
+		paceOnOurClock: realTime && pace != nil,
+		store:          st,
+		routes:         routes,
+		clients:        newEndpointClients(client, endpoint),
+		cfg:            cfg,
+		backoff:        backoff.Policy{Base: cfg.retry.BaseDelay, Max: cfg.retry.MaxDelay},
+		conns:          newConnStates(cfg.breaker, cfg.clock),
+		life:           newLifecycle(cfg.retry.AttemptTimeout),
+		pace:           pace,
 	}
 }
 
@@ -131,9 +140,14 @@ func (m *Manager) attempt(ctx context.Context, connectionID string, call func(ct
 // the unit's own context, which the lifecycle's watchdog cancels (cause
 // errAttemptTimedOut) if the attempt outlasts its timeout, rather than
 // under a second context per attempt.
-func (m *Manager) unitAttempt(u *unit, connectionID string, call func(ctx context.Context) error) (kind, error) {
+//
+// at is the caller's fresh reading of the manager's clock, or zero.
+func (m *Manager) unitAttempt(u *unit, connectionID string, at time.Time, call func(ctx context.Context) error) (kind, error) {
 	if m.pace != nil {
-		if err := m.pace.Wait(u.ctx); err != nil {
+		if !m.paceOnOurClock {
+			at = time.Time{}
+		}
+		if err := m.pace.wait(u.ctx, at); err != nil {
 			return kindCanceled, ctxError(u.ctx)
 		}
 	}
@@ -163,10 +177,11 @@ func (m *Manager) settle(connectionID string, k kind, err error) (kind, error) {
 // withRetries runs call for the unit until it succeeds, fails in a way
 // retrying cannot fix, or the retries run out, sleeping a full-jitter
 // backoff between attempts (never after the last one). It returns the
-// last outcome and the number of attempts made.
-func (m *Manager) withRetries(u *unit, connectionID string, call func(ctx context.Context) error) (kind, int, error) {
-	for n := 1; ; n++ {
-		k, err := m.unitAttempt(u, connectionID, call)
+// last outcome and the number of attempts made. at is the caller's fresh
+// reading of the manager's clock, or zero; it serves the first attempt.
+func (m *Manager) withRetries(u *unit, connectionID string, at time.Time, call func(ctx context.Context) error) (kind, int, error) {
+	for n := 1; ; n, at = n+1, (time.Time{}) {
+		k, err := m.unitAttempt(u, connectionID, at, call)
 		if !k.retryable() || n > m.cfg.retry.MaxRetries {
 			return k, n, err
 		}

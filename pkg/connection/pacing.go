@@ -153,8 +153,18 @@ func (l *Limiter) Stats() LimiterStats {
 // Wait blocks until the Limiter lets one call go, or ctx ends (it then
 // returns ctx's error and the call must not be made).
 func (l *Limiter) Wait(ctx context.Context) error {
+	return l.wait(ctx, time.Time{})
+}
+
+// wait is Wait for a caller that has just read the Limiter's clock (at),
+// or zero to read it here. Readings from concurrent callers may reach
+// the lock out of order; the bucket only ever moves forward.
+func (l *Limiter) wait(ctx context.Context, at time.Time) error {
 	l.mu.Lock()
-	now := l.clock.Now()
+	now := at
+	if now.IsZero() {
+		now = l.clock.Now()
+	}
 	l.adjust(now)
 	l.count(now)
 	if l.rate == 0 {
@@ -190,8 +200,8 @@ func (l *Limiter) Wait(ctx context.Context) error {
 func (l *Limiter) refill(now time.Time) {
 	if dt := now.Sub(l.last).Seconds(); dt > 0 {
 		l.tokens += dt * l.rate
+		l.last = now
 	}
-	l.last = now
 	if b := l.currentBurst(); l.tokens > b {
 		l.tokens = b
 	}
@@ -298,7 +308,9 @@ func (l *Limiter) Throttled(connectionID string) {
 	l.rate = max(minAdaptiveRate, cur*decreaseFactor)
 	// The gateway says the account is over: spend nothing saved up.
 	l.tokens = min(l.tokens, 0)
-	l.last = now
+	if now.After(l.last) {
+		l.last = now
+	}
 	l.lastDecrease, l.lastIncrease = now, now
 	l.events.Add(1)
 }

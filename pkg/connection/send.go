@@ -35,8 +35,8 @@ func (m *Manager) Send(ctx context.Context, connectionID string, message any) er
 	defer m.metrics.activeSends.Add(-1)
 
 	start := m.cfg.clock.Now()
-	k, err := m.send(&u, connectionID, data)
-	m.metrics.sendLatency.Record(m.cfg.clock.Now().Sub(start).Microseconds())
+	k, end, err := m.send(&u, connectionID, data, start)
+	m.metrics.sendLatency.Record(end.Sub(start).Microseconds())
 	m.metrics.outcome(k)
 	if err != nil {
 		m.log(u.ctx, slog.LevelDebug, "connection: send failed",
@@ -52,32 +52,36 @@ func kindOfEncodeError(err error) kind {
 	return kindInvalid
 }
 
-func (m *Manager) send(u *unit, connectionID string, data []byte) (kind, error) {
+// send is Send once the message is encoded: start is the manager's clock
+// when the Send began, and end, which send returns, when it was done.
+// Each reading serves every part of the Send that needs the time then.
+func (m *Manager) send(u *unit, connectionID string, data []byte, start time.Time) (k kind, end time.Time, err error) {
 	if connectionID == "" {
-		return kindNotFound, fmt.Errorf("%w: empty connection ID: %w", ErrConnectionNotFound, store.ErrNotFound)
+		return kindNotFound, m.cfg.clock.Now(), fmt.Errorf("%w: empty connection ID: %w", ErrConnectionNotFound, store.ErrNotFound)
 	}
 	rec, err := m.route(u.ctx, connectionID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return kindNotFound, fmt.Errorf("%w: %s: %w", ErrConnectionNotFound, connectionID, err)
+		return kindNotFound, m.cfg.clock.Now(), fmt.Errorf("%w: %s: %w", ErrConnectionNotFound, connectionID, err)
 	case err != nil && u.ctx.Err() != nil:
-		return kindCanceled, fmt.Errorf("connection: send to %s: %w", connectionID, ctxError(u.ctx))
+		return kindCanceled, m.cfg.clock.Now(), fmt.Errorf("connection: send to %s: %w", connectionID, ctxError(u.ctx))
 	case err != nil:
-		return kindOther, fmt.Errorf("connection: send to %s: store: %w", connectionID, err)
+		return kindOther, m.cfg.clock.Now(), fmt.Errorf("connection: send to %s: store: %w", connectionID, err)
 	}
-	t, ok := m.conns.allow(connectionID)
+	t, ok := m.conns.allow(connectionID, start)
 	if !ok {
-		return kindCircuitOpen, fmt.Errorf("%w: %s", ErrCircuitOpen, connectionID)
+		return kindCircuitOpen, m.cfg.clock.Now(), fmt.Errorf("%w: %s", ErrCircuitOpen, connectionID)
 	}
-	k, err := m.post(u, rec.Endpoint, connectionID, data)
-	m.conns.record(connectionID, t, k)
+	k, err = m.post(u, rec.Endpoint, connectionID, data, start)
+	end = m.cfg.clock.Now()
+	m.conns.record(connectionID, t, k, end)
 	switch k {
 	case kindOK:
-		m.refreshLastPing(u.ctx, connectionID, rec.LastPing)
+		m.refreshLastPing(u.ctx, connectionID, rec.LastPing, end)
 	case kindGone:
 		m.removeGone(u.ctx, connectionID)
 	}
-	return k, err
+	return k, end, err
 }
 
 // route looks up where to send to connectionID, through the store's
@@ -99,7 +103,7 @@ func (m *Manager) route(ctx context.Context, connectionID string) (store.Route, 
 // directly, with the SigV4 payload hash computed once for all the
 // retries. The calls are closures that do not escape, so they cost no
 // allocation.
-func (m *Manager) post(u *unit, endpoint, connectionID string, data []byte) (kind, error) {
+func (m *Manager) post(u *unit, endpoint, connectionID string, data []byte, at time.Time) (kind, error) {
 	client, opts := m.clients.forEndpoint(endpoint)
 	var (
 		k        kind
@@ -108,13 +112,13 @@ func (m *Manager) post(u *unit, endpoint, connectionID string, data []byte) (kin
 	)
 	if fc, ok := client.(*FastClient); ok && len(opts) == 0 {
 		hash := payloadHash(data)
-		k, attempts, err = m.withRetries(u, connectionID, func(ctx context.Context) error {
+		k, attempts, err = m.withRetries(u, connectionID, at, func(ctx context.Context) error {
 			return fc.post(ctx, &fc.ep, connectionID, data, hash)
 		})
 	} else {
 		id := connectionID // a copy, so that connectionID stays on the stack
 		input := &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: data}
-		k, attempts, err = m.withRetries(u, connectionID, func(ctx context.Context) error {
+		k, attempts, err = m.withRetries(u, connectionID, at, func(ctx context.Context) error {
 			_, err := client.PostToConnection(ctx, input, opts...)
 			return err
 		})
@@ -151,11 +155,10 @@ func (m *Manager) removeGone(ctx context.Context, connectionID string) {
 }
 
 // refreshLastPing starts a background LastPing write if the connection's
-// LastPing is more than a minute old and no write is already recent. The
+// LastPing is more than a minute old at now and no write is already recent. The
 // write outlives the Send (its context is detached from the caller's) and
 // is tracked by Flush and Shutdown.
-func (m *Manager) refreshLastPing(ctx context.Context, connectionID string, stored time.Time) {
-	now := m.cfg.clock.Now()
+func (m *Manager) refreshLastPing(ctx context.Context, connectionID string, stored, now time.Time) {
 	if !m.conns.claimLastPing(connectionID, stored, now, m.cfg.lastPingGap) {
 		return
 	}
@@ -193,7 +196,7 @@ func (m *Manager) IsActive(ctx context.Context, connectionID string) bool {
 	}
 	client, opts := m.clients.forEndpoint(rec.Endpoint)
 	input := &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String(connectionID)}
-	k, _, err := m.withRetries(&u, connectionID, func(ctx context.Context) error {
+	k, _, err := m.withRetries(&u, connectionID, time.Time{}, func(ctx context.Context) error {
 		_, err := client.GetConnection(ctx, input, opts...)
 		return err
 	})
