@@ -42,7 +42,7 @@ func (m *Manager) Broadcast(ctx context.Context, connectionIDs []string, message
 	if len(ids) == 0 {
 		return nil
 	}
-	u, err := m.life.begin(ctx, false)
+	u, err := m.life.begin(ctx, false, false)
 	if err != nil {
 		return err
 	}
@@ -292,7 +292,7 @@ func (m *Manager) broadcastPoster(client APIGatewayClient, opts []func(*apigatew
 	if fc, ok := client.(*FastClient); ok && len(opts) == 0 {
 		hash := payloadHash(data)
 		return func(ctx context.Context, id string) error {
-			return fc.post(ctx, &fc.ep, id, data, hash)
+			return fc.post(ctx, &fc.ep, id, data, hash, bounds{})
 		}
 	}
 	return func(ctx context.Context, id string) error {

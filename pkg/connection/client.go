@@ -67,6 +67,7 @@ func noSDKRetries(o *apigatewaymanagementapi.Options) {
 type endpointClients struct {
 	base     APIGatewayClient
 	endpoint string // normalised manager endpoint
+	fast     bool   // base is a FastClient, and so is every client derived from it
 
 	mu      sync.Mutex
 	derived map[string]APIGatewayClient
@@ -76,6 +77,7 @@ func normaliseEndpoint(e string) string { return strings.TrimRight(e, "/") }
 
 func newEndpointClients(client APIGatewayClient, endpoint string) *endpointClients {
 	ec := &endpointClients{base: client, endpoint: normaliseEndpoint(endpoint), derived: map[string]APIGatewayClient{}}
+	_, ec.fast = client.(*FastClient)
 	// A client built for another endpoint than the manager's: send the
 	// manager's own traffic through a derived one too.
 	if fc, ok := client.(*FastClient); ok && ec.endpoint != "" && fc.ep.raw != ec.endpoint {

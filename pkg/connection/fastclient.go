@@ -258,15 +258,15 @@ func (c *FastClient) PostToConnection(ctx context.Context, params *apigatewayman
 	if params == nil || params.ConnectionId == nil || params.Data == nil {
 		return nil, invalidParams(op, "ConnectionId and Data")
 	}
-	if err := c.post(ctx, c.forCall(optFns), *params.ConnectionId, params.Data, payloadHash(params.Data)); err != nil {
+	if err := c.post(ctx, c.forCall(optFns), *params.ConnectionId, params.Data, payloadHash(params.Data), bounds{}); err != nil {
 		return nil, err
 	}
 	return &apigatewaymanagementapi.PostToConnectionOutput{}, nil
 }
 
 // post is PostToConnection with the payload hash already computed.
-func (c *FastClient) post(ctx context.Context, ep *fastEndpoint, id string, data []byte, hash string) error {
-	resp, err := c.do(ctx, "PostToConnection", http.MethodPost, ep, id, data, hash)
+func (c *FastClient) post(ctx context.Context, ep *fastEndpoint, id string, data []byte, hash string, b bounds) error {
+	resp, err := c.do(ctx, "PostToConnection", http.MethodPost, ep, id, data, hash, b)
 	if err != nil {
 		return err
 	}
@@ -281,7 +281,7 @@ func (c *FastClient) GetConnection(ctx context.Context, params *apigatewaymanage
 	if params == nil || params.ConnectionId == nil {
 		return nil, invalidParams(op, "ConnectionId")
 	}
-	resp, err := c.do(ctx, op, http.MethodGet, c.forCall(optFns), *params.ConnectionId, nil, emptyPayloadHash)
+	resp, err := c.do(ctx, op, http.MethodGet, c.forCall(optFns), *params.ConnectionId, nil, emptyPayloadHash, bounds{})
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +295,7 @@ func (c *FastClient) DeleteConnection(ctx context.Context, params *apigatewayman
 	if params == nil || params.ConnectionId == nil {
 		return nil, invalidParams(op, "ConnectionId")
 	}
-	resp, err := c.do(ctx, op, http.MethodDelete, c.forCall(optFns), *params.ConnectionId, nil, emptyPayloadHash)
+	resp, err := c.do(ctx, op, http.MethodDelete, c.forCall(optFns), *params.ConnectionId, nil, emptyPayloadHash, bounds{})
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +305,9 @@ func (c *FastClient) DeleteConnection(ctx context.Context, params *apigatewayman
 
 // do builds, signs and sends one request and returns the response if it
 // succeeded (2xx); any other answer is returned as the SDK's typed error.
-func (c *FastClient) do(ctx context.Context, op, method string, ep *fastEndpoint, id string, body []byte, hash string) (*http.Response, error) {
+// b bounds a call through the endpoint's pool; a caller with bounds must
+// not call through a Transport (ep.pool == nil), which ignores them.
+func (c *FastClient) do(ctx context.Context, op, method string, ep *fastEndpoint, id string, body []byte, hash string, b bounds) (*http.Response, error) {
 	if ep.err != nil {
 		return nil, operationError(op, ep.err)
 	}
@@ -358,7 +360,7 @@ func (c *FastClient) do(ctx context.Context, op, method string, ep *fastEndpoint
 	var err error
 	switch {
 	case ep.pool != nil:
-		resp, err = ep.pool.roundTrip(ctx, req, body)
+		resp, err = ep.pool.roundTrip(ctx, b, req, body)
 	case c.owned != nil:
 		// Our own transport (the endpoint is proxied): no redirects to
 		// follow, so skip the http.Client layer and its allocations.

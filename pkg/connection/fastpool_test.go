@@ -169,3 +169,4 @@ func TestFastClientCancelAbortsARequestInFlight(t *testing.T) {
 		t.Fatalf("call after a cancelled one: %v", err)
 	}
 }
+

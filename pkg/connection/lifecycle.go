@@ -2,6 +2,7 @@ package connection
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,12 +48,20 @@ type lifecycle struct {
 	epoch    time.Time     // deadlines count nanoseconds from it
 	watchdog *time.Timer   // stopped while watching is false
 	watching atomic.Bool   // the watchdog is armed
+	// halted is stopped, for the calls that poll it instead of having a
+	// context of their own to cancel (see bounds).
+	halted atomic.Bool
 }
+
+// errStopped is the error of a call stopped by Shutdown through its
+// bounds: like that of a call whose context Shutdown cancelled, it
+// matches both context.Canceled and ErrShuttingDown.
+var errStopped = fmt.Errorf("%w: %w", context.Canceled, ErrShuttingDown)
 
 // slot is one registered context: a unit's or a Broadcast attempt's.
 type slot struct {
 	prev, next *slot                   // guarded by lifecycle.mu
-	cancel     context.CancelCauseFunc // guarded by lifecycle.mu
+	cancel     context.CancelCauseFunc // guarded by lifecycle.mu; nil until a lazy unit derives its context
 	// deadline is when the running attempt times out, in nanoseconds
 	// since the lifecycle's epoch: noAttempt if none runs, expired once
 	// the watchdog has cancelled it (or is about to).
@@ -91,10 +100,16 @@ func (l *lifecycle) now() int64 {
 // unit is one admitted piece of work: the context it runs under, which
 // stop() cancels with ErrShuttingDown, and its registration, which done
 // ends. It is a value, so admitting work allocates only the context.
+//
+// A lazy unit runs under its caller's context until it calls derive: a
+// Send whose attempts go through a FastClient's pool, which are bounded
+// by the attempt deadline and the halted flag instead (see bounds), only
+// needs a context of its own to wait on (for the Limiter, between
+// retries).
 type unit struct {
 	ctx    context.Context
-	parent context.Context // the caller's: ctx derives from it
-	cancel context.CancelCauseFunc
+	parent context.Context         // the caller's: ctx derives from it
+	cancel context.CancelCauseFunc // nil while a lazy unit runs under parent
 	l      *lifecycle
 	s      *slot
 	bg     bool
@@ -103,15 +118,19 @@ type unit struct {
 // begin admits one unit of work. Foreground work (Send, Broadcast,
 // IsActive) is refused once closing; background work (LastPing writes
 // started by foreground work still in flight) only once stopped. The
-// unit's context is cancelled by stop(); done must be called exactly once
-// when the work ends.
-func (l *lifecycle) begin(ctx context.Context, background bool) (unit, error) {
-	u := unit{parent: ctx, l: l, bg: background}
-	u.ctx, u.cancel = context.WithCancelCause(ctx)
+// unit's context, derived at once unless lazy, is cancelled by stop();
+// done must be called exactly once when the work ends.
+func (l *lifecycle) begin(ctx context.Context, background, lazy bool) (unit, error) {
+	u := unit{ctx: ctx, parent: ctx, l: l, bg: background}
+	if !lazy {
+		u.ctx, u.cancel = context.WithCancelCause(ctx)
+	}
 	l.mu.Lock()
 	if l.stopped || (l.closing && !background) {
 		l.mu.Unlock()
-		u.cancel(ErrShuttingDown)
+		if u.cancel != nil {
+			u.cancel(ErrShuttingDown)
+		}
 		return unit{}, ErrShuttingDown
 	}
 	u.s = l.add(u.cancel)
@@ -148,10 +167,35 @@ func (l *lifecycle) remove(s *slot) {
 	s.next, l.free = l.free, s
 }
 
+// derive gives a lazy unit its own context, which stop() cancels (at
+// once if it has already run); it does nothing for a unit that has one.
+func (u *unit) derive() {
+	if u.cancel != nil {
+		return
+	}
+	u.ctx, u.cancel = context.WithCancelCause(u.parent)
+	l := u.l
+	l.mu.Lock()
+	u.s.cancel = u.cancel
+	stopped := l.stopped
+	l.mu.Unlock()
+	if stopped {
+		u.cancel(ErrShuttingDown)
+	}
+}
+
+// stopped reports whether stop() has run: the check of a lazy unit that
+// has no context for it to cancel.
+func (u *unit) stopped() bool {
+	return u.l.halted.Load()
+}
+
 // done ends the unit: its context is released and Shutdown stops waiting
 // for it.
 func (u *unit) done() {
-	u.cancel(nil)
+	if u.cancel != nil {
+		u.cancel(nil)
+	}
 	u.l.end(u.s, u.bg)
 }
 
@@ -272,7 +316,9 @@ func (l *lifecycle) expire(now int64, timedOut *[]context.CancelCauseFunc) (arme
 		case now < d:
 			armed = true
 		case s.deadline.CompareAndSwap(d, expired):
-			*timedOut = append(*timedOut, s.cancel)
+			if s.cancel != nil {
+				*timedOut = append(*timedOut, s.cancel)
+			}
 		default:
 			// The attempt ended, or another began, during the check.
 			armed = true
@@ -361,9 +407,12 @@ func (l *lifecycle) wait(ctx context.Context, backgroundOnly bool) error {
 func (l *lifecycle) stop(cause error) {
 	l.mu.Lock()
 	l.closing, l.stopped = true, true
+	l.halted.Store(true)
 	var cancels []context.CancelCauseFunc
 	for s := l.live.next; s != &l.live; s = s.next {
-		cancels = append(cancels, s.cancel)
+		if s.cancel != nil {
+			cancels = append(cancels, s.cancel)
+		}
 	}
 	if l.watchdog.Stop() {
 		l.watching.Store(false)

@@ -26,7 +26,7 @@ func waitDone(t *testing.T, ctx context.Context) {
 // and an attempt that ends in time leaves the context alone.
 func TestWatchdogTimesOutAUnitAttemptAndRenewsItsContext(t *testing.T) {
 	l := newLifecycle(200 * time.Millisecond)
-	u, err := l.begin(context.Background(), false)
+	u, err := l.begin(context.Background(), false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestWatchdogTimesOutAUnitAttemptAndRenewsItsContext(t *testing.T) {
 // with ErrShuttingDown, so the retry loop ends instead of sending again.
 func TestWatchdogRenewAfterStopIsCancelled(t *testing.T) {
 	l := newLifecycle(200 * time.Millisecond)
-	u, err := l.begin(context.Background(), false)
+	u, err := l.begin(context.Background(), false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestWatchdogRenewAfterStopIsCancelled(t *testing.T) {
 // attempt runs.
 func TestWatchdogBroadcastAttempts(t *testing.T) {
 	l := newLifecycle(200 * time.Millisecond)
-	u, err := l.begin(context.Background(), false)
+	u, err := l.begin(context.Background(), false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestWatchdogNeverLeavesAnAttemptUnwatched(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 30 {
-				u, err := l.begin(context.Background(), false)
+				u, err := l.begin(context.Background(), false, false)
 				if err != nil {
 					t.Error(err)
 					return
@@ -172,5 +172,45 @@ func TestWatchdogNeverLeavesAnAttemptUnwatched(t *testing.T) {
 	wg.Wait()
 	if slots, armed := l.registered(); slots != 0 || armed != 0 {
 		t.Fatalf("%d slots, %d armed after every unit ended", slots, armed)
+	}
+}
+
+// TestLazyUnitDerivesItsContextOnlyWhenAsked: a lazy unit runs under its
+// caller's context, which stop() leaves alone (the unit sees halted
+// instead); the context it derives is cancelled by stop(), at once if
+// stop() has already run.
+func TestLazyUnitDerivesItsContextOnlyWhenAsked(t *testing.T) {
+	l := newLifecycle(time.Second)
+	parent := context.Background()
+	u, err := l.begin(parent, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ctx != parent || u.stopped() {
+		t.Fatal("a lazy unit does not start under its caller's context")
+	}
+	v, err := l.begin(parent, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.derive()
+	if v.ctx == parent || v.ctx.Err() != nil {
+		t.Fatal("derive gave no live context of the unit's own")
+	}
+	l.stop(ErrShuttingDown)
+	if !u.stopped() || u.ctx.Err() != nil {
+		t.Fatalf("after stop: stopped %v, caller's context %v", u.stopped(), u.ctx.Err())
+	}
+	if cause := context.Cause(v.ctx); !errors.Is(cause, ErrShuttingDown) {
+		t.Fatalf("derived context's cause = %v, want ErrShuttingDown", cause)
+	}
+	u.derive() // after stop: cancelled at once
+	if cause := context.Cause(u.ctx); !errors.Is(cause, ErrShuttingDown) {
+		t.Fatalf("context derived after stop: cause = %v, want ErrShuttingDown", cause)
+	}
+	u.done()
+	v.done()
+	if slots, _ := l.registered(); slots != 0 {
+		t.Fatalf("%d slots left", slots)
 	}
 }

@@ -24,9 +24,9 @@ type Manager struct {
 	life    *lifecycle
 	metrics metrics
 	pace    *Limiter // nil: no pacing
-	// paceOnOurClock: the Limiter and the manager both run on real time,
-	// so a Send can hand the Limiter the reading it took already.
-	paceOnOurClock bool
+	// paceRealTime: the Limiter runs on real time, so a Send's attempt
+	// can hand it the reading it took already.
+	paceRealTime bool
 }
 
 // NewManager returns a Manager that looks connections up in st and sends
@@ -55,21 +55,20 @@ func NewManager(st store.ConnectionStore, client APIGatewayClient, endpoint stri
 		pace = NewLimiter(LimiterConfig{Rate: DefaultRate, Burst: DefaultBurst, Clock: cfg.clock})
 	}
 	routes, _ := st.(store.RouteGetter)
-	_, realTime := cfg.clock.(realClock)
+	paceReal := false
 	if pace != nil {
-		_, paceReal := pace.clock.(realClock)
-		realTime = realTime && paceReal
+		_, paceReal = pace.clock.(realClock)
 	}
 	return &Manager{
-		paceOnOurClock: realTime && pace != nil,
-		store:          st,
-		routes:         routes,
-		clients:        newEndpointClients(client, endpoint),
-		cfg:            cfg,
-		backoff:        backoff.Policy{Base: cfg.retry.BaseDelay, Max: cfg.retry.MaxDelay},
-		conns:          newConnStates(cfg.breaker, cfg.clock),
-		life:           newLifecycle(cfg.retry.AttemptTimeout),
-		pace:           pace,
+		paceRealTime: paceReal,
+		store:        st,
+		routes:       routes,
+		clients:      newEndpointClients(client, endpoint),
+		cfg:          cfg,
+		backoff:      backoff.Policy{Base: cfg.retry.BaseDelay, Max: cfg.retry.MaxDelay},
+		conns:        newConnStates(cfg.breaker, cfg.clock),
+		life:         newLifecycle(cfg.retry.AttemptTimeout),
+		pace:         pace,
 	}
 }
 
@@ -139,15 +138,11 @@ func (m *Manager) attempt(ctx context.Context, connectionID string, call func(ct
 // unitAttempt is attempt for a Send or an IsActive: the call runs under
 // the unit's own context, which the lifecycle's watchdog cancels (cause
 // errAttemptTimedOut) if the attempt outlasts its timeout, rather than
-// under a second context per attempt.
-//
-// at is the caller's fresh reading of the manager's clock, or zero.
-func (m *Manager) unitAttempt(u *unit, connectionID string, at time.Time, call func(ctx context.Context) error) (kind, error) {
+// under a second context per attempt. The unit must have derived its
+// context.
+func (m *Manager) unitAttempt(u *unit, connectionID string, call func(ctx context.Context) error) (kind, error) {
 	if m.pace != nil {
-		if !m.paceOnOurClock {
-			at = time.Time{}
-		}
-		if err := m.pace.wait(u.ctx, at); err != nil {
+		if err := m.pace.Wait(u.ctx); err != nil {
 			return kindCanceled, ctxError(u.ctx)
 		}
 	}
@@ -158,6 +153,46 @@ func (m *Manager) unitAttempt(u *unit, connectionID string, at time.Time, call f
 	if err != nil && !timedOut && ctx.Err() != nil {
 		// The caller's context ended or Shutdown stopped the manager.
 		return kindCanceled, ctxError(ctx)
+	}
+	return m.settle(connectionID, classify(err, timedOut), err)
+}
+
+// pooledAttempt is a Send's attempt through a FastClient's own pool. It
+// runs under the unit's context as it is (the caller's, for a lazy
+// unit), bounded by the attempt's deadline and the manager's halted flag,
+// which the pool enforces itself, so neither the watchdog nor a context
+// to cancel is needed. One reading of the clock serves the Limiter and
+// the deadline.
+func (m *Manager) pooledAttempt(u *unit, connectionID string, fc *FastClient, data []byte, hash string) (kind, error) {
+	now := time.Now()
+	if m.pace != nil {
+		at := now
+		if !m.paceRealTime {
+			at = time.Time{}
+		}
+		if d := m.pace.reserve(at); d > 0 {
+			u.derive() // something for Shutdown to cancel the wait with
+			if err := m.pace.sleep(u.ctx, d); err != nil {
+				return kindCanceled, ctxError(u.ctx)
+			}
+			now = time.Now()
+		}
+	}
+	if err := u.ctx.Err(); err != nil {
+		return kindCanceled, ctxError(u.ctx)
+	}
+	b := bounds{deadline: now.Add(m.cfg.retry.AttemptTimeout), stop: &m.life.halted}
+	err := fc.post(u.ctx, &fc.ep, connectionID, data, hash, b)
+	if err == nil {
+		return kindOK, nil
+	}
+	timedOut := errors.Is(err, errAttemptTimedOut)
+	switch {
+	case timedOut:
+	case u.ctx.Err() != nil:
+		return kindCanceled, ctxError(u.ctx)
+	case u.stopped():
+		return kindCanceled, errStopped
 	}
 	return m.settle(connectionID, classify(err, timedOut), err)
 }
@@ -174,14 +209,13 @@ func (m *Manager) settle(connectionID string, k kind, err error) (kind, error) {
 	return k, err
 }
 
-// withRetries runs call for the unit until it succeeds, fails in a way
-// retrying cannot fix, or the retries run out, sleeping a full-jitter
+// withRetries makes the unit's attempts until one succeeds, fails in a
+// way retrying cannot fix, or the retries run out, sleeping a full-jitter
 // backoff between attempts (never after the last one). It returns the
-// last outcome and the number of attempts made. at is the caller's fresh
-// reading of the manager's clock, or zero; it serves the first attempt.
-func (m *Manager) withRetries(u *unit, connectionID string, at time.Time, call func(ctx context.Context) error) (kind, int, error) {
-	for n := 1; ; n, at = n+1, (time.Time{}) {
-		k, err := m.unitAttempt(u, connectionID, at, call)
+// last outcome and the number of attempts made.
+func (m *Manager) withRetries(u *unit, connectionID string, attempt func() (kind, error)) (kind, int, error) {
+	for n := 1; ; n++ {
+		k, err := attempt()
 		if !k.retryable() || n > m.cfg.retry.MaxRetries {
 			return k, n, err
 		}
@@ -190,6 +224,7 @@ func (m *Manager) withRetries(u *unit, connectionID string, at time.Time, call f
 		m.log(u.ctx, slog.LevelDebug, "connection: retrying",
 			slog.String("connection_id", connectionID), slog.String("cause", k.String()),
 			slog.Int("attempt", n), slog.Duration("delay", d))
+		u.derive() // something for Shutdown to cancel the sleep with
 		if err := m.sleep(u.ctx, d); err != nil {
 			return kindCanceled, n, ctxError(u.ctx)
 		}

@@ -157,10 +157,23 @@ func (l *Limiter) Wait(ctx context.Context) error {
 }
 
 // wait is Wait for a caller that has just read the Limiter's clock (at),
-// or zero to read it here. Readings from concurrent callers may reach
-// the lock out of order; the bucket only ever moves forward.
+// or zero to read it here.
 func (l *Limiter) wait(ctx context.Context, at time.Time) error {
+	if d := l.reserve(at); d > 0 {
+		return l.sleep(ctx, d)
+	}
+	return ctx.Err()
+}
+
+// reserve takes a token and returns how long the caller must wait before
+// its call may go: 0 means now. A caller that gives up waiting returns
+// the token with unreserve. at is the caller's fresh reading of the
+// Limiter's clock, or zero to read it here. Readings from concurrent
+// callers may reach the lock out of order; the bucket only ever moves
+// forward.
+func (l *Limiter) reserve(at time.Time) time.Duration {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	now := at
 	if now.IsZero() {
 		now = l.clock.Now()
@@ -168,32 +181,39 @@ func (l *Limiter) wait(ctx context.Context, at time.Time) error {
 	l.adjust(now)
 	l.count(now)
 	if l.rate == 0 {
-		l.mu.Unlock()
-		return ctx.Err()
+		return 0
 	}
 	l.refill(now)
 	l.tokens--
 	if l.tokens >= 0 {
-		l.mu.Unlock()
-		return ctx.Err()
+		return 0
 	}
-	// Reserve the token now and wait for it: concurrent callers queue up
-	// behind each other's reservations, so the rate holds however many
-	// wait at once.
-	// Capped so that an absurdly low rate cannot overflow the duration
-	// (which would turn into no wait at all).
-	wait := time.Duration(min(-l.tokens/l.rate, maxWait.Seconds()) * float64(time.Second))
-	l.mu.Unlock()
+	// The token is reserved now and waited for: concurrent callers queue
+	// up behind each other's reservations, so the rate holds however many
+	// wait at once. Capped so that an absurdly low rate cannot overflow
+	// the duration (which would turn into no wait at all); at least 1 ns,
+	// since 0 means no wait.
+	return max(time.Duration(min(-l.tokens/l.rate, maxWait.Seconds())*float64(time.Second)), 1)
+}
+
+// sleep waits d for a reserved token, or until ctx ends; it then gives
+// the token back and returns ctx's error.
+func (l *Limiter) sleep(ctx context.Context, d time.Duration) error {
 	l.delayed.Add(1)
 	select {
-	case <-l.clock.After(wait):
+	case <-l.clock.After(d):
 		return nil
 	case <-ctx.Done():
-		l.mu.Lock()
-		l.tokens++ // give the reservation back
-		l.mu.Unlock()
+		l.unreserve()
 		return ctx.Err()
 	}
+}
+
+// unreserve gives back a token reserve took.
+func (l *Limiter) unreserve() {
+	l.mu.Lock()
+	l.tokens++
+	l.mu.Unlock()
 }
 
 // refill brings the bucket up to now; the caller holds mu and rate > 0.

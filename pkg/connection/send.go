@@ -26,7 +26,9 @@ func (m *Manager) Send(ctx context.Context, connectionID string, message any) er
 		m.metrics.outcome(kindOfEncodeError(err))
 		return err
 	}
-	u, err := m.life.begin(ctx, false)
+	// Lazy when the client is a FastClient: its pool is bounded without a
+	// context of the Send's own (see post).
+	u, err := m.life.begin(ctx, false, m.clients.fast)
 	if err != nil {
 		return err
 	}
@@ -65,6 +67,8 @@ func (m *Manager) send(u *unit, connectionID string, data []byte, start time.Tim
 		return kindNotFound, m.cfg.clock.Now(), fmt.Errorf("%w: %s: %w", ErrConnectionNotFound, connectionID, err)
 	case err != nil && u.ctx.Err() != nil:
 		return kindCanceled, m.cfg.clock.Now(), fmt.Errorf("connection: send to %s: %w", connectionID, ctxError(u.ctx))
+	case err != nil && u.stopped():
+		return kindCanceled, m.cfg.clock.Now(), fmt.Errorf("connection: send to %s: %w: %w", connectionID, errStopped, err)
 	case err != nil:
 		return kindOther, m.cfg.clock.Now(), fmt.Errorf("connection: send to %s: store: %w", connectionID, err)
 	}
@@ -72,7 +76,7 @@ func (m *Manager) send(u *unit, connectionID string, data []byte, start time.Tim
 	if !ok {
 		return kindCircuitOpen, m.cfg.clock.Now(), fmt.Errorf("%w: %s", ErrCircuitOpen, connectionID)
 	}
-	k, err = m.post(u, rec.Endpoint, connectionID, data, start)
+	k, err = m.post(u, rec.Endpoint, connectionID, data)
 	end = m.cfg.clock.Now()
 	m.conns.record(connectionID, t, k, end)
 	switch k {
@@ -101,26 +105,42 @@ func (m *Manager) route(ctx context.Context, connectionID string) (store.Route, 
 // post sends data to one connection with retries and wraps the final
 // error in the sentinel callers branch on. A FastClient is called
 // directly, with the SigV4 payload hash computed once for all the
-// retries. The calls are closures that do not escape, so they cost no
-// allocation.
-func (m *Manager) post(u *unit, endpoint, connectionID string, data []byte, at time.Time) (kind, error) {
+// retries, and, through its pool, under the caller's context, bounded by
+// the attempt deadline and the manager's halted flag (see pooledAttempt).
+// The calls are closures that do not escape, so they cost no allocation.
+func (m *Manager) post(u *unit, endpoint, connectionID string, data []byte) (kind, error) {
 	client, opts := m.clients.forEndpoint(endpoint)
 	var (
 		k        kind
 		attempts int
 		err      error
 	)
-	if fc, ok := client.(*FastClient); ok && len(opts) == 0 {
+	fc, fast := client.(*FastClient)
+	switch {
+	case fast && len(opts) == 0 && fc.ep.pool != nil:
 		hash := payloadHash(data)
-		k, attempts, err = m.withRetries(u, connectionID, at, func(ctx context.Context) error {
-			return fc.post(ctx, &fc.ep, connectionID, data, hash)
+		k, attempts, err = m.withRetries(u, connectionID, func() (kind, error) {
+			return m.pooledAttempt(u, connectionID, fc, data, hash)
 		})
-	} else {
+	case fast && len(opts) == 0:
+		// Through a Transport (a proxied endpoint), which a context
+		// cancels.
+		u.derive()
+		hash := payloadHash(data)
+		k, attempts, err = m.withRetries(u, connectionID, func() (kind, error) {
+			return m.unitAttempt(u, connectionID, func(ctx context.Context) error {
+				return fc.post(ctx, &fc.ep, connectionID, data, hash, bounds{})
+			})
+		})
+	default:
+		u.derive()
 		id := connectionID // a copy, so that connectionID stays on the stack
 		input := &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: data}
-		k, attempts, err = m.withRetries(u, connectionID, at, func(ctx context.Context) error {
-			_, err := client.PostToConnection(ctx, input, opts...)
-			return err
+		k, attempts, err = m.withRetries(u, connectionID, func() (kind, error) {
+			return m.unitAttempt(u, connectionID, func(ctx context.Context) error {
+				_, err := client.PostToConnection(ctx, input, opts...)
+				return err
+			})
 		})
 	}
 	return k, wrapPostError(k, connectionID, attempts, err)
@@ -162,7 +182,7 @@ func (m *Manager) refreshLastPing(ctx context.Context, connectionID string, stor
 	if !m.conns.claimLastPing(connectionID, stored, now, m.cfg.lastPingGap) {
 		return
 	}
-	u, err := m.life.begin(context.WithoutCancel(ctx), true)
+	u, err := m.life.begin(context.WithoutCancel(ctx), true, false)
 	if err != nil {
 		return
 	}
@@ -185,7 +205,7 @@ func (m *Manager) IsActive(ctx context.Context, connectionID string) bool {
 	if connectionID == "" {
 		return false
 	}
-	u, err := m.life.begin(ctx, false)
+	u, err := m.life.begin(ctx, false, false)
 	if err != nil {
 		return false
 	}
@@ -196,9 +216,11 @@ func (m *Manager) IsActive(ctx context.Context, connectionID string) bool {
 	}
 	client, opts := m.clients.forEndpoint(rec.Endpoint)
 	input := &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String(connectionID)}
-	k, _, err := m.withRetries(&u, connectionID, time.Time{}, func(ctx context.Context) error {
-		_, err := client.GetConnection(ctx, input, opts...)
-		return err
+	k, _, err := m.withRetries(&u, connectionID, func() (kind, error) {
+		return m.unitAttempt(&u, connectionID, func(ctx context.Context) error {
+			_, err := client.GetConnection(ctx, input, opts...)
+			return err
+		})
 	})
 	if k == kindGone {
 		m.removeGone(u.ctx, connectionID)
