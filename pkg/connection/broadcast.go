@@ -275,28 +275,38 @@ loop:
 }
 
 // broadcastAttempt makes one attempt for d, on a worker.
-func (m *Manager) broadcastAttempt(ctx context.Context, post func(ctx context.Context, id string) error, d *delivery) {
-	d.k, d.err = m.attempt(ctx, d.id, func(ctx context.Context) error {
-		return post(ctx, d.id)
-	})
+func (m *Manager) broadcastAttempt(ctx context.Context, p poster, d *delivery) {
+	d.k, d.err = m.attempt(ctx, d.id, p)
 	d.attempts++
 	if d.k == kindGone {
 		m.removeGone(ctx, d.id)
 	}
 }
 
-// broadcastPoster returns the call that posts one Broadcast's data to an
-// ID. With a FastClient the SigV4 payload hash is computed here, once per
-// message, instead of once per ID.
-func (m *Manager) broadcastPoster(client APIGatewayClient, opts []func(*apigatewaymanagementapi.Options), data []byte) func(ctx context.Context, id string) error {
+// poster posts one Broadcast's data to an ID.
+type poster struct {
+	post func(ctx context.Context, id string, b bounds) error
+	// bounded: post goes through a FastClient's pool, which enforces the
+	// attempt deadline in b itself, so an attempt needs no context of its
+	// own (see Manager.attempt).
+	bounded bool
+}
+
+// broadcastPoster returns the poster of one Broadcast. With a FastClient
+// the SigV4 payload hash is computed here, once per message, instead of
+// once per ID.
+func (m *Manager) broadcastPoster(client APIGatewayClient, opts []func(*apigatewaymanagementapi.Options), data []byte) poster {
 	if fc, ok := client.(*FastClient); ok && len(opts) == 0 {
 		hash := payloadHash(data)
-		return func(ctx context.Context, id string) error {
-			return fc.post(ctx, &fc.ep, id, data, hash, bounds{})
+		return poster{
+			post: func(ctx context.Context, id string, b bounds) error {
+				return fc.post(ctx, &fc.ep, id, data, hash, b)
+			},
+			bounded: fc.ep.pool != nil,
 		}
 	}
-	return func(ctx context.Context, id string) error {
+	return poster{post: func(ctx context.Context, id string, _ bounds) error {
 		_, err := client.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: data}, opts...)
 		return err
-	}
+	}}
 }

@@ -169,4 +169,3 @@ func TestFastClientCancelAbortsARequestInFlight(t *testing.T) {
 		t.Fatalf("call after a cancelled one: %v", err)
 	}
 }
-

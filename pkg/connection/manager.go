@@ -117,18 +117,40 @@ func ctxError(ctx context.Context) error {
 // caller: such an attempt is classified as a network failure.
 var errAttemptTimedOut = errors.New("connection: attempt timed out")
 
-// attempt waits for the pacing Limiter, runs one call of a Broadcast
-// under a child of ctx (the Broadcast's context, shared by its workers)
-// that carries the per-attempt timeout, and classifies its outcome.
-func (m *Manager) attempt(ctx context.Context, connectionID string, call func(ctx context.Context) error) (kind, error) {
+// attempt waits for the pacing Limiter, makes one attempt of a Broadcast
+// under ctx (the Broadcast's context, shared by its workers) and
+// classifies its outcome. A bounded poster is given the attempt's
+// deadline; any other runs under a child of ctx that carries the
+// per-attempt timeout.
+func (m *Manager) attempt(ctx context.Context, connectionID string, p poster) (kind, error) {
+	now := time.Now()
 	if m.pace != nil {
-		if err := m.pace.Wait(ctx); err != nil {
-			return kindCanceled, ctxError(ctx)
+		at := now
+		if !m.paceRealTime {
+			at = time.Time{}
+		}
+		if d := m.pace.reserve(at); d > 0 {
+			if err := m.pace.sleep(ctx, d); err != nil {
+				return kindCanceled, ctxError(ctx)
+			}
+			now = time.Now()
 		}
 	}
-	a := m.life.startAttempt(ctx)
-	err := call(a.ctx)
-	timedOut := a.end()
+	if ctx.Err() != nil {
+		return kindCanceled, ctxError(ctx)
+	}
+	var (
+		err      error
+		timedOut bool
+	)
+	if p.bounded {
+		err = p.post(ctx, connectionID, bounds{deadline: now.Add(m.cfg.retry.AttemptTimeout)})
+		timedOut = err != nil && errors.Is(err, errAttemptTimedOut)
+	} else {
+		a := m.life.startAttempt(ctx)
+		err = p.post(a.ctx, connectionID, bounds{})
+		timedOut = a.end()
+	}
 	if err != nil && !timedOut && ctx.Err() != nil {
 		return kindCanceled, ctxError(ctx)
 	}
