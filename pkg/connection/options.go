@@ -19,10 +19,11 @@ type RetryPolicy struct {
 	// MaxDelay caps every delay; it is reachable. Zero means 5 s.
 	MaxDelay time.Duration
 	// AttemptTimeout bounds one HTTP attempt. A timed-out attempt is
-	// retried and may have been delivered. One watchdog per Manager
-	// enforces it, looking every AttemptTimeout/8 (at least every
-	// millisecond), so an attempt is given up at most that long after its
-	// timeout. Zero means 10 s.
+	// retried and may have been delivered. Through a FastClient's own
+	// pool it is the connection's deadline, exact; through any other
+	// client one watchdog per Manager enforces it, looking every
+	// AttemptTimeout/8 (at least every millisecond), so an attempt is
+	// given up at most that long after its timeout. Zero means 10 s.
 	AttemptTimeout time.Duration
 }
 
