@@ -117,6 +117,20 @@ func ctxError(ctx context.Context) error {
 // caller: such an attempt is classified as a network failure.
 var errAttemptTimedOut = errors.New("connection: attempt timed out")
 
+// reservePace takes the Limiter's token for an attempt starting at now (a
+// reading of the real clock, handed on when the Limiter runs on real
+// time too) and returns how long to wait for it; 0 means go, and so does
+// a manager without pacing.
+func (m *Manager) reservePace(now time.Time) time.Duration {
+	if m.pace == nil {
+		return 0
+	}
+	if !m.paceRealTime {
+		now = time.Time{}
+	}
+	return m.pace.reserve(now)
+}
+
 // attempt waits for the pacing Limiter, makes one attempt of a Broadcast
 // under ctx (the Broadcast's context, shared by its workers) and
 // classifies its outcome. A bounded poster is given the attempt's
@@ -124,17 +138,11 @@ var errAttemptTimedOut = errors.New("connection: attempt timed out")
 // per-attempt timeout.
 func (m *Manager) attempt(ctx context.Context, connectionID string, p poster) (kind, error) {
 	now := time.Now()
-	if m.pace != nil {
-		at := now
-		if !m.paceRealTime {
-			at = time.Time{}
+	if d := m.reservePace(now); d > 0 {
+		if err := m.pace.sleep(ctx, d); err != nil {
+			return kindCanceled, ctxError(ctx)
 		}
-		if d := m.pace.reserve(at); d > 0 {
-			if err := m.pace.sleep(ctx, d); err != nil {
-				return kindCanceled, ctxError(ctx)
-			}
-			now = time.Now()
-		}
+		now = time.Now()
 	}
 	if ctx.Err() != nil {
 		return kindCanceled, ctxError(ctx)
@@ -187,18 +195,12 @@ func (m *Manager) unitAttempt(u *unit, connectionID string, call func(ctx contex
 // the deadline.
 func (m *Manager) pooledAttempt(u *unit, connectionID string, fc *FastClient, data []byte, hash string) (kind, error) {
 	now := time.Now()
-	if m.pace != nil {
-		at := now
-		if !m.paceRealTime {
-			at = time.Time{}
+	if d := m.reservePace(now); d > 0 {
+		u.derive() // something for Shutdown to cancel the wait with
+		if err := m.pace.sleep(u.ctx, d); err != nil {
+			return kindCanceled, ctxError(u.ctx)
 		}
-		if d := m.pace.reserve(at); d > 0 {
-			u.derive() // something for Shutdown to cancel the wait with
-			if err := m.pace.sleep(u.ctx, d); err != nil {
-				return kindCanceled, ctxError(u.ctx)
-			}
-			now = time.Now()
-		}
+		now = time.Now()
 	}
 	if err := u.ctx.Err(); err != nil {
 		return kindCanceled, ctxError(u.ctx)

@@ -6,7 +6,8 @@
 // with Streamer: package memory (the embedded default, for one process) and
 // package dynamo (Amazon DynamoDB, for Lambda). Both pass the same contract
 // suite, package storetest, so code written against these interfaces behaves
-// the same on either.
+// the same on either. Both are also a [RouteGetter], the narrower lookup a
+// connection Manager makes on every Send.
 //
 // API Gateway's $disconnect event is best effort and may never arrive, so
 // every record carries a TTL: an expired record is invisible to reads even

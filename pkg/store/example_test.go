@@ -50,3 +50,24 @@ func ExampleConnection_Expired() {
 	fmt.Println(c.Expired(now))
 	// Output: true
 }
+
+// A store that is a RouteGetter answers the lookup a send needs without
+// copying the whole record.
+func ExampleRouteGetter() {
+	ctx := context.Background()
+	var st store.ConnectionStore = memory.New()
+	_ = st.Save(ctx, &store.Connection{
+		ConnectionID: "L0SM9cOFvHcCIhw=",
+		Endpoint:     "https://abc123.execute-api.eu-west-1.amazonaws.com/prod",
+		Permissions:  []string{"reports:read"},
+	})
+	if rg, ok := st.(store.RouteGetter); ok {
+		r, err := rg.GetRoute(ctx, "L0SM9cOFvHcCIhw=")
+		fmt.Println(r.Endpoint, err)
+		_, err = rg.GetRoute(ctx, "gone")
+		fmt.Println(errors.Is(err, store.ErrNotFound))
+	}
+	// Output:
+	// https://abc123.execute-api.eu-west-1.amazonaws.com/prod <nil>
+	// true
+}
