@@ -36,7 +36,6 @@ import (
 type lifecycle struct {
 	mu      sync.Mutex
 	closing bool  // Shutdown started: no new foreground work
-	stopped bool  // Shutdown's deadline passed: no new work at all
 	live    slot  // sentinel of the circular list of registered slots
 	free    *slot // released slots, linked by next
 	fg, bg  int
@@ -48,8 +47,10 @@ type lifecycle struct {
 	epoch    time.Time     // deadlines count nanoseconds from it
 	watchdog *time.Timer   // stopped while watching is false
 	watching atomic.Bool   // the watchdog is armed
-	// halted is stopped, for the calls that poll it instead of having a
-	// context of their own to cancel (see bounds).
+	// halted: Shutdown's deadline passed, no new work at all. Set under
+	// mu, so a check under mu sees the registrations stop() cancelled;
+	// an atomic, so the calls that have no context of their own for
+	// stop() to cancel can poll it (see bounds).
 	halted atomic.Bool
 }
 
@@ -126,7 +127,7 @@ func (l *lifecycle) begin(ctx context.Context, background, lazy bool) (unit, err
 		u.ctx, u.cancel = context.WithCancelCause(ctx)
 	}
 	l.mu.Lock()
-	if l.stopped || (l.closing && !background) {
+	if l.halted.Load() || (l.closing && !background) {
 		l.mu.Unlock()
 		if u.cancel != nil {
 			u.cancel(ErrShuttingDown)
@@ -177,7 +178,7 @@ func (u *unit) derive() {
 	l := u.l
 	l.mu.Lock()
 	u.s.cancel = u.cancel
-	stopped := l.stopped
+	stopped := l.halted.Load()
 	l.mu.Unlock()
 	if stopped {
 		u.cancel(ErrShuttingDown)
@@ -219,7 +220,7 @@ func (u *unit) endAttempt() (timedOut bool) {
 	old := u.cancel
 	u.ctx, u.cancel = context.WithCancelCause(u.parent)
 	u.s.cancel = u.cancel
-	stopped := l.stopped
+	stopped := l.halted.Load()
 	l.mu.Unlock()
 	old(errAttemptTimedOut)
 	if stopped {
@@ -286,7 +287,7 @@ func (l *lifecycle) watch() {
 	var timedOut []context.CancelCauseFunc
 	l.mu.Lock()
 	armed := l.expire(l.now(), &timedOut)
-	stopped := l.stopped
+	stopped := l.halted.Load()
 	l.mu.Unlock()
 	switch {
 	case armed && !stopped:
@@ -406,7 +407,7 @@ func (l *lifecycle) wait(ctx context.Context, backgroundOnly bool) error {
 // stop refuses all new work and cancels everything in flight with cause.
 func (l *lifecycle) stop(cause error) {
 	l.mu.Lock()
-	l.closing, l.stopped = true, true
+	l.closing = true
 	l.halted.Store(true)
 	var cancels []context.CancelCauseFunc
 	for s := l.live.next; s != &l.live; s = s.next {

@@ -153,13 +153,7 @@ func (l *Limiter) Stats() LimiterStats {
 // Wait blocks until the Limiter lets one call go, or ctx ends (it then
 // returns ctx's error and the call must not be made).
 func (l *Limiter) Wait(ctx context.Context) error {
-	return l.wait(ctx, time.Time{})
-}
-
-// wait is Wait for a caller that has just read the Limiter's clock (at),
-// or zero to read it here.
-func (l *Limiter) wait(ctx context.Context, at time.Time) error {
-	if d := l.reserve(at); d > 0 {
+	if d := l.reserve(time.Time{}); d > 0 {
 		return l.sleep(ctx, d)
 	}
 	return ctx.Err()

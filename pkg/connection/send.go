@@ -38,6 +38,9 @@ func (m *Manager) Send(ctx context.Context, connectionID string, message any) er
 
 	start := m.cfg.clock.Now()
 	k, end, err := m.send(&u, connectionID, data, start)
+	if end.IsZero() {
+		end = m.cfg.clock.Now()
+	}
 	m.metrics.sendLatency.Record(end.Sub(start).Microseconds())
 	m.metrics.outcome(k)
 	if err != nil {
@@ -55,26 +58,27 @@ func kindOfEncodeError(err error) kind {
 }
 
 // send is Send once the message is encoded: start is the manager's clock
-// when the Send began, and end, which send returns, when it was done.
-// Each reading serves every part of the Send that needs the time then.
+// when the Send began, and end, which send returns, when its call was
+// done (zero if it made none). Each reading serves every part of the Send
+// that needs the time then.
 func (m *Manager) send(u *unit, connectionID string, data []byte, start time.Time) (k kind, end time.Time, err error) {
 	if connectionID == "" {
-		return kindNotFound, m.cfg.clock.Now(), fmt.Errorf("%w: empty connection ID: %w", ErrConnectionNotFound, store.ErrNotFound)
+		return kindNotFound, time.Time{}, fmt.Errorf("%w: empty connection ID: %w", ErrConnectionNotFound, store.ErrNotFound)
 	}
 	rec, err := m.route(u.ctx, connectionID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return kindNotFound, m.cfg.clock.Now(), fmt.Errorf("%w: %s: %w", ErrConnectionNotFound, connectionID, err)
+		return kindNotFound, time.Time{}, fmt.Errorf("%w: %s: %w", ErrConnectionNotFound, connectionID, err)
 	case err != nil && u.ctx.Err() != nil:
-		return kindCanceled, m.cfg.clock.Now(), fmt.Errorf("connection: send to %s: %w", connectionID, ctxError(u.ctx))
+		return kindCanceled, time.Time{}, fmt.Errorf("connection: send to %s: %w", connectionID, ctxError(u.ctx))
 	case err != nil && u.stopped():
-		return kindCanceled, m.cfg.clock.Now(), fmt.Errorf("connection: send to %s: %w: %w", connectionID, errStopped, err)
+		return kindCanceled, time.Time{}, fmt.Errorf("connection: send to %s: %w: %w", connectionID, errStopped, err)
 	case err != nil:
-		return kindOther, m.cfg.clock.Now(), fmt.Errorf("connection: send to %s: store: %w", connectionID, err)
+		return kindOther, time.Time{}, fmt.Errorf("connection: send to %s: store: %w", connectionID, err)
 	}
 	t, ok := m.conns.allow(connectionID, start)
 	if !ok {
-		return kindCircuitOpen, m.cfg.clock.Now(), fmt.Errorf("%w: %s", ErrCircuitOpen, connectionID)
+		return kindCircuitOpen, time.Time{}, fmt.Errorf("%w: %s", ErrCircuitOpen, connectionID)
 	}
 	k, err = m.post(u, rec.Endpoint, connectionID, data)
 	end = m.cfg.clock.Now()
