@@ -8,7 +8,7 @@
 // a fixed number of buckets, whatever the number of samples.
 //
 // Hand-written because the alternatives do not fit: sorting recent samples
-// is O(n log n) under a lock (the flaw of an earlier implementation), and
+// is O(n log n) under a lock, so every snapshot would stall the senders, and
 // prometheus' own histogram only answers bucket counts, not percentiles.
 package histogram
 

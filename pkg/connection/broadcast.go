@@ -106,16 +106,17 @@ func (h *retryHeap) Pop() any {
 // the delivery back; this goroutine decides what happens next, keeps the
 // retries that wait for their backoff in a heap, and wakes up for the
 // earliest with a single timer. So a slow retry costs a heap entry, not a
-// worker, and the workers keep sending fresh IDs meanwhile (an earlier
-// design slept inside the worker and took 140× longer under faults).
+// worker, and the workers keep sending fresh IDs meanwhile; a worker that
+// slept through a backoff would hold its slot and make a faulted
+// Broadcast many times slower than a clean one.
 func (m *Manager) broadcast(ctx context.Context, ids []string, data []byte) map[string]error {
 	client, opts := m.clients.forEndpoint("")
 	post := m.broadcastPoster(client, opts, data)
 	workers := min(m.cfg.workers, len(ids))
 	// Buffered, so that a worker finishing an attempt finds its next
-	// delivery queued instead of parking until the scheduler runs: the
-	// handoff through an unbuffered channel woke a goroutine per ID and
-	// cost the lean client ~10 % of its fan-out rate. At cancellation the
+	// delivery queued instead of parking until the scheduler runs: a
+	// handoff through an unbuffered channel wakes a goroutine per ID and
+	// costs the lean client ~10 % of its fan-out rate. At cancellation the
 	// queued deliveries fail fast on the done context (none is sent).
 	jobs := make(chan *delivery, workers)
 	results := make(chan *delivery, workers)

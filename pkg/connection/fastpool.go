@@ -22,15 +22,15 @@ import (
 // net/http's Request.Write and its answer read with http.ReadResponse, on
 // the caller's goroutine.
 //
-// Why not http.Transport, which the FastClient used at first: a Transport
+// Why not http.Transport: a Transport
 // hands every request to two goroutines of its connection (writeLoop,
 // readLoop) through channels, and finds the connection through a
 // wantConn, a dial context and a result channel, even when an idle
 // connection is at hand. For one small POST that is about 30 objects and
-// two goroutine wake-ups; in BenchmarkSenders it made net/http + the SDK
-// signer cost 97–101 allocations and ~50 µs of CPU per message, where the
-// same requests written and read in place cost ~68 and ~29 µs and went
-// twice as fast (docs/PERFORMANCE.md). What the pool leaves out is what
+// two goroutine wake-ups; in BenchmarkSenders net/http + the SDK signer
+// cost 97–101 allocations and ~50 µs of CPU per message, where the same
+// requests written and read in place cost ~68 and ~29 µs and go twice as
+// fast (docs/PERFORMANCE.md). What the pool leaves out is what
 // the management API does not need: HTTP/2, proxies (a client whose
 // endpoint goes through HTTP(S)_PROXY uses a Transport), 1xx answers,
 // compression. What it keeps: TLS with session resumption, a context
@@ -88,8 +88,8 @@ const writeTimeout = 10 * time.Second
 // enforced as the connection's deadlines; stop is the manager's
 // stop flag, looked at before the request is written and then every
 // cancelPoll. A context per Send, to be cancelled by Shutdown and by the
-// attempt timeout, cost two allocations, its cancellation and about 1.5 %
-// of a Send's CPU (docs/PERFORMANCE.md). The zero value bounds nothing.
+// attempt timeout, would cost two allocations, its cancellation and about
+// 1.5 % of a Send's CPU (docs/PERFORMANCE.md). The zero value bounds nothing.
 type bounds struct {
 	deadline time.Time    // zero: none
 	stop     *atomic.Bool // nil: none

@@ -17,22 +17,23 @@ import (
 // without a context.Background() of its own.
 //
 // The lifecycle also enforces the per-attempt timeout, with one watchdog
-// timer for the whole manager instead of a context.WithTimeout per
+// timer for the whole manager rather than a context.WithTimeout per
 // attempt. A Send's attempts run under the Send's own context, marked with
 // a deadline here; a Broadcast's under a child context registered here.
-// Each context.WithTimeout cost a second context (its allocation, its
-// registration with its parent, the Done channel it makes the parent
-// create, the same again for net/http's own child of it) and a runtime
-// timer, whose arming often wakes the network poller: together about a
-// tenth of the CPU a Send spends outside the HTTP client. The watchdog
-// fires every attemptTimeout/watchdogTicks (at least 1 ms) while attempts
-// run, so an attempt is cancelled at most that long after its timeout.
+// A context.WithTimeout per attempt would cost a second context (its
+// allocation, its registration with its parent, the Done channel it makes
+// the parent create, the same again for net/http's own child of it) and a
+// runtime timer, whose arming often wakes the network poller: together
+// about a tenth of the CPU a Send spends outside the HTTP client. The
+// watchdog fires every attemptTimeout/watchdogTicks (at least 1 ms) while
+// attempts run, so an attempt is cancelled at most that long after its
+// timeout.
 //
 // A registration is a slot in an intrusive list, recycled through a free
 // list, and its deadline is an atomic: a Send takes the lock twice (to
-// register and to leave) and arms and disarms its attempts without it. A
-// map of registrations, locked for every change, cost four locked map
-// operations per Send, on cache lines the HTTP call had just evicted.
+// register and to leave) and arms and disarms its attempts without it,
+// where a map of registrations would cost four locked map operations per
+// Send, on cache lines the HTTP call has just evicted.
 type lifecycle struct {
 	mu      sync.Mutex
 	closing bool  // Shutdown started: no new foreground work

@@ -28,8 +28,8 @@ func (m *Manager) Flush(ctx context.Context) error {
 // FastClient's pool within 50 ms), a wait for the Limiter, a retry's
 // backoff. A Send's lookup of its connection in the store is not cut
 // short: through a FastClient it runs under the caller's context, since
-// a context of the Send's own, only there for Shutdown to cancel, cost
-// about 1.5 % of its CPU (docs/PERFORMANCE.md); the Send then ends
+// a context of the Send's own, only there for Shutdown to cancel, would
+// cost about 1.5 % of its CPU (docs/PERFORMANCE.md); the Send then ends
 // with ErrShuttingDown before it posts. A client built by
 // NewAPIGatewayClient or NewFastClient (with its own pool) has its idle
 // connections closed. Calling Shutdown again is safe: it waits the same way.
