@@ -22,7 +22,7 @@ func TestTemplateFunctionsDieWithTheRuntime(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not installed")
 	}
-	p := startDevProcess(t, buildBinary(t), "--template", "testdata/tplapp/template.yaml", "--no-watch")
+	p := startDevProcess(t, buildBinary(t), "--template", "../../runtime/stack/testdata/tplapp/template.yaml", "--no-watch")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c := dialDev(ctx, t, p.wsURL+"?token=good", nil)

@@ -1,4 +1,4 @@
-package main
+package stack_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/streamer-go/streamer/runtime/stack"
 )
 
 const watchTemplate = `Resources:
@@ -30,13 +32,11 @@ const watchTemplate = `Resources:
     Properties: {ApiId: !Ref Api, StageName: dev}
 `
 
-// TestTemplateCodeChangeIsPickedUp edits a running function's code: the
+// TestCodeChangeIsPickedUp edits a running function's code: the
 // next invocation answers with the new code, without restarting
 // `streamer dev`.
-func TestTemplateCodeChangeIsPickedUp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs binaries")
-	}
+func TestCodeChangeIsPickedUp(t *testing.T) {
+	short(t)
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not installed")
 	}
@@ -56,10 +56,10 @@ func TestTemplateCodeChangeIsPickedUp(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "template.yaml"), []byte(watchTemplate), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := startDevProcess(t, buildBinary(t), "--template", filepath.Join(dir, "template.yaml"))
+	p := start(t, stack.Config{Template: filepath.Join(dir, "template.yaml"), Watch: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c := dialDev(ctx, t, p.wsURL, nil)
+	c := dial(ctx, t, p.WebSocketURL(), nil)
 	ask := func() string {
 		t.Helper()
 		c.send(ctx, `{"action":"anything"}`)

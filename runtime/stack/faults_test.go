@@ -1,4 +1,4 @@
-package main
+package stack_test
 
 import (
 	"context"
@@ -10,28 +10,27 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/streamer-go/streamer/runtime/stack"
 )
 
-// TestTemplateAuthorizerRoutesAndFaults runs testdata/tplapp/template.yaml:
+// TestAuthorizerRoutesAndFaults runs testdata/tplapp/template.yaml:
 // a Python REQUEST authorizer on $connect, a Go function that `streamer
 // dev` builds from its package, a Python route, and functions that crash,
 // hang past their Timeout and break the Runtime API. The client gets API
 // Gateway's answers, keeps its socket, and each next invocation runs in a
 // fresh process.
-func TestTemplateAuthorizerRoutesAndFaults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs binaries")
-	}
+func TestAuthorizerRoutesAndFaults(t *testing.T) {
+	short(t)
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not installed")
 	}
-	bin := buildBinary(t)
-	p := startDevProcess(t, bin, "--template", "testdata/tplapp/template.yaml", "--stack-name", "faults", "--no-watch")
+	p := start(t, stack.Config{Template: "testdata/tplapp/template.yaml", StackName: "faults"})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
 	for token, want := range map[string]int{"": http.StatusUnauthorized, "deny": http.StatusForbidden, "unauth": http.StatusUnauthorized, "boom": http.StatusInternalServerError} {
-		u := p.wsURL
+		u := p.WebSocketURL()
 		if token != "" {
 			u += "?token=" + token
 		}
@@ -46,12 +45,12 @@ func TestTemplateAuthorizerRoutesAndFaults(t *testing.T) {
 		}
 	}
 	// A $connect function that fails refuses the upgrade with 500.
-	_, resp, err := websocket.Dial(ctx, p.wsURL+"?token=good", &websocket.DialOptions{HTTPHeader: http.Header{"X-Fail-Connect": {"1"}}})
+	_, resp, err := websocket.Dial(ctx, p.WebSocketURL()+"?token=good", &websocket.DialOptions{HTTPHeader: http.Header{"X-Fail-Connect": {"1"}}})
 	if err == nil || resp == nil || resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("failing $connect: %v (%v), want 500", err, resp)
 	}
 
-	c := dialDev(ctx, t, p.wsURL+"?token=good", nil)
+	c := dial(ctx, t, p.WebSocketURL()+"?token=good", nil)
 	raw := func(msg string) map[string]any {
 		t.Helper()
 		c.send(ctx, msg)
@@ -108,11 +107,11 @@ func TestTemplateAuthorizerRoutesAndFaults(t *testing.T) {
 		t.Errorf("python route answered %v", py)
 	}
 	p.stop(t)
-	out := strings.Join(p.stdout, "\n")
+	out := p.notices.String()
 	if !strings.Contains(out, "not emulated: Queue (AWS::SQS::Queue) is not emulated") {
 		t.Errorf("start-up lines do not name the queue:\n%s", out)
 	}
-	if logs := p.stderr.String(); !strings.Contains(logs, "faults-GoFunction | crashing on purpose") {
+	if logs := p.output.String(); !strings.Contains(logs, "faults-GoFunction | crashing on purpose") {
 		t.Errorf("no prefixed output from the crashing function:\n%s", logs)
 	}
 }

@@ -1,0 +1,467 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/streamer-go/streamer/runtime/ddbstream"
+	"github.com/streamer-go/streamer/runtime/lambdart"
+	"github.com/streamer-go/streamer/runtime/local"
+	"github.com/streamer-go/streamer/runtime/schedule"
+	"github.com/streamer-go/streamer/runtime/template"
+	"github.com/streamer-go/streamer/runtime/tlsmux"
+)
+
+// ErrNoWebSocketAPI is returned by Start for a template that declares no
+// AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET.
+var ErrNoWebSocketAPI = errors.New("stack: the template declares no AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET to serve")
+
+// Config configures Start. Template is required; the zero value of every
+// other field is documented on it.
+type Config struct {
+	// Template is the path of the SAM/CloudFormation template (JSON or
+	// YAML). Relative CodeUri paths start from its folder.
+	Template string
+	// ParameterOverrides set the template's parameters, as `sam deploy
+	// --parameter-overrides` does.
+	ParameterOverrides map[string]string
+	// StackName is AWS::StackName. Empty means "local".
+	StackName string
+	// Region is AWS::Region and the functions' AWS_REGION. Empty means
+	// "us-east-1".
+	Region string
+
+	// Addr is where the API listens (ws:// and wss:// on one port). Empty
+	// means "127.0.0.1:0", a free port.
+	Addr string
+	// Stage is served when the template declares no
+	// AWS::ApiGatewayV2::Stage. Empty means local.DefaultStage.
+	Stage string
+	// DynamoDBEndpoint is the DynamoDB-API server that holds the
+	// template's tables (for instance dynalite). Empty leaves the tables
+	// out, with a "not emulated:" line.
+	DynamoDBEndpoint string
+	// Concurrency is the processes per function at most. Zero means
+	// lambdart.DefaultConcurrency.
+	Concurrency int
+	// Watch restarts a function's processes when its code changes.
+	Watch bool
+
+	// IdleTimeout, MaxLifetime, OutboundQueue and AllowedOrigins are the
+	// gateway's (see local.Config); zero values mean its defaults.
+	IdleTimeout    time.Duration
+	MaxLifetime    time.Duration
+	OutboundQueue  int
+	AllowedOrigins []string
+	// Observer, when set, is told of the gateway's connections, route
+	// invocations and @connections calls.
+	Observer local.Observer
+
+	// Notices receives the start-up lines: what is not emulated and the
+	// functions. Nil discards them.
+	Notices io.Writer
+	// FunctionOutput receives the functions' stdout and stderr, each line
+	// prefixed with the function's name. Nil means os.Stderr.
+	FunctionOutput io.Writer
+	// Logger receives the stack's logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Stack is a running template. Start returns it; Shutdown stops it.
+type Stack struct {
+	wsURL, endpoint, tlsEndpoint string
+
+	app       *template.App
+	gw        *local.Gateway
+	ln        *tlsmux.Listener
+	functions map[string]*lambdart.Function
+	proxy     *ddbstream.Proxy
+	proxySrv  *http.Server
+	stopBg    context.CancelFunc
+	bg        sync.WaitGroup
+	tmp       string
+	log       *slog.Logger
+
+	done     chan struct{} // closed when Serve returns
+	serveErr error         // Serve's error, set before done closes
+	shutOnce sync.Once
+	shutErr  error
+}
+
+// WebSocketURL is the URL clients connect to: ws://ADDR/{stage}.
+func (s *Stack) WebSocketURL() string { return s.wsURL }
+
+// ManagementEndpoint is the @connections endpoint over plain HTTP:
+// http://ADDR/{stage}.
+func (s *Stack) ManagementEndpoint() string { return s.endpoint }
+
+// TLSEndpoint is the @connections endpoint functions build from the
+// events' domainName and stage: https://{domainName}/{stage}, served with
+// the certificate authority the functions trust.
+func (s *Stack) TLSEndpoint() string { return s.tlsEndpoint }
+
+// Gateway is the local API Gateway in front of the functions.
+func (s *Stack) Gateway() *local.Gateway { return s.gw }
+
+// Done is closed when the API stops serving on its own (its listener
+// failed); Err then says why.
+func (s *Stack) Done() <-chan struct{} { return s.done }
+
+// Start loads the template and starts everything it declares. On error
+// nothing is left running. ctx bounds the start-up (table creation); the
+// stack runs until Shutdown.
+func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	if cfg.Notices == nil {
+		cfg.Notices = io.Discard
+	}
+	if cfg.FunctionOutput == nil {
+		cfg.FunctionOutput = os.Stderr
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.StackName == "" {
+		cfg.StackName = "local"
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Stage == "" {
+		cfg.Stage = local.DefaultStage
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = lambdart.DefaultConcurrency
+	}
+	notice := func(format string, args ...any) { fmt.Fprintf(cfg.Notices, format+"\n", args...) }
+
+	app, err := template.Load(cfg.Template, template.Options{ParameterOverrides: cfg.ParameterOverrides, StackName: cfg.StackName, Region: cfg.Region})
+	if err != nil {
+		return nil, err
+	}
+	if app.API == nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Template, ErrNoWebSocketAPI)
+	}
+	s := &Stack{app: app, functions: map[string]*lambdart.Function{}, log: logger, done: make(chan struct{})}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	if s.tmp, err = os.MkdirTemp("", "streamer-dev-"); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { os.RemoveAll(s.tmp) })
+
+	inner, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("stack: listen on %s: %w", cfg.Addr, err)
+	}
+	_, port, _ := net.SplitHostPort(inner.Addr().String())
+	// Functions build the management endpoint as https://{domainName}/{stage}:
+	// the domain must resolve here and the port serve TLS as well.
+	domain := "localhost:" + port
+	if addrs, lerr := net.LookupHost(app.APIID + ".execute-api.localhost"); lerr == nil && len(addrs) > 0 {
+		domain = app.APIID + ".execute-api.localhost:" + port
+	} else {
+		notice("not emulated: domainName is %s (%s.execute-api.localhost does not resolve on this machine)", domain, app.APIID)
+	}
+	ca, err := tlsmux.NewCA("localhost", "127.0.0.1", "*.execute-api.localhost")
+	if err != nil {
+		inner.Close()
+		return nil, err
+	}
+	caFile := filepath.Join(s.tmp, "ca.pem")
+	if err := ca.WritePEM(caFile); err != nil {
+		inner.Close()
+		return nil, err
+	}
+	s.ln = tlsmux.Listen(inner, ca.ServerConfig())
+	undo = append(undo, func() { s.ln.Close(); s.ln.Wait() })
+
+	stage := app.API.Stage
+	if stage == "" {
+		stage = cfg.Stage
+		notice("not emulated: the template declares no AWS::ApiGatewayV2::Stage; serving stage %q", stage)
+	}
+	s.wsURL = "ws://" + inner.Addr().String() + "/" + stage
+	s.endpoint = "http://" + inner.Addr().String() + "/" + stage
+	s.tlsEndpoint = "https://" + domain + "/" + stage
+	for _, line := range app.Unsupported {
+		notice("not emulated: %s", line)
+	}
+
+	// DynamoDB: the template's tables at cfg.DynamoDBEndpoint, behind the
+	// stream proxy when a stream feeds a function.
+	dynamoForFunctions := cfg.DynamoDBEndpoint
+	streams := map[string]*ddbstream.Stream{}
+	if len(app.Tables) > 0 && cfg.DynamoDBEndpoint == "" {
+		notice("not emulated: the template's DynamoDB tables (no DynamoDB endpoint given; functions reach no DynamoDB)")
+	}
+	if cfg.DynamoDBEndpoint != "" && len(app.Tables) > 0 {
+		if err := createTables(ctx, app, cfg.DynamoDBEndpoint, cfg.Region, logger); err != nil {
+			return nil, err
+		}
+		for _, src := range app.StreamSources {
+			tbl := app.Tables[src.Table]
+			if tbl.StreamViewType == "" {
+				return nil, &template.Error{Resource: src.Table, Field: "Properties.StreamSpecification", Err: fmt.Errorf("missing, but %s reads the table's stream", src.Name)}
+			}
+			if streams[tbl.Name] == nil {
+				st, err := ddbstream.NewStream(tbl.Name, tbl.StreamViewType, "arn:aws:dynamodb:"+cfg.Region+":"+app.AccountID+":table/"+tbl.Name+"/stream/local", cfg.Region)
+				if err != nil {
+					return nil, err
+				}
+				streams[tbl.Name] = st
+			}
+		}
+		if len(streams) > 0 {
+			list := make([]*ddbstream.Stream, 0, len(streams))
+			for _, st := range streams {
+				list = append(list, st)
+			}
+			s.proxy = ddbstream.NewProxy(cfg.DynamoDBEndpoint, list, logger)
+			pln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, err
+			}
+			s.proxySrv = &http.Server{Handler: s.proxy, ReadHeaderTimeout: 10 * time.Second}
+			s.bg.Add(1)
+			go func() {
+				defer s.bg.Done()
+				_ = s.proxySrv.Serve(pln)
+			}()
+			undo = append(undo, func() { s.proxySrv.Close(); s.proxy.Close(); s.bg.Wait() })
+			dynamoForFunctions = "http://" + pln.Addr().String()
+		}
+	}
+
+	// The functions.
+	shims, err := lambdart.Shims(filepath.Join(s.tmp, "shims"))
+	if err != nil {
+		return nil, err
+	}
+	env := functionBaseEnv(caFile, dynamoForFunctions)
+	// SDK clients built without an endpoint reach the local management API.
+	env = append(env, "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI="+s.tlsEndpoint)
+	if len(app.Functions) > 0 {
+		notice("not emulated: MemorySize and Architectures (functions run on this machine, with its memory)")
+	}
+	ids := make([]string, 0, len(app.Functions))
+	for id := range app.Functions {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		f := app.Functions[id]
+		fcfg := lambdart.Config{
+			Name:        f.Name,
+			Dir:         f.CodeDir,
+			Handler:     f.Handler,
+			Runtime:     f.Runtime,
+			Timeout:     f.Timeout,
+			MemoryMB:    f.MemoryMB,
+			Concurrency: cfg.Concurrency,
+			Region:      cfg.Region,
+			Output:      cfg.FunctionOutput,
+			Logger:      logger,
+		}
+		for k, v := range f.Environment {
+			fcfg.Env = append(fcfg.Env, k+"="+v)
+		}
+		fcfg.Env = append(fcfg.Env, env...)
+		if cfg.Watch {
+			fcfg.Watch = []string{f.CodeDir}
+		}
+		if f.GoPackage() {
+			out := filepath.Join(s.tmp, "build", id, "bootstrap")
+			fcfg.Command = []string{out}
+			fcfg.Dir = filepath.Dir(out)
+			fcfg.Build = goBuild(f.CodeDir, out)
+		} else {
+			if fcfg.Command, err = lambdart.Command(f.Runtime, f.CodeDir, shims); err != nil {
+				field := "Properties.Runtime"
+				if strings.HasPrefix(f.Runtime, "provided") {
+					field = "Properties.CodeUri" // no bootstrap there
+				}
+				return nil, &template.Error{Resource: id, Field: field, Err: err}
+			}
+		}
+		fn, err := lambdart.New(fcfg)
+		if err != nil {
+			return nil, err
+		}
+		s.functions[id] = fn
+		undo = append(undo, func() { fn.Close() })
+	}
+
+	// The event sources.
+	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopBg = stopBg
+	undo = append(undo, func() { stopBg(); s.bg.Wait() })
+	for _, src := range app.StreamSources {
+		st := streams[app.Tables[src.Table].Name]
+		if st == nil || !src.Enabled {
+			continue
+		}
+		es := &ddbstream.Source{
+			Name:                    src.Name,
+			Stream:                  st,
+			Invoke:                  s.functions[src.Function].Invoke,
+			BatchSize:               src.BatchSize,
+			TrimHorizon:             src.StartingPosition == "TRIM_HORIZON",
+			ReportBatchItemFailures: src.ReportBatchItemFailures,
+			MaxRetries:              src.MaximumRetryAttempts,
+			Bisect:                  src.BisectBatchOnFunctionError,
+			Logger:                  logger,
+		}
+		for i, p := range src.Filters {
+			f, err := ddbstream.CompileFilter(p)
+			if err != nil {
+				return nil, &template.Error{Resource: src.Function, Field: fmt.Sprintf("%s.FilterCriteria.Filters[%d]", src.Name, i), Err: err}
+			}
+			es.Filters = append(es.Filters, f)
+		}
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			_ = es.Run(bgCtx)
+		}()
+	}
+	for _, sc := range app.Schedules {
+		if !sc.Enabled {
+			continue
+		}
+		parsed, err := schedule.Parse(sc.Expression)
+		if err != nil {
+			return nil, &template.Error{Resource: sc.Function, Field: sc.Name, Err: err}
+		}
+		fn := s.functions[sc.Function]
+		ruleARN := "arn:aws:events:" + cfg.Region + ":" + app.AccountID + ":rule/" + sc.Name
+		input := sc.Input
+		region := cfg.Region
+		payload := func(at time.Time) []byte {
+			if input != "" {
+				return []byte(input)
+			}
+			return schedule.Event(ruleARN, region, app.AccountID, at)
+		}
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			_ = schedule.Run(bgCtx, parsed, payload, fn.Invoke, logger)
+		}()
+	}
+
+	// The API.
+	api := &apiAdapter{app: app, stage: stage, functions: s.functions, log: logger, contexts: map[string]map[string]any{}}
+	routes := map[string]local.Handler{}
+	var twoWay []string
+	for _, r := range app.API.Routes {
+		fn := s.functions[r.Function]
+		if fn == nil {
+			continue
+		}
+		routes[r.Key] = api.handler(r, fn)
+		if r.TwoWay {
+			twoWay = append(twoWay, r.Key)
+		}
+	}
+	if _, ok := routes[local.RouteDisconnect]; !ok {
+		// The authorizer context of a connection is forgotten at its end
+		// even without a $disconnect route.
+		routes[local.RouteDisconnect] = func(_ context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+			api.forget(ev.RequestContext.ConnectionID)
+			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+		}
+	}
+	s.gw, err = local.New(local.Config{
+		Stage:                    stage,
+		RouteSelectionExpression: app.API.RouteSelectionExpression,
+		Routes:                   routes,
+		TwoWayRoutes:             twoWay,
+		IdleTimeout:              cfg.IdleTimeout,
+		MaxLifetime:              cfg.MaxLifetime,
+		OutboundQueue:            cfg.OutboundQueue,
+		AllowedOrigins:           cfg.AllowedOrigins,
+		DomainName:               domain,
+		APIID:                    app.APIID,
+		Observer:                 cfg.Observer,
+		Logger:                   logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		s.serveErr = s.gw.Serve(s.ln)
+		close(s.done)
+	}()
+	for _, id := range ids {
+		f := app.Functions[id]
+		notice("function %s: %s %s (%s)", id, f.Runtime, f.Handler, f.CodeDir)
+	}
+	return s, nil
+}
+
+// Err is why the API stopped serving before Shutdown; nil while it
+// serves.
+func (s *Stack) Err() error {
+	select {
+	case <-s.done:
+	default:
+		return nil
+	}
+	if errors.Is(s.serveErr, http.ErrServerClosed) || errors.Is(s.serveErr, net.ErrClosed) {
+		return nil
+	}
+	return s.serveErr
+}
+
+// Shutdown stops the gateway first ($disconnect still reaches the
+// functions), then the event sources, the functions and the stream proxy.
+// Connections still open when ctx ends are dropped; Shutdown returns
+// ctx's error then. A second call returns the first one's result.
+func (s *Stack) Shutdown(ctx context.Context) error {
+	s.shutOnce.Do(func() { s.shutErr = s.shutdown(ctx) })
+	return s.shutErr
+}
+
+func (s *Stack) shutdown(ctx context.Context) error {
+	gwErr := s.gw.Shutdown(ctx)
+	<-s.done
+	serveErr := s.Err()
+	s.ln.Close()
+	s.ln.Wait()
+	s.stopBg()
+	if s.proxySrv != nil {
+		s.proxySrv.Close()
+	}
+	s.bg.Wait()
+	for _, f := range s.functions {
+		f.Close()
+	}
+	if s.proxy != nil {
+		s.proxy.Close()
+	}
+	os.RemoveAll(s.tmp)
+	return errors.Join(gwErr, serveErr)
+}
