@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -38,20 +40,28 @@ func (g *Gateway) requestContext(c *conn, routeKey, eventType, requestID string,
 	}
 }
 
-// connectEvent is the $connect event: the upgrade request's headers and
-// query string, plus the forwarding headers API Gateway adds.
+// connectEvent is the $connect event: the upgrade request's headers, named
+// as the client spelled them, and query string, plus the forwarding
+// headers API Gateway adds.
 func (g *Gateway) connectEvent(c *conn, r *http.Request, requestID string, now time.Time) events.APIGatewayWebsocketProxyRequest {
+	spelling := clientSpelling(r)
+	name := func(canonical string) string {
+		if s, ok := spelling[canonical]; ok {
+			return s
+		}
+		if s, ok := awsHeaderSpelling[canonical]; ok {
+			return s
+		}
+		return canonical
+	}
 	multi := make(map[string][]string, len(r.Header)+4)
 	for k, v := range r.Header {
-		if aws, ok := awsHeaderSpelling[k]; ok {
-			k = aws
-		}
-		multi[k] = append([]string(nil), v...)
+		multi[name(k)] = append([]string(nil), v...)
 	}
-	multi["Host"] = []string{r.Host}
+	multi[name("Host")] = []string{r.Host}
 	_, port, _ := net.SplitHostPort(g.Addr()) // "[::1]:8080" has colons before the port
 	for k, v := range map[string]string{"X-Forwarded-For": c.sourceIP, "X-Forwarded-Port": port, "X-Forwarded-Proto": "http"} {
-		if _, ok := multi[k]; !ok {
+		if _, ok := r.Header[k]; !ok {
 			multi[k] = []string{v}
 		}
 	}
@@ -60,11 +70,38 @@ func (g *Gateway) connectEvent(c *conn, r *http.Request, requestID string, now t
 		MultiValueHeaders: multi,
 		RequestContext:    g.requestContext(c, RouteConnect, "CONNECT", requestID, now),
 	}
-	if q := r.URL.Query(); len(q) > 0 {
+	if q := queryParameters(r.URL.RawQuery); len(q) > 0 {
 		ev.MultiValueQueryStringParameters = q
 		ev.QueryStringParameters = lastValues(q)
 	}
 	return ev
+}
+
+// queryParameters parses a query string as API Gateway does for its
+// events: values decoded ('+' is a space), in the client's order, a name
+// without '=' with an empty value, and a pair that does not decode (a
+// stray '%', a ';') kept as sent rather than dropped as url.ParseQuery
+// drops it.
+func queryParameters(raw string) map[string][]string {
+	if raw == "" {
+		return nil
+	}
+	out := map[string][]string{}
+	for pair := range strings.SplitSeq(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		out[queryUnescape(k)] = append(out[queryUnescape(k)], queryUnescape(v))
+	}
+	return out
+}
+
+func queryUnescape(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
 }
 
 // messageEvent is a MESSAGE event. Binary frames arrive base64-encoded

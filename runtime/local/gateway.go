@@ -211,6 +211,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.srv = &http.Server{
 		Handler:           g,
 		ReadHeaderTimeout: 10 * time.Second,
+		ConnContext:       withSpellingConn,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
 	return g, nil
@@ -230,7 +231,7 @@ func (g *Gateway) Start() error {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := g.srv.Serve(spellingListener{ln}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			g.log.Error("local: serve", "err", err)
 		}
 	}()
@@ -246,7 +247,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	if err := g.setListener(ln); err != nil {
 		return err
 	}
-	return g.srv.Serve(ln)
+	return g.srv.Serve(spellingListener{ln})
 }
 
 func (g *Gateway) setListener(ln net.Listener) error {
