@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"syscall"
+
+	"github.com/streamer-go/streamer/pkg/store/dynamo"
+	"github.com/streamer-go/streamer/runtime/local"
 )
 
 // command is one subcommand. Each lives in its own file and registers
@@ -37,6 +41,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(args) == 0 {
 			return 2
 		}
+		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
 		return 0
 	}
 	c, ok := commands[args[0]]
@@ -83,8 +91,24 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	return nil
 }
 
+// devMainFlags are the flags of `streamer dev` the top-level help names,
+// with a short gloss each; `streamer dev -h` lists them all.
+// TestUsageNamesDevFlagsThatExist keeps the names true.
+var devMainFlags = []struct{ name, arg, gloss string }{
+	{"addr", "HOST:PORT", "listen address (default 127.0.0.1:8080; port 0 picks a free one)"},
+	{"stage", "NAME", "stage: first path segment of the URLs (default " + local.DefaultStage + ")"},
+	{"template", "PATH", "serve a SAM/CloudFormation template's own functions instead of the demo app"},
+	{"dynamodb-endpoint", "URL", "keep connections, requests and channels in DynamoDB (e.g. dynalite) instead of memory"},
+	{"table-prefix", "P", "DynamoDB table name prefix (default " + dynamo.DefaultPrefix + ")"},
+	{"jwt-algorithms", "LIST", "turn on JWT auth on $connect (keys: --jwt-hmac-secret-file, --jwt-public-key, --jwt-jwks, --jwt-jwks-url)"},
+	{"allowed-origins", "LIST", "browser origins allowed to connect (default any localhost origin)"},
+	{"metrics-addr", "ADDR", "serve Prometheus /metrics on its own address"},
+	{"log-level", "LEVEL", "debug, info, warn or error"},
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: streamer <command> [flags]")
+	fmt.Fprintln(w, "       streamer --version")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	names := make([]string, 0, len(commands))
@@ -96,5 +120,10 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'streamer <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "Main flags of 'streamer dev':")
+	for _, f := range devMainFlags {
+		fmt.Fprintf(w, "  --%-26s %s\n", f.name+" "+f.arg, f.gloss)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'streamer <command> -h' for all of a command's flags.")
 }

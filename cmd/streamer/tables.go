@@ -20,7 +20,7 @@ import (
 )
 
 func init() {
-	register(command{name: "tables", summary: "create Streamer's DynamoDB tables (tables create)", run: runTables})
+	register(command{name: "tables", summary: "create Streamer's DynamoDB tables: connections, requests, channels (tables create)", run: runTables})
 }
 
 // tablesOptions is the parsed command line of `streamer tables`.
@@ -35,11 +35,11 @@ func parseTablesFlags(args []string, stderr io.Writer) (tablesOptions, error) {
 	o := tablesOptions{}
 	fs := flag.NewFlagSet("tables create", flag.ContinueOnError)
 	fs.StringVar(&o.endpoint, "endpoint", "", "DynamoDB endpoint URL, e.g. http://127.0.0.1:4567 for dynalite (default: AWS for the region)")
-	fs.StringVar(&o.prefix, "prefix", dynamo.DefaultPrefix, "table name prefix: tables are PREFIXconnections and PREFIXrequests")
+	fs.StringVar(&o.prefix, "prefix", dynamo.DefaultPrefix, "table name prefix: tables are PREFIXconnections, PREFIXrequests and PREFIXchannels")
 	fs.StringVar(&o.region, "region", "", "AWS region (default: from the AWS config; us-east-1 with --endpoint)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: streamer tables create [--endpoint URL] [--prefix P] [--region R]")
-		fmt.Fprintln(fs.Output(), "\nCreates the connections and requests tables if missing and enables TTL. Safe to rerun.")
+		fmt.Fprintln(fs.Output(), "\nCreates the connections, requests and channels tables if missing and enables TTL on each. Safe to rerun.")
 		fs.PrintDefaults()
 	}
 	if len(args) == 0 || (args[0] != "create" && args[0] != "-h" && args[0] != "--help") {

@@ -20,7 +20,7 @@ const (
 	AttrLastPing     = "last_ping"
 	AttrPermissions  = "permissions" // list of strings
 	AttrMetadata     = "metadata"    // map of strings
-	// AttrTTL is the expiry of both tables' items in Unix seconds, the
+	// AttrTTL is the expiry of every table's items in Unix seconds, the
 	// table's DynamoDB TTL attribute. Absent means no expiry.
 	AttrTTL = "ttl"
 )
