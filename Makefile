@@ -43,7 +43,7 @@ test-go:
 
 # Each fuzz target runs briefly; go test accepts one -fuzz target per run.
 FUZZ_TARGETS ?= \
-	./pkg/streamer:FuzzParseInbound \
+	./pkg/protocol:FuzzParseInbound \
 	./pkg/streamer:FuzzHandleMessage \
 	./runtime/local:FuzzRouteKey \
 	./pkg/auth:FuzzVerify \

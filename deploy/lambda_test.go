@@ -26,10 +26,10 @@ import (
 
 	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
-	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
 // These tests run the binary the template deploys (examples/lambda, built
@@ -391,16 +391,16 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 	if got := status(router, wsEvent("$default", "MESSAGE", `{"v":1,"type":"request","id":"c-1","action":"echo","payload":{"text":"hi"}}`)); got != http.StatusOK {
 		t.Errorf("echo answered %d", got)
 	}
-	var resp streamer.Response
-	if err := json.Unmarshal(received(1)[0], &resp); err != nil || resp.Type != streamer.TypeResponse || resp.RequestID != "c-1" || string(resp.Data) != `{"text":"hi"}` {
+	var resp protocol.Response
+	if err := json.Unmarshal(received(1)[0], &resp); err != nil || resp.Type != protocol.TypeResponse || resp.RequestID != "c-1" || string(resp.Data) != `{"text":"hi"}` {
 		t.Fatalf("echo reply %s (%v)", received(1)[0], err)
 	}
 
 	if got := status(router, wsEvent("$default", "MESSAGE", `{"v":1,"type":"request","id":"c-2","action":"report","payload":{"seconds":0}}`)); got != http.StatusOK {
 		t.Errorf("report answered %d", got)
 	}
-	var ack streamer.Ack
-	if err := json.Unmarshal(received(2)[1], &ack); err != nil || ack.Type != streamer.TypeAck || ack.RequestID == "" {
+	var ack protocol.Ack
+	if err := json.Unmarshal(received(2)[1], &ack); err != nil || ack.Type != protocol.TypeAck || ack.RequestID == "" {
 		t.Fatalf("report reply %s (%v): want an ack", received(2)[1], err)
 	}
 
@@ -434,8 +434,8 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 		t.Fatalf("stream answered %s (%v); log:\n%s", res.body, err, stream.log)
 	}
 	msgs := gw.Received(connID)
-	var last streamer.Complete
-	if err := json.Unmarshal(msgs[len(msgs)-1], &last); err != nil || last.Type != streamer.TypeComplete || last.RequestID != ack.RequestID || string(last.Result) != reportDone {
+	var last protocol.Complete
+	if err := json.Unmarshal(msgs[len(msgs)-1], &last); err != nil || last.Type != protocol.TypeComplete || last.RequestID != ack.RequestID || string(last.Result) != reportDone {
 		t.Fatalf("last message %s (%v): want complete of %s with %s; all: %q", msgs[len(msgs)-1], err, ack.RequestID, reportDone, msgs)
 	}
 
@@ -451,7 +451,7 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 		t.Fatalf("sweep answered %s, want one request run; log:\n%s", res.body, sweep.log)
 	}
 	msgs = gw.Received(connID)
-	if err := json.Unmarshal(msgs[len(msgs)-1], &last); err != nil || last.Type != streamer.TypeComplete || last.RequestID != "r-stalled" || string(last.Result) != reportDone {
+	if err := json.Unmarshal(msgs[len(msgs)-1], &last); err != nil || last.Type != protocol.TypeComplete || last.RequestID != "r-stalled" || string(last.Result) != reportDone {
 		t.Fatalf("last message %s (%v): want complete of r-stalled; all: %q", msgs[len(msgs)-1], err, msgs)
 	}
 
@@ -497,9 +497,9 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 		t.Errorf("broadcast answered %d", got)
 	}
 	posted := gw.Received(connID)[before:]
-	var bresp streamer.Response
+	var bresp protocol.Response
 	if len(posted) != 2 || string(posted[0]) != `{"text":"all"}` ||
-		json.Unmarshal(posted[1], &bresp) != nil || bresp.Type != streamer.TypeResponse || bresp.RequestID != "c-b" ||
+		json.Unmarshal(posted[1], &bresp) != nil || bresp.Type != protocol.TypeResponse || bresp.RequestID != "c-b" ||
 		string(bresp.Data) != `{"recipients":1,"delivered":1}` {
 		t.Errorf("broadcast posted %q, want the payload then a response counting 1 of 1; log:\n%s", posted, router.log)
 	}

@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/streamer-go/streamer/awslambda"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
-	"github.com/streamer-go/streamer/pkg/streamer"
 	"github.com/streamer-go/streamer/runtime/local"
 )
 
@@ -375,9 +375,9 @@ func checkRoutesReachTheirHandlers(t testing.TB, tpl *template) {
 	}
 	// The selected field is the one the protocol's requests carry.
 	path := strings.TrimPrefix(fmt.Sprint(api["RouteSelectionExpression"]), "$request.body.")
-	field, ok := reflect.TypeFor[streamer.Inbound]().FieldByName("Action")
+	field, ok := reflect.TypeFor[protocol.Inbound]().FieldByName("Action")
 	if !ok || strings.Split(field.Tag.Get("json"), ",")[0] != path {
-		t.Errorf("route selection reads %q; streamer.Inbound.Action is tagged %q", path, field.Tag.Get("json"))
+		t.Errorf("route selection reads %q; protocol.Inbound.Action is tagged %q", path, field.Tag.Get("json"))
 	}
 
 	byHandler := functions(t, s)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/streamer-go/streamer/pkg/streamer"
+	"github.com/streamer-go/streamer/pkg/protocol"
 )
 
 // chaosRequest is one async request as its client sees it.
@@ -259,14 +259,14 @@ func (c *chaosClient) handle(m *chaosMessage, proc int) (broken bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch m.Type {
-	case streamer.TypeAck:
+	case protocol.TypeAck:
 		if r := c.byClient[m.ID]; r != nil && r.serverID == "" {
 			r.serverID = m.RequestID
 			c.byServer[m.RequestID] = r
 			r.finals = append(r.finals, c.early[m.RequestID]...)
 			delete(c.early, m.RequestID)
 		}
-	case streamer.TypeProgress:
+	case protocol.TypeProgress:
 		if r := c.byServer[m.RequestID]; r != nil {
 			r.attempts[m.Attempt] = true
 			c.world.obs.progressByProc[proc].Add(1)
@@ -274,9 +274,9 @@ func (c *chaosClient) handle(m *chaosMessage, proc int) (broken bool) {
 				c.world.obs.retried.Add(1)
 			}
 		}
-	case streamer.TypeComplete, streamer.TypeError:
+	case protocol.TypeComplete, protocol.TypeError:
 		switch m.Code {
-		case streamer.CodeUnauthorized, streamer.CodeInternal, streamer.CodeRateLimited:
+		case protocol.CodeUnauthorized, protocol.CodeInternal, protocol.CodeRateLimited:
 			// Not an outcome: nothing was decided about the request.
 			return true
 		}

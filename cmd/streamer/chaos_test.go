@@ -27,6 +27,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
@@ -229,7 +230,7 @@ func TestChaos(t *testing.T) {
 				}
 			}
 			switch {
-			case first.Type == streamer.TypeComplete:
+			case first.Type == protocol.TypeComplete:
 				completed++
 				n := completions[r.serverID]
 				if n == 2 {
@@ -241,7 +242,7 @@ func TestChaos(t *testing.T) {
 			case lostCode(first.Code):
 				lost++
 			}
-			if strings.HasPrefix(r.clientID, "c-") && first.Type != streamer.TypeComplete {
+			if strings.HasPrefix(r.clientID, "c-") && first.Type != protocol.TypeComplete {
 				t.Errorf("%s: after recovery, ended with %+v, want complete", r.clientID, first)
 			}
 		}
@@ -265,8 +266,8 @@ func TestChaos(t *testing.T) {
 
 // lostCode reports whether code says the request's record is gone: pushed
 // by the processor (REQUEST_LOST), or answered to a resume (NOT_FOUND).
-func lostCode(code streamer.ErrorCode) bool {
-	return code == streamer.CodeRequestLost || code == streamer.CodeNotFound
+func lostCode(code protocol.ErrorCode) bool {
+	return code == streamer.CodeRequestLost || code == protocol.CodeNotFound
 }
 
 // sameOutcome reports whether two final messages state the same end: the
@@ -276,7 +277,7 @@ func sameOutcome(a, b serverMessage) bool {
 	if a.Type != b.Type {
 		return false
 	}
-	if a.Type == streamer.TypeComplete {
+	if a.Type == protocol.TypeComplete {
 		return string(a.Result) == string(b.Result)
 	}
 	return a.Code == b.Code || (lostCode(a.Code) && lostCode(b.Code))

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
-	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
 // BenchmarkDev measures the demo through a real `streamer dev` process on
@@ -63,7 +63,7 @@ func benchDev(b *testing.B, bin string, extra ...string) {
 	sync := func(ctx context.Context, c *client) {
 		id := newID()
 		c.send(ctx, `{"type":"request","id":"`+id+`","action":"echo","payload":{"n":1}}`)
-		if m := c.read(ctx); m.Type != streamer.TypeResponse || m.RequestID != id {
+		if m := c.read(ctx); m.Type != protocol.TypeResponse || m.RequestID != id {
 			b.Fatalf("echo reply %+v", m)
 		}
 	}
@@ -71,10 +71,10 @@ func benchDev(b *testing.B, bin string, extra ...string) {
 		c.send(ctx, `{"type":"request","id":"`+newID()+`","action":"report","payload":{"seconds":0}}`)
 		for {
 			m := c.read(ctx)
-			if m.Type == streamer.TypeComplete {
+			if m.Type == protocol.TypeComplete {
 				return
 			}
-			if m.Type != streamer.TypeAck && m.Type != streamer.TypeProgress {
+			if m.Type != protocol.TypeAck && m.Type != protocol.TypeProgress {
 				b.Fatalf("report: %+v", m)
 			}
 		}

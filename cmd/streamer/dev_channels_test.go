@@ -17,14 +17,14 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/streamer-go/streamer/cmd/streamer/internal/demo"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
-	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
 // chanMessage is any server message of the channel protocol, read
 // generically.
 type chanMessage struct {
-	Type         streamer.MessageType `json:"type"`
+	Type         protocol.MessageType `json:"type"`
 	RequestID    string               `json:"request_id"`
 	Channel      string               `json:"channel"`
 	Offset       uint64               `json:"offset"`
@@ -32,9 +32,9 @@ type chanMessage struct {
 	Recovered    bool                 `json:"recovered"`
 	Publications []chanMessage        `json:"publications"`
 	Data         json.RawMessage      `json:"data"`
-	Info         *streamer.ClientInfo `json:"info"`
-	Members      []streamer.Member    `json:"members"`
-	Code         streamer.ErrorCode   `json:"code"`
+	Info         *protocol.ClientInfo `json:"info"`
+	Members      []protocol.Member    `json:"members"`
+	Code         protocol.ErrorCode   `json:"code"`
 	Message      string               `json:"message"`
 }
 
@@ -124,7 +124,7 @@ func reply(id string) func(chanMessage) bool {
 	return func(m chanMessage) bool { return m.RequestID == id }
 }
 
-func ofType(t streamer.MessageType) func(chanMessage) bool {
+func ofType(t protocol.MessageType) func(chanMessage) bool {
 	return func(m chanMessage) bool { return m.Type == t }
 }
 
@@ -194,7 +194,7 @@ func devChannelsEndToEnd(t *testing.T, extra ...string) {
 		for j, ch := range chansOf(i) {
 			id := fmt.Sprintf("s%d", j)
 			cs[i].send(ctx, `{"type":"subscribe","id":%q,"channel":%q}`, id, ch)
-			if m := cs[i].next(ctx, reply(id)); m.Type != streamer.TypeSubscribed || m.Channel != ch || m.Epoch == "" || m.Offset != 0 {
+			if m := cs[i].next(ctx, reply(id)); m.Type != protocol.TypeSubscribed || m.Channel != ch || m.Epoch == "" || m.Offset != 0 {
 				t.Fatalf("client %d subscribe %s: %+v", i, ch, m)
 			}
 		}
@@ -207,7 +207,7 @@ func devChannelsEndToEnd(t *testing.T, extra ...string) {
 			for n := 1; n <= perChannel; n++ {
 				id := fmt.Sprintf("p%d-%d", c, n)
 				cs[pub].send(ctx, `{"type":"publish","id":%q,"channel":"chat:r%d","data":{"tenant":%q,"n":%d}}`, id, c, tenantOf(pub), n)
-				if m := cs[pub].next(ctx, reply(id)); m.Type != streamer.TypeResponse {
+				if m := cs[pub].next(ctx, reply(id)); m.Type != protocol.TypeResponse {
 					t.Fatalf("publish reply %+v", m)
 				}
 			}
@@ -216,7 +216,7 @@ func devChannelsEndToEnd(t *testing.T, extra ...string) {
 	for i, c := range cs {
 		last := map[string]uint64{}
 		for range 2 * perChannel {
-			m := c.next(ctx, ofType(streamer.TypePublication))
+			m := c.next(ctx, ofType(protocol.TypePublication))
 			var d struct {
 				Tenant string `json:"tenant"`
 				N      uint64 `json:"n"`
@@ -244,11 +244,11 @@ func devChannelsEndToEnd(t *testing.T, extra ...string) {
 		t.Fatal(err)
 	}
 	for i, c := range cs {
-		c.backlog = slices.DeleteFunc(c.backlog, func(m chanMessage) bool { return m.Type != streamer.TypePublication })
+		c.backlog = slices.DeleteFunc(c.backlog, func(m chanMessage) bool { return m.Type != protocol.TypePublication })
 		c.send(ctx, `{"type":"ping"}`)
-		c.next(ctx, ofType(streamer.TypePong))
+		c.next(ctx, ofType(protocol.TypePong))
 		for _, m := range c.backlog {
-			if m.Type == streamer.TypePublication {
+			if m.Type == protocol.TypePublication {
 				t.Errorf("client %d got an extra publication %+v", i, m)
 			}
 		}
@@ -259,19 +259,19 @@ func devChannelsEndToEnd(t *testing.T, extra ...string) {
 	// tenant and channel) still gets the next publication; once the
 	// fan-out has run, client 0's next message is its pong.
 	cs[0].send(ctx, `{"type":"unsubscribe","id":"u1","channel":"chat:r0"}`)
-	if m := cs[0].next(ctx, reply("u1")); m.Type != streamer.TypeUnsubscribed || m.Channel != "chat:r0" {
+	if m := cs[0].next(ctx, reply("u1")); m.Type != protocol.TypeUnsubscribed || m.Channel != "chat:r0" {
 		t.Fatalf("unsubscribe reply %+v", m)
 	}
 	cs[1].send(ctx, `{"type":"publish","id":"late","channel":"chat:r0","data":{"tenant":"acme","n":%d}}`, perChannel+1)
-	cs[5].next(ctx, func(m chanMessage) bool { return m.Type == streamer.TypePublication && m.Offset == perChannel+1 })
+	cs[5].next(ctx, func(m chanMessage) bool { return m.Type == protocol.TypePublication && m.Offset == perChannel+1 })
 	if err := s.channels.svc.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	cs[0].backlog = nil
 	cs[0].send(ctx, `{"type":"ping"}`)
-	cs[0].next(ctx, ofType(streamer.TypePong))
+	cs[0].next(ctx, ofType(protocol.TypePong))
 	for _, m := range cs[0].backlog {
-		if m.Type == streamer.TypePublication {
+		if m.Type == protocol.TypePublication {
 			t.Errorf("client 0 got %+v after unsubscribing", m)
 		}
 	}
@@ -280,7 +280,7 @@ func devChannelsEndToEnd(t *testing.T, extra ...string) {
 	presence := func(c *chanClient, id string) []string {
 		c.send(ctx, `{"type":"presence","id":%q,"channel":"chat:r1"}`, id)
 		m := c.next(ctx, reply(id))
-		if m.Type != streamer.TypePresence {
+		if m.Type != protocol.TypePresence {
 			t.Fatalf("presence reply %+v", m)
 		}
 		var users []string
@@ -302,7 +302,7 @@ func devChannelsEndToEnd(t *testing.T, extra ...string) {
 	// Client 4 drops its TCP connection without a close frame.
 	cs[4].close()
 	cs[1].next(ctx, func(m chanMessage) bool {
-		return m.Type == streamer.TypeLeave && m.Channel == "chat:r1" && m.Info != nil && m.Info.UserID == "u4"
+		return m.Type == protocol.TypeLeave && m.Channel == "chat:r1" && m.Info != nil && m.Info.UserID == "u4"
 	})
 	if got, want := presence(cs[1], "pr3"), []string{"u1", "u6", "u9"}; !slices.Equal(got, want) {
 		t.Errorf("presence after the abrupt close %v, want %v", got, want)
@@ -341,7 +341,7 @@ func devChannelsRecovery(t *testing.T, extra ...string) {
 
 	c := dialChannels(ctx, t, s.wsURL, mint("alice", "acme"))
 	first := c.subscribe(ctx, "s1", channel, "")
-	if first.Type != streamer.TypeSubscribed || first.Offset != 0 || first.Epoch == "" || len(first.Publications) != 0 {
+	if first.Type != protocol.TypeSubscribed || first.Offset != 0 || first.Epoch == "" || len(first.Publications) != 0 {
 		t.Fatalf("first subscribe %+v", first)
 	}
 	for n := 1; n <= 3; n++ {
@@ -351,7 +351,7 @@ func devChannelsRecovery(t *testing.T, extra ...string) {
 	}
 	var seen uint64
 	for seen < 3 {
-		m := c.next(ctx, ofType(streamer.TypePublication))
+		m := c.next(ctx, ofType(protocol.TypePublication))
 		if m.Offset != seen+1 || m.Epoch != first.Epoch {
 			t.Fatalf("live publication %+v after %d", m, seen)
 		}
@@ -367,7 +367,7 @@ func devChannelsRecovery(t *testing.T, extra ...string) {
 	}
 	c = dialChannels(ctx, t, s.wsURL, mint("alice", "acme"))
 	m := c.subscribe(ctx, "s2", channel, fmt.Sprintf(`{"offset":%d,"epoch":%q}`, seen, first.Epoch))
-	if m.Type != streamer.TypeSubscribed || !m.Recovered || m.Offset != 53 || m.Epoch != first.Epoch || len(m.Publications) != 50 {
+	if m.Type != protocol.TypeSubscribed || !m.Recovered || m.Offset != 53 || m.Epoch != first.Epoch || len(m.Publications) != 50 {
 		t.Fatalf("recovering subscribe: type %s recovered %v offset %d epoch %q, %d publications", m.Type, m.Recovered, m.Offset, m.Epoch, len(m.Publications))
 	}
 	for i, p := range m.Publications {
@@ -375,7 +375,7 @@ func devChannelsRecovery(t *testing.T, extra ...string) {
 		if err := json.Unmarshal(p.Data, &d); err != nil {
 			t.Fatal(err)
 		}
-		if p.Type != streamer.TypePublication || p.Channel != channel || p.Offset != seen+uint64(i)+1 || d.N != p.Offset || p.Epoch != first.Epoch {
+		if p.Type != protocol.TypePublication || p.Channel != channel || p.Offset != seen+uint64(i)+1 || d.N != p.Offset || p.Epoch != first.Epoch {
 			t.Errorf("recovered publication %d: %+v", i, p)
 		}
 	}
@@ -385,7 +385,7 @@ func devChannelsRecovery(t *testing.T, extra ...string) {
 	}
 	// An epoch that is not the channel's (history lost or reset) never
 	// recovers, even with offsets the history holds.
-	if m := c.subscribe(ctx, "s4", channel, `{"offset":10,"epoch":"older-epoch"}`); m.Type != streamer.TypeSubscribed || m.Recovered || len(m.Publications) != 0 || m.Epoch != first.Epoch || m.Offset != 53 {
+	if m := c.subscribe(ctx, "s4", channel, `{"offset":10,"epoch":"older-epoch"}`); m.Type != protocol.TypeSubscribed || m.Recovered || len(m.Publications) != 0 || m.Epoch != first.Epoch || m.Offset != 53 {
 		t.Errorf("subscribe with another epoch %+v", m)
 	}
 	// An offset from the future of this epoch does not either.
@@ -399,7 +399,7 @@ func devChannelsRecovery(t *testing.T, extra ...string) {
 			t.Fatal(err)
 		}
 	}
-	if m := c.subscribe(ctx, "s6", channel, fmt.Sprintf(`{"offset":53,"epoch":%q}`, first.Epoch)); m.Type != streamer.TypeSubscribed || m.Recovered || len(m.Publications) != 0 || m.Offset != 173 {
+	if m := c.subscribe(ctx, "s6", channel, fmt.Sprintf(`{"offset":53,"epoch":%q}`, first.Epoch)); m.Type != protocol.TypeSubscribed || m.Recovered || len(m.Publications) != 0 || m.Offset != 173 {
 		t.Errorf("subscribe beyond the history: recovered %v offset %d, %d publications", m.Recovered, m.Offset, len(m.Publications))
 	}
 	// ...while a client 100 behind still recovers all 100.
@@ -415,36 +415,36 @@ func TestDevChannelsBadInput(t *testing.T) {
 	defer cancel()
 	s, mint := startJWTDev(t, ctx)
 	c := dialChannels(ctx, t, s.wsURL, mint("alice", "acme"))
-	long := make([]byte, streamer.MaxChannelLength+1)
+	long := make([]byte, protocol.MaxChannelLength+1)
 	for i := range long {
 		long[i] = 'a'
 	}
 	cases := []struct {
 		name, msg string
-		code      streamer.ErrorCode
+		code      protocol.ErrorCode
 	}{
-		{"missing channel", `{"type":"subscribe","id":"b1"}`, streamer.CodeInvalidMessage},
-		{"empty channel", `{"type":"subscribe","id":"b1","channel":""}`, streamer.CodeInvalidMessage},
-		{"oversize channel", `{"type":"subscribe","id":"b1","channel":"` + string(long) + `"}`, streamer.CodeInvalidMessage},
-		{"space in channel", `{"type":"subscribe","id":"b1","channel":"a b"}`, streamer.CodeInvalidMessage},
-		{"hash in channel", `{"type":"subscribe","id":"b1","channel":"acme#x"}`, streamer.CodeInvalidMessage},
-		{"non-ASCII channel", `{"type":"subscribe","id":"b1","channel":"café"}`, streamer.CodeInvalidMessage},
-		{"empty namespace", `{"type":"subscribe","id":"b1","channel":":x"}`, streamer.CodeInvalidMessage},
-		{"channel not a string", `{"type":"subscribe","id":"b1","channel":7}`, streamer.CodeInvalidMessage},
-		{"missing id", `{"type":"subscribe","channel":"news"}`, streamer.CodeInvalidMessage},
-		{"negative offset", `{"type":"subscribe","id":"b1","channel":"news","since":{"offset":-1,"epoch":"e"}}`, streamer.CodeInvalidMessage},
-		{"since without epoch", `{"type":"subscribe","id":"b1","channel":"news","since":{"offset":1}}`, streamer.CodeInvalidMessage},
-		{"since not an object", `{"type":"subscribe","id":"b1","channel":"news","since":"yesterday"}`, streamer.CodeInvalidMessage},
-		{"since on publish", `{"type":"publish","id":"b1","channel":"chat:a","data":1,"since":{"offset":1,"epoch":"e"}}`, streamer.CodeInvalidMessage},
-		{"publish without data", `{"type":"publish","id":"b1","channel":"chat:a"}`, streamer.CodeInvalidMessage},
-		{"unknown namespace", `{"type":"subscribe","id":"b1","channel":"nope:x"}`, streamer.CodeNotFound},
-		{"another user's channel", `{"type":"subscribe","id":"b1","channel":"user:bob"}`, streamer.CodeForbidden},
-		{"publish where clients may not", `{"type":"publish","id":"b1","channel":"ticker","data":{"n":0}}`, streamer.CodeForbidden},
-		{"presence where it is off", `{"type":"presence","id":"b1","channel":"user:alice"}`, streamer.CodeForbidden},
+		{"missing channel", `{"type":"subscribe","id":"b1"}`, protocol.CodeInvalidMessage},
+		{"empty channel", `{"type":"subscribe","id":"b1","channel":""}`, protocol.CodeInvalidMessage},
+		{"oversize channel", `{"type":"subscribe","id":"b1","channel":"` + string(long) + `"}`, protocol.CodeInvalidMessage},
+		{"space in channel", `{"type":"subscribe","id":"b1","channel":"a b"}`, protocol.CodeInvalidMessage},
+		{"hash in channel", `{"type":"subscribe","id":"b1","channel":"acme#x"}`, protocol.CodeInvalidMessage},
+		{"non-ASCII channel", `{"type":"subscribe","id":"b1","channel":"café"}`, protocol.CodeInvalidMessage},
+		{"empty namespace", `{"type":"subscribe","id":"b1","channel":":x"}`, protocol.CodeInvalidMessage},
+		{"channel not a string", `{"type":"subscribe","id":"b1","channel":7}`, protocol.CodeInvalidMessage},
+		{"missing id", `{"type":"subscribe","channel":"news"}`, protocol.CodeInvalidMessage},
+		{"negative offset", `{"type":"subscribe","id":"b1","channel":"news","since":{"offset":-1,"epoch":"e"}}`, protocol.CodeInvalidMessage},
+		{"since without epoch", `{"type":"subscribe","id":"b1","channel":"news","since":{"offset":1}}`, protocol.CodeInvalidMessage},
+		{"since not an object", `{"type":"subscribe","id":"b1","channel":"news","since":"yesterday"}`, protocol.CodeInvalidMessage},
+		{"since on publish", `{"type":"publish","id":"b1","channel":"chat:a","data":1,"since":{"offset":1,"epoch":"e"}}`, protocol.CodeInvalidMessage},
+		{"publish without data", `{"type":"publish","id":"b1","channel":"chat:a"}`, protocol.CodeInvalidMessage},
+		{"unknown namespace", `{"type":"subscribe","id":"b1","channel":"nope:x"}`, protocol.CodeNotFound},
+		{"another user's channel", `{"type":"subscribe","id":"b1","channel":"user:bob"}`, protocol.CodeForbidden},
+		{"publish where clients may not", `{"type":"publish","id":"b1","channel":"ticker","data":{"n":0}}`, protocol.CodeForbidden},
+		{"presence where it is off", `{"type":"presence","id":"b1","channel":"user:alice"}`, protocol.CodeForbidden},
 	}
 	for _, tc := range cases {
 		c.send(ctx, "%s", tc.msg)
-		m := c.next(ctx, ofType(streamer.TypeError))
+		m := c.next(ctx, ofType(protocol.TypeError))
 		if m.Code != tc.code || m.Message == "" {
 			t.Errorf("%s: %+v, want %s", tc.name, m, tc.code)
 		}
@@ -455,7 +455,7 @@ func TestDevChannelsBadInput(t *testing.T) {
 		}
 	}
 	// The user's own private channel works out of the box.
-	if m := c.subscribe(ctx, "own", "user:alice", ""); m.Type != streamer.TypeSubscribed {
+	if m := c.subscribe(ctx, "own", "user:alice", ""); m.Type != protocol.TypeSubscribed {
 		t.Errorf("own private channel: %+v", m)
 	}
 	// Subscribe flood: the cap (100) counts distinct channels; the 100th
@@ -465,21 +465,21 @@ func TestDevChannelsBadInput(t *testing.T) {
 		c.send(ctx, `{"type":"subscribe","id":"f%d","channel":"flood%d"}`, i, i)
 	}
 	for i := range 99 {
-		if m := c.next(ctx, reply(fmt.Sprintf("f%d", i))); m.Type != streamer.TypeSubscribed {
+		if m := c.next(ctx, reply(fmt.Sprintf("f%d", i))); m.Type != protocol.TypeSubscribed {
 			t.Fatalf("flood subscribe %d: %+v", i, m)
 		}
 	}
-	if m := c.subscribe(ctx, "over", "flood-over", ""); m.Type != streamer.TypeError || m.Code != streamer.CodeForbidden {
+	if m := c.subscribe(ctx, "over", "flood-over", ""); m.Type != protocol.TypeError || m.Code != protocol.CodeForbidden {
 		t.Errorf("subscription over the cap: %+v", m)
 	}
-	if m := c.subscribe(ctx, "again", "flood3", ""); m.Type != streamer.TypeSubscribed {
+	if m := c.subscribe(ctx, "again", "flood3", ""); m.Type != protocol.TypeSubscribed {
 		t.Errorf("repeated subscribe at the cap: %+v", m)
 	}
 	// Still open and answering, and other connections are unaffected.
 	c.send(ctx, `{"type":"ping"}`)
-	c.next(ctx, ofType(streamer.TypePong))
+	c.next(ctx, ofType(protocol.TypePong))
 	other := dialChannels(ctx, t, s.wsURL, mint("bob", "acme"))
-	if m := other.subscribe(ctx, "o1", "flood-over", ""); m.Type != streamer.TypeSubscribed {
+	if m := other.subscribe(ctx, "o1", "flood-over", ""); m.Type != protocol.TypeSubscribed {
 		t.Errorf("another connection: %+v", m)
 	}
 }
@@ -506,12 +506,12 @@ func TestDevTicker(t *testing.T) {
 		}
 	}()
 	c := dialChannels(ctx, t, s.wsURL, "")
-	if m := c.subscribe(ctx, "t", demo.TickerChannel, ""); m.Type != streamer.TypeSubscribed {
+	if m := c.subscribe(ctx, "t", demo.TickerChannel, ""); m.Type != protocol.TypeSubscribed {
 		t.Fatalf("subscribe ticker: %+v", m)
 	}
 	var prev uint64
 	for range 2 {
-		m := c.next(ctx, ofType(streamer.TypePublication))
+		m := c.next(ctx, ofType(protocol.TypePublication))
 		var tick demo.Tick
 		if err := json.Unmarshal(m.Data, &tick); err != nil || tick.N == 0 || tick.Time.IsZero() {
 			t.Fatalf("tick %s: %v", m.Data, err)
@@ -522,7 +522,7 @@ func TestDevTicker(t *testing.T) {
 		prev = m.Offset
 	}
 	c.send(ctx, `{"type":"presence","id":"p","channel":%q}`, demo.TickerChannel)
-	if m := c.next(ctx, reply("p")); m.Type != streamer.TypePresence || len(m.Members) != 1 || m.Members[0].UserID != demo.AnonymousUser {
+	if m := c.next(ctx, reply("p")); m.Type != protocol.TypePresence || len(m.Members) != 1 || m.Members[0].UserID != demo.AnonymousUser {
 		t.Errorf("presence %+v", m)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
@@ -59,10 +60,10 @@ func TestDevShutdownLetsRunningReportsFinish(t *testing.T) {
 	c := dialDev(ctx, t, s.wsURL, nil)
 	c.send(ctx, `{"type":"request","id":"short","action":"report","payload":{"seconds":1}}`)
 	ack := c.read(ctx)
-	if ack.Type != streamer.TypeAck {
+	if ack.Type != protocol.TypeAck {
 		t.Fatalf("ack %+v", ack)
 	}
-	if m := c.read(ctx); m.Type != streamer.TypeProgress {
+	if m := c.read(ctx); m.Type != protocol.TypeProgress {
 		t.Fatalf("progress %+v", m)
 	}
 	got := make(chan []serverMessage, 1)
@@ -88,7 +89,7 @@ func TestDevShutdownLetsRunningReportsFinish(t *testing.T) {
 		t.Errorf("shutdown: %v", err)
 	}
 	ms := <-got
-	if len(ms) == 0 || ms[len(ms)-1].Type != streamer.TypeComplete || ms[len(ms)-1].RequestID != ack.RequestID {
+	if len(ms) == 0 || ms[len(ms)-1].Type != protocol.TypeComplete || ms[len(ms)-1].RequestID != ack.RequestID {
 		t.Fatalf("messages during shutdown %+v, want the report's complete last", ms)
 	}
 	if l := logs.String(); strings.Contains(l, "cut short") {
@@ -120,10 +121,10 @@ func TestDevShutdownRequeuesAtTheDeadlineWithOneLinePerRequest(t *testing.T) {
 		// claimed at all (and stays queued without a log line).
 		for {
 			m := c.read(ctx)
-			if m.Type == streamer.TypeAck {
+			if m.Type == protocol.TypeAck {
 				ack = m.RequestID
 			}
-			if m.Type == streamer.TypeProgress && m.RequestID == ack {
+			if m.Type == protocol.TypeProgress && m.RequestID == ack {
 				ids = append(ids, ack)
 				break
 			}

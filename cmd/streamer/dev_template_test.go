@@ -22,8 +22,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
-	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
 var (
@@ -120,12 +120,12 @@ func (tr *transcript) add(who string, raw []byte) serverMessage {
 		return m
 	}
 	line := who + " " + string(b)
-	if m.Type != streamer.TypeProgress {
+	if m.Type != protocol.TypeProgress {
 		tr.run, tr.step = "", 0
 		tr.lines = append(tr.lines, line)
 		return m
 	}
-	var p streamer.Progress
+	var p protocol.Progress
 	_ = json.Unmarshal(raw, &p)
 	step := tr.checkProgress(who, p)
 	run := who + " " + m.RequestID
@@ -144,7 +144,7 @@ func (tr *transcript) add(who string, raw []byte) serverMessage {
 // checkProgress checks p is a step of the report action (both apps':
 // "step i of n" at 100*i/n percent, or "done" at 100 for a zero-length
 // run) and returns i.
-func (tr *transcript) checkProgress(who string, p streamer.Progress) int {
+func (tr *transcript) checkProgress(who string, p protocol.Progress) int {
 	if p.Message == "done" && p.Percentage == 100 {
 		return 1
 	}
@@ -185,16 +185,16 @@ func paritySession(t *testing.T, wsURL string, tokens map[string]string) *transc
 	var last serverMessage
 	for {
 		m := read("alice", alice)
-		if m.Type == streamer.TypeAck {
+		if m.Type == protocol.TypeAck {
 			reportID = m.RequestID
 		}
-		if m.Type == streamer.TypeComplete || m.Type == streamer.TypeError {
+		if m.Type == protocol.TypeComplete || m.Type == protocol.TypeError {
 			break
 		}
 		last = m
 	}
 	// Updates may be dropped in between, never the last one.
-	if last.Type != streamer.TypeProgress || last.Percentage != 100 {
+	if last.Type != protocol.TypeProgress || last.Percentage != 100 {
 		t.Errorf("the report's last message before its end is %s at %g%%, want progress at 100%%", last.Type, last.Percentage)
 	}
 
@@ -203,7 +203,7 @@ func paritySession(t *testing.T, wsURL string, tokens map[string]string) *transc
 	if m := read("alice", alice); m.Type != "" {
 		t.Errorf("alice's first message after broadcasting is %s, want her copy", m.Type)
 	}
-	if m := read("alice", alice); m.Type != streamer.TypeResponse || string(m.Data) != `{"recipients":2,"delivered":2}` {
+	if m := read("alice", alice); m.Type != protocol.TypeResponse || string(m.Data) != `{"recipients":2,"delivered":2}` {
 		t.Errorf("broadcast answered %s %s, want the two connections of acme", m.Type, m.Data)
 	}
 	if m := read("bob", bob); m.Type != "" {
@@ -212,7 +212,7 @@ func paritySession(t *testing.T, wsURL string, tokens map[string]string) *transc
 	// The copies were posted before alice's answer, so one to carol
 	// would come before her pong.
 	carol.send(ctx, `{"type":"ping"}`)
-	if m := read("carol", carol); m.Type != streamer.TypePong {
+	if m := read("carol", carol); m.Type != protocol.TypePong {
 		t.Errorf("carol (another tenant) got %s before her pong", m.Type)
 	}
 	for _, c := range []*client{bob, carol, alice} {

@@ -37,8 +37,8 @@ import (
 
 	"github.com/streamer-go/streamer/cmd/streamer/internal/demo"
 	"github.com/streamer-go/streamer/pkg/auth"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
-	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
 func TestMain(m *testing.M) {
@@ -351,12 +351,12 @@ func (c *client) send(ctx context.Context, msg string) {
 
 // serverMessage is any server → client message, read generically.
 type serverMessage struct {
-	Type       streamer.MessageType `json:"type"`
+	Type       protocol.MessageType `json:"type"`
 	RequestID  string               `json:"request_id"`
 	Data       json.RawMessage      `json:"data"`
 	Result     json.RawMessage      `json:"result"`
 	Percentage float64              `json:"percentage"`
-	Code       streamer.ErrorCode   `json:"code"`
+	Code       protocol.ErrorCode   `json:"code"`
 }
 
 func (c *client) read(ctx context.Context) serverMessage {
@@ -378,7 +378,7 @@ func (c *client) whoami(ctx context.Context) demo.Identity {
 	c.send(ctx, `{"type":"request","id":"who","action":"whoami","payload":{"userId":"evil","tenantId":"other"}}`)
 	m := c.read(ctx)
 	var who demo.Identity
-	if m.Type != streamer.TypeResponse || m.RequestID != "who" {
+	if m.Type != protocol.TypeResponse || m.RequestID != "who" {
 		c.t.Fatalf("whoami reply %+v", m)
 	}
 	if err := json.Unmarshal(m.Data, &who); err != nil {
@@ -393,7 +393,7 @@ func (c *client) runReport(ctx context.Context, id string, seconds float64) demo
 	c.t.Helper()
 	c.send(ctx, fmt.Sprintf(`{"type":"request","id":%q,"action":"report","payload":{"seconds":%g}}`, id, seconds))
 	ack := c.read(ctx)
-	if ack.Type != streamer.TypeAck || ack.RequestID == "" {
+	if ack.Type != protocol.TypeAck || ack.RequestID == "" {
 		c.t.Fatalf("report ack %+v", ack)
 	}
 	last := -1.0
@@ -402,7 +402,7 @@ func (c *client) runReport(ctx context.Context, id string, seconds float64) demo
 		if m.RequestID != ack.RequestID {
 			c.t.Fatalf("message for another request: %+v", m)
 		}
-		if m.Type == streamer.TypeComplete {
+		if m.Type == protocol.TypeComplete {
 			if last != 100 {
 				c.t.Errorf("complete after progress %v, want 100 first", last)
 			}
@@ -412,7 +412,7 @@ func (c *client) runReport(ctx context.Context, id string, seconds float64) demo
 			}
 			return res
 		}
-		if m.Type != streamer.TypeProgress || m.Percentage <= last {
+		if m.Type != protocol.TypeProgress || m.Percentage <= last {
 			c.t.Fatalf("after progress %v: %+v", last, m)
 		}
 		last = m.Percentage
@@ -430,7 +430,7 @@ func devEndToEnd(t *testing.T, bin string, extra ...string) {
 		t.Fatalf("whoami %+v", who)
 	}
 	c.send(ctx, `{"type":"request","id":"e","action":"echo","payload":{"hello":"world"}}`)
-	if m := c.read(ctx); m.Type != streamer.TypeResponse || m.RequestID != "e" || string(m.Data) != `{"hello":"world"}` {
+	if m := c.read(ctx); m.Type != protocol.TypeResponse || m.RequestID != "e" || string(m.Data) != `{"hello":"world"}` {
 		t.Fatalf("echo %+v data %s", m, m.Data)
 	}
 	if res := c.runReport(ctx, "rep-1", 0.5); res.Steps != 5 {
@@ -440,19 +440,19 @@ func devEndToEnd(t *testing.T, bin string, extra ...string) {
 	// Cancel a long report once it runs.
 	c.send(ctx, `{"type":"request","id":"rep-2","action":"report","payload":{"seconds":60}}`)
 	ack := c.read(ctx)
-	if ack.Type != streamer.TypeAck {
+	if ack.Type != protocol.TypeAck {
 		t.Fatalf("ack %+v", ack)
 	}
-	if m := c.read(ctx); m.Type != streamer.TypeProgress {
+	if m := c.read(ctx); m.Type != protocol.TypeProgress {
 		t.Fatalf("first message after the ack %+v", m)
 	}
 	c.send(ctx, `{"type":"cancel","request_id":"`+ack.RequestID+`"}`)
 	for {
 		m := c.read(ctx)
-		if m.Type == streamer.TypeError && m.Code == streamer.CodeCancelled && m.RequestID == ack.RequestID {
+		if m.Type == protocol.TypeError && m.Code == protocol.CodeCancelled && m.RequestID == ack.RequestID {
 			break
 		}
-		if m.Type != streamer.TypeProgress {
+		if m.Type != protocol.TypeProgress {
 			t.Fatalf("waiting for CANCELLED: %+v", m)
 		}
 	}
@@ -460,10 +460,10 @@ func devEndToEnd(t *testing.T, bin string, extra ...string) {
 	c.send(ctx, `{"type":"ping"}`)
 	for {
 		m := c.read(ctx)
-		if m.Type == streamer.TypePong {
+		if m.Type == protocol.TypePong {
 			break
 		}
-		if m.Type != streamer.TypeProgress {
+		if m.Type != protocol.TypeProgress {
 			t.Fatalf("after CANCELLED: %+v", m)
 		}
 	}
@@ -537,9 +537,9 @@ func readPastProgress(ctx context.Context, c *client) ([]byte, error) {
 			return nil, err
 		}
 		var m struct {
-			Type streamer.MessageType `json:"type"`
+			Type protocol.MessageType `json:"type"`
 		}
-		if json.Unmarshal(b, &m) == nil && m.Type == streamer.TypeProgress {
+		if json.Unmarshal(b, &m) == nil && m.Type == protocol.TypeProgress {
 			continue
 		}
 		return b, nil
@@ -695,10 +695,10 @@ func TestDevShutdownCancelsRunningReportAtTheDeadline(t *testing.T) {
 	}
 	c := dialDev(ctx, t, s.wsURL, nil)
 	c.send(ctx, `{"type":"request","id":"long","action":"report","payload":{"seconds":60}}`)
-	if m := c.read(ctx); m.Type != streamer.TypeAck {
+	if m := c.read(ctx); m.Type != protocol.TypeAck {
 		t.Fatalf("ack %+v", m)
 	}
-	if m := c.read(ctx); m.Type != streamer.TypeProgress {
+	if m := c.read(ctx); m.Type != protocol.TypeProgress {
 		t.Fatalf("progress %+v", m)
 	}
 	// The client keeps reading, so it answers the server's close frame.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
@@ -65,10 +66,10 @@ func takeoverOnce(b *testing.B, bin, endpoint string, lease time.Duration) (take
 		b.Fatal(err)
 	}
 	ack := read(c)
-	if ack.Type != streamer.TypeAck {
+	if ack.Type != protocol.TypeAck {
 		b.Fatalf("ack %+v", ack)
 	}
-	for m := read(c); m.Type != streamer.TypeProgress; m = read(c) {
+	for m := read(c); m.Type != protocol.TypeProgress; m = read(c) {
 	}
 	if err := a.cmd.Process.Kill(); err != nil {
 		b.Fatal(err)
@@ -90,16 +91,16 @@ func takeoverOnce(b *testing.B, bin, endpoint string, lease time.Duration) (take
 	for {
 		m := read(c2)
 		switch {
-		case m.Type == streamer.TypeProgress && m.Attempt >= 2 && takeover == 0:
+		case m.Type == protocol.TypeProgress && m.Attempt >= 2 && takeover == 0:
 			takeover = time.Since(killed)
-		case m.Type == streamer.TypeComplete:
+		case m.Type == protocol.TypeComplete:
 			complete = time.Since(killed)
 			if takeover == 0 {
 				b.Fatalf("complete without a progress of attempt 2")
 			}
 			restarted.stop(b)
 			return takeover, complete
-		case m.Type == streamer.TypeError:
+		case m.Type == protocol.TypeError:
 			b.Fatalf("error %+v", m)
 		}
 	}

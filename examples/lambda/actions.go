@@ -10,6 +10,7 @@ import (
 	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
@@ -64,7 +65,7 @@ type broadcaster struct {
 // Sending finishes before the answer, so the caller gets its copy first.
 func (b *broadcaster) serve(ctx context.Context, req *streamer.Request) (any, error) {
 	if req.Payload == nil {
-		return nil, streamer.NewClientError(streamer.CodeInvalidMessage, "broadcast needs a payload")
+		return nil, streamer.NewClientError(protocol.CodeInvalidMessage, "broadcast needs a payload")
 	}
 	ids, err := b.recipients(ctx, req)
 	if err != nil {
@@ -123,7 +124,7 @@ func report(ctx context.Context, _ *streamer.Request, in ReportRequest, p progre
 		seconds = *in.Seconds
 	}
 	if math.IsNaN(seconds) || seconds < 0 || seconds > MaxReportSeconds {
-		return nil, streamer.NewClientError(streamer.CodeInvalidMessage,
+		return nil, streamer.NewClientError(protocol.CodeInvalidMessage,
 			fmt.Sprintf("seconds must be between 0 and %g", MaxReportSeconds))
 	}
 	total := time.Duration(seconds * float64(time.Second))

@@ -14,6 +14,7 @@ import (
 	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
@@ -72,8 +73,8 @@ func TestBroadcastThroughRecords(t *testing.T) {
 	}
 
 	_, err = b.serve(ctx, &streamer.Request{ConnectionID: "a", Identity: streamer.Identity{TenantID: "acme"}})
-	if ce := (*streamer.ClientError)(nil); !errors.As(err, &ce) || ce.Code != streamer.CodeInvalidMessage {
-		t.Errorf("broadcast without a payload: %v, want %s", err, streamer.CodeInvalidMessage)
+	if ce := (*streamer.ClientError)(nil); !errors.As(err, &ce) || ce.Code != protocol.CodeInvalidMessage {
+		t.Errorf("broadcast without a payload: %v, want %s", err, protocol.CodeInvalidMessage)
 	}
 }
 
@@ -115,8 +116,8 @@ func TestReport(t *testing.T) {
 	for _, bad := range []ReportRequest{seconds(-1), seconds(MaxReportSeconds + 1)} {
 		var r reports
 		_, err := report(t.Context(), &streamer.Request{}, bad, &r)
-		if ce := (*streamer.ClientError)(nil); !errors.As(err, &ce) || ce.Code != streamer.CodeInvalidMessage || len(r) != 0 {
-			t.Errorf("report(%g): %v with %q, want %s and no progress", *bad.Seconds, err, r, streamer.CodeInvalidMessage)
+		if ce := (*streamer.ClientError)(nil); !errors.As(err, &ce) || ce.Code != protocol.CodeInvalidMessage || len(r) != 0 {
+			t.Errorf("report(%g): %v with %q, want %s and no progress", *bad.Seconds, err, r, protocol.CodeInvalidMessage)
 		}
 	}
 	// A cancelled run stops at once with the context's error.

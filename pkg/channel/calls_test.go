@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/channel"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
@@ -76,7 +77,7 @@ func TestDynamoStoreCalls(t *testing.T) {
 	// Through the service: what one client message costs.
 	w := newWire(t)
 	svc := newService(t, st, w, channel.WithNamespace("chat", channel.Namespace{HistorySize: 100, ClientPublish: true, JoinLeave: true}))
-	serve := func(typ streamer.MessageType, name string, since *streamer.Since) {
+	serve := func(typ protocol.MessageType, name string, since *protocol.Since) {
 		t.Helper()
 		if _, err := svc.ServeChannel(ctx, &streamer.ChannelRequest{
 			Type: typ, ID: "x", Channel: name, Since: since, Data: []byte(`{"a":1}`), ConnectionID: "c2",
@@ -88,9 +89,9 @@ func TestDynamoStoreCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	serve(streamer.TypeSubscribe, "news", nil)
+	serve(protocol.TypeSubscribe, "news", nil)
 	check("subscribe", map[string]int{"Query": 1, "PutItem": 2, "GetItem": 1})
-	serve(streamer.TypeSubscribe, "news", &streamer.Since{Offset: 3, Epoch: "e"})
+	serve(protocol.TypeSubscribe, "news", &protocol.Since{Offset: 3, Epoch: "e"})
 	check("subscribe with since", map[string]int{"Query": 2, "PutItem": 2, "GetItem": 1})
 	if _, err := svc.In("acme").Publish(ctx, "news", 1); err != nil {
 		t.Fatal(err)
@@ -99,10 +100,10 @@ func TestDynamoStoreCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("server publish with its fan-out", map[string]int{"UpdateItem": 1, "PutItem": 1, "Query": 1})
-	serve(streamer.TypeSubscribe, "chat:a", nil)
+	serve(protocol.TypeSubscribe, "chat:a", nil)
 	// A channel seen for the first time also creates its counter item.
 	check("subscribe to a new channel, with a join event", map[string]int{"Query": 2, "PutItem": 3, "GetItem": 1})
-	serve(streamer.TypePublish, "chat:a", nil)
+	serve(protocol.TypePublish, "chat:a", nil)
 	check("client publish with its fan-out", map[string]int{"UpdateItem": 1, "PutItem": 1, "Query": 1})
 	if err := svc.RemoveConnection(ctx, "c2"); err != nil {
 		t.Fatal(err)

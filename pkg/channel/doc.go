@@ -9,7 +9,7 @@
 // streamer.WithChannels and to the $connect/$disconnect handler with
 // streamer.WithConnectionCleanup. Publish from any Go code with
 // [Service.Publish] or, for a tenant's channels, Service.In(tenant).Publish.
-// The wire messages are in package streamer (protocol_channel.go) and
+// The wire messages are in package protocol (channel.go) and
 // docs/PROTOCOL.md#channels, which also states the delivery guarantee.
 //
 // # Tenants and namespaces

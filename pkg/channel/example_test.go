@@ -7,6 +7,7 @@ import (
 
 	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
@@ -67,7 +68,7 @@ func ExampleTenant_Publish() {
 func ExampleWithAuthorizer() {
 	onlyStaff := channel.WithAuthorizer(func(ctx context.Context, a channel.Access) error {
 		if a.Namespace == "staff" && !a.Identity.HasPermission("staff") {
-			return streamer.NewClientError(streamer.CodeForbidden, "staff only")
+			return streamer.NewClientError(protocol.CodeForbidden, "staff only")
 		}
 		return nil
 	})
@@ -75,7 +76,7 @@ func ExampleWithAuthorizer() {
 		channel.WithNamespace("staff", channel.Namespace{HistorySize: 10}), onlyStaff)
 	defer chans.Shutdown(context.Background())
 	_, err := chans.ServeChannel(context.Background(), &streamer.ChannelRequest{
-		Type: streamer.TypeSubscribe, ID: "s", Channel: "staff:ops", ConnectionID: "c",
+		Type: protocol.TypeSubscribe, ID: "s", Channel: "staff:ops", ConnectionID: "c",
 		Identity: streamer.Identity{UserID: "bob"},
 	})
 	fmt.Println(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
@@ -35,15 +36,15 @@ func FuzzChannelMessage(f *testing.F) {
 		if err != nil {
 			t.Skip()
 		}
-		in, err := streamer.ParseInbound(body, 0)
+		in, err := protocol.ParseInbound(body, 0)
 		if err != nil {
-			var ve *streamer.ValidationError
-			if !errors.As(err, &ve) || ve.Code != streamer.CodeInvalidMessage {
+			var ve *protocol.ValidationError
+			if !errors.As(err, &ve) || ve.Code != protocol.CodeInvalidMessage {
 				t.Fatalf("ParseInbound(%s) = %v, want a ValidationError", body, err)
 			}
 			return
 		}
-		if len(in.Channel) == 0 || len(in.Channel) > streamer.MaxChannelLength || strings.ContainsAny(in.Channel, "# \t\n") || in.Channel[0] == ':' {
+		if len(in.Channel) == 0 || len(in.Channel) > protocol.MaxChannelLength || strings.ContainsAny(in.Channel, "# \t\n") || in.Channel[0] == ':' {
 			t.Fatalf("accepted channel %q", in.Channel)
 		}
 		if in.Since != nil && (in.Since.Offset < 0 || in.Since.Epoch == "") {
@@ -65,12 +66,12 @@ func FuzzChannelMessage(f *testing.F) {
 		})
 		if err != nil {
 			var ce *streamer.ClientError
-			if !errors.As(err, &ce) || ce.Code == "" || ce.Code == streamer.CodeInternal {
+			if !errors.As(err, &ce) || ce.Code == "" || ce.Code == protocol.CodeInternal {
 				t.Fatalf("ServeChannel(%q): %v, want a ClientError", in.Channel, err)
 			}
 			return
 		}
-		sub, ok := reply.(streamer.Subscribed)
+		sub, ok := reply.(protocol.Subscribed)
 		if !ok {
 			t.Fatalf("reply %#v", reply)
 		}

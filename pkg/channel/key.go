@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/streamer-go/streamer/pkg/streamer"
+	"github.com/streamer-go/streamer/pkg/protocol"
 )
 
 // keySep joins a tenant and a channel name in a store key. Channel names
-// never contain it (streamer.CheckChannelName), so splitting at its last
+// never contain it (protocol.CheckChannelName), so splitting at its last
 // occurrence recovers both, whatever the tenant id holds: one tenant's key
 // can never equal another's.
 const keySep = "#"
@@ -37,7 +37,7 @@ func NamespaceOf(name string) string {
 // ValidateName reports whether name is a valid channel name; the error
 // wraps ErrInvalidChannel.
 func ValidateName(name string) error {
-	if err := streamer.CheckChannelName(name); err != nil {
+	if err := protocol.CheckChannelName(name); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidChannel, err)
 	}
 	return nil

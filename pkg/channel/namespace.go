@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
@@ -80,7 +81,7 @@ type Authorizer func(ctx context.Context, a Access) error
 // userRule is the built-in rule: "user:{id}" belongs to user {id}.
 func userRule(a Access) error {
 	if a.Namespace == UserNamespace && a.Channel != UserNamespace+":"+a.Identity.UserID {
-		return streamer.NewClientError(streamer.CodeForbidden, "channel "+a.Channel+" is private to another user")
+		return streamer.NewClientError(protocol.CodeForbidden, "channel "+a.Channel+" is private to another user")
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/streamer-go/streamer/pkg/connection"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
@@ -19,20 +20,20 @@ import (
 // subscription cap does not allow, INVALID_MESSAGE for a bad name.
 func (s *Service) ServeChannel(ctx context.Context, req *streamer.ChannelRequest) (any, error) {
 	if err := ValidateName(req.Channel); err != nil {
-		return nil, streamer.NewClientError(streamer.CodeInvalidMessage, "invalid channel name")
+		return nil, streamer.NewClientError(protocol.CodeInvalidMessage, "invalid channel name")
 	}
 	ns, err := s.namespace(req.Channel)
 	if err != nil {
-		return nil, &streamer.ClientError{Code: streamer.CodeNotFound, Message: "unknown channel namespace " + NamespaceOf(req.Channel), Err: err}
+		return nil, &streamer.ClientError{Code: protocol.CodeNotFound, Message: "unknown channel namespace " + NamespaceOf(req.Channel), Err: err}
 	}
 	key := Key(req.Identity.TenantID, req.Channel)
 	switch req.Type {
-	case streamer.TypeSubscribe:
+	case protocol.TypeSubscribe:
 		if err := s.check(ctx, OpSubscribe, req); err != nil {
 			return nil, err
 		}
 		return s.subscribe(ctx, req, ns, key)
-	case streamer.TypeUnsubscribe:
+	case protocol.TypeUnsubscribe:
 		// Anyone may leave a channel; unsubscribing from one never joined
 		// is answered the same (idempotent).
 		sub, ok, err := s.store.Unsubscribe(ctx, key, req.ConnectionID)
@@ -40,31 +41,31 @@ func (s *Service) ServeChannel(ctx context.Context, req *streamer.ChannelRequest
 			return nil, fmt.Errorf("channel: unsubscribing: %w", err)
 		}
 		if ok && ns.JoinLeave {
-			s.announce(ctx, key, streamer.NewLeave(req.Channel, streamer.ClientInfo{UserID: sub.UserID, ConnectionID: sub.ConnectionID}))
+			s.announce(ctx, key, protocol.NewLeave(req.Channel, protocol.ClientInfo{UserID: sub.UserID, ConnectionID: sub.ConnectionID}))
 		}
-		return streamer.NewUnsubscribed(req.ID, req.Channel), nil
-	case streamer.TypePublish:
+		return protocol.NewUnsubscribed(req.ID, req.Channel), nil
+	case protocol.TypePublish:
 		if !ns.ClientPublish {
-			return nil, streamer.NewClientError(streamer.CodeForbidden, "clients may not publish on "+req.Channel)
+			return nil, streamer.NewClientError(protocol.CodeForbidden, "clients may not publish on "+req.Channel)
 		}
 		if err := s.check(ctx, OpPublish, req); err != nil {
 			return nil, err
 		}
 		pos, err := s.publish(ctx, req.Identity.TenantID, req.Channel, req.Data, req.Identity.UserID)
 		if errors.Is(err, ErrTooLarge) {
-			return nil, &streamer.ClientError{Code: streamer.CodeInvalidMessage, Message: "publication too large", Err: err}
+			return nil, &streamer.ClientError{Code: protocol.CodeInvalidMessage, Message: "publication too large", Err: err}
 		}
 		if err != nil {
 			return nil, err
 		}
-		data, err := jsonOf(streamer.Published{Channel: req.Channel, Offset: pos.Offset, Epoch: pos.Epoch})
+		data, err := jsonOf(protocol.Published{Channel: req.Channel, Offset: pos.Offset, Epoch: pos.Epoch})
 		if err != nil {
 			return nil, err
 		}
-		return streamer.NewResponse(req.ID, data), nil
-	case streamer.TypePresence:
+		return protocol.NewResponse(req.ID, data), nil
+	case protocol.TypePresence:
 		if !ns.Presence {
-			return nil, streamer.NewClientError(streamer.CodeForbidden, "presence is not enabled on "+req.Channel)
+			return nil, streamer.NewClientError(protocol.CodeForbidden, "presence is not enabled on "+req.Channel)
 		}
 		if err := s.check(ctx, OpPresence, req); err != nil {
 			return nil, err
@@ -73,19 +74,19 @@ func (s *Service) ServeChannel(ctx context.Context, req *streamer.ChannelRequest
 		if err != nil {
 			return nil, fmt.Errorf("channel: listing subscribers: %w", err)
 		}
-		members := make([]streamer.Member, len(subs))
+		members := make([]protocol.Member, len(subs))
 		for i, sub := range subs {
-			members[i] = streamer.Member{UserID: sub.UserID, ConnectionID: sub.ConnectionID}
+			members[i] = protocol.Member{UserID: sub.UserID, ConnectionID: sub.ConnectionID}
 		}
-		slices.SortFunc(members, func(a, b streamer.Member) int {
+		slices.SortFunc(members, func(a, b protocol.Member) int {
 			if a.UserID != b.UserID {
 				return strings.Compare(a.UserID, b.UserID)
 			}
 			return strings.Compare(a.ConnectionID, b.ConnectionID)
 		})
-		return streamer.NewPresence(req.ID, req.Channel, members), nil
+		return protocol.NewPresence(req.ID, req.Channel, members), nil
 	default:
-		return nil, streamer.NewClientError(streamer.CodeInvalidMessage, "not a channel message")
+		return nil, streamer.NewClientError(protocol.CodeInvalidMessage, "not a channel message")
 	}
 }
 
@@ -106,7 +107,7 @@ func (s *Service) check(ctx context.Context, op Op, req *streamer.ChannelRequest
 	if errors.As(err, &ce) {
 		return err
 	}
-	return &streamer.ClientError{Code: streamer.CodeForbidden, Message: "not allowed to " + string(op) + " on " + req.Channel, Err: err}
+	return &streamer.ClientError{Code: protocol.CodeForbidden, Message: "not allowed to " + string(op) + " on " + req.Channel, Err: err}
 }
 
 // subscribe stores the subscription first and reads the position after,
@@ -119,21 +120,21 @@ func (s *Service) subscribe(ctx context.Context, req *streamer.ChannelRequest, n
 	}
 	already := slices.Contains(chans, key)
 	if !already && len(chans) >= s.maxSubs {
-		return nil, streamer.NewClientError(streamer.CodeForbidden, fmt.Sprintf("subscription limit of %d per connection reached", s.maxSubs))
+		return nil, streamer.NewClientError(protocol.CodeForbidden, fmt.Sprintf("subscription limit of %d per connection reached", s.maxSubs))
 	}
 	sub := Subscriber{ConnectionID: req.ConnectionID, UserID: req.Identity.UserID}
 	if err := s.store.Subscribe(ctx, key, sub, s.now().Add(s.subTTL)); err != nil {
 		return nil, fmt.Errorf("channel: subscribing: %w", err)
 	}
 	if !already && ns.JoinLeave {
-		s.announce(ctx, key, streamer.NewJoin(req.Channel, streamer.ClientInfo{UserID: sub.UserID, ConnectionID: sub.ConnectionID}))
+		s.announce(ctx, key, protocol.NewJoin(req.Channel, protocol.ClientInfo{UserID: sub.UserID, ConnectionID: sub.ConnectionID}))
 	}
 	if req.Since == nil {
 		pos, err := s.store.Position(ctx, key)
 		if err != nil {
 			return nil, fmt.Errorf("channel: reading position: %w", err)
 		}
-		return streamer.NewSubscribed(req.ID, req.Channel, pos.Offset, pos.Epoch, false, nil), nil
+		return protocol.NewSubscribed(req.ID, req.Channel, pos.Offset, pos.Epoch, false, nil), nil
 	}
 	after := uint64(req.Since.Offset)
 	entries, pos, err := s.store.History(ctx, key, after)
@@ -142,9 +143,9 @@ func (s *Service) subscribe(ctx context.Context, req *streamer.ChannelRequest, n
 	}
 	pubs, ok := recoverable(req.Channel, req.Since.Epoch, after, entries, pos)
 	if !ok {
-		return streamer.NewSubscribed(req.ID, req.Channel, pos.Offset, pos.Epoch, false, nil), nil
+		return protocol.NewSubscribed(req.ID, req.Channel, pos.Offset, pos.Epoch, false, nil), nil
 	}
-	return streamer.NewSubscribed(req.ID, req.Channel, pos.Offset, pos.Epoch, true, pubs), nil
+	return protocol.NewSubscribed(req.ID, req.Channel, pos.Offset, pos.Epoch, true, pubs), nil
 }
 
 // recoverBudget is the room recovered publications may take in the
@@ -155,24 +156,24 @@ const recoverBudget = connection.MaxMessageBytes - 1024
 // the history holds every one of them and they fit in one message: the
 // epoch matches, after is not in the future, and entries run without a
 // gap from after+1 to the channel's offset.
-func recoverable(name, epoch string, after uint64, entries []Entry, pos Position) ([]streamer.Publication, bool) {
+func recoverable(name, epoch string, after uint64, entries []Entry, pos Position) ([]protocol.Publication, bool) {
 	if epoch != pos.Epoch || after > pos.Offset {
 		return nil, false
 	}
 	if uint64(len(entries)) != pos.Offset-after {
 		return nil, false
 	}
-	pubs := make([]streamer.Publication, len(entries))
+	pubs := make([]protocol.Publication, len(entries))
 	size := 0
 	for i, e := range entries {
 		if e.Offset != after+uint64(i)+1 {
 			return nil, false
 		}
-		var info *streamer.ClientInfo
+		var info *protocol.ClientInfo
 		if e.UserID != "" {
-			info = &streamer.ClientInfo{UserID: e.UserID}
+			info = &protocol.ClientInfo{UserID: e.UserID}
 		}
-		pubs[i] = streamer.NewPublication(name, e.Offset, pos.Epoch, e.Data, info)
+		pubs[i] = protocol.NewPublication(name, e.Offset, pos.Epoch, e.Data, info)
 		size += len(e.Data) + len(name) + len(e.UserID) + 128
 		if size > recoverBudget {
 			return nil, false
@@ -183,7 +184,7 @@ func recoverable(name, epoch string, after uint64, entries []Entry, pos Position
 
 // announce queues a join or leave for a channel's subscribers, in order
 // with its publications.
-func (s *Service) announce(ctx context.Context, key string, ev streamer.PresenceEvent) {
+func (s *Service) announce(ctx context.Context, key string, ev protocol.PresenceEvent) {
 	s.fan.enqueue(ctx, key, func(ctx context.Context) { s.deliver(ctx, key, ev) })
 }
 
@@ -203,7 +204,7 @@ func (s *Service) RemoveConnection(ctx context.Context, connectionID string) err
 		}
 		_, name := SplitKey(key)
 		if ns, err := s.namespace(name); ok && err == nil && ns.JoinLeave {
-			s.announce(ctx, key, streamer.NewLeave(name, streamer.ClientInfo{UserID: sub.UserID, ConnectionID: connectionID}))
+			s.announce(ctx, key, protocol.NewLeave(name, protocol.ClientInfo{UserID: sub.UserID, ConnectionID: connectionID}))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

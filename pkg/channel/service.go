@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/connection"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
@@ -227,11 +228,11 @@ func (s *Service) publish(ctx context.Context, tenant, name string, data []byte,
 	if err != nil {
 		return Position{}, fmt.Errorf("channel: publishing on %s: %w", name, err)
 	}
-	var info *streamer.ClientInfo
+	var info *protocol.ClientInfo
 	if userID != "" {
-		info = &streamer.ClientInfo{UserID: userID}
+		info = &protocol.ClientInfo{UserID: userID}
 	}
-	msg := streamer.NewPublication(name, pos.Offset, pos.Epoch, data, info)
+	msg := protocol.NewPublication(name, pos.Offset, pos.Epoch, data, info)
 	s.fan.enqueue(ctx, key, func(ctx context.Context) { s.deliver(ctx, key, msg) })
 	return pos, nil
 }

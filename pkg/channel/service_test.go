@@ -16,6 +16,7 @@ import (
 	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
@@ -82,13 +83,13 @@ func stores(t *testing.T) map[string]func(t *testing.T) channel.Store {
 func subscribe(t *testing.T, svc *channel.Service, conn, user, tenant, name string) {
 	t.Helper()
 	reply, err := svc.ServeChannel(t.Context(), &streamer.ChannelRequest{
-		Type: streamer.TypeSubscribe, ID: "s", Channel: name, ConnectionID: conn,
+		Type: protocol.TypeSubscribe, ID: "s", Channel: name, ConnectionID: conn,
 		Identity: streamer.Identity{UserID: user, TenantID: tenant},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := reply.(streamer.Subscribed); !ok {
+	if _, ok := reply.(protocol.Subscribed); !ok {
 		t.Fatalf("subscribe reply %#v", reply)
 	}
 }
@@ -98,11 +99,11 @@ func offsets(t *testing.T, msgs [][]byte) []uint64 {
 	t.Helper()
 	var out []uint64
 	for _, b := range msgs {
-		var p streamer.Publication
+		var p protocol.Publication
 		if err := json.Unmarshal(b, &p); err != nil {
 			t.Fatal(err)
 		}
-		if p.Type == streamer.TypePublication {
+		if p.Type == protocol.TypePublication {
 			out = append(out, p.Offset)
 		}
 	}
@@ -298,41 +299,41 @@ func TestAuthorizer(t *testing.T) {
 			case "room:secret":
 				return errors.New("not on the list")
 			case "room:later":
-				return streamer.NewClientError(streamer.CodeRateLimited, "come back later")
+				return streamer.NewClientError(protocol.CodeRateLimited, "come back later")
 			}
 			return nil
 		}))
-	ask := func(typ streamer.MessageType, name, user string) error {
+	ask := func(typ protocol.MessageType, name, user string) error {
 		_, err := svc.ServeChannel(t.Context(), &streamer.ChannelRequest{
 			Type: typ, ID: "x", Channel: name, ConnectionID: "c-" + user, Data: []byte(`1`),
 			Identity: streamer.Identity{UserID: user, TenantID: "t"},
 		})
 		return err
 	}
-	code := func(err error) streamer.ErrorCode {
+	code := func(err error) protocol.ErrorCode {
 		var ce *streamer.ClientError
 		if errors.As(err, &ce) {
 			return ce.Code
 		}
 		return "none"
 	}
-	if err := ask(streamer.TypeSubscribe, "room:open", "alice"); err != nil {
+	if err := ask(protocol.TypeSubscribe, "room:open", "alice"); err != nil {
 		t.Errorf("open room: %v", err)
 	}
-	if c := code(ask(streamer.TypePublish, "room:secret", "alice")); c != streamer.CodeForbidden {
+	if c := code(ask(protocol.TypePublish, "room:secret", "alice")); c != protocol.CodeForbidden {
 		t.Errorf("secret room: %s", c)
 	}
-	if c := code(ask(streamer.TypePresence, "room:later", "alice")); c != streamer.CodeRateLimited {
+	if c := code(ask(protocol.TypePresence, "room:later", "alice")); c != protocol.CodeRateLimited {
 		t.Errorf("later room: %s", c)
 	}
 	n := len(seen)
-	if c := code(ask(streamer.TypeSubscribe, "user:bob", "alice")); c != streamer.CodeForbidden {
+	if c := code(ask(protocol.TypeSubscribe, "user:bob", "alice")); c != protocol.CodeForbidden {
 		t.Errorf("another user's channel: %s", c)
 	}
 	if len(seen) != n {
 		t.Error("the hook ran for a channel the user rule refused")
 	}
-	if err := ask(streamer.TypeSubscribe, "user:bob", "bob"); err != nil {
+	if err := ask(protocol.TypeSubscribe, "user:bob", "bob"); err != nil {
 		t.Errorf("own user channel: %v", err)
 	}
 	if len(seen) == 0 || seen[0].Op != channel.OpSubscribe || seen[0].Namespace != "room" || seen[0].Identity.UserID != "alice" || seen[0].ConnectionID != "c-alice" {

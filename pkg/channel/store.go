@@ -9,7 +9,7 @@ import (
 // Sentinel errors. Callers branch on them with errors.Is.
 var (
 	// ErrInvalidChannel means a channel name is malformed (see
-	// streamer.CheckChannelName).
+	// protocol.CheckChannelName).
 	ErrInvalidChannel = errors.New("channel: invalid channel name")
 	// ErrUnknownNamespace means the channel's namespace is not configured.
 	ErrUnknownNamespace = errors.New("channel: unknown namespace")

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"log/slog"
 	"slices"
 	"time"
@@ -35,7 +36,7 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 	if a.checker != nil {
 		if err := a.checker.checkPayload(req.Payload); err != nil {
 			log.DebugContext(ctx, "refused payload", slog.String("action", a.name), slog.Any("error", err))
-			return r.reply(ctx, req.ConnectionID, NewError(req.ID, CodeInvalidMessage, "payload is not valid for action "+a.name))
+			return r.reply(ctx, req.ConnectionID, protocol.NewError(req.ID, protocol.CodeInvalidMessage, "payload is not valid for action "+a.name))
 		}
 	}
 	req.RequestID = requestIDFor(req.Identity, req.ID)
@@ -45,7 +46,7 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 	if p != nil {
 		if err := p.reserve(); err != nil {
 			log.WarnContext(ctx, "refusing async request", slog.Any("error", err))
-			return r.reply(ctx, req.ConnectionID, NewError(req.ID, CodeRateLimited, "server busy, retry later"))
+			return r.reply(ctx, req.ConnectionID, protocol.NewError(req.ID, protocol.CodeRateLimited, "server busy, retry later"))
 		}
 	}
 	now := r.now()
@@ -79,7 +80,7 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 		if gerr != nil {
 			p.release()
 			log.ErrorContext(ctx, "reading resubmitted request", slog.Any("error", gerr))
-			return r.reply(ctx, req.ConnectionID, NewError(req.ID, CodeInternal, msgInternal))
+			return r.reply(ctx, req.ConnectionID, protocol.NewError(req.ID, protocol.CodeInternal, msgInternal))
 		}
 		dispatch = needsWork(prev, now)
 		if prev.Status.Terminal() {
@@ -88,15 +89,15 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 		log.DebugContext(ctx, "resubmitted async request", slog.String("status", string(prev.Status)))
 	case errors.Is(err, store.ErrTooLarge):
 		p.release()
-		return r.reply(ctx, req.ConnectionID, NewError(req.ID, CodeInvalidMessage, "payload too large"))
+		return r.reply(ctx, req.ConnectionID, protocol.NewError(req.ID, protocol.CodeInvalidMessage, "payload too large"))
 	default:
 		p.release()
 		log.ErrorContext(ctx, "queueing async request", slog.Any("error", err))
-		return r.reply(ctx, req.ConnectionID, NewError(req.ID, CodeInternal, msgInternal))
+		return r.reply(ctx, req.ConnectionID, protocol.NewError(req.ID, protocol.CodeInternal, msgInternal))
 	}
 	// Ack before dispatching, so the client learns the request id before
 	// the first progress message can arrive.
-	ack := NewAck(req.ID, req.RequestID, a.name)
+	ack := protocol.NewAck(req.ID, req.RequestID, a.name)
 	if prev != nil {
 		ack.Attempt = attemptOf(prev)
 	}
@@ -157,7 +158,7 @@ func (r *Router) cancel(ctx context.Context, log *slog.Logger, connectionID stri
 	switch {
 	case err == nil:
 		log.InfoContext(ctx, "cancelled async request")
-		return r.reply(ctx, connectionID, NewError(requestID, CodeCancelled, msgCancelled))
+		return r.reply(ctx, connectionID, protocol.NewError(requestID, protocol.CodeCancelled, msgCancelled))
 	case errors.Is(err, store.ErrConflict):
 		// Already ended: tell the client how.
 		if ar, err = r.requests.GetRequest(ctx, requestID); err != nil {
@@ -196,10 +197,10 @@ func (r *Router) resume(ctx context.Context, log *slog.Logger, connectionID stri
 
 func (r *Router) replyLookupError(ctx context.Context, log *slog.Logger, connectionID, requestID string, err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return r.reply(ctx, connectionID, NewError(requestID, CodeNotFound, "request not found"))
+		return r.reply(ctx, connectionID, protocol.NewError(requestID, protocol.CodeNotFound, "request not found"))
 	}
 	log.ErrorContext(ctx, "reading async request", slog.Any("error", err))
-	return r.reply(ctx, connectionID, NewError(requestID, CodeInternal, msgInternal))
+	return r.reply(ctx, connectionID, protocol.NewError(requestID, protocol.CodeInternal, msgInternal))
 }
 
 // stateMessage is the message that describes a stored request's state: the
@@ -207,16 +208,16 @@ func (r *Router) replyLookupError(ctx context.Context, log *slog.Logger, connect
 func stateMessage(ar *store.AsyncRequest) any {
 	switch ar.Status {
 	case store.StatusCompleted:
-		return NewComplete(ar.RequestID, ar.Result)
+		return protocol.NewComplete(ar.RequestID, ar.Result)
 	case store.StatusFailed:
 		if ar.Error != nil && ar.Error.Code != "" {
-			return NewError(ar.RequestID, ErrorCode(ar.Error.Code), ar.Error.Message)
+			return protocol.NewError(ar.RequestID, protocol.ErrorCode(ar.Error.Code), ar.Error.Message)
 		}
-		return NewError(ar.RequestID, CodeInternal, msgInternal)
+		return protocol.NewError(ar.RequestID, protocol.CodeInternal, msgInternal)
 	case store.StatusCancelled:
-		return NewError(ar.RequestID, CodeCancelled, msgCancelled)
+		return protocol.NewError(ar.RequestID, protocol.CodeCancelled, msgCancelled)
 	default:
-		m := NewProgress(ar.RequestID, ar.Progress, ar.ProgressMessage, nil)
+		m := protocol.NewProgress(ar.RequestID, ar.Progress, ar.ProgressMessage, nil)
 		m.Attempt = attemptOf(ar)
 		return m
 	}

@@ -3,6 +3,7 @@ package streamer
 import (
 	"context"
 	"errors"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"log/slog"
 )
 
@@ -21,14 +22,14 @@ type ChannelService interface {
 // from the connection record (never from the message).
 type ChannelRequest struct {
 	// Type is TypeSubscribe, TypeUnsubscribe, TypePublish or TypePresence.
-	Type MessageType
+	Type protocol.MessageType
 	// ID is the client's id of the message; replies carry it.
 	ID string
 	// Channel is the name as the client sent it, valid per
 	// CheckChannelName; the service scopes it to Identity.TenantID.
 	Channel string
 	// Since is set on a subscribe that asks to recover.
-	Since *Since
+	Since *protocol.Since
 	// Data is a publish's data (never nil on publish).
 	Data         []byte
 	ConnectionID string
@@ -60,9 +61,9 @@ func WithConnectionCleanup(c ConnectionCleaner) ConnectOption {
 }
 
 // serveChannel hands a channel message to the ChannelService and replies.
-func (r *Router) serveChannel(ctx context.Context, log *slog.Logger, connectionID string, id Identity, in *Inbound) error {
+func (r *Router) serveChannel(ctx context.Context, log *slog.Logger, connectionID string, id Identity, in *protocol.Inbound) error {
 	if r.channels == nil {
-		return r.reply(ctx, connectionID, NewError(in.ID, CodeInvalidMessage, "channels are not enabled on this server"))
+		return r.reply(ctx, connectionID, protocol.NewError(in.ID, protocol.CodeInvalidMessage, "channels are not enabled on this server"))
 	}
 	reply, err := r.channels.ServeChannel(ctx, &ChannelRequest{
 		Type:         in.Type,
@@ -77,10 +78,10 @@ func (r *Router) serveChannel(ctx context.Context, log *slog.Logger, connectionI
 		var ce *ClientError
 		if errors.As(err, &ce) {
 			log.InfoContext(ctx, "channel message refused", slog.String("type", string(in.Type)), slog.String("channel", in.Channel), slog.String("code", string(ce.Code)), slog.Any("error", err))
-			return r.reply(ctx, connectionID, NewError(in.ID, ce.Code, ce.Message))
+			return r.reply(ctx, connectionID, protocol.NewError(in.ID, ce.Code, ce.Message))
 		}
 		log.ErrorContext(ctx, "channel message failed", slog.String("type", string(in.Type)), slog.String("channel", in.Channel), slog.Any("error", err))
-		return r.reply(ctx, connectionID, NewError(in.ID, CodeInternal, msgInternal))
+		return r.reply(ctx, connectionID, protocol.NewError(in.ID, protocol.CodeInternal, msgInternal))
 	}
 	return r.reply(ctx, connectionID, reply)
 }

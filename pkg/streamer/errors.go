@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/streamer-go/streamer/pkg/protocol"
 )
 
 // Sentinel errors. Callers branch on them with errors.Is.
@@ -23,14 +24,14 @@ var (
 // specific code; any other error reaches the client as a generic INTERNAL
 // error so internal details never leak.
 type ClientError struct {
-	Code    ErrorCode
+	Code    protocol.ErrorCode
 	Message string
 	// Err is an optional cause, logged but never sent.
 	Err error
 }
 
 // NewClientError returns a ClientError with the given code and message.
-func NewClientError(code ErrorCode, message string) *ClientError {
+func NewClientError(code protocol.ErrorCode, message string) *ClientError {
 	return &ClientError{Code: code, Message: message}
 }
 
@@ -83,17 +84,17 @@ const (
 
 // classify turns a handler's error into the code and message the client
 // sees. Only a ClientError's own message is passed through.
-func classify(err error) (ErrorCode, string) {
+func classify(err error) (protocol.ErrorCode, string) {
 	var ce *ClientError
 	switch {
 	case errors.As(err, &ce):
 		return ce.Code, ce.Message
 	case errors.Is(err, context.DeadlineExceeded):
-		return CodeTimeout, msgTimeout
+		return protocol.CodeTimeout, msgTimeout
 	case errors.Is(err, context.Canceled):
-		return CodeCancelled, msgCancelled
+		return protocol.CodeCancelled, msgCancelled
 	default:
-		return CodeInternal, msgInternal
+		return protocol.CodeInternal, msgInternal
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/streamer-go/streamer/pkg/auth"
 	"github.com/streamer-go/streamer/pkg/connection/connectiontest"
 	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
@@ -109,7 +110,7 @@ func ExampleRouter_Use() {
 	router.Use(func(next streamer.Handler) streamer.Handler {
 		return streamer.HandlerFunc(func(ctx context.Context, req *streamer.Request) (any, error) {
 			if req.Identity.UserID == "mallory" {
-				return nil, streamer.NewClientError(streamer.CodeForbidden, "banned")
+				return nil, streamer.NewClientError(protocol.CodeForbidden, "banned")
 			}
 			return next.ServeRequest(ctx, req)
 		})

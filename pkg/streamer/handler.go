@@ -3,6 +3,7 @@ package streamer
 import (
 	"context"
 	"encoding/json"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"slices"
 
 	"github.com/streamer-go/streamer/pkg/progress"
@@ -111,7 +112,7 @@ func decodePayload[T any](action string, payload json.RawMessage) (T, error) {
 		return v, nil
 	}
 	if err := json.Unmarshal(payload, &v); err != nil {
-		return v, &ClientError{Code: CodeInvalidMessage, Message: "payload is not valid for action " + truncate(action, MaxIDLength), Err: err}
+		return v, &ClientError{Code: protocol.CodeInvalidMessage, Message: "payload is not valid for action " + truncate(action, protocol.MaxIDLength), Err: err}
 	}
 	return v, nil
 }

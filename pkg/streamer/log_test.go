@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
@@ -99,7 +100,7 @@ func TestRouterAndProcessorNeverLogBodiesAtInfo(t *testing.T) {
 		return map[string]string{"out": "result"}, nil
 	})
 	e.router.HandleAsyncFunc("fail", func(context.Context, *streamer.Request, progress.Reporter) (any, error) {
-		return nil, streamer.NewClientError(streamer.CodeForbidden, "no")
+		return nil, streamer.NewClientError(protocol.CodeForbidden, "no")
 	})
 	proc := streamer.NewProcessor(e.router, streamer.WithProcessorLogger(log))
 	e.connect(t, "c1", "alice", "")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -340,7 +341,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 	a, mw := p.router.lookup(ar.Action)
 	if a == nil || a.async == nil {
 		log.ErrorContext(ctx, "no async handler for queued action")
-		return p.fail(ctx, log, to, ar, failure{Code: CodeUnknownAction, Message: "unknown action " + truncate(ar.Action, 64)})
+		return p.fail(ctx, log, to, ar, failure{Code: protocol.CodeUnknownAction, Message: "unknown action " + truncate(ar.Action, 64)})
 	}
 
 	p.stats.running.Add(1)
@@ -359,13 +360,13 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 		p.lost(wctx, log, to, ar)
 		return finished, nil
 	case errors.Is(stopped, errLeaseExpired):
-		return p.requeue(ctx, wctx, log, to, ar, store.RequestError{Code: string(CodeInternal), Message: "the worker lost its lease"}, true)
+		return p.requeue(ctx, wctx, log, to, ar, store.RequestError{Code: string(protocol.CodeInternal), Message: "the worker lost its lease"}, true)
 	}
 	if herr == nil {
 		data, merr := json.Marshal(res)
 		if merr != nil {
 			log.ErrorContext(ctx, "marshalling result", slog.Any("error", merr))
-			return p.fail(wctx, log, to, ar, failure{Code: CodeInternal, Message: msgInternal})
+			return p.fail(wctx, log, to, ar, failure{Code: protocol.CodeInternal, Message: msgInternal})
 		}
 		done, err := p.router.requests.Complete(wctx, ar.RequestID, ar.LeaseOwner, data)
 		switch {
@@ -377,14 +378,14 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 			return finished, nil
 		case errors.Is(err, store.ErrTooLarge):
 			log.ErrorContext(ctx, "result too large to store", slog.Int("bytes", len(data)))
-			return p.fail(wctx, log, to, ar, failure{Code: CodeInternal, Message: "result too large"})
+			return p.fail(wctx, log, to, ar, failure{Code: protocol.CodeInternal, Message: "result too large"})
 		case err != nil:
 			p.orphan(ar)
 			return finished, fmt.Errorf("streamer: completing %s: %w", ar.RequestID, err)
 		}
 		log.InfoContext(ctx, "request completed")
 		p.stats.completed.Add(1)
-		deliver(wctx, log, to, NewComplete(done.RequestID, done.Result))
+		deliver(wctx, log, to, protocol.NewComplete(done.RequestID, done.Result))
 		return finished, nil
 	}
 
@@ -403,7 +404,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 		log.WarnContext(ctx, "request failed, retryable", attrs...)
 		return p.requeue(ctx, wctx, log, to, ar, store.RequestError{Code: string(code), Message: text}, false)
 	}
-	if code == CodeInternal {
+	if code == protocol.CodeInternal {
 		log.ErrorContext(ctx, "request failed", attrs...)
 	} else {
 		log.InfoContext(ctx, "request failed", attrs...)
@@ -466,7 +467,7 @@ func (p *Processor) requeue(ctx, wctx context.Context, log *slog.Logger, to *tar
 // failure is the code and client-safe message an async request failed
 // with.
 type failure struct {
-	Code    ErrorCode
+	Code    protocol.ErrorCode
 	Message string
 }
 
@@ -483,7 +484,7 @@ func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *
 		return finished, fmt.Errorf("streamer: failing %s: %w", ar.RequestID, err)
 	}
 	p.stats.failed.Add(1)
-	deliver(ctx, log, to, NewError(ar.RequestID, f.Code, f.Message))
+	deliver(ctx, log, to, protocol.NewError(ar.RequestID, f.Code, f.Message))
 	return finished, nil
 }
 
@@ -540,7 +541,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 		if stoppedBy() != nil {
 			return nil // the client gets its final message, or another run's progress
 		}
-		m := NewProgress(ar.RequestID, u.Percentage, u.Message, u.Details)
+		m := protocol.NewProgress(ar.RequestID, u.Percentage, u.Message, u.Details)
 		m.Attempt = attempt
 		return to.send(ctx, m)
 	}

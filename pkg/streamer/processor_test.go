@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
@@ -221,7 +222,7 @@ func TestAsyncFailuresArePersistedAndSent(t *testing.T) {
 		panic("kaboom with secrets")
 	})
 	e.router.HandleAsyncFunc("refuses", func(context.Context, *streamer.Request, progress.Reporter) (any, error) {
-		return nil, streamer.NewClientError(streamer.CodeForbidden, "not your widget")
+		return nil, streamer.NewClientError(protocol.CodeForbidden, "not your widget")
 	})
 	e.router.HandleAsyncFunc("plain", func(context.Context, *streamer.Request, progress.Reporter) (any, error) {
 		return nil, errors.New("connection refused to 10.0.0.7")
@@ -439,7 +440,7 @@ func TestDecodeGivesTypedPayload(t *testing.T) {
 	req.Payload = json.RawMessage(`[]`)
 	_, err = streamer.Decode[countIn](req)
 	var ce *streamer.ClientError
-	if !errors.As(err, &ce) || ce.Code != streamer.CodeInvalidMessage {
+	if !errors.As(err, &ce) || ce.Code != protocol.CodeInvalidMessage {
 		t.Fatalf("Decode of wrong shape = %v", err)
 	}
 }

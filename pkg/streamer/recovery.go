@@ -3,6 +3,7 @@ package streamer
 import (
 	"context"
 	"errors"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"log/slog"
 	"maps"
 	"slices"
@@ -19,7 +20,7 @@ import (
 // end otherwise, so the processor sends this final error rather than leave
 // the client waiting; the client may submit the request again (under a new
 // id: the old one may come back with an old backup). See docs/PROTOCOL.md.
-const CodeRequestLost ErrorCode = "REQUEST_LOST"
+const CodeRequestLost protocol.ErrorCode = "REQUEST_LOST"
 
 const msgRequestLost = "the server lost this request's record; submit it again"
 
@@ -253,5 +254,5 @@ func (p *Processor) recheckOrphans(ctx context.Context) {
 // else will tell the client.
 func (p *Processor) lost(ctx context.Context, log *slog.Logger, to *target, ar *store.AsyncRequest) {
 	log.WarnContext(ctx, "request record vanished from the store; sending the client "+string(CodeRequestLost))
-	deliver(ctx, log, to, NewError(ar.RequestID, CodeRequestLost, msgRequestLost))
+	deliver(ctx, log, to, protocol.NewError(ar.RequestID, CodeRequestLost, msgRequestLost))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"log/slog"
 	"runtime/debug"
 	"sync"
@@ -77,7 +78,7 @@ func NewRouter(requests store.RequestStore, sender Sender, opts ...Option) *Rout
 		log:         slog.New(slog.DiscardHandler),
 		now:         time.Now,
 		syncTimeout: DefaultSyncTimeout,
-		maxMessage:  DefaultMaxMessageBytes,
+		maxMessage:  protocol.DefaultMaxMessageBytes,
 		requestTTL:  DefaultRequestTTL,
 		cacheTTL:    DefaultIdentityCacheTTL,
 		cacheSize:   DefaultIdentityCacheSize,
@@ -125,7 +126,7 @@ func (r *Router) HandleAsyncFunc(name string, fn func(ctx context.Context, req *
 }
 
 func (r *Router) register(a *action, opts []ActionOption) {
-	if a.name == "" || len(a.name) > MaxIDLength {
+	if a.name == "" || len(a.name) > protocol.MaxIDLength {
 		panic(fmt.Sprintf("streamer: invalid action name %q", a.name))
 	}
 	for _, opt := range opts {
@@ -171,52 +172,52 @@ func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
 	log := r.log.With(slog.String("connection_id", msg.ConnectionID), slog.String("gateway_request_id", msg.GatewayRequestID), slog.String("correlation_id", connection.CorrelationID(ctx)))
 	if r.limits != nil && !r.limits.allow(msg.ConnectionID, r.now()) {
 		log.InfoContext(ctx, "rate limited")
-		return r.reply(ctx, msg.ConnectionID, NewError(peekID(msg.Body), CodeRateLimited, "too many messages, slow down"))
+		return r.reply(ctx, msg.ConnectionID, protocol.NewError(protocol.PeekID(msg.Body), protocol.CodeRateLimited, "too many messages, slow down"))
 	}
-	in, err := ParseInbound(msg.Body, r.maxMessage)
+	in, err := protocol.ParseInbound(msg.Body, r.maxMessage)
 	if err != nil {
-		var ve *ValidationError
+		var ve *protocol.ValidationError
 		if !errors.As(err, &ve) {
-			ve = invalid("", "message could not be read")
+			ve = &protocol.ValidationError{Code: protocol.CodeInvalidMessage, Reason: "message could not be read"}
 		}
 		log.DebugContext(ctx, "refused message", slog.String("code", string(ve.Code)), slog.String("reason", ve.Reason))
-		return r.reply(ctx, msg.ConnectionID, NewError(ve.RequestID, ve.Code, ve.Reason))
+		return r.reply(ctx, msg.ConnectionID, protocol.NewError(ve.RequestID, ve.Code, ve.Reason))
 	}
-	if in.Type == TypePing {
-		return r.reply(ctx, msg.ConnectionID, NewPong())
+	if in.Type == protocol.TypePing {
+		return r.reply(ctx, msg.ConnectionID, protocol.NewPong())
 	}
 	// Everything but ping acts for a user: identity first, so an
 	// unauthenticated connection learns nothing, not even action names.
 	replyID := in.ID
-	if in.Type == TypeCancel || in.Type == TypeResume {
+	if in.Type == protocol.TypeCancel || in.Type == protocol.TypeResume {
 		replyID = in.RequestID
 	}
 	id, err := r.identity(ctx, msg.ConnectionID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			log.InfoContext(ctx, "message on unknown connection")
-			return r.reply(ctx, msg.ConnectionID, NewError(replyID, CodeUnauthorized, "connection is not authenticated"))
+			return r.reply(ctx, msg.ConnectionID, protocol.NewError(replyID, protocol.CodeUnauthorized, "connection is not authenticated"))
 		}
 		log.ErrorContext(ctx, "reading connection", slog.Any("error", err))
-		return r.reply(ctx, msg.ConnectionID, NewError(replyID, CodeInternal, msgInternal))
+		return r.reply(ctx, msg.ConnectionID, protocol.NewError(replyID, protocol.CodeInternal, msgInternal))
 	}
 	log = log.With(slog.String("user_id", id.UserID))
 	switch in.Type {
-	case TypeCancel:
+	case protocol.TypeCancel:
 		return r.cancel(ctx, log, msg.ConnectionID, id, in.RequestID)
-	case TypeResume:
+	case protocol.TypeResume:
 		return r.resume(ctx, log, msg.ConnectionID, id, in.RequestID)
-	case TypeSubscribe, TypeUnsubscribe, TypePublish, TypePresence:
+	case protocol.TypeSubscribe, protocol.TypeUnsubscribe, protocol.TypePublish, protocol.TypePresence:
 		return r.serveChannel(ctx, log, msg.ConnectionID, id, in)
 	}
 	a, mw := r.lookup(in.Action)
 	if a == nil {
-		return r.reply(ctx, msg.ConnectionID, NewError(in.ID, CodeUnknownAction, "unknown action "+truncate(in.Action, 64)))
+		return r.reply(ctx, msg.ConnectionID, protocol.NewError(in.ID, protocol.CodeUnknownAction, "unknown action "+truncate(in.Action, 64)))
 	}
 	for _, p := range a.perms {
 		if !id.HasPermission(p) {
 			log.InfoContext(ctx, "permission denied", slog.String("action", a.name), slog.String("permission", p))
-			return r.reply(ctx, msg.ConnectionID, NewError(in.ID, CodeForbidden, "permission denied for action "+a.name))
+			return r.reply(ctx, msg.ConnectionID, protocol.NewError(in.ID, protocol.CodeForbidden, "permission denied for action "+a.name))
 		}
 	}
 	req := &Request{
@@ -253,16 +254,16 @@ func (r *Router) serveSync(ctx context.Context, log *slog.Logger, a *action, mw 
 	data, err := json.Marshal(res)
 	if err != nil {
 		log.ErrorContext(ctx, "marshalling result", slog.String("action", req.Action), slog.Any("error", err))
-		return r.reply(ctx, req.ConnectionID, NewError(req.ID, CodeInternal, msgInternal))
+		return r.reply(ctx, req.ConnectionID, protocol.NewError(req.ID, protocol.CodeInternal, msgInternal))
 	}
-	return r.reply(ctx, req.ConnectionID, NewResponse(req.ID, data))
+	return r.reply(ctx, req.ConnectionID, protocol.NewResponse(req.ID, data))
 }
 
 // failure logs a handler error and returns the client's error message.
-func (r *Router) failure(ctx context.Context, log *slog.Logger, req *Request, err error) Error {
+func (r *Router) failure(ctx context.Context, log *slog.Logger, req *Request, err error) protocol.Error {
 	code, text := classify(err)
 	level := slog.LevelInfo
-	if code == CodeInternal {
+	if code == protocol.CodeInternal {
 		level = slog.LevelError
 	}
 	attrs := []slog.Attr{slog.String("action", req.Action), slog.String("code", string(code)), slog.Any("error", err)}
@@ -275,7 +276,7 @@ func (r *Router) failure(ctx context.Context, log *slog.Logger, req *Request, er
 	if req.Async {
 		id = req.RequestID
 	}
-	return NewError(id, code, text)
+	return protocol.NewError(id, code, text)
 }
 
 // reply sends one message to one connection.

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
@@ -42,7 +43,7 @@ func TestSyncEchoRepliesThroughSender(t *testing.T) {
 	e.connect(t, "c1", "alice", "t1")
 
 	w := e.reply(t, "c1", `{"v":1,"type":"request","id":"42","action":"echo","payload":{"text":"hi"}}`)
-	if w.Type != "response" || w.RequestID != "42" || w.V != streamer.ProtocolVersion {
+	if w.Type != "response" || w.RequestID != "42" || w.V != protocol.Version {
 		t.Fatalf("reply = %+v, want response to 42 with version", w)
 	}
 	var out echoOut
@@ -145,7 +146,7 @@ func TestHandlerErrorsNeverLeakInternals(t *testing.T) {
 		panic("secret panic detail")
 	})
 	e.router.HandleFunc("client", func(context.Context, *streamer.Request) (any, error) {
-		return nil, streamer.NewClientError(streamer.CodeNotFound, "no such widget")
+		return nil, streamer.NewClientError(protocol.CodeNotFound, "no such widget")
 	})
 	e.router.HandleFunc("unmarshalable", func(context.Context, *streamer.Request) (any, error) {
 		return func() {}, nil

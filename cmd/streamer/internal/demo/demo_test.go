@@ -18,6 +18,7 @@ import (
 	"github.com/streamer-go/streamer/awslambda"
 	"github.com/streamer-go/streamer/cmd/streamer/internal/demo"
 	"github.com/streamer-go/streamer/pkg/connection"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
 	"github.com/streamer-go/streamer/runtime/local"
@@ -107,12 +108,12 @@ func send(t *testing.T, c *websocket.Conn, msg string) {
 
 // reply is any server message, read generically.
 type reply struct {
-	Type       streamer.MessageType `json:"type"`
+	Type       protocol.MessageType `json:"type"`
 	RequestID  string               `json:"request_id"`
 	Data       json.RawMessage      `json:"data"`
 	Result     json.RawMessage      `json:"result"`
 	Percentage float64              `json:"percentage"`
-	Code       streamer.ErrorCode   `json:"code"`
+	Code       protocol.ErrorCode   `json:"code"`
 }
 
 func readRaw(t *testing.T, c *websocket.Conn) []byte {
@@ -138,7 +139,7 @@ func whoami(t *testing.T, c *websocket.Conn) demo.Identity {
 	t.Helper()
 	send(t, c, `{"type":"request","id":"w","action":"whoami","payload":{"userId":"evil","tenantId":"other","permissions":["admin"]}}`)
 	r := read(t, c)
-	if r.Type != streamer.TypeResponse || r.RequestID != "w" {
+	if r.Type != protocol.TypeResponse || r.RequestID != "w" {
 		t.Fatalf("whoami reply %+v", r)
 	}
 	var id demo.Identity
@@ -151,11 +152,11 @@ func whoami(t *testing.T, c *websocket.Conn) demo.Identity {
 func TestEcho(t *testing.T) {
 	c := dial(t, start(t))
 	send(t, c, `{"type":"request","id":"r1","action":"echo","payload":{"n":1,"s":"x"}}`)
-	if r := read(t, c); r.Type != streamer.TypeResponse || r.RequestID != "r1" || string(r.Data) != `{"n":1,"s":"x"}` {
+	if r := read(t, c); r.Type != protocol.TypeResponse || r.RequestID != "r1" || string(r.Data) != `{"n":1,"s":"x"}` {
 		t.Errorf("reply %+v data %s", r, r.Data)
 	}
 	send(t, c, `{"type":"request","id":"r2","action":"echo"}`)
-	if r := read(t, c); r.Type != streamer.TypeResponse || string(r.Data) != `null` {
+	if r := read(t, c); r.Type != protocol.TypeResponse || string(r.Data) != `null` {
 		t.Errorf("echo without payload: %+v data %s", r, r.Data)
 	}
 }
@@ -180,12 +181,12 @@ func TestBroadcastReachesTheTenant(t *testing.T) {
 	}
 	r := read(t, a)
 	var res demo.BroadcastResult
-	if err := json.Unmarshal(r.Data, &res); err != nil || r.Type != streamer.TypeResponse || r.RequestID != "b1" ||
+	if err := json.Unmarshal(r.Data, &res); err != nil || r.Type != protocol.TypeResponse || r.RequestID != "b1" ||
 		res != (demo.BroadcastResult{Recipients: 3, Delivered: 3}) {
 		t.Errorf("broadcast answer %+v data %s (%v)", r, r.Data, err)
 	}
 	send(t, a, `{"type":"request","id":"b2","action":"broadcast"}`)
-	if r := read(t, a); r.Type != streamer.TypeError || r.Code != streamer.CodeInvalidMessage {
+	if r := read(t, a); r.Type != protocol.TypeError || r.Code != protocol.CodeInvalidMessage {
 		t.Errorf("broadcast without payload: %+v", r)
 	}
 }
@@ -232,7 +233,7 @@ func TestReportStreamsOrderedProgressThenCompletes(t *testing.T) {
 	c := dial(t, start(t))
 	send(t, c, `{"type":"request","id":"r","action":"report","payload":{"seconds":0.5}}`)
 	ack := read(t, c)
-	if ack.Type != streamer.TypeAck || ack.RequestID == "" {
+	if ack.Type != protocol.TypeAck || ack.RequestID == "" {
 		t.Fatalf("ack %+v", ack)
 	}
 	last := -1.0
@@ -241,14 +242,14 @@ func TestReportStreamsOrderedProgressThenCompletes(t *testing.T) {
 		if r.RequestID != ack.RequestID {
 			t.Fatalf("message for another request: %+v", r)
 		}
-		if r.Type == streamer.TypeComplete {
+		if r.Type == protocol.TypeComplete {
 			var res demo.ReportResult
 			if err := json.Unmarshal(r.Result, &res); err != nil || res.Steps != 5 || res.Seconds != 0.5 {
 				t.Errorf("result %s (%v)", r.Result, err)
 			}
 			break
 		}
-		if r.Type != streamer.TypeProgress || r.Percentage <= last {
+		if r.Type != protocol.TypeProgress || r.Percentage <= last {
 			t.Fatalf("after %v%%: %+v", last, r)
 		}
 		last = r.Percentage
@@ -263,15 +264,15 @@ func TestReportRefusesOutOfRangeSeconds(t *testing.T) {
 	for id, p := range map[string]string{"neg": `{"seconds":-1}`, "long": `{"seconds":61}`} {
 		send(t, c, `{"type":"request","id":"`+id+`","action":"report","payload":`+p+`}`)
 		ack := read(t, c)
-		if ack.Type != streamer.TypeAck {
+		if ack.Type != protocol.TypeAck {
 			t.Fatalf("%s: %+v", p, ack)
 		}
-		if r := read(t, c); r.Type != streamer.TypeError || r.Code != streamer.CodeInvalidMessage || r.RequestID != ack.RequestID {
+		if r := read(t, c); r.Type != protocol.TypeError || r.Code != protocol.CodeInvalidMessage || r.RequestID != ack.RequestID {
 			t.Errorf("%s: %+v, want INVALID_MESSAGE", p, r)
 		}
 	}
 	send(t, c, `{"type":"request","id":"bad","action":"report","payload":{"seconds":"ten"}}`)
-	if r := read(t, c); r.Type != streamer.TypeError || r.Code != streamer.CodeInvalidMessage || r.RequestID != "bad" {
+	if r := read(t, c); r.Type != protocol.TypeError || r.Code != protocol.CodeInvalidMessage || r.RequestID != "bad" {
 		t.Errorf("seconds as a string: %+v", r)
 	}
 }
@@ -280,23 +281,23 @@ func TestReportStopsWhenCancelled(t *testing.T) {
 	c := dial(t, start(t))
 	send(t, c, `{"type":"request","id":"long","action":"report","payload":{"seconds":60}}`)
 	ack := read(t, c)
-	if ack.Type != streamer.TypeAck {
+	if ack.Type != protocol.TypeAck {
 		t.Fatalf("ack %+v", ack)
 	}
 	// Once it is running, cancel it.
-	if r := read(t, c); r.Type != streamer.TypeProgress {
+	if r := read(t, c); r.Type != protocol.TypeProgress {
 		t.Fatalf("first message %+v", r)
 	}
 	send(t, c, `{"type":"cancel","request_id":"`+ack.RequestID+`"}`)
 	for {
 		r := read(t, c)
-		if r.Type == streamer.TypeError {
-			if r.Code != streamer.CodeCancelled || r.RequestID != ack.RequestID {
+		if r.Type == protocol.TypeError {
+			if r.Code != protocol.CodeCancelled || r.RequestID != ack.RequestID {
 				t.Fatalf("cancel answer %+v", r)
 			}
 			break
 		}
-		if r.Type != streamer.TypeProgress {
+		if r.Type != protocol.TypeProgress {
 			t.Fatalf("before the cancel answer: %+v", r)
 		}
 	}
@@ -306,13 +307,13 @@ func TestReportStopsWhenCancelled(t *testing.T) {
 	send(t, c, `{"type":"ping"}`)
 	for {
 		r := read(t, c)
-		if r.Type == streamer.TypePong {
+		if r.Type == protocol.TypePong {
 			break
 		}
-		if r.Type == streamer.TypeComplete {
+		if r.Type == protocol.TypeComplete {
 			t.Fatalf("complete after cancel: %+v", r)
 		}
-		if r.Type == streamer.TypeError && r.Code != streamer.CodeCancelled {
+		if r.Type == protocol.TypeError && r.Code != protocol.CodeCancelled {
 			t.Fatalf("resume after cancel: %+v", r)
 		}
 	}
@@ -320,12 +321,12 @@ func TestReportStopsWhenCancelled(t *testing.T) {
 
 func TestUnknownActionAndBadJSON(t *testing.T) {
 	c := dial(t, start(t))
-	for msg, want := range map[string]streamer.ErrorCode{
-		`not json`: streamer.CodeInvalidMessage,
-		`{"type":"request","id":"x","action":"nope"}`: streamer.CodeUnknownAction,
+	for msg, want := range map[string]protocol.ErrorCode{
+		`not json`: protocol.CodeInvalidMessage,
+		`{"type":"request","id":"x","action":"nope"}`: protocol.CodeUnknownAction,
 	} {
 		send(t, c, msg)
-		if r := read(t, c); r.Type != streamer.TypeError || r.Code != want {
+		if r := read(t, c); r.Type != protocol.TypeError || r.Code != want {
 			t.Errorf("%s → %+v, want error %s", msg, r, want)
 		}
 	}

@@ -1,4 +1,4 @@
-package streamer
+package protocol
 
 import (
 	"encoding/json"
@@ -119,18 +119,18 @@ func NewSubscribed(requestID, channel string, offset uint64, epoch string, recov
 	if pubs == nil {
 		pubs = []Publication{}
 	}
-	return Subscribed{Version: ProtocolVersion, Type: TypeSubscribed, RequestID: requestID, Channel: channel,
+	return Subscribed{Version: Version, Type: TypeSubscribed, RequestID: requestID, Channel: channel,
 		Offset: offset, Epoch: epoch, Recovered: recovered, Publications: pubs}
 }
 
 // NewUnsubscribed returns an unsubscribed message.
 func NewUnsubscribed(requestID, channel string) Unsubscribed {
-	return Unsubscribed{Version: ProtocolVersion, Type: TypeUnsubscribed, RequestID: requestID, Channel: channel}
+	return Unsubscribed{Version: Version, Type: TypeUnsubscribed, RequestID: requestID, Channel: channel}
 }
 
 // NewPublication returns a publication message; info may be nil.
 func NewPublication(channel string, offset uint64, epoch string, data json.RawMessage, info *ClientInfo) Publication {
-	return Publication{Version: ProtocolVersion, Type: TypePublication, Channel: channel, Offset: offset, Epoch: epoch, Data: data, Info: info}
+	return Publication{Version: Version, Type: TypePublication, Channel: channel, Offset: offset, Epoch: epoch, Data: data, Info: info}
 }
 
 // NewPresence returns a presence answer; nil members become [].
@@ -138,17 +138,17 @@ func NewPresence(requestID, channel string, members []Member) Presence {
 	if members == nil {
 		members = []Member{}
 	}
-	return Presence{Version: ProtocolVersion, Type: TypePresence, RequestID: requestID, Channel: channel, Members: members}
+	return Presence{Version: Version, Type: TypePresence, RequestID: requestID, Channel: channel, Members: members}
 }
 
 // NewJoin returns a join event.
 func NewJoin(channel string, info ClientInfo) PresenceEvent {
-	return PresenceEvent{Version: ProtocolVersion, Type: TypeJoin, Channel: channel, Info: info}
+	return PresenceEvent{Version: Version, Type: TypeJoin, Channel: channel, Info: info}
 }
 
 // NewLeave returns a leave event.
 func NewLeave(channel string, info ClientInfo) PresenceEvent {
-	return PresenceEvent{Version: ProtocolVersion, Type: TypeLeave, Channel: channel, Info: info}
+	return PresenceEvent{Version: Version, Type: TypeLeave, Channel: channel, Info: info}
 }
 
 // CheckChannelName reports whether name is a valid channel name: 1 to

@@ -1,11 +1,11 @@
-package streamer
+package protocol
 
 import "encoding/json"
 
-// ProtocolVersion is the wire protocol version this package speaks. Every
+// Version is the wire protocol version this package speaks. Every
 // message carries it in the "v" field; a client that omits it is assumed
 // to speak version 1.
-const ProtocolVersion = 1
+const Version = 1
 
 // MessageType names a wire message.
 type MessageType string
@@ -62,7 +62,7 @@ type Inbound struct {
 	// RequestID is the server request id (from an ack) for cancel and resume.
 	RequestID string `json:"request_id,omitempty"`
 	// Channel, Since and Data belong to the channel messages (subscribe,
-	// unsubscribe, publish, presence; see protocol_channel.go).
+	// unsubscribe, publish, presence; see channel.go).
 	Channel string          `json:"channel,omitempty"`
 	Since   *Since          `json:"since,omitempty"`
 	Data    json.RawMessage `json:"data,omitempty"`
@@ -131,31 +131,31 @@ type Pong struct {
 
 // NewAck returns an ack message for attempt 1; set Attempt for a later one.
 func NewAck(clientID, requestID, action string) Ack {
-	return Ack{Version: ProtocolVersion, Type: TypeAck, ID: clientID, RequestID: requestID, Action: action, Attempt: 1}
+	return Ack{Version: Version, Type: TypeAck, ID: clientID, RequestID: requestID, Action: action, Attempt: 1}
 }
 
 // NewResponse returns a response message.
 func NewResponse(requestID string, data json.RawMessage) Response {
-	return Response{Version: ProtocolVersion, Type: TypeResponse, RequestID: requestID, Data: data}
+	return Response{Version: Version, Type: TypeResponse, RequestID: requestID, Data: data}
 }
 
 // NewProgress returns a progress message of attempt 1; set Attempt for a
 // later one.
 func NewProgress(requestID string, percentage float64, message string, details json.RawMessage) Progress {
-	return Progress{Version: ProtocolVersion, Type: TypeProgress, RequestID: requestID, Percentage: percentage, Message: message, Details: details, Attempt: 1}
+	return Progress{Version: Version, Type: TypeProgress, RequestID: requestID, Percentage: percentage, Message: message, Details: details, Attempt: 1}
 }
 
 // NewComplete returns a complete message.
 func NewComplete(requestID string, result json.RawMessage) Complete {
-	return Complete{Version: ProtocolVersion, Type: TypeComplete, RequestID: requestID, Result: result}
+	return Complete{Version: Version, Type: TypeComplete, RequestID: requestID, Result: result}
 }
 
 // NewError returns an error message.
 func NewError(requestID string, code ErrorCode, message string) Error {
-	return Error{Version: ProtocolVersion, Type: TypeError, RequestID: requestID, Code: code, Message: message}
+	return Error{Version: Version, Type: TypeError, RequestID: requestID, Code: code, Message: message}
 }
 
 // NewPong returns a pong message.
 func NewPong() Pong {
-	return Pong{Version: ProtocolVersion, Type: TypePong}
+	return Pong{Version: Version, Type: TypePong}
 }
