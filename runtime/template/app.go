@@ -25,6 +25,9 @@ type App struct {
 	StreamSources []*StreamSource
 	// Schedules are the schedule rules that invoke functions.
 	Schedules []*Schedule
+	// Outputs are the template's Outputs, resolved; LocalOutputs gives
+	// them with the local endpoint.
+	Outputs []Output
 	// Unsupported lists, one line each, what the template declares that
 	// the local runtime does not emulate.
 	Unsupported []string
@@ -158,7 +161,7 @@ var handled = map[string][]string{
 	"AWS::ApiGatewayV2::Route": {"ApiId", "RouteKey", "Target", "AuthorizationType", "AuthorizerId", "OperationName",
 		"ApiKeyRequired", "RouteResponseSelectionExpression"},
 	"AWS::ApiGatewayV2::Integration": {"ApiId", "IntegrationType", "IntegrationUri", "IntegrationMethod", "Description",
-		"PayloadFormatVersion", "CredentialsArn"},
+		"PayloadFormatVersion", "CredentialsArn", "RequestTemplates", "TemplateSelectionExpression", "PassthroughBehavior"},
 	"AWS::ApiGatewayV2::Authorizer": {"ApiId", "AuthorizerType", "AuthorizerUri", "IdentitySource", "Name",
 		"AuthorizerResultTtlInSeconds", "AuthorizerCredentialsArn"},
 	"AWS::ApiGatewayV2::Stage": {"ApiId", "StageName", "DeploymentId", "Description", "Tags", "AutoDeploy",
@@ -205,6 +208,12 @@ func (a *App) physicalName(id string) string {
 		}
 	case "AWS::ApiGatewayV2::Api":
 		return a.APIID
+	case "AWS::ApiGatewayV2::Stage":
+		// Ref of a stage is its name (wss://${Api}.execute-api.../${Stage}).
+		if n := a.nameProp(id, "StageName"); n != "" {
+			return n
+		}
+		return id
 	default:
 		return id
 	}
@@ -230,7 +239,7 @@ func (a *App) attribute(id, attr string) (string, error) {
 	r := a.stack.resources[id]
 	name := a.physicalName(id)
 	switch {
-	case r.Type == "AWS::DynamoDB::Table" && attr == "Arn":
+	case (r.Type == "AWS::DynamoDB::Table" || r.Type == "AWS::Serverless::SimpleTable") && attr == "Arn":
 		return a.arn("dynamodb", "table/"+name), nil
 	case r.Type == "AWS::DynamoDB::Table" && attr == "StreamArn":
 		return a.arn("dynamodb", "table/"+name+"/stream/local"), nil
@@ -239,7 +248,7 @@ func (a *App) attribute(id, attr string) (string, error) {
 	case r.Type == "AWS::ApiGatewayV2::Api" && attr == "ApiId":
 		return a.APIID, nil
 	case r.Type == "AWS::ApiGatewayV2::Api" && attr == "ApiEndpoint":
-		return "wss://" + a.APIID + ".execute-api." + a.Region + ".amazonaws.com", nil
+		return "wss://" + a.APIHost(), nil
 	case attr == "Arn":
 		// Roles, queues, topics: nothing local reads their ARNs, but
 		// templates pass them around.
@@ -285,6 +294,10 @@ func (a *App) build() error {
 			}
 		case "AWS::DynamoDB::Table":
 			if err := a.table(id); err != nil {
+				return err
+			}
+		case "AWS::Serverless::SimpleTable":
+			if err := a.simpleTable(id); err != nil {
 				return err
 			}
 		case "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration",
@@ -765,7 +778,14 @@ func (a *App) api(id string, byType map[string][]string) error {
 		if !ok {
 			return errorf(rid, "Properties.Target", "%q is not an integration of %s", target, id)
 		}
-		if t := str(ip, "IntegrationType"); t != "AWS_PROXY" {
+		switch t := str(ip, "IntegrationType"); t {
+		case "AWS_PROXY":
+		case "AWS":
+			// A Lambda integration with request templates: the event would
+			// be what a VTL template renders, which is not evaluated here.
+			a.unsupported("%s: IntegrationType AWS (request templates, TemplateSelectionExpression, integration responses) is not emulated; route %s not served: use AWS_PROXY", iid, r.Key)
+			continue
+		default:
 			a.unsupported("%s: IntegrationType %s is not emulated (only AWS_PROXY); route %s not served", iid, t, r.Key)
 			continue
 		}

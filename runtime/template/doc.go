@@ -8,9 +8,16 @@
 // and returns an [App]: the ProtocolType WEBSOCKET [API] with its routes,
 // integrations, REQUEST authorizers and stage; the [Function]s with their
 // runtime, handler, code, timeout and environment (SAM Globals merged); the
-// [Table]s; the DynamoDB Streams event sources ([StreamSource]) and
-// schedule rules ([Schedule]). What it reads but cannot run locally is
-// listed in [App.Unsupported], one line each, rather than dropped.
+// [Table]s (AWS::DynamoDB::Table, and AWS::Serverless::SimpleTable as SAM
+// expands it); the DynamoDB Streams event sources ([StreamSource]) and
+// schedule rules ([Schedule]); the [Output]s, which [App.LocalOutputs]
+// gives with the local endpoint in place of the API's AWS one. Parameters
+// of type Number, List<Number> and CommaDelimitedList take typed defaults
+// and are checked element by element; the pseudo parameters (AWS::Region,
+// AccountId, StackName, StackId, Partition, URLSuffix, NoValue,
+// NotificationARNs) resolve from [Options]. What it reads but cannot run
+// locally is listed in [App.Unsupported], one line each, rather than
+// dropped.
 //
 // A template it cannot run is an [*Error] naming the resource and the
 // field; every error matches [ErrInvalid].

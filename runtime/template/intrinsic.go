@@ -239,8 +239,12 @@ func (s *stack) args(arg any, n int, res, where string) ([]any, error) {
 }
 
 func (s *stack) ref(name, res, where string) (any, error) {
-	if name == "AWS::NoValue" {
+	switch name {
+	case "AWS::NoValue":
 		return noValue, nil
+	case "AWS::NotificationARNs":
+		// The SNS topics stack events go to: none locally, an empty list.
+		return []any{}, nil
 	}
 	if v, ok := s.pseudo[name]; ok {
 		return v, nil

@@ -1,6 +1,7 @@
 package template
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,15 +93,15 @@ func Parse(data []byte, dir string, opts Options) (*App, error) {
 	if opts.APIID == "" {
 		opts.APIID = "local"
 	}
+	partition, suffix := partitionOf(opts.Region)
 	s := &stack{
 		pseudo: map[string]string{
-			"AWS::Region":           opts.Region,
-			"AWS::AccountId":        opts.AccountID,
-			"AWS::StackName":        opts.StackName,
-			"AWS::StackId":          "arn:aws:cloudformation:" + opts.Region + ":" + opts.AccountID + ":stack/" + opts.StackName + "/local",
-			"AWS::Partition":        "aws",
-			"AWS::URLSuffix":        "amazonaws.com",
-			"AWS::NotificationARNs": "",
+			"AWS::Region":    opts.Region,
+			"AWS::AccountId": opts.AccountID,
+			"AWS::StackName": opts.StackName,
+			"AWS::StackId":   "arn:" + partition + ":cloudformation:" + opts.Region + ":" + opts.AccountID + ":stack/" + opts.StackName + "/" + localStackUUID,
+			"AWS::Partition": partition,
+			"AWS::URLSuffix": suffix,
 		},
 		condCache: map[string]bool{},
 		condBusy:  map[string]bool{},
@@ -181,7 +182,29 @@ func Parse(data []byte, dir string, opts Options) (*App, error) {
 	if err := a.build(); err != nil {
 		return nil, err
 	}
+	if err := a.outputs(doc["Outputs"]); err != nil {
+		return nil, err
+	}
 	return a, nil
+}
+
+// localStackUUID ends AWS::StackId, where CloudFormation puts the
+// stack's UUID: fixed, so the ARN is the same on every start.
+const localStackUUID = "00000000-0000-0000-0000-000000000000"
+
+// partitionOf returns AWS::Partition and AWS::URLSuffix for a Region.
+func partitionOf(region string) (partition, urlSuffix string) {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn", "amazonaws.com.cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov", "amazonaws.com"
+	case strings.HasPrefix(region, "us-iso-"):
+		return "aws-iso", "c2s.ic.gov"
+	case strings.HasPrefix(region, "us-isob-"):
+		return "aws-iso-b", "sc2s.sgov.gov"
+	}
+	return "aws", "amazonaws.com"
 }
 
 type parameter struct {
@@ -218,7 +241,9 @@ func (s *stack) loadParameters(raw any, overrides map[string]string) error {
 	for _, name := range names {
 		var p parameter
 		b, _ := json.Marshal(decl[name])
-		if err := json.Unmarshal(b, &p); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber() // a Number default such as 5 keeps its text
+		if err := dec.Decode(&p); err != nil {
 			return errorf("Parameters", name, "%v", err)
 		}
 		v, ok := overrides[name]
@@ -245,16 +270,41 @@ func (s *stack) loadParameters(raw any, overrides map[string]string) error {
 			return errorf("Parameters", name, "value %q: %v", v, err)
 		}
 		s.params[name] = v
-		if p.Type == "CommaDelimitedList" || strings.HasPrefix(p.Type, "List<") {
+		if _, ok := listElement(p.Type); ok {
 			s.paramLists[name] = true
 		}
 	}
 	return nil
 }
 
+// listElement is the element type of a list parameter type:
+// "String" for CommaDelimitedList, "Number" for List<Number>.
+func listElement(typ string) (string, bool) {
+	if typ == "CommaDelimitedList" {
+		return "String", true
+	}
+	if e, ok := strings.CutPrefix(typ, "List<"); ok && strings.HasSuffix(e, ">") {
+		return strings.TrimSuffix(e, ">"), true
+	}
+	return "", false
+}
+
+// check applies the parameter's type and constraints to v, as
+// CloudFormation does: a list parameter's constraints apply to each of
+// its comma-separated elements.
 func (p parameter) check(v string) error {
 	if strings.HasPrefix(p.Type, "AWS::SSM::") {
 		return errors.New("SSM parameter types cannot be resolved locally: override the value")
+	}
+	if elem, ok := listElement(p.Type); ok {
+		one := p
+		one.Type = elem
+		for i, e := range strings.Split(v, ",") {
+			if err := one.check(strings.TrimSpace(e)); err != nil {
+				return fmt.Errorf("element %d: %w", i, err)
+			}
+		}
+		return nil
 	}
 	if len(p.AllowedValues) > 0 {
 		ok := false
