@@ -53,6 +53,8 @@ type devOptions struct {
 	recovery recoveryOptions
 	// tpl runs a SAM/CloudFormation template's functions (dev_template.go).
 	tpl templateOptions
+	// sec is who may use the server (dev_security.go).
+	sec securityOptions
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
@@ -73,8 +75,12 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address instead of --addr's")
 	finishRecovery := recoveryFlags(fs, &o.recovery)
 	templateFlags(fs, &o.tpl)
+	finishSecurity := securityFlags(fs, &o.sec)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return o, err
+	}
+	if err := finishSecurity(); err != nil {
+		return o, usageError{err}
 	}
 	if err := finishRecovery(); err != nil {
 		return o, usageError{err}
@@ -234,7 +240,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 	if s.ui, err = newDevUI(o, s, st); err != nil {
 		return nil, err
 	}
-	s.gw, err = local.New(local.Config{
+	s.gw, err = local.New(o.sec.gatewayConfig(local.Config{
 		Stage:                    o.stage,
 		RouteSelectionExpression: o.routeSelection,
 		Routes: map[string]local.Handler{
@@ -249,13 +255,13 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		Logger:         logger,
 		Observer:       local.JoinObservers(s.ui.ui, s.metrics.obs),
 		DomainName:     ln.Addr().String(), // the UI's server serves ln, not the gateway
-	})
+	}))
 	if err != nil {
 		return nil, usageError{err}
 	}
 	s.served = make(chan error, 1)
-	s.ui.srv.Handler = s.metrics.wrap(s.ui.srv.Handler)
-	s.metrics.start(logger)
+	s.ui.srv.Handler = s.guard(s.metrics.wrap(s.ui.srv.Handler))
+	s.metrics.start(logger, s.guard)
 	go func() { s.served <- s.serveUI(ln) }()
 	return s, nil
 }

@@ -85,12 +85,13 @@ func (m *devMetrics) wrap(next http.Handler) http.Handler {
 	return m.handler(next)
 }
 
-// start serves --metrics-addr's listener, if any, until shutdownMetrics.
-func (m *devMetrics) start(log *slog.Logger) {
+// start serves --metrics-addr's listener, if any, until shutdownMetrics,
+// behind guard (the gateway's Host and token rules).
+func (m *devMetrics) start(log *slog.Logger, guard func(http.Handler) http.Handler) {
 	if m.own == nil {
 		return
 	}
-	m.srv = &http.Server{Handler: m.handler(nil), ReadHeaderTimeout: 10 * time.Second,
+	m.srv = &http.Server{Handler: guard(m.handler(nil)), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	m.ownCh = make(chan error, 1)
 	go func() { m.ownCh <- m.srv.Serve(m.own) }()

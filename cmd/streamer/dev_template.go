@@ -71,6 +71,7 @@ func templateConfig(o devOptions, logger *slog.Logger, stdout, stderr io.Writer)
 		MaxLifetime:        o.maxLifetime,
 		OutboundQueue:      o.outboundQueue,
 		AllowedOrigins:     o.allowedOrigins,
+		ConfigureGateway:   o.sec.configureTemplateGateway(o.tpl.region),
 		Notices:            stdout,
 		FunctionOutput:     stderr,
 		Logger:             logger,

@@ -28,7 +28,8 @@
 //     errors: 410 GoneException, 413 PayloadTooLargeException over 131072
 //     bytes, 429 LimitExceededException when a slow client's bounded
 //     outbound queue is full. SigV4-signed requests are accepted; checking
-//     the signature is optional ([Config.VerifyCredentials]).
+//     the signature as API Gateway does is optional
+//     ([Config.VerifySignatures]: any access key, the local secret).
 //   - Inbound messages over 128 KiB close the socket with 1009; outbound
 //     messages over 32 KiB are split into frames of at most 32 KiB of one
 //     WebSocket message.
@@ -43,6 +44,14 @@
 // gateway closes idle, expired and shut-down connections with 1001 "Going
 // away" and deleted ones with 1000 "Connection deleted". A posted body that
 // is valid UTF-8 goes out as a text frame, anything else as binary.
+//
+// A server on loopback is reachable from every web page its user opens,
+// so every request must name the gateway in its Host (the bound address,
+// localhost, 127.0.0.1, [::1], DomainName or [Config.AllowedHosts]: this
+// stops DNS rebinding), and the management API refuses a browser Origin
+// that is not allowed. [Gateway.Guard] applies the same rules to pages,
+// consoles and metrics that share the port, and [Config.AccessToken]
+// protects a gateway exposed beyond loopback on purpose.
 //
 // A dev console or a metrics endpoint watches the gateway through
 // [Config.Observer]: it is told of each connection opening and closing,

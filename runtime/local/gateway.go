@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -89,15 +90,47 @@ type Config struct {
 	// localhost origin. Requests without an Origin header (non-browser
 	// clients) are always allowed.
 	AllowedOrigins []string
+	// AllowedHosts lists the names, besides the bound address, localhost,
+	// 127.0.0.1, [::1] and DomainName, that requests may carry in Host
+	// ("dev.example.test", "*.example.test" for its subdomains, "*" for
+	// any). A request for another name is refused with 403: it is how a
+	// web page reaches a loopback server through DNS rebinding. Any port
+	// is accepted with an allowed name.
+	AllowedHosts []string
+	// AccessToken, when set, must come with every management API request
+	// ("Authorization: Bearer TOKEN", "X-Streamer-Token", the
+	// AccessTokenCookie cookie or ?token=), unless the request is signed
+	// with the SigningSecret (see VerifySignatures), and with the private
+	// paths of handlers wrapped in Guard. Set it when the gateway listens
+	// on an address other machines reach. Empty requires nothing.
+	AccessToken string
 	// DomainName is the requestContext.domainName of events. Empty means
 	// the listener's host:port.
 	DomainName string
 	// APIID is the requestContext.apiId of events. Empty means "local".
 	APIID string
+	// VerifySignatures makes the management API refuse, with 403 and API
+	// Gateway's error type, what API Gateway refuses: an unsigned request
+	// (MissingAuthenticationTokenException), a malformed Authorization
+	// header (IncompleteSignatureException), a signature scoped to another
+	// service or region, one more than 5 minutes from now, or one that
+	// does not match the request and its body (InvalidSignatureException).
+	// Any access key ID is accepted; the signature must be made with
+	// SigningSecret. False accepts any request, signed or not.
+	VerifySignatures bool
+	// SigningSecret is the secret access key signatures are checked
+	// against, whatever the access key ID. Empty means
+	// LocalSecretAccessKey ("local").
+	SigningSecret string
+	// Region is the region a signature's credential scope must name. Empty
+	// means DefaultRegion (us-east-1) with VerifySignatures, and any
+	// region with VerifyCredentials.
+	Region string
 	// VerifyCredentials, when set, makes the management API check each
-	// request's SigV4 signature against these credentials and refuse
-	// unsigned or badly signed requests with 403 ForbiddenException. Nil
-	// accepts any request, signed or not.
+	// request's SigV4 signature against exactly these credentials (the
+	// access key too) and refuse unsigned or badly signed requests with
+	// 403 ForbiddenException. It takes precedence over VerifySignatures.
+	// Nil accepts any request, signed or not.
 	VerifyCredentials aws.CredentialsProvider
 	// CloseTimeout bounds how long the gateway waits for a client to
 	// answer its close frame (idle timeout, lifetime, DELETE, Shutdown)
@@ -123,7 +156,14 @@ type Gateway struct {
 	origins  []string
 	log      *slog.Logger
 	obs      Observer // nil when Config.Observer is unset
-	srv      *http.Server
+	// sig checks every management request's signature; nil when
+	// signatures are not checked. tokenSig checks a signature that stands
+	// in for the AccessToken.
+	sig, tokenSig *signatureCheck
+	srv           *http.Server
+	// hostSet is the Host names the gateway answers to, set when it
+	// listens (the bound address is part of it).
+	hostSet atomic.Pointer[hostSet]
 
 	mu           sync.Mutex
 	conns        map[string]*conn // open connections, addressable by the API
@@ -195,9 +235,15 @@ func New(cfg Config) (*Gateway, error) {
 		origins:  origins,
 		log:      logger,
 		obs:      cfg.Observer,
+		sig:      signatureChecks(cfg),
 		conns:    make(map[string]*conn),
 		live:     make(map[string]*conn),
 		shutDone: make(chan struct{}),
+	}
+	if cfg.AccessToken != "" {
+		tc := cfg
+		tc.VerifySignatures, tc.VerifyCredentials = true, nil
+		g.tokenSig = signatureChecks(tc)
 	}
 	for k, h := range cfg.Routes {
 		if h == nil {
@@ -258,6 +304,7 @@ func (g *Gateway) setListener(ln net.Listener) error {
 	}
 	if g.addr == "" {
 		g.addr = ln.Addr().String()
+		g.hostSet.Store(newHostSet(g.addr, g.cfg.DomainName, g.cfg.AllowedHosts))
 	}
 	return nil
 }
@@ -296,14 +343,22 @@ func (g *Gateway) domainName() string {
 }
 
 // ServeHTTP routes the gateway's single port: the WebSocket upgrade at
-// /{stage} and the management API at /{stage}/@connections/{id}.
+// /{stage} and the management API at /{stage}/@connections/{id}. A Host
+// that does not name the gateway is refused first (see AllowedHosts), and
+// a management request from a browser origin that is not allowed.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !g.checkHost(w, r) {
+		return
+	}
 	path := r.URL.EscapedPath()
 	stagePath := "/" + g.cfg.Stage
 	switch {
 	case path == stagePath || path == stagePath+"/":
 		g.serveUpgrade(w, r)
 	case strings.HasPrefix(path, stagePath+"/@connections/"):
+		if !g.checkRequestOrigin(w, r) {
+			return
+		}
 		g.serveManagement(w, r, strings.TrimPrefix(path, stagePath+"/@connections/"))
 	default:
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")

@@ -90,12 +90,8 @@ func (g *Gateway) answerManagement(w http.ResponseWriter, r *http.Request, id st
 			return
 		}
 	}
-	if g.cfg.VerifyCredentials != nil {
-		if err := verifySigV4(r.Context(), g.cfg.VerifyCredentials, r, body, time.Now()); err != nil {
-			g.log.Info("local: management request refused", "err", err)
-			writeAPIError(w, http.StatusForbidden, "ForbiddenException", forbiddenMessage(err))
-			return
-		}
+	if !g.authorizeManagement(w, r, body) {
+		return
 	}
 
 	switch r.Method {
@@ -207,3 +203,27 @@ func errorTypeForStatus(status int) string {
 // management API carries raw bytes, so valid UTF-8 is text and anything
 // else binary.
 func isText(b []byte) bool { return utf8.Valid(b) }
+
+// authorizeManagement checks a management request's signature (with
+// VerifySignatures or VerifyCredentials) or, on an exposed gateway, its
+// access token or a signature that stands in for it. It answers the
+// refusal and reports whether r may go on.
+func (g *Gateway) authorizeManagement(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	if g.sig != nil {
+		if err := g.sig.verify(r.Context(), r, body, time.Now()); err != nil {
+			g.log.Info("local: management request refused", "err", err)
+			g.writeSignatureError(w, err)
+			return false
+		}
+		return true
+	}
+	if g.cfg.AccessToken == "" || hasToken(r, g.cfg.AccessToken) {
+		return true
+	}
+	if err := g.tokenSig.verify(r.Context(), r, body, time.Now()); err != nil {
+		g.log.Warn("local: management request refused: no access token and no valid signature", "remote", r.RemoteAddr, "err", err)
+		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden: this server is exposed; sign the request with the local secret or pass the token printed at start")
+		return false
+	}
+	return true
+}

@@ -16,27 +16,85 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// errSignature is why a management call was refused when signatures are
-// checked.
-var (
-	errUnsigned     = errors.New("local: request is not signed")
-	errBadSignature = errors.New("local: signature does not match")
-)
+// LocalSecretAccessKey is the secret access key the gateway checks
+// signatures against when Config.VerifySignatures is on and
+// Config.SigningSecret is empty. A local verifier cannot know the secret
+// of an access key it has never issued, so the rule is: any access key ID
+// is accepted, and the signature must be made with this one secret. The
+// functions of `streamer dev --template` get it as AWS_SECRET_ACCESS_KEY,
+// so whatever SDK they bundle signs requests the gateway accepts.
+const LocalSecretAccessKey = "local"
 
-// maxClockSkew is how far X-Amz-Date may be from now, as in AWS.
-const maxClockSkew = 15 * time.Minute
+// DefaultRegion is the region a signature's credential scope must name
+// when Config.Region is empty.
+const DefaultRegion = "us-east-1"
 
-// verifySigV4 checks r's AWS Signature Version 4 by signing the same
-// request again with the SDK's own signer (so no signing code is hand
-// written here) and comparing signatures.
-func verifySigV4(ctx context.Context, provider aws.CredentialsProvider, r *http.Request, body []byte, now time.Time) error {
+// signatureService is the service every management API signature names.
+const signatureService = "execute-api"
+
+// maxClockSkew is how far X-Amz-Date may be from now. API Gateway answers
+// "Signature expired: ... (... - 5 min.)" past it.
+const maxClockSkew = 5 * time.Minute
+
+// errSignature is the sentinel every signature refusal wraps.
+var errSignature = errors.New("local: signature refused")
+
+// signatureError is a refused signature with the error type and message
+// API Gateway answers it with (always 403).
+type signatureError struct {
+	Type    string // X-Amzn-Errortype: MissingAuthenticationTokenException, ...
+	Message string
+}
+
+func (e *signatureError) Error() string { return "local: " + e.Type + ": " + e.Message }
+func (e *signatureError) Unwrap() error { return errSignature }
+
+func refuse(typ, format string, args ...any) *signatureError {
+	return &signatureError{Type: typ, Message: fmt.Sprintf(format, args...)}
+}
+
+// signatureCheck is how the management API checks SigV4: against one
+// secret for any access key (VerifySignatures) or against one pair of
+// credentials (VerifyCredentials).
+type signatureCheck struct {
+	secret string                  // any access key, this secret
+	creds  aws.CredentialsProvider // or: exactly these credentials
+	region string                  // the scope's region; "" accepts any
+}
+
+// signatureChecks returns the checks cfg asks for: nil when signatures
+// are not checked.
+func signatureChecks(cfg Config) *signatureCheck {
+	switch {
+	case cfg.VerifyCredentials != nil:
+		return &signatureCheck{creds: cfg.VerifyCredentials, region: cfg.Region}
+	case cfg.VerifySignatures:
+		region := cfg.Region
+		if region == "" {
+			region = DefaultRegion
+		}
+		secret := cfg.SigningSecret
+		if secret == "" {
+			secret = LocalSecretAccessKey
+		}
+		return &signatureCheck{secret: secret, region: region}
+	}
+	return nil
+}
+
+// verify checks r's AWS Signature Version 4 as API Gateway does, in its
+// order: present, well formed, scoped to execute-api and the region, not
+// stale, then the signature itself, computed again with the SDK's own
+// signer (so no signing code is hand written here) over exactly the
+// headers the client signed and the body it sent.
+func (sc *signatureCheck) verify(ctx context.Context, r *http.Request, body []byte, now time.Time) error {
 	auth := r.Header.Get("Authorization")
-	if auth == "" {
-		return errUnsigned
+	if auth == "" || strings.HasPrefix(strings.ToLower(auth), "bearer ") {
+		return refuse("MissingAuthenticationTokenException", "Missing Authentication Token")
 	}
 	const algo = "AWS4-HMAC-SHA256 "
 	if !strings.HasPrefix(auth, algo) {
-		return fmt.Errorf("%w: unsupported algorithm", errBadSignature)
+		return refuse("IncompleteSignatureException", "Unsupported Authorization Type")
 	}
 	var credential, signedHeaders, signature string
 	for _, part := range strings.Split(auth[len(algo):], ",") {
@@ -53,32 +111,46 @@ func verifySigV4(ctx context.Context, provider aws.CredentialsProvider, r *http.
 	// Credential is AKID/yyyymmdd/region/service/aws4_request.
 	scope := strings.Split(credential, "/")
 	if len(scope) != 5 || signedHeaders == "" || signature == "" {
-		return fmt.Errorf("%w: malformed Authorization header", errBadSignature)
+		return refuse("IncompleteSignatureException", "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. Authorization=%s", algo+"...")
 	}
-	signingTime, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	amzDate := r.Header.Get("X-Amz-Date")
+	signingTime, err := time.Parse("20060102T150405Z", amzDate)
 	if err != nil {
-		return fmt.Errorf("%w: bad X-Amz-Date", errBadSignature)
+		return refuse("IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 	}
-	if d := now.Sub(signingTime); d > maxClockSkew || d < -maxClockSkew {
-		return fmt.Errorf("%w: X-Amz-Date too far from now", errBadSignature)
+	if scope[3] != signatureService {
+		return refuse("InvalidSignatureException", "Credential should be scoped to correct service: '%s'. ", signatureService)
 	}
-	creds, err := provider.Retrieve(ctx)
-	if err != nil {
-		return fmt.Errorf("local: retrieve credentials: %w", err)
+	if sc.region != "" && scope[2] != sc.region {
+		return refuse("InvalidSignatureException", "Credential should be scoped to a valid region, not '%s'. ", scope[2])
 	}
-	if scope[0] != creds.AccessKeyID {
-		return fmt.Errorf("%w: unknown access key", errBadSignature)
+	const stamp = "20060102T150405Z"
+	if d := now.Sub(signingTime); d > maxClockSkew {
+		return refuse("InvalidSignatureException", "Signature expired: %s is now earlier than %s (%s - 5 min.)",
+			amzDate, now.Add(-maxClockSkew).UTC().Format(stamp), now.UTC().Format(stamp))
+	} else if d < -maxClockSkew {
+		return refuse("InvalidSignatureException", "Signature not yet current: %s is still later than %s (%s + 5 min.)",
+			amzDate, now.Add(maxClockSkew).UTC().Format(stamp), now.UTC().Format(stamp))
+	}
+	creds := aws.Credentials{AccessKeyID: scope[0], SecretAccessKey: sc.secret, SessionToken: r.Header.Get("X-Amz-Security-Token")}
+	if sc.creds != nil {
+		if creds, err = sc.creds.Retrieve(ctx); err != nil {
+			return fmt.Errorf("local: retrieve credentials: %w", err)
+		}
+		if scope[0] != creds.AccessKeyID {
+			return refuse("UnrecognizedClientException", "The security token included in the request is invalid.")
+		}
 	}
 
 	// Rebuild the request with exactly the headers the client signed.
 	u, err := url.ParseRequestURI(r.URL.RequestURI())
 	if err != nil {
-		return fmt.Errorf("%w: %v", errBadSignature, err)
+		return refuse("InvalidSignatureException", "%v", err)
 	}
 	u.Scheme, u.Host = "http", r.Host
 	again, err := http.NewRequestWithContext(ctx, r.Method, u.String(), nil)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errBadSignature, err)
+		return refuse("InvalidSignatureException", "%v", err)
 	}
 	again.Host = r.Host
 	for _, h := range strings.Split(signedHeaders, ";") {
@@ -99,15 +171,27 @@ func verifySigV4(ctx context.Context, provider aws.CredentialsProvider, r *http.
 	want := again.Header.Get("Authorization")
 	i := strings.LastIndex(want, "Signature=")
 	if i < 0 || !hmac.Equal([]byte(want[i+len("Signature="):]), []byte(signature)) {
-		return errBadSignature
+		return refuse("InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
 	return nil
 }
 
-// forbiddenMessage is the message AWS sends for each refusal.
-func forbiddenMessage(err error) string {
-	if errors.Is(err, errUnsigned) {
-		return "Missing Authentication Token"
+// writeSignatureError answers a refused signature. VerifyCredentials (the
+// strict check) answers every refusal as 403 ForbiddenException;
+// VerifySignatures answers with API Gateway's own error types.
+func (g *Gateway) writeSignatureError(w http.ResponseWriter, err error) {
+	var se *signatureError
+	if !errors.As(err, &se) {
+		writeAPIError(w, http.StatusInternalServerError, "InternalServerErrorException", "Internal server error")
+		return
 	}
-	return "The request signature we calculated does not match the signature you provided."
+	if g.cfg.VerifyCredentials != nil {
+		msg := se.Message
+		if se.Type == "MissingAuthenticationTokenException" {
+			msg = "Missing Authentication Token"
+		}
+		writeAPIError(w, http.StatusForbidden, "ForbiddenException", msg)
+		return
+	}
+	writeAPIError(w, http.StatusForbidden, se.Type, se.Message)
 }

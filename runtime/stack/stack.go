@@ -69,6 +69,10 @@ type Config struct {
 	// Observer, when set, is told of the gateway's connections, route
 	// invocations and @connections calls.
 	Observer local.Observer
+	// ConfigureGateway, when set, adjusts the gateway's configuration
+	// before it is created: access rules, signature checks, quotas and
+	// faults (see local.Config).
+	ConfigureGateway func(*local.Config)
 
 	// Notices receives the start-up lines: what is not emulated and the
 	// functions. Nil discards them.
@@ -394,7 +398,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
 		}
 	}
-	s.gw, err = local.New(local.Config{
+	gwCfg := local.Config{
 		Stage:                    stage,
 		RouteSelectionExpression: app.API.RouteSelectionExpression,
 		Routes:                   routes,
@@ -407,8 +411,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		APIID:                    app.APIID,
 		Observer:                 cfg.Observer,
 		Logger:                   logger,
-	})
-	if err != nil {
+	}
+	if cfg.ConfigureGateway != nil {
+		cfg.ConfigureGateway(&gwCfg)
+	}
+	if s.gw, err = local.New(gwCfg); err != nil {
 		return nil, err
 	}
 	go func() {
