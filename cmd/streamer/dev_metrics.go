@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -91,8 +90,8 @@ func (m *devMetrics) start(log *slog.Logger, guard func(http.Handler) http.Handl
 	if m.own == nil {
 		return
 	}
-	m.srv = &http.Server{Handler: guard(m.handler(nil)), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	m.srv = local.ServerTimeouts(&http.Server{Handler: guard(m.handler(nil)),
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)})
 	m.ownCh = make(chan error, 1)
 	go func() { m.ownCh <- m.srv.Serve(m.own) }()
 }

@@ -7,10 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/streamer-go/streamer/cmd/streamer/internal/devui"
 	"github.com/streamer-go/streamer/pkg/store"
+	"github.com/streamer-go/streamer/runtime/local"
 )
 
 // devUI puts the demo page (/) and the dev console (/_console) on the
@@ -36,7 +36,7 @@ func newDevUI(o devOptions, s *devStack, conns store.ConnectionStore) (*devUI, e
 		return nil, err
 	}
 	gateway := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.gw.ServeHTTP(w, r) })
-	return &devUI{ui: ui, srv: &http.Server{Handler: ui.Handler(gateway), ReadHeaderTimeout: 10 * time.Second}}, nil
+	return &devUI{ui: ui, srv: local.ServerTimeouts(&http.Server{Handler: ui.Handler(gateway)})}, nil
 }
 
 // serveUI runs the listener until shutdown; it returns

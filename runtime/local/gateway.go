@@ -132,6 +132,11 @@ type Config struct {
 	// 403 ForbiddenException. It takes precedence over VerifySignatures.
 	// Nil accepts any request, signed or not.
 	VerifyCredentials aws.CredentialsProvider
+	// BodyTimeout bounds the reading of a management call's body (and of
+	// any request body Guard sees), from the end of its headers: a client
+	// that announces a body and sends it slowly is answered 408 and
+	// disconnected. Zero means DefaultBodyTimeout (10 s).
+	BodyTimeout time.Duration
 	// CloseTimeout bounds how long the gateway waits for a client to
 	// answer its close frame (idle timeout, lifetime, DELETE, Shutdown)
 	// before it drops the socket. API Gateway does not wait on a silent
@@ -207,6 +212,12 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.MaxLifetime == 0 {
 		cfg.MaxLifetime = DefaultMaxLifetime
 	}
+	if cfg.BodyTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative BodyTimeout", ErrInvalidConfig)
+	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
 	if cfg.CloseTimeout == 0 {
 		cfg.CloseTimeout = DefaultCloseTimeout
 	}
@@ -254,12 +265,11 @@ func New(cfg Config) (*Gateway, error) {
 	for _, k := range cfg.TwoWayRoutes {
 		g.twoWay[k] = true
 	}
-	g.srv = &http.Server{
-		Handler:           g,
-		ReadHeaderTimeout: 10 * time.Second,
-		ConnContext:       withSpellingConn,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-	}
+	g.srv = ServerTimeouts(&http.Server{
+		Handler:     g,
+		ConnContext: withSpellingConn,
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	})
 	return g, nil
 }
 
@@ -359,6 +369,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !g.checkRequestOrigin(w, r) {
 			return
 		}
+		g.bodyDeadline(w, r)
 		g.serveManagement(w, r, strings.TrimPrefix(path, stagePath+"/@connections/"))
 	default:
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")

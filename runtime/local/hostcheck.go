@@ -156,6 +156,7 @@ func hasToken(r *http.Request, token string) bool {
 //   - a Host that does not name the gateway is refused (403);
 //   - a request that may change state (any method but GET, HEAD and
 //     OPTIONS) with a browser Origin that is not allowed is refused (403);
+//   - a request body must arrive within Config.BodyTimeout;
 //   - when Config.AccessToken is set, requests for privatePaths (a path,
 //     or a prefix when it ends in "/") need the token (401). A request
 //     that brings it as ?token= gets it back as a SameSite=Strict cookie,
@@ -174,6 +175,7 @@ func (g *Gateway) Guard(next http.Handler, privatePaths ...string) http.Handler 
 				return
 			}
 		}
+		g.bodyDeadline(w, r)
 		if g.cfg.AccessToken != "" && isPrivate(r.URL.Path, privatePaths) {
 			if !hasToken(r, g.cfg.AccessToken) {
 				g.log.Warn("local: request refused: no access token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)

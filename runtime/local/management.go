@@ -80,6 +80,12 @@ func (g *Gateway) answerManagement(w http.ResponseWriter, r *http.Request, id st
 		}
 		body, err = readBody(r)
 		size = len(body)
+		if isTimeout(err) {
+			g.log.Warn("local: management request refused: body not received in time", "timeout", g.cfg.BodyTimeout, "received", len(body), "announced", r.ContentLength, "remote", r.RemoteAddr)
+			w.Header().Set("Connection", "close")
+			writeAPIError(w, http.StatusRequestTimeout, "BadRequestException", "Request body not received in time")
+			return
+		}
 		if err != nil {
 			writeAPIError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
 			return
