@@ -1,8 +1,13 @@
 // Streamer's Node.js runtime shim: the loop Lambda's nodejs runtimes run,
 // speaking the Lambda Runtime API. It loads _HANDLER ("path/file.export")
 // from LAMBDA_TASK_ROOT, CommonJS or ESM (.js, .mjs, .cjs), and supports
-// async handlers and callback handlers.
+// async handlers and, before nodejs24.x, callback handlers (nodejs24.x
+// refuses a handler that declares a callback, as Lambda does). When
+// STREAMER_NODE_SDK names a node_modules folder, an @aws-sdk/* import the
+// function does not ship resolves there, as Lambda's runtimes bundle the
+// SDK (CommonJS finds it through NODE_PATH).
 import http from "node:http";
+import module from "node:module";
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -48,11 +53,46 @@ async function loadHandler() {
     if (fs.existsSync(modPath + ext)) { file = modPath + ext; break; }
   }
   if (!file) throw Object.assign(new Error(`Cannot find module '${spec.slice(0, dot)}'`), { name: "Runtime.ImportModuleError" });
+  bundleSDK(file);
   const mod = await import(pathToFileURL(file).href);
   let fn = mod;
   for (const k of exportPath) fn = fn?.[k] ?? mod.default?.[k];
   if (typeof fn !== "function") throw Object.assign(new Error(`${spec} is undefined or not exported`), { name: "Runtime.HandlerNotFound" });
   return fn;
+}
+
+// bundleSDK lets an ES module handler import the SDK from
+// STREAMER_NODE_SDK when nothing above it ships one. A resolve hook costs
+// each process about 10 MB (a loader thread), so it is registered only
+// then; CommonJS needs none (NODE_PATH).
+function bundleSDK(file) {
+  const sdk = process.env.STREAMER_NODE_SDK;
+  if (!sdk || typeof module.register !== "function" || !isESM(file)) return;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, "node_modules", "@aws-sdk"))) return;
+    if (path.dirname(dir) === dir) break;
+  }
+  const parent = pathToFileURL(path.join(path.dirname(sdk), "lambda-runtime.mjs")).href;
+  const hook = `export async function resolve(spec, ctx, next) {
+  try { return await next(spec, ctx); } catch (e) {
+    if (!spec.startsWith("@aws-sdk/") || e.code !== "ERR_MODULE_NOT_FOUND") throw e;
+    return next(spec, { ...ctx, parentURL: ${JSON.stringify(parent)} });
+  }
+}`;
+  module.register("data:text/javascript," + encodeURIComponent(hook));
+}
+
+// isESM: .mjs, or .js under a package.json with "type": "module".
+function isESM(file) {
+  if (file.endsWith(".mjs")) return true;
+  if (!file.endsWith(".js")) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const pj = path.join(dir, "package.json");
+    if (fs.existsSync(pj)) {
+      try { return JSON.parse(fs.readFileSync(pj, "utf8")).type === "module"; } catch { return false; }
+    }
+    if (path.dirname(dir) === dir) return false;
+  }
 }
 
 function context(headers) {
@@ -92,9 +132,19 @@ function run(fn, event, ctx) {
   });
 }
 
+// The Node.js major version of the runtime the function names
+// (AWS_EXECUTION_ENV=AWS_Lambda_nodejs24.x), whatever node runs the shim.
+const runtimeMajor = Number((/nodejs(\d+)/.exec(process.env.AWS_EXECUTION_ENV || "") || [])[1] || 0);
+
 let handler;
 try {
   handler = await loadHandler();
+  if (runtimeMajor >= 24 && handler.length >= 3) {
+    throw Object.assign(
+      new Error("ERROR: AWS Lambda does not support callback-based function handlers starting with Node.js 24: " +
+        `${process.env._HANDLER} declares ${handler.length} parameters. Use an async handler (event, context) or a runtime before nodejs24.x.`),
+      { name: "Runtime.CallbackHandlerDeprecated" });
+  }
 } catch (e) {
   console.error(e);
   await call("POST", "/init/error", errorDoc(e), { "Lambda-Runtime-Function-Error-Type": e.name || "Runtime.Unknown" });
