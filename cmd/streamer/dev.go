@@ -133,6 +133,7 @@ type devStack struct {
 	log         *slog.Logger
 	stopJWKS    func()
 	metrics     *devMetrics
+	sec         securityOptions // resolved for the bound address
 }
 
 // startDev listens and serves the demo app. On error nothing is left
@@ -170,6 +171,10 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		}
 	}()
 	undo = append(undo, func() { ln.Close() })
+	if err := o.sec.resolve(ln.Addr().String()); err != nil {
+		return nil, err
+	}
+	s.sec = o.sec
 
 	// One store holds both connections and async requests, as one
 	// DynamoDB Store does for a deployment.
@@ -255,7 +260,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		Logger:         logger,
 		Observer:       local.JoinObservers(s.ui.ui, s.metrics.obs),
 		DomainName:     ln.Addr().String(), // the UI's server serves ln, not the gateway
-	}))
+	}, false, local.DefaultRegion))
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -321,6 +326,7 @@ func devRun(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "Management endpoint: %s\n", s.endpoint)
 	fmt.Fprintf(stdout, "Metrics:             %s\n", s.metrics.url)
 	printDevUI(stdout, s)
+	s.sec.printSecurity(stdout, "http://"+s.addr, false)
 	if o.jwt.enabled() {
 		fmt.Fprintf(stdout, "Auth:                JWT (%s); send the token as Authorization: Bearer or ?token=\n", strings.Join(o.jwt.algorithms, ", "))
 	} else {

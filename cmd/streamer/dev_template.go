@@ -81,6 +81,9 @@ func templateConfig(o devOptions, logger *slog.Logger, stdout, stderr io.Writer)
 // devTemplateRun is `streamer dev --template`: it serves until ctx ends.
 func devTemplateRun(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	if err := o.sec.resolve(o.addr); err != nil {
+		return err
+	}
 	cfg, err := templateConfig(o, logger, stdout, stderr)
 	if err != nil {
 		return err
@@ -95,6 +98,7 @@ func devTemplateRun(ctx context.Context, o devOptions, stdout, stderr io.Writer)
 	fmt.Fprintf(stdout, "WebSocket URL:       %s\n", s.WebSocketURL())
 	fmt.Fprintf(stdout, "Management endpoint: %s\n", s.ManagementEndpoint())
 	fmt.Fprintf(stdout, "TLS endpoint:        %s (what functions build from domainName; its CA is in AWS_CA_BUNDLE)\n", s.TLSEndpoint())
+	o.sec.printSecurity(stdout, baseOf(s.ManagementEndpoint()), true)
 	fmt.Fprintln(stdout, "Ctrl-C stops.")
 	select {
 	case <-ctx.Done():

@@ -31,6 +31,7 @@ func newDevUI(o devOptions, s *devStack, conns store.ConnectionStore) (*devUI, e
 		ManagementEndpoint: s.endpoint,
 		Connections:        conns,
 		AuthOn:             o.jwt.enabled(),
+		HTTPClient:         consoleClient(local.DefaultRegion),
 	})
 	if err != nil {
 		return nil, err
