@@ -432,7 +432,7 @@ func invokable(t testing.TB, s *stack, fn, apiID, route string) bool {
 	return false
 }
 
-// Each function may read and write both tables (and their indexes), the
+// Each function may read and write the three tables (and their indexes), the
 // functions that send may post to the stage's @connections, and the
 // processor may read the requests stream.
 func TestPoliciesCoverWhatTheHandlersDo(t *testing.T) {
@@ -715,7 +715,7 @@ func matchPattern(t testing.TB, pattern object, doc object) bool {
 }
 
 // unsetOnPurpose are the variables awslambda.ConfigFromEnv reads that the
-// template deliberately leaves out: it names both tables itself, and the
+// template deliberately leaves out: it names the tables itself, and the
 // endpoints are for local testing (DynamoDB) or come from each connection's
 // $connect event (@connections).
 var unsetOnPurpose = map[string]bool{

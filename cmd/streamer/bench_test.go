@@ -66,10 +66,40 @@ func TestBenchSmall(t *testing.T) {
 			t.Errorf("a driver delivered nothing: %s", r[0])
 		}
 	}
-	if strings.Contains(out, "delivered raw") || strings.Contains(out, "not every message") {
+	if !strings.Contains(out, "floor          gateway RSS < 400 MB at 10,000 connections: not measured (this run held 50;") {
+		t.Errorf("the verdict claims an RSS floor a 50-connection run cannot measure:\n%s", out)
+	}
+	if strings.Contains(out, "delivered raw") || strings.Contains(out, "not every message") || strings.Contains(out, "every message delivered: MISSED") {
 		t.Errorf("messages lost:\n%s", out)
 	}
 	if !strings.Contains(stderr.String(), "stopping the gateway process") {
 		t.Errorf("no progress on stderr:\n%s", stderr.String())
+	}
+}
+
+func TestBenchVerdictsSayWhatWasMeasured(t *testing.T) {
+	round := benchRound{
+		noopElapsed: time.Second, noopRequests: 10000,
+		raw:     fanout{delivered: 10000, elapsed: 1500 * time.Millisecond},
+		manager: fanout{delivered: 10000, elapsed: 3 * time.Second},
+		lean:    fanout{delivered: 10000, elapsed: 2 * time.Second},
+	}
+	r := benchResult{rssConnected: 240 << 20, rounds: []benchRound{round}}
+	got := strings.Join(r.verdicts(benchOptions{connections: 10000}), "\n")
+	for _, want := range []string{
+		"gateway RSS < 400 MB at 10,000 connections: met (240.0 MB at 10000)",
+		"raw fan-out ≥ 0.5× the no-op POST rate: met (0.67×, median of 1 rounds at 10000 connections)",
+		"every message delivered: met",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("verdicts lack %q:\n%s", want, got)
+		}
+	}
+	r.rssConnected = 500 << 20
+	if got := r.verdicts(benchOptions{connections: 10000})[0]; !strings.Contains(got, "MISSED (500.0 MB") {
+		t.Errorf("500 MB at 10,000: %s", got)
+	}
+	if got := r.verdicts(benchOptions{connections: 200})[0]; !strings.Contains(got, "not measured (this run held 200;") {
+		t.Errorf("200 connections: %s", got)
 	}
 }

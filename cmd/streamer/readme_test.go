@@ -50,9 +50,9 @@ func readmeBlocks(t *testing.T) []readmeBlock {
 // Shell blocks the transcript test does not run, and what runs them instead.
 var readmeShellElsewhere = map[string]string{
 	"go get github.com/streamer-go/streamer@latest": "needs the module published; go.mod and the install lines are checked by hand",
-	"CGO_ENABLED=0 go build -tags lambda.norpc":     "the --template tests build examples/lambda and serve deploy/template.json (dev_template_test.go)",
-	"make test": "it is the test run itself",
-	"npm install /path/to/streamer/clients/js": "clients/js/test/readme.test.mjs installs the client from the path and runs the js block",
+	"mkdir -p .run/template/build":                  "the --template tests build examples/lambda next to a copy of the template, as this block does, and serve it (dev_template_test.go)",
+	"make test":                                     "it is the test run itself",
+	"npm install /path/to/streamer/clients/js":      "clients/js/test/readme.test.mjs installs the client from the path and runs the js block",
 }
 
 // TestREADMEShellSnippets runs README.md's shell blocks as a reader would,

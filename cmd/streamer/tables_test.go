@@ -76,7 +76,7 @@ func TestTablesExitCodes(t *testing.T) {
 }
 
 // TestTablesCreateTwice runs the command against a real DynamoDB-API server
-// (dynalite under make test): the first run creates both tables, the second
+// (dynalite under make test): the first run creates the three tables, the second
 // finds them and succeeds without changing anything.
 func TestTablesCreateTwice(t *testing.T) {
 	endpoint := dynamotest.Endpoint(t)

@@ -1,7 +1,8 @@
 // Package dynamo stores connections and async requests in Amazon DynamoDB:
 // one [Store] implements both [store.ConnectionStore] and
-// [store.RequestStore] on two tables, so that state survives across Lambda
-// invocations.
+// [store.RequestStore] on the connections and requests tables, so that
+// state survives across Lambda invocations. [Tables] also defines the
+// third table of a deployment, channels, which pkg/channel uses.
 //
 // Start with [New] on a *dynamodb.Client, and create the tables once with
 // [CreateTables] (or `streamer tables create`). The schema is defined once,

@@ -78,7 +78,7 @@ func TestPrefixIsUnique(t *testing.T) {
 	}
 }
 
-// Tables creates both tables, and they are gone once the test that asked
+// Tables creates the tables, and they are gone once the test that asked
 // for them has ended.
 func TestTablesAreDeletedAtCleanup(t *testing.T) {
 	client := dynamotest.Client(t)
