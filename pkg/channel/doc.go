@@ -45,8 +45,9 @@
 // and metrics); a subscriber it finds gone (410) loses its subscriptions.
 // On Lambda, call [Service.Flush] before the invocation returns
 // (awslambda.WithFlusher); on shutdown, [Service.Shutdown]. Broadcast
-// posts to the Manager's own endpoint: where the Manager has none (a
-// Lambda without STREAMER_MANAGEMENT_ENDPOINT, whose connections name
-// their endpoint in their records), wrap it in [SendEach], which sends to
-// each subscriber through its record.
+// posts each subscriber through the endpoint its connection record names,
+// so runtimes, APIs and Regions sharing a store reach each other's
+// subscribers, and only a connection's own endpoint can make it lose its
+// subscriptions. [SendEach] (one Send per subscriber) remains for
+// Broadcasters of the app's own.
 package channel

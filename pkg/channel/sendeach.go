@@ -23,12 +23,10 @@ const DefaultSendEachWorkers = 16
 // <= 0), and reports failures as a *connection.BroadcastError like
 // Broadcast does.
 //
-// Use it when the Manager has no endpoint of its own, as on Lambda
-// without STREAMER_MANAGEMENT_ENDPOINT: Manager.Broadcast reads no
-// records and so cannot find each connection's endpoint, while Send reads
-// the record (one store read per subscriber and publication, the price of
-// not configuring the endpoint). A connection whose record is gone counts
-// as gone, so its subscriptions are removed.
+// Manager.Broadcast routes each ID by its record too (in one batched
+// read), so a *connection.Manager rarely needs this; it suits a Sender
+// that has no Broadcast of its own. A connection whose record is gone
+// counts as gone, so its subscriptions are removed.
 func SendEach(s Sender, workers int) Broadcaster {
 	if workers <= 0 {
 		workers = DefaultSendEachWorkers

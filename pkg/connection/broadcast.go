@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -13,26 +14,31 @@ import (
 )
 
 // Broadcast delivers message to every distinct ID in connectionIDs. It
-// encodes the message once and sends through the manager's endpoint with
-// no store read per ID (callers pass IDs they just listed), at most
-// WithBroadcastWorkers requests in flight at once. Each ID's circuit
-// breaker is honoured and each ID is retried as the RetryPolicy says, but
-// a retry waiting for its backoff holds no worker: it is re-queued when
-// its delay has passed while the workers keep sending. A gone ID (410,
-// which is also how an unknown ID comes back) is removed from the store.
-// Broadcast does not refresh LastPing (that would be a store write per
-// ID); Send does. Because it reads no record, Broadcast cannot route by a
-// record's Endpoint: reach connections of another stage or domain with
-// Send, or with a Manager for that endpoint, or the gateway answers 410
-// for them here and their records are removed.
+// encodes the message once, reads the route of every ID in one batched
+// store read (store.RoutesGetter, else one lookup per ID) and posts each
+// ID to the endpoint its record names, so connections of other runtimes,
+// stages, APIs or Regions sharing the store are reached where they live;
+// at most WithBroadcastWorkers requests per endpoint are in flight at
+// once. Each ID's circuit breaker is honoured and each ID is retried as
+// the RetryPolicy says, but a retry waiting for its backoff holds no
+// worker: it is re-queued when its delay has passed while the workers keep
+// sending. A 410 from a connection's own endpoint removes its record. An
+// ID with no record is posted through the manager's endpoint (a 410 there
+// is ErrConnectionStale, with nothing to remove); when the route read
+// fails, the IDs it left unknown are posted through the manager's
+// endpoint too, and a 410 for them removes nothing and fails with
+// ErrNotOwnEndpoint, since only a connection's own endpoint may declare it
+// gone. Broadcast does not refresh LastPing (that would be a store write
+// per ID); Send does.
 //
 // Broadcast returns nil if every ID was delivered, else a *BroadcastError
 // naming each failed ID and its cause. If ctx ends (or Shutdown's
 // deadline passes) it stops promptly and reports the IDs not delivered
 // with the context's error; that includes the IDs whose attempt was in
-// flight and was abandoned, which the gateway may have delivered. Each ID is delivered at most once per call,
-// except that an attempt that timed out may have been delivered before it
-// is retried (see the package documentation).
+// flight and was abandoned, which the gateway may have delivered. Each ID
+// is delivered at most once per call, except that an attempt that timed
+// out may have been delivered before it is retried (see the package
+// documentation).
 func (m *Manager) Broadcast(ctx context.Context, connectionIDs []string, message any) error {
 	data, err := Encode(message)
 	if err != nil {
@@ -53,7 +59,26 @@ func (m *Manager) Broadcast(ctx context.Context, connectionIDs []string, message
 	m.metrics.broadcasts.Add(1)
 
 	start := m.cfg.clock.Now()
-	failed := m.broadcast(ctx, ids, data)
+	var failed map[string]error
+	groups := m.routeGroups(ctx, ids)
+	if len(groups) == 1 {
+		failed = m.broadcast(ctx, groups[0], data)
+	} else {
+		failed = map[string]error{}
+		var (
+			mu sync.Mutex
+			wg sync.WaitGroup
+		)
+		for _, g := range groups {
+			wg.Go(func() {
+				f := m.broadcast(ctx, g, data)
+				mu.Lock()
+				maps.Copy(failed, f)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+	}
 	m.metrics.broadcastLatency.Record(m.cfg.clock.Now().Sub(start).Microseconds())
 	m.log(ctx, slog.LevelDebug, "connection: broadcast done",
 		slog.Int("total", len(ids)), slog.Int("failed", len(failed)))
@@ -109,8 +134,9 @@ func (h *retryHeap) Pop() any {
 // worker, and the workers keep sending fresh IDs meanwhile; a worker that
 // slept through a backoff would hold its slot and make a faulted
 // Broadcast many times slower than a clean one.
-func (m *Manager) broadcast(ctx context.Context, ids []string, data []byte) map[string]error {
-	client, opts := m.clients.forEndpoint("")
+func (m *Manager) broadcast(ctx context.Context, g routeGroup, data []byte) map[string]error {
+	ids := g.ids
+	client, opts := m.clients.forEndpoint(g.endpoint)
 	post := m.broadcastPoster(client, opts, data)
 	workers := min(m.cfg.workers, len(ids))
 	// Buffered, so that a worker finishing an attempt finds its next
@@ -124,7 +150,7 @@ func (m *Manager) broadcast(ctx context.Context, ids []string, data []byte) map[
 	for range workers {
 		wg.Go(func() {
 			for d := range jobs {
-				m.broadcastAttempt(ctx, post, d)
+				m.broadcastAttempt(ctx, post, g.trust, d)
 				results <- d
 			}
 		})
@@ -276,11 +302,23 @@ loop:
 }
 
 // broadcastAttempt makes one attempt for d, on a worker.
-func (m *Manager) broadcastAttempt(ctx context.Context, p poster, d *delivery) {
+func (m *Manager) broadcastAttempt(ctx context.Context, p poster, trust routeTrust, d *delivery) {
 	d.k, d.err = m.attempt(ctx, d.id, p)
 	d.attempts++
-	if d.k == kindGone {
+	if d.k != kindGone {
+		return
+	}
+	switch trust {
+	case routeOwn:
 		m.removeGone(ctx, d.id)
+	case routeNoRecord:
+		m.conns.forget(d.id)
+	default:
+		// Gone from an endpoint that may not be the connection's own: the
+		// record stays, and the caller is told this is not a 410 of its
+		// own endpoint.
+		d.k = kindNotOwn
+		d.err = fmt.Errorf("%w: %s: %w", ErrNotOwnEndpoint, d.id, d.err)
 	}
 }
 

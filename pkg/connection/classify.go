@@ -27,6 +27,7 @@ const (
 	kindCanceled    // the caller's context ended or the manager stopped
 	kindInvalid     // the message could not be encoded
 	kindOther       // anything else (credentials, endpoint resolution, ...)
+	kindNotOwn      // 410 from an endpoint not known to be the connection's own
 	numKinds
 )
 
@@ -46,6 +47,7 @@ var kindNames = [numKinds]string{
 	kindCanceled:        "canceled",
 	kindInvalid:         "invalid_message",
 	kindOther:           "other",
+	kindNotOwn:          "not_own_endpoint",
 }
 
 func (k kind) String() string { return kindNames[k] }

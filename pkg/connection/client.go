@@ -91,6 +91,17 @@ func newEndpointClients(client APIGatewayClient, endpoint string) *endpointClien
 	return ec
 }
 
+// canonical returns the key of endpoint among the manager's endpoints:
+// "" for the manager's own (or an empty one), else the endpoint without a
+// trailing slash.
+func (ec *endpointClients) canonical(endpoint string) string {
+	endpoint = normaliseEndpoint(endpoint)
+	if endpoint == ec.endpoint {
+		return ""
+	}
+	return endpoint
+}
+
 // forEndpoint returns the client for endpoint ("" = the manager's) and the
 // per-call options to use with it.
 func (ec *endpointClients) forEndpoint(endpoint string) (APIGatewayClient, []func(*apigatewaymanagementapi.Options)) {

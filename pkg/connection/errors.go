@@ -29,6 +29,11 @@ var (
 	// ErrCircuitOpen means the connection's circuit breaker is open after
 	// repeated failures; no request was made.
 	ErrCircuitOpen = errors.New("connection: circuit open")
+	// ErrNotOwnEndpoint means a Broadcast could not read the connection's
+	// route, posted through the manager's endpoint and got 410 there: the
+	// connection may live behind another endpoint, so its record was
+	// kept.
+	ErrNotOwnEndpoint = errors.New("connection: gone from an endpoint that may not be its own")
 	// ErrShuttingDown means Shutdown has started; no new work is accepted.
 	ErrShuttingDown = errors.New("connection: manager shutting down")
 )

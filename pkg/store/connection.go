@@ -73,3 +73,12 @@ type RouteGetter interface {
 	// return: ErrNotFound if it is absent or expired.
 	GetRoute(ctx context.Context, connectionID string) (Route, error)
 }
+
+// RoutesGetter is implemented by a ConnectionStore that can return the
+// Routes of many connections in one batched read. The connection
+// Manager's Broadcast uses it to post each ID to its own endpoint.
+type RoutesGetter interface {
+	// GetRoutes returns the Route of each live connection among ids;
+	// absent and expired ones are missing from the map (not an error).
+	GetRoutes(ctx context.Context, ids []string) (map[string]Route, error)
+}

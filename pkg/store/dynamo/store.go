@@ -17,6 +17,7 @@ const DefaultPageSize = 100
 var (
 	_ store.ConnectionStore = (*Store)(nil)
 	_ store.RouteGetter     = (*Store)(nil)
+	_ store.RoutesGetter    = (*Store)(nil)
 	_ store.RequestStore    = (*Store)(nil)
 )
 

@@ -91,6 +91,24 @@ func (s *Store) GetRoute(ctx context.Context, connectionID string) (store.Route,
 	return store.Route{Endpoint: c.Endpoint, LastPing: c.LastPing}, nil
 }
 
+// GetRoutes returns the Routes of the live connections among ids, under
+// one lock.
+func (s *Store) GetRoutes(ctx context.Context, ids []string) (map[string]store.Route, error) {
+	if err := checkCtx(ctx, "get connections"); err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	out := make(map[string]store.Route, len(ids))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if c, ok := s.conns[id]; ok && !c.Expired(now) {
+			out[id] = store.Route{Endpoint: c.Endpoint, LastPing: c.LastPing}
+		}
+	}
+	return out, nil
+}
+
 // Delete removes the connection; deleting an absent one is not an error.
 func (s *Store) Delete(ctx context.Context, connectionID string) error {
 	const op = "delete connection"

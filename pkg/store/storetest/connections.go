@@ -24,6 +24,7 @@ var connectionTests = []testCase{
 	{"TTLHidesExpired", testConnectionTTL},
 	{"UpdateLastPing", testUpdateLastPing},
 	{"RouteMatchesGet", testRouteMatchesGet},
+	{"RoutesInOneBatch", testRoutesBatch},
 	{"DeleteStale", testDeleteStale},
 	{"InvalidInput", testConnectionInvalidInput},
 	{"TooLarge", testConnectionTooLarge},
@@ -431,4 +432,47 @@ func testRouteMatchesGet(t *testing.T, e *env) {
 	wantErr(t, "GetRoute at TTL", err, store.ErrNotFound)
 	_, err = rg.GetRoute(cancelledContext(), "minimal")
 	wantErr(t, "GetRoute with a cancelled context", err, context.Canceled)
+}
+
+// testRoutesBatch: a store that is a store.RoutesGetter returns the Route
+// of every live connection among many IDs (more than one DynamoDB batch,
+// with duplicates), and leaves out absent and expired ones.
+func testRoutesBatch(t *testing.T, e *env) {
+	rg, ok := e.conns.(store.RoutesGetter)
+	if !ok {
+		t.Skip("the store is not a store.RoutesGetter")
+	}
+	ctx := t.Context()
+	var ids []string
+	for i := range 150 {
+		c := fullConnection(e, fmt.Sprintf("r%03d=", i))
+		c.Endpoint = fmt.Sprintf("https://api%d.example.com/prod", i%3)
+		if i%10 == 0 {
+			c.TTL = e.clock.Now().Add(5 * time.Second).Unix()
+		}
+		wantErr(t, "Save", e.conns.Save(ctx, c), nil)
+		ids = append(ids, c.ConnectionID)
+	}
+	asked := append(append(slices.Clone(ids), ids[:5]...), "absent-1", "absent-2")
+	got, err := rg.GetRoutes(ctx, asked)
+	wantErr(t, "GetRoutes", err, nil)
+	if len(got) != len(ids) {
+		t.Fatalf("GetRoutes: %d routes, want %d", len(got), len(ids))
+	}
+	for i, id := range ids {
+		if want := fmt.Sprintf("https://api%d.example.com/prod", i%3); got[id].Endpoint != want {
+			t.Errorf("GetRoutes[%s].Endpoint = %q, want %q", id, got[id].Endpoint, want)
+		}
+	}
+	e.clock.Advance(5 * time.Second) // every tenth is now expired
+	got, err = rg.GetRoutes(ctx, ids)
+	wantErr(t, "GetRoutes after expiry", err, nil)
+	if len(got) != 135 {
+		t.Errorf("GetRoutes after expiry: %d routes, want 135", len(got))
+	}
+	if _, ok := got[ids[0]]; ok {
+		t.Errorf("GetRoutes returned expired %s", ids[0])
+	}
+	_, err = rg.GetRoutes(cancelledContext(), ids)
+	wantErr(t, "GetRoutes with a cancelled context", err, context.Canceled)
 }
