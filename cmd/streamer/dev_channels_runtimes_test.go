@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
-	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
 // TestDevChannelsAcrossRuntimes: three `streamer dev` runtimes share one
@@ -33,7 +33,7 @@ func TestDevChannelsAcrossRuntimes(t *testing.T) {
 		for i := range perRuntime {
 			c := dialChannels(ctx, t, s.wsURL, mint(fmt.Sprintf("u%d-%d", r, i), "acme"))
 			c.name = fmt.Sprintf("runtime %d client %d", r, i)
-			if m := c.subscribe(ctx, "s", "chat:across", ""); m.Type != streamer.TypeSubscribed {
+			if m := c.subscribe(ctx, "s", "chat:across", ""); m.Type != protocol.TypeSubscribed {
 				t.Fatalf("%s subscribe: %+v", c.name, m)
 			}
 			subs = append(subs, c)
@@ -43,14 +43,14 @@ func TestDevChannelsAcrossRuntimes(t *testing.T) {
 		pub := subs[(n%runtimes)*perRuntime] // through runtime n%3
 		id := fmt.Sprintf("p%d", n)
 		pub.send(ctx, `{"type":"publish","id":%q,"channel":"chat:across","data":{"n":%d}}`, id, n)
-		if m := pub.next(ctx, reply(id)); m.Type != streamer.TypeResponse {
+		if m := pub.next(ctx, reply(id)); m.Type != protocol.TypeResponse {
 			t.Fatalf("publish %d: %+v", n, m)
 		}
 	}
 	for _, c := range subs {
 		seen := map[uint64]bool{}
 		for len(seen) < publications {
-			m := c.next(ctx, ofType(streamer.TypePublication))
+			m := c.next(ctx, ofType(protocol.TypePublication))
 			if seen[m.Offset] || m.Offset < 1 || m.Offset > publications {
 				t.Fatalf("%s: offset %d again or out of range", c.name, m.Offset)
 			}
@@ -65,7 +65,7 @@ func TestDevChannelsAcrossRuntimes(t *testing.T) {
 	// Every subscription and every connection record is still there.
 	subs[0].send(ctx, `{"type":"presence","id":"pr","channel":"chat:across"}`)
 	m := subs[0].next(ctx, reply("pr"))
-	if m.Type != streamer.TypePresence || len(m.Members) != len(subs) {
+	if m.Type != protocol.TypePresence || len(m.Members) != len(subs) {
 		t.Fatalf("presence: %d members (%s), want %d", len(m.Members), m.Type, len(subs))
 	}
 	st := dynamo.New(dynamotest.Client(t), dynamo.WithPrefix(prefix))

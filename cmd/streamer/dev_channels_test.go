@@ -36,6 +36,22 @@ type chanMessage struct {
 	Members      []protocol.Member    `json:"members"`
 	Code         protocol.ErrorCode   `json:"code"`
 	Message      string               `json:"message"`
+	Messages     []json.RawMessage    `json:"messages"`
+}
+
+// unbatch returns the messages m stands for: those a batch holds, in
+// order, or m itself.
+func unbatch(m chanMessage) ([]chanMessage, error) {
+	if m.Type != protocol.TypeBatch {
+		return []chanMessage{m}, nil
+	}
+	out := make([]chanMessage, len(m.Messages))
+	for i, b := range m.Messages {
+		if err := json.Unmarshal(b, &out[i]); err != nil {
+			return nil, fmt.Errorf("batch message %s: %w", b, err)
+		}
+	}
+	return out, nil
 }
 
 // chanClient is a WebSocket client whose messages a reader goroutine
@@ -74,7 +90,14 @@ func dialChannels(ctx context.Context, t testing.TB, url, token string) *chanCli
 				t.Errorf("undecodable server message %s: %v", b, err)
 				return
 			}
-			cc.in <- m
+			msgs, err := unbatch(m)
+			if err != nil {
+				t.Errorf("undecodable batch: %v", err)
+				return
+			}
+			for _, m := range msgs {
+				cc.in <- m
+			}
 		}
 	}()
 	t.Cleanup(cc.close)

@@ -2,8 +2,10 @@ package channel
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -52,8 +54,12 @@ func (s *Service) ServeChannel(ctx context.Context, req *streamer.ChannelRequest
 			return nil, err
 		}
 		pos, err := s.publish(ctx, req.Identity.TenantID, req.Channel, req.Data, req.Identity.UserID)
-		if errors.Is(err, ErrTooLarge) {
+		var over *OverloadedError
+		switch {
+		case errors.Is(err, ErrTooLarge):
 			return nil, &streamer.ClientError{Code: protocol.CodeInvalidMessage, Message: "publication too large", Err: err}
+		case errors.As(err, &over):
+			return nil, &streamer.ClientError{Code: protocol.CodeOverloaded, Message: fmt.Sprintf("the channel's fan-out is behind; nothing was published; retry after %d ms", over.RetryAfter.Milliseconds()), Err: err}
 		}
 		if err != nil {
 			return nil, err
@@ -183,9 +189,14 @@ func recoverable(name, epoch string, after uint64, entries []Entry, pos Position
 }
 
 // announce queues a join or leave for a channel's subscribers, in order
-// with its publications.
+// with its publications (and in the same frames).
 func (s *Service) announce(ctx context.Context, key string, ev protocol.PresenceEvent) {
-	s.fan.enqueue(ctx, key, func(ctx context.Context) { s.deliver(ctx, key, ev) })
+	b, err := json.Marshal(ev)
+	if err != nil {
+		s.log.ErrorContext(ctx, "channel: encoding presence event", slog.String("channel", key), slog.Any("error", err))
+		return
+	}
+	s.fan.enqueue(ctx, key, b, false)
 }
 
 // RemoveConnection removes every subscription of a connection (on

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,6 +43,7 @@ type Service struct {
 	maxSubs    int
 	subTTL     time.Duration
 	queueLen   int
+	pubWait    time.Duration
 	log        *slog.Logger
 	now        func() time.Time
 
@@ -104,14 +106,26 @@ func WithSubscriptionTTL(d time.Duration) Option {
 	}
 }
 
-// WithQueueLength bounds the fan-outs waiting per channel (default
-// DefaultQueueLength). Past it a publication is still stored, but its
-// live fan-out is dropped and subscribers recover it from history when
-// they see the gap. Values <= 0 are ignored.
+// WithQueueLength bounds the publications waiting for their fan-out per
+// channel (default DefaultQueueLength). Past it a publisher waits for
+// room (see WithPublishWait) and is then refused with ErrOverloaded:
+// nothing is stored that the fan-out would have to drop. Values <= 0 are
+// ignored.
 func WithQueueLength(n int) Option {
 	return func(s *Service) {
 		if n > 0 {
 			s.queueLen = n
+		}
+	}
+}
+
+// WithPublishWait sets how long a publication waits for room in its
+// channel's full queue before it is refused with ErrOverloaded (default
+// DefaultPublishWait; 0 refuses at once). Negative values are ignored.
+func WithPublishWait(d time.Duration) Option {
+	return func(s *Service) {
+		if d >= 0 {
+			s.pubWait = d
 		}
 	}
 }
@@ -149,6 +163,7 @@ func New(st Store, out Broadcaster, opts ...Option) *Service {
 		maxSubs:    DefaultMaxSubscriptions,
 		subTTL:     DefaultSubscriptionTTL,
 		queueLen:   DefaultQueueLength,
+		pubWait:    DefaultPublishWait,
 		log:        slog.New(slog.DiscardHandler),
 		now:        time.Now,
 	}
@@ -158,7 +173,7 @@ func New(st Store, out Broadcaster, opts ...Option) *Service {
 		}
 	}
 	s.namespaces = maps.Clone(s.namespaces)
-	s.fan = newFanout(s.queueLen, s.log)
+	s.fan = newFanout(s.queueLen, s.pubWait, s.log, s.deliver)
 	return s
 }
 
@@ -217,32 +232,61 @@ func (s *Service) publish(ctx context.Context, tenant, name string, data []byte,
 	if len(data)+len(name)+len(userID)+publishOverhead > connection.MaxMessageBytes {
 		return Position{}, fmt.Errorf("%w: %d bytes of data", ErrTooLarge, len(data))
 	}
-	if s.fan.isClosed() {
-		return Position{}, ErrClosed
-	}
 	key := Key(tenant, name)
+	if err := s.fan.reserve(ctx, key); err != nil {
+		return Position{}, err
+	}
 	mu := s.orderLock(key)
 	mu.Lock()
 	defer mu.Unlock()
 	pos, err := s.store.Publish(ctx, key, Entry{Data: data, UserID: userID}, ns.history())
 	if err != nil {
+		s.fan.release(key)
 		return Position{}, fmt.Errorf("channel: publishing on %s: %w", name, err)
 	}
 	var info *protocol.ClientInfo
 	if userID != "" {
 		info = &protocol.ClientInfo{UserID: userID}
 	}
-	msg := protocol.NewPublication(name, pos.Offset, pos.Epoch, data, info)
-	s.fan.enqueue(ctx, key, func(ctx context.Context) { s.deliver(ctx, key, msg) })
+	msg, err := json.Marshal(protocol.NewPublication(name, pos.Offset, pos.Epoch, data, info))
+	if err != nil {
+		// data is JSON the caller or the router checked; this is a
+		// programming error, and the offset is stored: subscribers see a
+		// gap and recover it from history.
+		s.fan.release(key)
+		return Position{}, fmt.Errorf("channel: encoding publication %d on %s: %w", pos.Offset, name, err)
+	}
+	s.fan.enqueue(ctx, key, msg, true)
 	return pos, nil
 }
 
-// deliver sends one message to every subscriber of a channel. Subscribers
-// that are gone (410) lose all their subscriptions.
-func (s *Service) deliver(ctx context.Context, key string, msg any) {
-	subs, err := s.store.Subscribers(ctx, key)
+// subscriberReads is how many times a round tries to list a channel's
+// subscribers before giving up on it.
+const subscriberReads = 3
+
+// deliver runs one round of a channel's fan-out: it lists the subscribers
+// once and sends them the queued messages, packed into as few frames as
+// fit (see pack), in order. Subscribers that are gone (410 from their own
+// endpoint) lose all their subscriptions and get no later frame. A
+// subscriber a frame could not reach (throttled past its retries, its
+// breaker open) misses those offsets: it sees the gap at its next
+// publication and recovers them from history.
+func (s *Service) deliver(ctx context.Context, key string, msgs []queued) {
+	var (
+		subs []Subscriber
+		err  error
+	)
+	for try := range subscriberReads {
+		if subs, err = s.store.Subscribers(ctx, key); err == nil || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-time.After(time.Duration(try+1) * 50 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
 	if err != nil {
-		s.log.ErrorContext(ctx, "channel: listing subscribers", slog.String("channel", key), slog.Any("error", err))
+		s.log.ErrorContext(ctx, "channel: listing subscribers; the round's messages reach them through recovery", slog.String("channel", key), slog.Int("messages", len(msgs)), slog.Any("error", err))
 		return
 	}
 	if len(subs) == 0 {
@@ -252,23 +296,34 @@ func (s *Service) deliver(ctx context.Context, key string, msg any) {
 	for i, sub := range subs {
 		ids[i] = sub.ConnectionID
 	}
-	err = s.out.Broadcast(ctx, ids, msg)
-	if err == nil {
-		return
-	}
-	var be *connection.BroadcastError
-	if !errors.As(err, &be) {
-		s.log.WarnContext(ctx, "channel: fan-out failed", slog.String("channel", key), slog.Any("error", err))
-		return
-	}
-	for id, cause := range be.Failed {
-		if isGone(cause) {
-			if err := s.RemoveConnection(ctx, id); err != nil {
-				s.log.WarnContext(ctx, "channel: removing gone subscriber", slog.String("connection_id", id), slog.Any("error", err))
-			}
+	for _, frame := range pack(msgs) {
+		if len(ids) == 0 {
+			return
+		}
+		err := s.out.Broadcast(ctx, ids, json.RawMessage(frame))
+		if err == nil {
 			continue
 		}
-		s.log.WarnContext(ctx, "channel: delivery failed", slog.String("channel", key), slog.String("connection_id", id), slog.Any("error", cause))
+		var be *connection.BroadcastError
+		if !errors.As(err, &be) {
+			s.log.WarnContext(ctx, "channel: fan-out failed", slog.String("channel", key), slog.Any("error", err))
+			continue
+		}
+		failed := 0
+		for id, cause := range be.Failed {
+			if isGone(cause) {
+				if err := s.RemoveConnection(ctx, id); err != nil {
+					s.log.WarnContext(ctx, "channel: removing gone subscriber", slog.String("connection_id", id), slog.Any("error", err))
+				}
+				continue
+			}
+			failed++
+			s.log.DebugContext(ctx, "channel: delivery failed", slog.String("channel", key), slog.String("connection_id", id), slog.Any("error", cause))
+		}
+		if failed > 0 {
+			s.log.WarnContext(ctx, "channel: delivery failed; those subscribers recover from history", slog.String("channel", key), slog.Int("failed", failed), slog.Int("subscribers", len(ids)))
+		}
+		ids = slices.DeleteFunc(ids, func(id string) bool { return isGone(be.Failed[id]) })
 	}
 }
 

@@ -98,13 +98,37 @@ func subscribe(t *testing.T, svc *channel.Service, conn, user, tenant, name stri
 func offsets(t *testing.T, msgs [][]byte) []uint64 {
 	t.Helper()
 	var out []uint64
-	for _, b := range msgs {
+	for _, b := range unbatch(t, msgs) {
 		var p protocol.Publication
 		if err := json.Unmarshal(b, &p); err != nil {
 			t.Fatal(err)
 		}
 		if p.Type == protocol.TypePublication {
 			out = append(out, p.Offset)
+		}
+	}
+	return out
+}
+
+// unbatch returns the messages posts carried, each batch replaced by the
+// messages it holds.
+func unbatch(t *testing.T, posts [][]byte) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, b := range posts {
+		var batch protocol.Batch
+		if err := json.Unmarshal(b, &batch); err != nil {
+			t.Fatalf("undecodable post %s: %v", b, err)
+		}
+		if batch.Type != protocol.TypeBatch {
+			out = append(out, b)
+			continue
+		}
+		if len(b) > channel.MaxFrameBytes {
+			t.Errorf("batch of %d bytes, over a frame", len(b))
+		}
+		for _, m := range batch.Messages {
+			out = append(out, m)
 		}
 	}
 	return out

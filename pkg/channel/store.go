@@ -3,6 +3,7 @@ package channel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -18,10 +19,29 @@ var (
 	ErrTooLarge = errors.New("channel: publication too large")
 	// ErrClosed means Shutdown has started; nothing new is published.
 	ErrClosed = errors.New("channel: service closed")
+	// ErrOverloaded means a channel's fan-out cannot keep up: the
+	// publication waited for room in its queue and was refused. Nothing
+	// was stored. The error is an *OverloadedError with a retry hint.
+	ErrOverloaded = errors.New("channel: overloaded")
 	// ErrInvalidInput is returned by stores for arguments that cannot be
 	// stored (empty keys, expiry in the past).
 	ErrInvalidInput = errors.New("channel: invalid input")
 )
+
+// OverloadedError refuses a publication while its channel's fan-out is
+// behind. errors.Is(err, ErrOverloaded) holds.
+type OverloadedError struct {
+	// RetryAfter is how long the publisher should wait before trying
+	// again.
+	RetryAfter time.Duration
+}
+
+func (e *OverloadedError) Error() string {
+	return fmt.Sprintf("channel: overloaded: the fan-out is behind; retry after %v", e.RetryAfter)
+}
+
+// Is makes errors.Is(err, ErrOverloaded) true.
+func (e *OverloadedError) Is(target error) bool { return target == ErrOverloaded }
 
 // Subscriber is one connection subscribed to a channel, with the user it
 // belongs to (which presence lists).

@@ -1,6 +1,6 @@
 import { backoffOf, delayFor, type Backoff, type ReconnectOptions } from "./backoff.js";
 import { ErrorCode, StreamerError } from "./errors.js";
-import { PROTOCOL_VERSION, handledTypes, isServerMessage, type PresenceMember, type Publication, type ServerMessage } from "./protocol.js";
+import { PROTOCOL_VERSION, channelEventTypes, handledTypes, isServerMessage, type PresenceMember, type Publication, type ServerMessage } from "./protocol.js";
 import { Subscription, type SubscribeOptions, type SubscriptionHost } from "./subscription.js";
 import { uuid } from "./uuid.js";
 
@@ -597,6 +597,13 @@ export class StreamerClient {
       case "leave": {
         const sub = typeof m.channel === "string" ? this.#subs.get(m.channel) : undefined;
         if (sub) sub.member(m.type, memberOf(m));
+        return;
+      }
+      case "batch": {
+        // Several channel messages in one frame: each handled as if it had
+        // arrived on its own, in order.
+        const msgs = Array.isArray(m.messages) ? m.messages : [];
+        for (const each of msgs) if (isServerMessage(each) && channelEventTypes.has(each.type)) this.#dispatch(each);
         return;
       }
       default: // subscribed, unsubscribed, presence: answers to calls

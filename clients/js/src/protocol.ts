@@ -43,6 +43,10 @@ export interface ServerMessage {
   publications?: Publication[];
   members?: PresenceMember[];
   info?: Record<string, unknown>;
+  /** A batch's messages, in order. */
+  messages?: unknown[];
+  /** OVERLOADED: how long to wait before publishing again. */
+  retry_after_ms?: number;
   [key: string]: unknown;
 }
 
@@ -54,5 +58,8 @@ export function isServerMessage(m: unknown): m is ServerMessage {
 /** The message types the client handles itself. */
 export const handledTypes = new Set([
   "ack", "response", "progress", "complete", "error", "pong",
-  "subscribed", "unsubscribed", "publication", "presence", "join", "leave",
+  "subscribed", "unsubscribed", "publication", "presence", "join", "leave", "batch",
 ]);
+
+/** The channel messages a batch may hold. */
+export const channelEventTypes = new Set(["publication", "join", "leave"]);

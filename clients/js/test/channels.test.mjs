@@ -98,6 +98,35 @@ describe("channels", () => {
     assert.equal(got.at(-1).data.n, 6);
   });
 
+  test("a batch frame is unpacked: its publications and joins arrive as if sent one by one", async (t) => {
+    const a = client(t, dev.wsURL);
+    const room = `chat:batch-${Date.now()}`;
+    const got = [];
+    const joins = [];
+    const sub = a.subscribe(room, { onPublication: (p) => got.push(p), onJoin: (m) => joins.push(m) });
+    const ctx = await sub.ready;
+    const id = (await a.request("whoami")).connectionId;
+    const pub = (n) => ({ v: 1, type: "publication", channel: room, offset: ctx.offset + n, epoch: ctx.epoch, data: { n } });
+    const frame = { v: 1, type: "batch", messages: [pub(1), { v: 1, type: "join", channel: room, info: { user_id: "u9", connection_id: "c9" } }, pub(2), pub(3), pub(2)] };
+    const res = await fetch(`${dev.endpoint}/@connections/${encodeURIComponent(id)}`, { method: "POST", body: JSON.stringify(frame) });
+    assert.equal(res.status, 200);
+    await until(() => got.length === 3 && joins.some((m) => m.connection_id === "c9"), 5000, "the batch's messages");
+    assert.deepEqual(got.map((p) => p.data.n), [1, 2, 3]);
+  });
+
+  test("a burst of publications reaches the subscriber exactly once, in order", async (t) => {
+    const a = client(t, dev.wsURL);
+    const b = client(t, dev.wsURL);
+    const room = `chat:burst-${Date.now()}`;
+    const got = [];
+    await a.subscribe(room, { onPublication: (p) => got.push(p.offset) }).ready;
+    const n = 300;
+    const acks = await Promise.all(Array.from({ length: n }, (_, i) => b.publish(room, { i })));
+    const offsets = acks.map((p) => p.offset).sort((x, y) => x - y);
+    await until(() => got.length >= n, 10000, "every publication");
+    assert.deepEqual(got, offsets);
+  });
+
   test("a bogus epoch is not recovered: recovered:false tells the app", async (t) => {
     const a = client(t, dev.wsURL);
     const room = `chat:epoch-${Date.now()}`;

@@ -1,6 +1,6 @@
 import { backoffOf, delayFor } from "./backoff.js";
 import { ErrorCode, StreamerError } from "./errors.js";
-import { PROTOCOL_VERSION, handledTypes, isServerMessage } from "./protocol.js";
+import { PROTOCOL_VERSION, channelEventTypes, handledTypes, isServerMessage } from "./protocol.js";
 import { Subscription } from "./subscription.js";
 import { uuid } from "./uuid.js";
 const OPEN = 1;
@@ -478,6 +478,15 @@ export class StreamerClient {
                 const sub = typeof m.channel === "string" ? this.#subs.get(m.channel) : undefined;
                 if (sub)
                     sub.member(m.type, memberOf(m));
+                return;
+            }
+            case "batch": {
+                // Several channel messages in one frame: each handled as if it had
+                // arrived on its own, in order.
+                const msgs = Array.isArray(m.messages) ? m.messages : [];
+                for (const each of msgs)
+                    if (isServerMessage(each) && channelEventTypes.has(each.type))
+                        this.#dispatch(each);
                 return;
             }
             default: // subscribed, unsubscribed, presence: answers to calls

@@ -10,6 +10,8 @@ export const ErrorCode = {
     Forbidden: "FORBIDDEN",
     NotFound: "NOT_FOUND",
     RateLimited: "RATE_LIMITED",
+    /** A publish was refused because the channel's fan-out is behind; nothing was published. Retry after a while. */
+    Overloaded: "OVERLOADED",
     Timeout: "TIMEOUT",
     Internal: "INTERNAL",
     Cancelled: "CANCELLED",

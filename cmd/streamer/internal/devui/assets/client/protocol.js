@@ -9,5 +9,7 @@ export function isServerMessage(m) {
 /** The message types the client handles itself. */
 export const handledTypes = new Set([
     "ack", "response", "progress", "complete", "error", "pong",
-    "subscribed", "unsubscribed", "publication", "presence", "join", "leave",
+    "subscribed", "unsubscribed", "publication", "presence", "join", "leave", "batch",
 ]);
+/** The channel messages a batch may hold. */
+export const channelEventTypes = new Set(["publication", "join", "leave"]);

@@ -1,0 +1,164 @@
+package channel_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamer-go/streamer/pkg/channel"
+	"github.com/streamer-go/streamer/pkg/protocol"
+	"github.com/streamer-go/streamer/pkg/streamer"
+)
+
+// TestFanOutCoalesces: while the gateway holds the post of the first
+// publication, 200 more are published; once it answers, each subscriber
+// gets them all, in order, in a handful of posts of at most one frame
+// each rather than one post per publication.
+func TestFanOutCoalesces(t *testing.T) {
+	w := newWire(t)
+	svc := newService(t, channel.NewMemoryStore(), w)
+	subscribe(t, svc, "a", "u1", "", "news")
+	subscribe(t, svc, "b", "u2", "", "news")
+	arrived, release := w.srv.Hold("a")
+	defer release()
+	if _, err := svc.Publish(t.Context(), "news", map[string]string{"text": "first"}); err != nil {
+		t.Fatal(err)
+	}
+	<-arrived
+	const more = 200
+	for n := range more {
+		if _, err := svc.Publish(t.Context(), "news", map[string]string{"text": strings.Repeat("x", 200), "n": fmt.Sprint(n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release()
+	if err := svc.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		posts := w.srv.Received(id)
+		if got := offsets(t, posts); !slices.Equal(got, seq(1, more+1)) {
+			t.Errorf("%s received %v, want 1..%d", id, got, more+1)
+		}
+		// 200 publications of ~300 bytes take 2 frames of 32 KiB, after
+		// the one held post.
+		if len(posts) > 4 {
+			t.Errorf("%s: %d posts for %d publications", id, len(posts), more+1)
+		}
+	}
+}
+
+// TestPublishersArePushedBack: with the queue full, a publisher that
+// may not wait is refused with an *OverloadedError (OVERLOADED through the
+// router's path), nothing stored and no offset taken; one that may wait
+// gets its place when a round takes the queue; every acknowledged
+// publication is delivered, in order.
+func TestPublishersArePushedBack(t *testing.T) {
+	for _, wait := range []time.Duration{0, time.Minute} {
+		t.Run(fmt.Sprint("wait=", wait), func(t *testing.T) {
+			w := newWire(t)
+			st := channel.NewMemoryStore()
+			svc := newService(t, st, w, channel.WithQueueLength(4), channel.WithPublishWait(wait),
+				channel.WithNamespace("room", channel.Namespace{ClientPublish: true}))
+			subscribe(t, svc, "a", "u1", "", "room:1")
+			arrived, release := w.srv.Hold("a")
+			defer release()
+			publish := func(n int) error {
+				_, err := svc.ServeChannel(t.Context(), &streamer.ChannelRequest{
+					Type: protocol.TypePublish, ID: "p", Channel: "room:1", ConnectionID: "a", Data: json.RawMessage(fmt.Sprint(n)),
+				})
+				return err
+			}
+			if err := publish(1); err != nil {
+				t.Fatal(err)
+			}
+			<-arrived // round 1 holds offset 1; the queue is empty again
+			for n := 2; n <= 5; n++ {
+				if err := publish(n); err != nil {
+					t.Fatalf("publish %d: %v", n, err)
+				}
+			}
+			if wait == 0 {
+				_, err := svc.Publish(t.Context(), "room:1", 6)
+				var over *channel.OverloadedError
+				if !errors.As(err, &over) || !errors.Is(err, channel.ErrOverloaded) || over.RetryAfter <= 0 {
+					t.Fatalf("publish into a full queue: %v, want *OverloadedError with a retry hint", err)
+				}
+				var ce *streamer.ClientError
+				if err := publish(6); !errors.As(err, &ce) || ce.Code != protocol.CodeOverloaded {
+					t.Fatalf("client publish into a full queue: %v, want OVERLOADED", err)
+				}
+				pos, err := st.Position(t.Context(), channel.Key("", "room:1"))
+				if err != nil || pos.Offset != 5 {
+					t.Fatalf("position %d, %v; want 5: a refused publication takes no offset", pos.Offset, err)
+				}
+				release()
+			} else {
+				done := make(chan error, 1)
+				go func() { done <- publish(6) }()
+				select {
+				case err := <-done:
+					t.Fatalf("publish returned %v while the queue was full", err)
+				case <-time.After(20 * time.Millisecond):
+				}
+				release()
+				if err := <-done; err != nil {
+					t.Fatalf("waiting publisher: %v", err)
+				}
+			}
+			if err := svc.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			want := seq(1, 5)
+			if wait > 0 {
+				want = seq(1, 6)
+			}
+			if got := offsets(t, w.srv.Received("a")); !slices.Equal(got, want) {
+				t.Errorf("received %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestJoinsAreBatched: 100 subscribers join a join/leave channel while
+// the first join's post is held. Each subscriber receives every join after
+// its own subscription in order, and the whole costs O(N) posts, not the
+// N²/2 of one post per join per subscriber.
+func TestJoinsAreBatched(t *testing.T) {
+	w := newWire(t)
+	svc := newService(t, channel.NewMemoryStore(), w, channel.WithNamespace("room", channel.Namespace{JoinLeave: true}))
+	arrived, release := w.srv.Hold("c000")
+	defer release()
+	subscribe(t, svc, "c000", "u", "", "room:1")
+	<-arrived
+	const n = 100
+	for i := 1; i < n; i++ {
+		subscribe(t, svc, fmt.Sprintf("c%03d", i), "u", "", "room:1")
+	}
+	release()
+	if err := svc.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if posts := w.srv.TotalAttempts(); posts > 3*n {
+		t.Errorf("%d posts for %d joins", posts, n)
+	}
+	for i := range n {
+		var joined []string
+		for _, b := range unbatch(t, w.srv.Received(fmt.Sprintf("c%03d", i))) {
+			var ev protocol.PresenceEvent
+			if err := json.Unmarshal(b, &ev); err != nil || ev.Type != protocol.TypeJoin {
+				t.Fatalf("c%03d got %s", i, b)
+			}
+			joined = append(joined, ev.Info.ConnectionID)
+		}
+		// Everyone gets the joins of the round that follows their own
+		// subscription; c000 also gets its own.
+		if len(joined) == 0 || joined[len(joined)-1] != fmt.Sprintf("c%03d", n-1) || !slices.IsSorted(joined) {
+			t.Errorf("c%03d saw joins %v", i, joined)
+		}
+	}
+}
