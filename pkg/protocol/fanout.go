@@ -1,5 +1,7 @@
 package protocol
 
+// The channel fan-out's own wire: batch frames and the OVERLOADED refusal.
+
 import "encoding/json"
 
 // TypeBatch is a server message holding several channel messages
