@@ -53,7 +53,9 @@ func TestDynamoStoreCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("Publish with a full history", map[string]int{"UpdateItem": 1, "PutItem": 1, "DeleteItem": 1})
-	if _, err := st.Publish(ctx, key, channel.Entry{Data: []byte(`1`)}, channel.HistoryOptions{}); err != nil {
+	// Another channel: a publication kept in no history would leave a
+	// hole in this one's, which History reads again for.
+	if _, err := st.Publish(ctx, channel.Key("acme", "quiet"), channel.Entry{Data: []byte(`1`)}, channel.HistoryOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	check("Publish without history", map[string]int{"UpdateItem": 1})
@@ -91,7 +93,7 @@ func TestDynamoStoreCalls(t *testing.T) {
 	}
 	serve(protocol.TypeSubscribe, "news", nil)
 	check("subscribe", map[string]int{"Query": 1, "PutItem": 2, "GetItem": 1})
-	serve(protocol.TypeSubscribe, "news", &protocol.Since{Offset: 3, Epoch: "e"})
+	serve(protocol.TypeSubscribe, "news", &protocol.Since{Offset: 1, Epoch: "e"})
 	check("subscribe with since", map[string]int{"Query": 2, "PutItem": 2, "GetItem": 1})
 	if _, err := svc.In("acme").Publish(ctx, "news", 1); err != nil {
 		t.Fatal(err)

@@ -36,7 +36,9 @@ var _ Store = (*DynamoStore)(nil)
 //
 // Calls per operation (pinned by TestDynamoStoreCalls): Publish 1
 // UpdateItem + 1 PutItem + 1 DeleteItem once the history is full (1
-// UpdateItem with no history); History 1 GetItem + 1 Query per 1 MB;
+// UpdateItem with no history); History 1 GetItem + 1 Query per 1 MB
+// (and a Query again, after a few ms, while a concurrent publication it
+// must include is still being written);
 // Position 1 GetItem (2 more, a conditional PutItem and a GetItem, the
 // first time a channel is seen); Subscribe 2 PutItem; Unsubscribe 2
 // DeleteItem; Subscribers and Subscriptions 1 Query per 1 MB page.
@@ -292,7 +294,23 @@ func position(item map[string]types.AttributeValue) (Position, error) {
 	return Position{Offset: uint64(off), Epoch: epoch}, nil
 }
 
+// historyRereads bounds how many times History reads again the
+// publications still being written when it first looked; when it found
+// none at all (a channel without history, or all of them in flight), it
+// reads again only emptyRereads times.
+const (
+	historyRereads = 12
+	emptyRereads   = 2
+)
+
 // History reads the counter, then the publications between after and it.
+// A publication whose offset is taken but whose item is still being
+// written (its publisher, in this process or another, is between the
+// counter and the put) would show as a hole: History reads again after
+// the contiguous run it holds, with a short backoff, until every offset
+// from the first one held up to the counter is there or the rereads run
+// out. Holes before the first held entry are trimmed or expired history
+// and are not waited for.
 func (s *DynamoStore) History(ctx context.Context, channel string, after uint64) ([]Entry, Position, error) {
 	pos, err := s.Position(ctx, channel)
 	if err != nil {
@@ -302,11 +320,52 @@ func (s *DynamoStore) History(ctx context.Context, channel string, after uint64)
 		return nil, pos, nil
 	}
 	var out []Entry
-	err = s.query(ctx, &dynamodb.QueryInput{
+	from := after
+	delay := 5 * time.Millisecond
+	for try := 0; ; try++ {
+		got, err := s.entries(ctx, channel, from, pos.Offset)
+		if err != nil {
+			return nil, Position{}, err
+		}
+		out = append(out, got...)
+		run := contiguous(out)
+		if run == len(out) && len(out) > 0 && out[run-1].Offset == pos.Offset {
+			return out, pos, nil
+		}
+		if try == historyRereads || (len(out) == 0 && try == emptyRereads) {
+			return out, pos, nil
+		}
+		out = out[:run]
+		if run > 0 {
+			from = out[run-1].Offset
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil, Position{}, fmt.Errorf("channel: reading history: %w", ctx.Err())
+		}
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
+
+// contiguous returns the length of the run of entries (in offset order)
+// whose offsets follow one another from the first.
+func contiguous(entries []Entry) int {
+	n := min(1, len(entries))
+	for n < len(entries) && entries[n].Offset == entries[n-1].Offset+1 {
+		n++
+	}
+	return n
+}
+
+// entries queries the publications with offsets in (after, to].
+func (s *DynamoStore) entries(ctx context.Context, channel string, after, to uint64) ([]Entry, error) {
+	var out []Entry
+	err := s.query(ctx, &dynamodb.QueryInput{
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :from AND :to"),
 		ExpressionAttributeNames: map[string]string{"#pk": dynamo.AttrPK, "#sk": dynamo.AttrSK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(chanPK(channel)), ":from": str(pubSK(after + 1)), ":to": str(pubSK(pos.Offset)),
+			":pk": str(chanPK(channel)), ":from": str(pubSK(after + 1)), ":to": str(pubSK(to)),
 		},
 	}, func(item map[string]types.AttributeValue) {
 		off, err := strconv.ParseUint(strings.TrimPrefix(getS(item, dynamo.AttrSK), pubPrefix), 10, 64)
@@ -316,9 +375,9 @@ func (s *DynamoStore) History(ctx context.Context, channel string, after uint64)
 		out = append(out, Entry{Offset: off, Data: []byte(getS(item, attrData)), UserID: getS(item, attrUser)})
 	})
 	if err != nil {
-		return nil, Position{}, fmt.Errorf("channel: reading history: %w", err)
+		return nil, fmt.Errorf("channel: reading history: %w", err)
 	}
-	return out, pos, nil
+	return out, nil
 }
 
 // Position reads the counter item, creating it (offset 0, a new epoch)

@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"HistoryExpires", historyExpires},
 		{"NoHistory", noHistory},
 		{"ConcurrentPublishersNoGapNoDuplicate", concurrentPublishers},
+		{"HistoryIsExactWhilePublishing", historyWhilePublishing},
 		{"KeysAreIndependent", keysAreIndependent},
 		{"InvalidInput", invalidInput},
 	}
@@ -318,6 +319,84 @@ func concurrentPublishers(t *testing.T, st channel.Store, clock *Clock) {
 	must(t, err)
 	if pos.Offset != Publishers*PerPublisher || len(entries) != Publishers*PerPublisher {
 		t.Errorf("after %d concurrent publications: position %+v, %d entries", Publishers*PerPublisher, pos, len(entries))
+	}
+}
+
+// historyWhilePublishing: while Publishers publish in parallel, readers
+// ask for the history after recent offsets; every answer holds exactly
+// the entries after+1 up to the position it reports, none missing (a
+// publication whose offset is taken but whose entry is still being
+// written must not show as a hole), with the data that was published
+// under that offset.
+func historyWhilePublishing(t *testing.T, st channel.Store, clock *Clock) {
+	ctx := t.Context()
+	a := key(t, "a")
+	h := channel.HistoryOptions{Size: Publishers * PerPublisher}
+	var (
+		wg      sync.WaitGroup
+		done    = make(chan struct{})
+		errs    = make(chan error, Publishers+2)
+		mu      sync.Mutex
+		written = map[uint64]string{}
+	)
+	for p := range Publishers {
+		wg.Go(func() {
+			for i := range PerPublisher {
+				data := fmt.Sprintf(`{"p":%d,"i":%d}`, p, i)
+				pos, err := st.Publish(ctx, a, channel.Entry{Data: []byte(data)}, h)
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				written[pos.Offset] = data
+				mu.Unlock()
+			}
+		})
+	}
+	var readers sync.WaitGroup
+	for r := range 2 {
+		readers.Go(func() {
+			var last uint64
+			for n := 0; ; n++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				after := last - min(last, uint64(r*3+n%5))
+				entries, pos, err := st.History(ctx, a, after)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if uint64(len(entries)) != pos.Offset-min(after, pos.Offset) {
+					errs <- fmt.Errorf("history after %d at position %d: %d entries", after, pos.Offset, len(entries))
+					return
+				}
+				for i, e := range entries {
+					if e.Offset != after+uint64(i)+1 {
+						errs <- fmt.Errorf("history after %d: entry %d has offset %d", after, i, e.Offset)
+						return
+					}
+					mu.Lock()
+					want, ok := written[e.Offset]
+					mu.Unlock()
+					if ok && want != string(e.Data) {
+						errs <- fmt.Errorf("offset %d holds %s, was published with %s", e.Offset, e.Data, want)
+						return
+					}
+				}
+				last = pos.Offset
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	readers.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 
