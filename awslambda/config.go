@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/streamer-go/streamer/pkg/auth"
+	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
 )
 
@@ -38,6 +40,11 @@ const (
 	EnvJWTAudienceClaim    = "STREAMER_JWT_AUDIENCE_CLAIM"
 	EnvJWTTokenUse         = "STREAMER_JWT_TOKEN_USE"
 	EnvJWTPermissionsClaim = "STREAMER_JWT_PERMISSIONS_CLAIM"
+	// EnvPacingRate and EnvPacingBurst set the @connections call budget
+	// of the connection manager (Config.ManagerOptions); unset means
+	// connection.DefaultRate and DefaultBurst, a rate of 0 unlimited.
+	EnvPacingRate  = "STREAMER_PACING_RATE"
+	EnvPacingBurst = "STREAMER_PACING_BURST"
 	// EnvMetricsNamespace is the CloudWatch namespace of the EMF lines
 	// (default DefaultMetricsNamespace); "off" turns them off.
 	EnvMetricsNamespace = "STREAMER_METRICS_NAMESPACE"
@@ -52,6 +59,7 @@ func EnvVars() []string {
 		EnvJWTKeyFile, EnvJWKSFile, EnvJWTTenantClaim, EnvMaxAttempts, EnvAllowAnonymous,
 		EnvChannelsTable,
 		EnvJWKSURL, EnvJWTAudienceClaim, EnvJWTTokenUse, EnvJWTPermissionsClaim, EnvMetricsNamespace,
+		EnvPacingRate, EnvPacingBurst,
 	}
 }
 
@@ -104,6 +112,25 @@ type Config struct {
 	// STREAMER_METRICS_NAMESPACE=off.
 	MetricsNamespace string
 	MetricsOff       bool
+	// PacingRate and PacingBurst are the @connections budget in calls per
+	// second (STREAMER_PACING_RATE; 0 unlimited) and its burst
+	// (STREAMER_PACING_BURST; 0 half the rate); PacingSet says either was
+	// given, else the Manager keeps its defaults.
+	PacingRate  float64
+	PacingBurst int
+	PacingSet   bool
+}
+
+// ManagerOptions returns the connection.Manager options the Config sets:
+// the pacing budget, when configured.
+func (c Config) ManagerOptions() []connection.Option {
+	if !c.PacingSet {
+		return nil
+	}
+	if c.PacingRate == 0 {
+		return []connection.Option{connection.WithLimiter(nil)}
+	}
+	return []connection.Option{connection.WithLimiter(connection.NewLimiter(connection.LimiterConfig{Rate: c.PacingRate, Burst: c.PacingBurst}))}
 }
 
 // ConfigFromEnv reads the Config from the process environment.
@@ -151,6 +178,23 @@ func configFrom(get func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("%w: %s=%q must be a positive integer", ErrConfig, EnvMaxAttempts, v)
 		}
 		c.MaxAttempts = n
+	}
+	if v := get(EnvPacingRate); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+			return Config{}, fmt.Errorf("%w: %s=%q must be a number of calls per second, 0 for unlimited", ErrConfig, EnvPacingRate, v)
+		}
+		c.PacingRate, c.PacingSet = r, true
+	}
+	if v := get(EnvPacingBurst); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return Config{}, fmt.Errorf("%w: %s=%q must be a non-negative integer", ErrConfig, EnvPacingBurst, v)
+		}
+		if !c.PacingSet {
+			c.PacingRate = connection.DefaultRate
+		}
+		c.PacingBurst, c.PacingSet = n, true
 	}
 	if v := get(EnvAllowAnonymous); v != "" {
 		b, err := strconv.ParseBool(v)

@@ -722,6 +722,9 @@ var unsetOnPurpose = map[string]bool{
 	awslambda.EnvTablePrefix:      true,
 	awslambda.EnvDynamoDBEndpoint: true,
 	awslambda.EnvManagementURL:    true,
+	// Unset, the manager keeps its default @connections budget.
+	awslambda.EnvPacingRate:  true,
+	awslambda.EnvPacingBurst: true,
 }
 
 // Every variable the code reads is set on every function, or is on the

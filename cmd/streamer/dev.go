@@ -51,6 +51,8 @@ type devOptions struct {
 	metricsAddr string
 	// recovery is the lease and sweep of async requests.
 	recovery recoveryOptions
+	// pacing is the @connections budget (dev_pacing.go).
+	pacing pacingOptions
 	// tpl runs a SAM/CloudFormation template's functions (dev_template.go).
 	tpl templateOptions
 	// sec is who may use the server (dev_security.go).
@@ -74,12 +76,16 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	finishJWT := jwtFlags(fs, &o.jwt)
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address instead of --addr's")
 	finishRecovery := recoveryFlags(fs, &o.recovery)
+	finishPacing := pacingFlags(fs, &o.pacing)
 	templateFlags(fs, &o.tpl)
 	finishSecurity := securityFlags(fs, &o.sec)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return o, err
 	}
 	if err := finishSecurity(); err != nil {
+		return o, usageError{err}
+	}
+	if err := finishPacing(); err != nil {
 		return o, usageError{err}
 	}
 	if err := finishRecovery(); err != nil {
@@ -200,7 +206,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 
 	// The local gateway accepts any credentials; the SDK wants some.
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-	s.mgr = connection.NewManager(st, connection.NewFastClient(awsCfg, s.endpoint), s.endpoint, connection.WithLogger(logger))
+	s.mgr = connection.NewManager(st, connection.NewFastClient(awsCfg, s.endpoint), s.endpoint, connection.WithLogger(logger), o.pacing.managerOption())
 	undo = append(undo, func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
 		defer cancel()

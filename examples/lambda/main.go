@@ -95,13 +95,15 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 	// Each connection's record names its own endpoint (from $connect), so
 	// the manager's endpoint may stay empty.
 	mgr := connection.NewManager(st, connection.NewFastClient(awsCfg, cfg.ManagementEndpoint), cfg.ManagementEndpoint,
-		connection.WithLogger(log))
+		append(cfg.ManagerOptions(), connection.WithLogger(log))...)
 
 	// Channels: subscriptions, offsets and history in the channels table,
 	// fan-out through the same manager. Publish from any handler with
 	// chans.In(req.Identity.TenantID).Publish(ctx, name, data).
-	// Broadcast posts to the manager's endpoint; without one configured,
-	// each subscriber's endpoint comes from its record, one Send each.
+	// Broadcast posts each subscriber through the endpoint its record
+	// names (one batched read per fan-out); without a manager endpoint
+	// configured, the fan-out here sends one Send per subscriber, which
+	// reads the same records one by one.
 	var fanOut channel.Broadcaster = mgr
 	if cfg.ManagementEndpoint == "" {
 		fanOut = channel.SendEach(mgr, 0)
