@@ -32,10 +32,17 @@ tools: .tools/node_modules/.package-lock.json
 # The Node.js sample app of `streamer dev --template`'s tests, from its
 # committed lockfile.
 CHAT_APP := cmd/streamer/testdata/chat
-test-deps: $(CHAT_APP)/node_modules/.package-lock.json
+# The public sample apps of runtime/stack's corpus tests run on the AWS SDK
+# v3 that Lambda bundles, installed beside them from its lockfile.
+CORPUS := runtime/stack/testdata/corpus
+test-deps: $(CHAT_APP)/node_modules/.package-lock.json $(CORPUS)/node_modules/.package-lock.json
 
 $(CHAT_APP)/node_modules/.package-lock.json: $(CHAT_APP)/package-lock.json $(CHAT_APP)/package.json
 	cd $(CHAT_APP) && npm ci --no-audit --no-fund
+	@touch $@
+
+$(CORPUS)/node_modules/.package-lock.json: $(CORPUS)/package-lock.json $(CORPUS)/package.json
+	cd $(CORPUS) && npm ci --no-audit --no-fund
 	@touch $@
 
 test-go:
@@ -71,7 +78,7 @@ bench-local:
 	$(GO) run ./cmd/streamer bench --connections 10000 --check
 
 clean:
-	rm -rf .tools/node_modules $(CHAT_APP)/node_modules clients/js/node_modules clients/js/dist clients/js/test-results
+	rm -rf .tools/node_modules $(CHAT_APP)/node_modules $(CORPUS)/node_modules clients/js/node_modules clients/js/dist clients/js/test-results
 
 # The TypeScript client (clients/js): its public types checked by tsc, node
 # --test against a real `streamer dev`, and the demo page and dev console

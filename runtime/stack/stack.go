@@ -8,16 +8,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/streamer-go/streamer/runtime/awsproxy"
 	"github.com/streamer-go/streamer/runtime/ddbstream"
+	"github.com/streamer-go/streamer/runtime/invokeapi"
 	"github.com/streamer-go/streamer/runtime/lambdart"
 	"github.com/streamer-go/streamer/runtime/local"
 	"github.com/streamer-go/streamer/runtime/schedule"
@@ -87,6 +92,7 @@ type Config struct {
 // Stack is a running template. Start returns it; Shutdown stops it.
 type Stack struct {
 	wsURL, endpoint, tlsEndpoint string
+	domain                       string // the events' domainName
 
 	app       *template.App
 	gw        *local.Gateway
@@ -94,6 +100,9 @@ type Stack struct {
 	functions map[string]*lambdart.Function
 	proxy     *ddbstream.Proxy
 	proxySrv  *http.Server
+	aws       *awsproxy.Proxy
+	invoke    *invokeapi.Server
+	gwReady   atomic.Pointer[local.Gateway]
 	stopBg    context.CancelFunc
 	bg        sync.WaitGroup
 	tmp       string
@@ -210,6 +219,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.wsURL = "ws://" + inner.Addr().String() + "/" + stage
 	s.endpoint = "http://" + inner.Addr().String() + "/" + stage
 	s.tlsEndpoint = "https://" + domain + "/" + stage
+	s.domain = domain
 	for _, line := range app.Unsupported {
 		notice("not emulated: %s", line)
 	}
@@ -259,6 +269,34 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 	}
 
+	// AWS's endpoints, for the functions: each reaches the gateway's
+	// management API, DynamoDB and the Invoke API by their hostnames
+	// through a door of the AWS-endpoint proxy.
+	invokable := map[string]invokeapi.Function{}
+	s.invoke = invokeapi.New(invokeapi.Config{Functions: invokable, Region: cfg.Region, AccountID: app.AccountID, Logger: logger})
+	undo = append(undo, func() { s.invoke.Shutdown(context.WithoutCancel(ctx)) })
+	awsCfg := awsproxy.Config{
+		Region:     cfg.Region,
+		APIID:      app.APIID,
+		ExecuteAPI: http.HandlerFunc(s.serveManagement),
+		Lambda:     s.invoke,
+		CA:         ca,
+		Logger:     logger,
+	}
+	if dynamoForFunctions != "" {
+		if awsCfg.DynamoDB, err = reverseProxy(dynamoForFunctions); err != nil {
+			return nil, err
+		}
+	}
+	if s.aws, err = awsproxy.New(awsCfg); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { s.aws.Close() })
+	nodeHook, err := awsproxy.WriteNodeHook(filepath.Join(s.tmp, "node"))
+	if err != nil {
+		return nil, err
+	}
+
 	// The functions.
 	shims, err := lambdart.Shims(filepath.Join(s.tmp, "shims"))
 	if err != nil {
@@ -293,6 +331,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			fcfg.Env = append(fcfg.Env, k+"="+v)
 		}
 		fcfg.Env = append(fcfg.Env, env...)
+		door, err := s.aws.Listen(f.Name)
+		if err != nil {
+			return nil, err
+		}
+		fcfg.Env = append(fcfg.Env, awsproxy.Env(door, nodeHook, f.Environment["NODE_OPTIONS"])...)
 		if cfg.Watch {
 			fcfg.Watch = []string{f.CodeDir}
 		}
@@ -315,8 +358,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return nil, err
 		}
 		s.functions[id] = fn
+		invokable[f.Name] = fn
 		undo = append(undo, func() { fn.Close() })
 	}
+	notice("AWS endpoints: functions reach https://%s.execute-api.%s.amazonaws.com/%s, dynamodb.%s.amazonaws.com and lambda.%s.amazonaws.com here (HTTPS_PROXY, and a preloaded hook for Node.js); other AWS services answer NotEmulated", app.APIID, cfg.Region, stage, cfg.Region, cfg.Region)
 
 	// The event sources.
 	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
@@ -418,6 +463,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.gw, err = local.New(gwCfg); err != nil {
 		return nil, err
 	}
+	s.gwReady.Store(s.gw)
 	go func() {
 		s.serveErr = s.gw.Serve(s.ln)
 		close(s.done)
@@ -458,6 +504,7 @@ func (s *Stack) shutdown(ctx context.Context) error {
 	serveErr := s.Err()
 	s.ln.Close()
 	s.ln.Wait()
+	invokeErr := s.invoke.Shutdown(ctx)
 	s.stopBg()
 	if s.proxySrv != nil {
 		s.proxySrv.Close()
@@ -466,9 +513,39 @@ func (s *Stack) shutdown(ctx context.Context) error {
 	for _, f := range s.functions {
 		f.Close()
 	}
+	s.aws.Close()
 	if s.proxy != nil {
 		s.proxy.Close()
 	}
 	os.RemoveAll(s.tmp)
-	return errors.Join(gwErr, serveErr)
+	return errors.Join(gwErr, serveErr, invokeErr)
+}
+
+// serveManagement serves the management API of the WebSocket API to the
+// functions' calls to its execute-api hostname, once the gateway exists
+// (an event source may run a function before).
+func (s *Stack) serveManagement(w http.ResponseWriter, r *http.Request) {
+	gw := s.gwReady.Load()
+	if gw == nil {
+		w.Header().Set("X-Amzn-Errortype", "ServiceUnavailableException")
+		http.Error(w, `{"message":"the local WebSocket API is starting"}`, http.StatusServiceUnavailable)
+		return
+	}
+	// The gateway knows itself by its domainName; the SDK signed the
+	// execute-api hostname, which the local gateway does not check.
+	r.Host = s.domain
+	gw.ServeHTTP(w, r)
+}
+
+// reverseProxy forwards requests to endpoint, keeping the Host the
+// client signed.
+func reverseProxy(endpoint string) (http.Handler, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("stack: DynamoDB endpoint %q: want a URL", endpoint)
+	}
+	return &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(u)
+		r.Out.Host = r.In.Host
+	}}, nil
 }

@@ -21,6 +21,8 @@ type CA struct {
 	certPEM []byte
 	server  tls.Certificate
 	pool    *x509.CertPool
+	cert    *x509.Certificate
+	key     *ecdsa.PrivateKey
 }
 
 // NewCA makes an authority valid for a day and a server certificate for
@@ -49,15 +51,35 @@ func NewCA(hosts ...string) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tlsmux: CA certificate: %w", err)
 	}
+	ca := &CA{
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pool:    x509.NewCertPool(),
+		cert:    caCert,
+		key:     caKey,
+	}
+	ca.pool.AddCert(caCert)
+	if ca.server, err = ca.Issue(hosts...); err != nil {
+		return nil, err
+	}
+	return ca, nil
+}
+
+// Issue makes a server certificate signed by the authority for hosts (DNS
+// names or IP addresses; "*.example" wildcards allowed), valid as long as
+// the authority.
+func (ca *CA) Issue(hosts ...string) (tls.Certificate, error) {
+	if len(hosts) == 0 {
+		return tls.Certificate{}, fmt.Errorf("tlsmux: a certificate needs a host")
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("tlsmux: server key: %w", err)
+		return tls.Certificate{}, fmt.Errorf("tlsmux: server key: %w", err)
 	}
 	tpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: hosts[0]},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
+		NotBefore:    ca.cert.NotBefore,
+		NotAfter:     ca.cert.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -68,17 +90,11 @@ func NewCA(hosts ...string) (*CA, error) {
 			tpl.DNSNames = append(tpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, caCert, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
-		return nil, fmt.Errorf("tlsmux: server certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("tlsmux: server certificate: %w", err)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-	return &CA{
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		server:  tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key},
-		pool:    pool,
-	}, nil
+	return tls.Certificate{Certificate: [][]byte{der, ca.cert.Raw}, PrivateKey: key}, nil
 }
 
 func serial() *big.Int {

@@ -1,0 +1,341 @@
+package awsproxy_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	"go.uber.org/goleak"
+
+	"github.com/streamer-go/streamer/runtime/awsproxy"
+	"github.com/streamer-go/streamer/runtime/invokeapi"
+	"github.com/streamer-go/streamer/runtime/tlsmux"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// fixture is a proxy in front of recording stand-ins for the local
+// services: the gateway's management API, DynamoDB and the Invoke API.
+type fixture struct {
+	p      *awsproxy.Proxy
+	ca     *tlsmux.CA
+	caFile string
+	logs   *syncBuffer
+
+	mu    sync.Mutex
+	posts []string // "host path body" of each management API call
+}
+
+type echoFn struct{}
+
+func (echoFn) Invoke(_ context.Context, p []byte) ([]byte, error) { return p, nil }
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ca, err := tlsmux.NewCA("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{ca: ca, logs: &syncBuffer{}, caFile: filepath.Join(t.TempDir(), "ca.pem")}
+	if err := ca.WritePEM(f.caFile); err != nil {
+		t.Fatal(err)
+	}
+	gateway := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.posts = append(f.posts, r.Host+" "+r.URL.Path+" "+string(b))
+		f.mu.Unlock()
+	})
+	ddb := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Target") != "DynamoDB_20120810.ListTables" {
+			http.Error(w, "unexpected", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		io.WriteString(w, `{"TableNames":["seen-at-`+r.Host+`"]}`)
+	})
+	inv := invokeapi.New(invokeapi.Config{Functions: map[string]invokeapi.Function{"app-Echo": echoFn{}}})
+	f.p, err = awsproxy.New(awsproxy.Config{
+		Region: "us-east-1", APIID: "abc123", CA: ca,
+		ExecuteAPI: gateway, DynamoDB: ddb, Lambda: inv,
+		Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.p.Close()
+		inv.Shutdown(context.Background())
+	})
+	return f
+}
+
+// countingTransport counts the requests a client sends.
+type countingTransport struct {
+	rt http.RoundTripper
+	n  atomic.Int32
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.rt.RoundTrip(r)
+}
+
+func TestResolvesTheServedHostnamesThroughConnect(t *testing.T) {
+	f := newFixture(t)
+	door, err := f.p.Listen("app-Caller")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxyURL, _ := url.Parse("http://" + door)
+	base := &http.Transport{Proxy: http.ProxyURL(proxyURL), TLSClientConfig: &tls.Config{RootCAs: f.ca.Pool()}}
+	defer base.CloseIdleConnections()
+	rt := &countingTransport{rt: base}
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""), HTTPClient: &http.Client{Transport: rt}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	tables, err := dynamodb.NewFromConfig(cfg).ListTables(ctx, &dynamodb.ListTablesInput{})
+	if err != nil || len(tables.TableNames) != 1 || tables.TableNames[0] != "seen-at-dynamodb.us-east-1.amazonaws.com" {
+		t.Fatalf("ListTables: %v, %v", tables, err)
+	}
+	out, err := lambda.NewFromConfig(cfg).Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("app-Echo"), Payload: []byte(`{"hi":1}`)})
+	if err != nil || string(out.Payload) != `{"hi":1}` {
+		t.Fatalf("Invoke: %v, %v", out, err)
+	}
+	mgmt := apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
+		o.BaseEndpoint = aws.String("https://abc123.execute-api.us-east-1.amazonaws.com/prod")
+	})
+	if _, err := mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String("Cx="), Data: []byte("hello")}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	posts := strings.Join(f.posts, "\n")
+	f.mu.Unlock()
+	if posts != "abc123.execute-api.us-east-1.amazonaws.com /prod/@connections/Cx= hello" {
+		t.Errorf("management API got %q", posts)
+	}
+
+	// A service the runtime does not serve fails at once, once per
+	// call (no retries), with an error the SDK surfaces by code.
+	before := rt.n.Load()
+	start := time.Now()
+	for range 2 {
+		_, err = sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		var api smithy.APIError
+		if !errors.As(err, &api) || api.ErrorCode() != awsproxy.NotEmulatedCode || !strings.Contains(api.ErrorMessage(), "not emulated: sts called by app-Caller") {
+			t.Fatalf("GetCallerIdentity: %v", err)
+		}
+	}
+	if n := rt.n.Load() - before; n != 2 {
+		t.Errorf("two calls sent %d requests: the SDK retried", n)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("two refused calls took %v", d)
+	}
+	// Another API id, another Region: not this runtime's.
+	for _, endpoint := range []string{"https://zzz999.execute-api.us-east-1.amazonaws.com/prod", "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"} {
+		m := apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) { o.BaseEndpoint = aws.String(endpoint) })
+		_, err := m.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String("Cx="), Data: []byte("x")})
+		var api smithy.APIError
+		if !errors.As(err, &api) || api.ErrorCode() != awsproxy.NotEmulatedCode {
+			t.Errorf("%s: %v", endpoint, err)
+		}
+	}
+	logs := f.logs.String()
+	if n := strings.Count(logs, "level=WARN msg=\"not emulated: sts called by app-Caller\""); n != 1 {
+		t.Errorf("%d warnings for sts, want one:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "not emulated: execute-api called by app-Caller") {
+		t.Errorf("no line for the unknown API:\n%s", logs)
+	}
+}
+
+// env is the environment a function process gets, as the stack builds it.
+func (f *fixture) env(t *testing.T, caller string) []string {
+	t.Helper()
+	door, err := f.p.Listen(caller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook, err := awsproxy.WriteNodeHook(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(awsproxy.Env(door, hook, ""),
+		"PATH="+os.Getenv("PATH"), "HOME="+t.TempDir(),
+		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CA_BUNDLE="+f.caFile, "NODE_EXTRA_CA_CERTS="+f.caFile, "SSL_CERT_FILE="+f.caFile)
+}
+
+const pythonScript = `
+import json, boto3, botocore
+out = {}
+out["tables"] = boto3.client("dynamodb").list_tables()["TableNames"]
+r = boto3.client("lambda").invoke(FunctionName="app-Echo", Payload=b'{"py":1}')
+out["invoke"] = r["Payload"].read().decode()
+out["event"] = boto3.client("lambda").invoke(FunctionName="app-Echo", InvocationType="Event", Payload=b'{}')["StatusCode"]
+m = boto3.client("apigatewaymanagementapi", endpoint_url="https://abc123.execute-api.us-east-1.amazonaws.com/dev")
+m.post_to_connection(ConnectionId="Py=", Data=b"from python")
+try:
+    boto3.client("sqs").list_queues()
+except botocore.exceptions.ClientError as e:
+    out["sqs"] = [e.response["Error"]["Code"], e.response["Error"]["Message"]]
+print(json.dumps(out))
+`
+
+func TestPythonBoto3ThroughHTTPSProxy(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not installed")
+	}
+	if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
+		t.Skip("boto3 not installed for python3")
+	}
+	f := newFixture(t)
+	cmd := exec.Command("python3", "-c", pythonScript)
+	cmd.Env = f.env(t, "app-Py")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var got struct {
+		Tables []string
+		Invoke string
+		Event  int
+		SQS    []string
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(got.Tables) != 1 || got.Tables[0] != "seen-at-dynamodb.us-east-1.amazonaws.com" || got.Invoke != `{"py":1}` || got.Event != 202 {
+		t.Errorf("python saw %+v", got)
+	}
+	if len(got.SQS) != 2 || got.SQS[0] != "NotEmulated" || !strings.Contains(got.SQS[1], "not emulated: sqs called by app-Py") {
+		t.Errorf("sqs: %q", got.SQS)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.posts) != 1 || f.posts[0] != "abc123.execute-api.us-east-1.amazonaws.com /dev/@connections/Py= from python" {
+		t.Errorf("management API got %q", f.posts)
+	}
+}
+
+// nodeScript calls AWS hostnames the way the JavaScript SDKs (v2 and v3's
+// node-http-handler) do: https.request with an Agent of their own.
+const nodeScript = `
+const https = require('node:https');
+const agent = new https.Agent({ keepAlive: true });
+function call(host, headers, body) {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host, path: '/', method: 'POST', agent, headers }, (res) => {
+      let data = '';
+      res.on('data', (d) => (data += d));
+      res.on('end', () => resolve({ status: res.statusCode, type: res.headers['x-amzn-errortype'], body: data }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+(async () => {
+  const ddb = await call('dynamodb.us-east-1.amazonaws.com', { 'x-amz-target': 'DynamoDB_20120810.ListTables', 'content-type': 'application/x-amz-json-1.0' }, '{}');
+  const sqs = await call('sqs.us-east-1.amazonaws.com', { 'content-type': 'application/x-amz-json-1.0' }, '{}');
+  console.log(JSON.stringify({ ddb, sqs }));
+  agent.destroy();
+})().catch((e) => { console.error(e); process.exit(1); });
+`
+
+func TestNodeHookRoutesTLSConnections(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node not installed")
+	}
+	f := newFixture(t)
+	cmd := exec.Command("node", "-e", nodeScript)
+	cmd.Env = f.env(t, "app-Node")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var got struct {
+		DDB, SQS struct {
+			Status int
+			Type   string
+			Body   string
+		}
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got.DDB.Status != 200 || got.DDB.Body != `{"TableNames":["seen-at-dynamodb.us-east-1.amazonaws.com"]}` {
+		t.Errorf("dynamodb: %+v", got.DDB)
+	}
+	if got.SQS.Status != http.StatusNotImplemented || got.SQS.Type != "NotEmulated" || !strings.Contains(got.SQS.Body, "not emulated: sqs called by app-Node") {
+		t.Errorf("sqs: %+v", got.SQS)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	f := newFixture(t)
+	door, err := f.p.Listen("app-X")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxyURL, _ := url.Parse("http://" + door)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL), TLSClientConfig: &tls.Config{RootCAs: f.ca.Pool()}}}
+	defer client.CloseIdleConnections()
+	for host, want := range map[string]string{
+		"bucket.s3.us-east-1.amazonaws.com": "<Code>NotEmulated</Code>",
+		"s3.amazonaws.com":                  "<Code>NotEmulated</Code>",
+		"sts.amazonaws.com":                 "not emulated: sts called by app-X",
+		"events.us-east-1.amazonaws.com":    "not emulated: events called by app-X",
+		"dynamodb.eu-west-1.amazonaws.com":  "serves Region us-east-1, not eu-west-1",
+	} {
+		resp, err := client.Post("https://"+host+"/", "application/x-amz-json-1.1", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotImplemented || resp.Header.Get("X-Amzn-Errortype") != "NotEmulated" || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %d %s", host, resp.StatusCode, b)
+		}
+	}
+}

@@ -1,0 +1,285 @@
+package stack_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/coder/websocket"
+
+	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
+	"github.com/streamer-go/streamer/runtime/local"
+	"github.com/streamer-go/streamer/runtime/stack"
+	"github.com/streamer-go/streamer/runtime/template"
+)
+
+// The corpus (testdata/corpus, see its SOURCES) is public SAM apps by
+// other authors, copied unmodified, each driven through its user story by
+// real WebSocket clients. testdata/corpus/node_modules holds the AWS SDK
+// for JavaScript v3 that Lambda's Node.js runtimes bundle (the samples
+// ship none); `make test-deps` installs it from its lockfile.
+
+// recorder is an Observer that keeps the routes' answers and the
+// @connections calls.
+type recorder struct {
+	mu    sync.Mutex
+	route []string
+	mgmt  []string
+}
+
+func (r *recorder) ConnectionOpened(local.ConnectionInfo)              {}
+func (r *recorder) ConnectionClosed(local.ConnectionInfo, int, string) {}
+func (r *recorder) RouteInvoked(ri local.RouteInvocation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.route = append(r.route, fmt.Sprintf("%s:%d", ri.RouteKey, ri.Status))
+}
+func (r *recorder) ManagementCalled(m local.ManagementCall) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mgmt = append(r.mgmt, fmt.Sprintf("%s:%d:%s", m.Method, m.Status, m.ErrorType))
+}
+func (r *recorder) routes() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.route...)
+}
+func (r *recorder) posts() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.mgmt...)
+}
+
+// needNode skips a sample without node or the corpus's SDK.
+func needNode(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node not installed")
+	}
+	if _, err := os.Stat("testdata/corpus/node_modules/@aws-sdk/client-dynamodb"); err != nil {
+		if os.Getenv(dynamotest.RequireEnv) == "1" {
+			t.Fatal("testdata/corpus/node_modules is missing: run `make test-deps` (make test does)")
+		}
+		t.Skip("testdata/corpus/node_modules is missing: run `make test-deps`")
+	}
+}
+
+// needBoto3 skips a sample without python3 and boto3, which Lambda's
+// Python runtimes bundle.
+func needBoto3(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
+		t.Skip("python3 with boto3 not installed")
+	}
+}
+
+// letters is a random name of n lowercase letters: table names of samples
+// whose parameters allow letters only.
+func letters(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	for i := range b {
+		b[i] = 'a' + b[i]%26
+	}
+	return string(b)
+}
+
+// scanIDs lists the values of attribute key in table.
+func scanIDs(ctx context.Context, t *testing.T, ddb *dynamodb.Client, table, key string) []string {
+	t.Helper()
+	out, err := ddb.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, it := range out.Items {
+		if s, ok := it[key].(*types.AttributeValueMemberS); ok {
+			ids = append(ids, s.Value)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// waitFor polls cond until it holds or 15 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestCorpusSimpleWebSocketsChatApp runs aws-samples/simple-websockets-chat-app:
+// Node.js 20 functions on the bundled SDK v3, a DynamoDB table of
+// connections, and a sendmessage function that builds the management
+// endpoint as https://{apiId}.execute-api.{AWS_REGION}.amazonaws.com/{stage}.
+// Three people chat; one leaves. A row for a connection that is long gone
+// (its $disconnect never came) makes sendmessage fail as it would on AWS:
+// the sample checks e.statusCode, which SDK v3 errors do not have (the
+// status is in $metadata), so the 410 is rethrown, the row stays and the
+// function answers 500, while the live connections still get the message.
+func TestCorpusSimpleWebSocketsChatApp(t *testing.T) {
+	short(t)
+	needNode(t)
+	endpoint := dynamotest.Endpoint(t)
+	ddb := dynamotest.Client(t)
+	table := "chat_" + letters(12)
+	t.Cleanup(func() {
+		ddb.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	obs := &recorder{}
+	p := start(t, stack.Config{
+		Template:           "testdata/corpus/simple-websockets-chat-app/template.yaml",
+		ParameterOverrides: map[string]string{"TableName": table},
+		DynamoDBEndpoint:   endpoint,
+		Observer:           obs,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if !strings.HasSuffix(p.WebSocketURL(), "/Prod") {
+		t.Errorf("WebSocket URL %s: want the template's stage Prod", p.WebSocketURL())
+	}
+
+	a := dial(ctx, t, p.WebSocketURL(), nil)
+	b := dial(ctx, t, p.WebSocketURL(), nil)
+	c := dial(ctx, t, p.WebSocketURL(), nil)
+	if ids := scanIDs(ctx, t, ddb, table, "connectionId"); len(ids) != 3 {
+		t.Fatalf("connections stored after three $connect: %v", ids)
+	}
+	a.send(ctx, `{"action":"sendmessage","data":"hello from a"}`)
+	for who, cl := range map[string]*client{"a": a, "b": b, "c": c} {
+		if got := cl.read(ctx); got != "hello from a" {
+			t.Fatalf("%s read %q", who, got)
+		}
+	}
+
+	// c leaves: $disconnect deletes its row.
+	c.c.Close(websocket.StatusNormalClosure, "bye")
+	waitFor(t, "c's row to go", func() bool { return len(scanIDs(ctx, t, ddb, table, "connectionId")) == 2 })
+
+	// A ghost row: the post to it answers 410 GoneException.
+	ghost := "R2hvc3RHaG9zdA="
+	if _, err := ddb.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{"connectionId": &types.AttributeValueMemberS{Value: ghost}}}); err != nil {
+		t.Fatal(err)
+	}
+	b.send(ctx, `{"action":"sendmessage","data":"who is there?"}`)
+	if got := a.read(ctx); got != "who is there?" {
+		t.Fatalf("a read %q", got)
+	}
+	if got := b.read(ctx); got != "who is there?" {
+		t.Fatalf("b read %q", got)
+	}
+	// What AWS does with this sample: the ghost stays (and the sender's
+	// own row too, which the sample would delete on a 410 it recognised).
+	if ids := scanIDs(ctx, t, ddb, table, "connectionId"); len(ids) != 3 || !strings.Contains(strings.Join(ids, ","), ghost) {
+		t.Errorf("rows after the 410: %v, want a's, b's and the ghost", ids)
+	}
+	p.stop(t)
+	logs := p.output.String()
+	if strings.Contains(logs, "Found stale connection") {
+		t.Error("the sample recognised the 410, which its SDK v3 error does not allow")
+	}
+	if got := strings.Join(obs.routes(), " "); got != "$connect:200 $connect:200 $connect:200 sendmessage:200 $disconnect:200 sendmessage:500 $disconnect:200 $disconnect:200" {
+		t.Errorf("routes answered %s", got)
+	}
+	if got := strings.Join(obs.posts(), " "); !strings.Contains(got, "410:GoneException") {
+		t.Errorf("@connections calls %s: no 410 for the ghost", got)
+	}
+	if strings.Contains(logs, "not emulated: execute-api") || strings.Contains(logs, "ENOTFOUND") {
+		t.Errorf("the regional execute-api hostname did not reach the local runtime:\n%s", logs)
+	}
+}
+
+// TestCorpusAckConnectRoute runs serverless-patterns'
+// apigw-websocket-ack-connect-route: a Python $connect function invokes
+// another function of the template asynchronously (lambda.invoke,
+// InvocationType Event, by its FunctionName) with the callback URL built
+// from domainName and stage; that function checks the connection with
+// GetConnection and greets it through PostToConnection.
+func TestCorpusAckConnectRoute(t *testing.T) {
+	short(t)
+	needBoto3(t)
+	p := start(t, stack.Config{Template: "testdata/corpus/apigw-websocket-ack-connect-route/template.yml", StackName: "ack"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := dial(ctx, t, p.WebSocketURL(), nil)
+	if got := c.read(ctx); got != "Hello XXX, we are now connected!! " {
+		t.Fatalf("greeting %q", got)
+	}
+	// The $connect response body never reaches the client, as on AWS:
+	// the greeting is the only message.
+	c.c.Close(websocket.StatusNormalClosure, "bye")
+	p.stop(t)
+	logs := p.output.String()
+	for _, want := range []string{"WebsocketPostToConnectionId | Got an event from parent lambda", "'HTTPStatusCode': 200", "ack-ondisconnect-function | Connection has been disconnected"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if strings.Contains(logs, "not emulated: lambda") {
+		t.Error("lambda.invoke was not served")
+	}
+}
+
+// TestCorpusNodeSDKv2OnNode24 runs serverless-patterns'
+// apigw-websocket-api-lambda, whose functions require('aws-sdk') (SDK
+// v2) on nodejs24.x. Lambda's Node.js 18 and later runtimes bundle SDK v3
+// only, so on AWS every $connect fails with Runtime.ImportModuleError and
+// API Gateway refuses the connection with 500: the test expects that.
+func TestCorpusNodeSDKv2OnNode24(t *testing.T) {
+	short(t)
+	needNode(t)
+	endpoint := dynamotest.Endpoint(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := &running{notices: &syncBuffer{}, output: &syncBuffer{}}
+	s, err := stack.Start(ctx, stack.Config{
+		Template:         "testdata/corpus/apigw-websocket-api-lambda/template.yml",
+		StackName:        "v2" + letters(8),
+		DynamoDBEndpoint: endpoint,
+		Notices:          r.notices,
+		FunctionOutput:   r.output,
+	})
+	var te *template.Error
+	if errors.As(err, &te) && te.Resource == "Parameters" {
+		t.Skipf("needs Type: Number template parameters with numeric defaults (runtime/template): %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Stack = s
+	t.Cleanup(func() { r.stop(t) })
+	_, resp, err := websocket.Dial(ctx, s.WebSocketURL(), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("connect: %v (%v), want 500 as on AWS", err, resp)
+	}
+	r.stop(t)
+	if logs := r.output.String(); !strings.Contains(logs, "aws-sdk") {
+		t.Errorf("the log does not say the module is missing:\n%s", logs)
+	}
+}
+
+// TestCorpusMappingTemplateAuthorizer is serverless-patterns'
+// apigw-websocket-mapping-template-authorizer: a REQUEST authorizer that
+// reads event.headers.token, a SimpleTable, and an IntegrationType AWS
+// route with a request template.
+func TestCorpusMappingTemplateAuthorizer(t *testing.T) {
+	short(t)
+	needNode(t)
+	t.Skip("needs AWS::Serverless::SimpleTable, IntegrationType AWS request templates (runtime/template) and nodejs24.x's refusal of callback handlers (runtime/lambdart)")
+}
