@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/streamer-go/streamer/runtime/lambdart"
@@ -23,6 +25,8 @@ type templateOptions struct {
 	stackName   string
 	region      string
 	noWatch     bool
+	runtimes    []string // --runtime nodejs22.x=/path/to/node
+	nodeSDK     string
 }
 
 // overrideList collects --parameter-overrides, which takes "K=V K2=V2" in
@@ -49,6 +53,17 @@ func templateFlags(fs *flag.FlagSet, o *templateOptions) {
 	fs.StringVar(&o.stackName, "stack-name", "local", "AWS::StackName, with --template")
 	fs.StringVar(&o.region, "region", "us-east-1", "AWS::Region and the functions' AWS_REGION, with --template")
 	fs.BoolVar(&o.noWatch, "no-watch", false, "do not restart functions when their code changes, with --template")
+	fs.Var(overrideList{&o.runtimes}, "runtime", "the interpreter of a Lambda runtime, \"nodejs22.x=/path/to/node\" (repeatable), over node22, python3.12, ... on PATH, with --template")
+	fs.StringVar(&o.nodeSDK, "node-sdk", defaultNodeSDK(), "folder filled once (npm install) with the AWS SDK for JavaScript v3 that Lambda's Node.js runtimes bundle, for functions that ship none; empty provides none, with --template")
+}
+
+// defaultNodeSDK is the user's cache folder for the bundled Node.js SDK.
+func defaultNodeSDK() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "streamer", "lambda-node-sdk")
 }
 
 // templateConfig turns the command line into the stack's Config.
@@ -56,6 +71,14 @@ func templateConfig(o devOptions, logger *slog.Logger, stdout, stderr io.Writer)
 	overrides, err := template.ParseOverrides(o.tpl.overrides)
 	if err != nil {
 		return stack.Config{}, usageError{err}
+	}
+	paths := map[string]string{}
+	for _, r := range o.tpl.runtimes {
+		id, path, ok := strings.Cut(r, "=")
+		if !ok || id == "" || path == "" {
+			return stack.Config{}, usageError{fmt.Errorf("--runtime %q: want RUNTIME=PATH, e.g. nodejs22.x=/usr/local/bin/node22", r)}
+		}
+		paths[id] = path
 	}
 	return stack.Config{
 		Template:           o.tpl.path,
@@ -66,6 +89,8 @@ func templateConfig(o devOptions, logger *slog.Logger, stdout, stderr io.Writer)
 		Stage:              o.stage,
 		DynamoDBEndpoint:   o.dynamoEndpoint,
 		Concurrency:        o.tpl.concurrency,
+		RuntimePaths:       paths,
+		NodeSDK:            o.tpl.nodeSDK,
 		Watch:              !o.tpl.noWatch,
 		IdleTimeout:        o.idleTimeout,
 		MaxLifetime:        o.maxLifetime,
@@ -98,6 +123,9 @@ func devTemplateRun(ctx context.Context, o devOptions, stdout, stderr io.Writer)
 	fmt.Fprintf(stdout, "WebSocket URL:       %s\n", s.WebSocketURL())
 	fmt.Fprintf(stdout, "Management endpoint: %s\n", s.ManagementEndpoint())
 	fmt.Fprintf(stdout, "TLS endpoint:        %s (what functions build from domainName; its CA is in AWS_CA_BUNDLE)\n", s.TLSEndpoint())
+	for _, out := range s.Outputs() {
+		fmt.Fprintf(stdout, "Output %s: %s\n", out.Name, out.Value)
+	}
 	o.sec.printSecurity(stdout, baseOf(s.ManagementEndpoint()), true)
 	fmt.Fprintln(stdout, "Ctrl-C stops.")
 	select {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,15 @@ type Config struct {
 	// Concurrency is the processes per function at most. Zero means
 	// lambdart.DefaultConcurrency.
 	Concurrency int
+	// RuntimePaths name the interpreter of a runtime identifier
+	// ("nodejs22.x" → "/usr/bin/node22"), over what PATH holds (see
+	// lambdart.Runtimes).
+	RuntimePaths map[string]string
+	// NodeSDK is a folder for the AWS SDK for JavaScript v3 that Lambda's
+	// Node.js 18+ runtimes bundle: Start fills it once (npm install, with a
+	// progress line on Notices) when a function runs on such a runtime,
+	// and functions that ship no SDK find it there. Empty provides none.
+	NodeSDK string
 	// Watch restarts a function's processes when its code changes.
 	Watch bool
 
@@ -92,7 +102,7 @@ type Config struct {
 // Stack is a running template. Start returns it; Shutdown stops it.
 type Stack struct {
 	wsURL, endpoint, tlsEndpoint string
-	domain                       string // the events' domainName
+	addr                         string // the API's listening address
 
 	app       *template.App
 	gw        *local.Gateway
@@ -125,6 +135,10 @@ func (s *Stack) ManagementEndpoint() string { return s.endpoint }
 // events' domainName and stage: https://{domainName}/{stage}, served with
 // the certificate authority the functions trust.
 func (s *Stack) TLSEndpoint() string { return s.tlsEndpoint }
+
+// Outputs are the template's Outputs with the WebSocket API's AWS
+// endpoint replaced by the local one (see template.App.LocalOutputs).
+func (s *Stack) Outputs() []template.Output { return s.app.LocalOutputs(s.addr) }
 
 // Gateway is the local API Gateway in front of the functions.
 func (s *Stack) Gateway() *local.Gateway { return s.gw }
@@ -219,7 +233,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.wsURL = "ws://" + inner.Addr().String() + "/" + stage
 	s.endpoint = "http://" + inner.Addr().String() + "/" + stage
 	s.tlsEndpoint = "https://" + domain + "/" + stage
-	s.domain = domain
+	s.addr = inner.Addr().String()
 	for _, line := range app.Unsupported {
 		notice("not emulated: %s", line)
 	}
@@ -302,6 +316,14 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	runtimes := &lambdart.Runtimes{Paths: cfg.RuntimePaths}
+	if cfg.NodeSDK != "" && needsNodeSDK(app) {
+		if err := lambdart.NodeSDK(ctx, cfg.NodeSDK, cfg.Notices); err != nil {
+			notice("not emulated: the AWS SDK for JavaScript v3 that Lambda's Node.js runtimes bundle (%v); Node.js functions find only the SDK they ship", err)
+		} else {
+			runtimes.NodeSDK = cfg.NodeSDK
+		}
+	}
 	env := functionBaseEnv(caFile, dynamoForFunctions)
 	// SDK clients built without an endpoint reach the local management API.
 	env = append(env, "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI="+s.tlsEndpoint)
@@ -345,12 +367,18 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			fcfg.Dir = filepath.Dir(out)
 			fcfg.Build = goBuild(f.CodeDir, out)
 		} else {
-			if fcfg.Command, err = lambdart.Command(f.Runtime, f.CodeDir, shims); err != nil {
+			launch, err := runtimes.Launch(ctx, f.Name, f.Runtime, f.CodeDir, shims)
+			if err != nil {
 				field := "Properties.Runtime"
 				if strings.HasPrefix(f.Runtime, "provided") {
 					field = "Properties.CodeUri" // no bootstrap there
 				}
 				return nil, &template.Error{Resource: id, Field: field, Err: err}
+			}
+			fcfg.Command = launch.Command
+			fcfg.Env = append(fcfg.Env, launch.Env...)
+			for _, n := range launch.Notes {
+				notice("not emulated: %s", n)
 			}
 		}
 		fn, err := lambdart.New(fcfg)
@@ -460,6 +488,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if cfg.ConfigureGateway != nil {
 		cfg.ConfigureGateway(&gwCfg)
 	}
+	// Functions reach the management API by its AWS hostname too (through
+	// the AWS-endpoint proxy, which keeps the Host they signed).
+	gwCfg.AllowedHosts = append(gwCfg.AllowedHosts, app.APIID+".execute-api."+cfg.Region+".amazonaws.com")
 	if s.gw, err = local.New(gwCfg); err != nil {
 		return nil, err
 	}
@@ -531,9 +562,6 @@ func (s *Stack) serveManagement(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"message":"the local WebSocket API is starting"}`, http.StatusServiceUnavailable)
 		return
 	}
-	// The gateway knows itself by its domainName; the SDK signed the
-	// execute-api hostname, which the local gateway does not check.
-	r.Host = s.domain
 	gw.ServeHTTP(w, r)
 }
 
@@ -548,4 +576,39 @@ func reverseProxy(endpoint string) (http.Handler, error) {
 		r.SetURL(u)
 		r.Out.Host = r.In.Host
 	}}, nil
+}
+
+// needsNodeSDK reports whether a function runs on a Node.js runtime that
+// bundles the SDK v3 (nodejs18.x and later) and no node_modules in its
+// code folder or above it holds an @aws-sdk package, so it relies on the
+// SDK Lambda bundles.
+func needsNodeSDK(app *template.App) bool {
+	for _, f := range app.Functions {
+		v, ok := strings.CutPrefix(f.Runtime, "nodejs")
+		if !ok {
+			continue
+		}
+		if major, err := strconv.Atoi(strings.TrimSuffix(v, ".x")); err != nil || major < 18 {
+			continue
+		}
+		if !shipsSDK(f.CodeDir) {
+			return true
+		}
+	}
+	return false
+}
+
+// shipsSDK reports whether Node's module lookup from dir finds an
+// @aws-sdk folder.
+func shipsSDK(dir string) bool {
+	for {
+		if st, err := os.Stat(filepath.Join(dir, "node_modules", "@aws-sdk")); err == nil && st.IsDir() {
+			return true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return false
+		}
+		dir = parent
+	}
 }
