@@ -14,12 +14,29 @@ import (
 
 // Defaults of the Config fields.
 const (
-	DefaultTimeout     = 3 * time.Second
-	DefaultMemoryMB    = 128
-	DefaultConcurrency = 4
+	DefaultTimeout  = 3 * time.Second
+	DefaultMemoryMB = 128
+	// DefaultIdleTimeout is how long a process may wait for an
+	// invocation before it is stopped, as Lambda reclaims execution
+	// environments that go unused.
+	DefaultIdleTimeout = time.Minute
 	// MaxResponseBytes is Lambda's limit on a synchronous response (6 MB).
 	MaxResponseBytes = 6 * 1024 * 1024
 )
+
+// DefaultConcurrency is the processes per function at most when
+// Config.Concurrency is zero: what a quarter of this machine's memory
+// holds at Lambda's default 128 MB a process, from 4 to 64 (16 where the
+// memory is unknown). Processes start only as demand needs them (see
+// Function.Invoke), so a larger pool costs nothing while it is idle.
+var DefaultConcurrency = concurrencyFor(totalMemory())
+
+func concurrencyFor(memBytes uint64) int {
+	if memBytes == 0 {
+		return 16
+	}
+	return int(min(64, max(4, memBytes/4/(DefaultMemoryMB<<20))))
+}
 
 // Config describes one function.
 type Config struct {
@@ -45,8 +62,13 @@ type Config struct {
 	// memory is not limited.
 	MemoryMB int
 	// Concurrency is how many processes may run invocations at once. Zero
-	// means 4.
+	// means DefaultConcurrency.
 	Concurrency int
+	// IdleTimeout stops a process that has waited this long for an
+	// invocation, as Lambda reclaims idle environments; the next
+	// invocation that finds no process starts one (a cold start). Zero
+	// means DefaultIdleTimeout; negative keeps idle processes.
+	IdleTimeout time.Duration
 	// Region is AWS_REGION. Empty means us-east-1.
 	Region string
 	// Output receives the processes' stdout and stderr, one prefixed line
@@ -75,18 +97,23 @@ type Function struct {
 	// work hands an invocation to a process waiting in /next.
 	work chan *invocation
 
-	mu       sync.Mutex
-	procs    map[*process]bool
-	gen      int           // bumped on every watched change
-	stale    chan struct{} // closed (and replaced) when gen changes
-	changed  chan struct{} // closed (and replaced) when a process exits or gets busy
-	waiting  int           // invocations waiting for a process
-	built    int           // the gen the last successful build was for; -1 never
-	closed   bool
-	buildMu  sync.Mutex
-	wg       sync.WaitGroup // processes and the watcher
-	stop     chan struct{}
-	stopOnce sync.Once
+	mu      sync.Mutex
+	procs   map[*process]bool
+	gen     int           // bumped on every watched change
+	stale   chan struct{} // closed (and replaced) when gen changes
+	changed chan struct{} // closed (and replaced) when a process exits or gets busy
+	waiting int           // invocations waiting for a process
+	built   int           // the gen the last successful build was for; -1 never
+	// avgRun and avgInit are moving averages of an invocation's run time
+	// and of a process's start until its first /next; runs counts the
+	// invocations measured. They size the pool (needProcessLocked).
+	avgRun, avgInit time.Duration
+	runs            int
+	closed          bool
+	buildMu         sync.Mutex
+	wg              sync.WaitGroup // processes and the watcher
+	stop            chan struct{}
+	stopOnce        sync.Once
 }
 
 // New checks cfg and returns the function with no process running yet:
@@ -106,6 +133,9 @@ func New(cfg Config) (*Function, error) {
 	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
@@ -225,9 +255,17 @@ func (f *Function) dispatch(ctx context.Context, inv *invocation) (*process, err
 			default:
 			}
 		}
-		p, changed, err := f.maybeStart(ctx)
+		p, changed, recheck, err := f.maybeStart(ctx)
 		if err != nil {
 			return nil, err
+		}
+		var again <-chan time.Time
+		var timer *time.Timer
+		if recheck > 0 {
+			// Unstopped on the return paths: since Go 1.23 an
+			// unreferenced timer is collected.
+			timer = time.NewTimer(recheck)
+			again = timer.C
 		}
 		if p != nil {
 			started = p
@@ -243,63 +281,121 @@ func (f *Function) dispatch(ctx context.Context, inv *invocation) (*process, err
 		case <-changed:
 			// A process exited, got busy or the code changed: there may
 			// be room to start one.
+		case <-again:
+			// The running invocations may be slower than they looked.
 		case <-f.stop:
 			return nil, ErrClosed
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 	}
 }
 
 // maybeStart starts a process when more invocations wait than there are
 // processes free to take them (idle or still starting) and fewer than
-// Concurrency run. It returns the new process (nil when none was started)
-// and a channel closed at the next change of the pool.
-func (f *Function) maybeStart(ctx context.Context) (*process, <-chan struct{}, error) {
+// Concurrency run. It returns the new process (nil when none was started),
+// a channel closed at the next change of the pool, and, when it held back
+// with invocations waiting, how soon to ask again.
+func (f *Function) maybeStart(ctx context.Context) (*process, <-chan struct{}, time.Duration, error) {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		return nil, nil, ErrClosed
+		return nil, nil, 0, ErrClosed
 	}
 	changed := f.changed
-	if !f.needProcessLocked() {
+	if start, recheck := f.needProcessLocked(); !start {
 		f.mu.Unlock()
-		return nil, changed, nil
+		return nil, changed, recheck, nil
 	}
 	gen := f.gen
 	needBuild := f.built != gen
 	f.mu.Unlock()
 	if needBuild {
 		if err := f.build(ctx, gen); err != nil {
-			return nil, nil, err
+			return nil, nil, 0, err
 		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return nil, nil, ErrClosed
+		return nil, nil, 0, ErrClosed
 	}
-	if !f.needProcessLocked() {
-		return nil, f.changed, nil
+	if start, recheck := f.needProcessLocked(); !start {
+		return nil, f.changed, recheck, nil
 	}
 	p, err := f.startProcess(f.gen)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	return p, f.changed, nil
+	return p, f.changed, 0, nil
 }
 
-func (f *Function) needProcessLocked() bool {
+// needProcessLocked decides whether waiting invocations need one more
+// process. Lambda starts an environment for every concurrent request; on
+// one machine a cold start takes CPU from the processes already running,
+// so a process is added only when the backlog would take the running ones
+// longer to clear than a cold start takes: a burst of short invocations
+// (a thousand $disconnects) drains through the warm processes, a backlog
+// of slow ones grows the pool up to Concurrency. A process whose current
+// invocation has already run longer than a cold start does not count as
+// one that will soon be free. When it holds back, recheck says when to
+// decide again (the running invocations may turn out slow).
+func (f *Function) needProcessLocked() (start bool, recheck time.Duration) {
 	if len(f.procs) >= f.cfg.Concurrency {
-		return false
+		return false, 0
 	}
-	free := 0
+	free, soon := 0, 0
+	now := time.Now()
 	for p := range f.procs {
-		if !p.isBusy() && p.gen == f.gen {
+		if p.gen != f.gen {
+			continue
+		}
+		busy, ready, takenAt := p.state()
+		switch {
+		case !busy:
 			free++
+			if ready {
+				soon++
+			}
+		case now.Sub(takenAt) < f.avgInit:
+			soon++
 		}
 	}
-	return f.waiting > free
+	backlog := f.waiting - free
+	if backlog <= 0 {
+		return false, 0
+	}
+	if soon == 0 || f.runs == 0 {
+		return true, 0
+	}
+	if time.Duration(backlog)*f.avgRun/time.Duration(soon) > f.avgInit {
+		return true, 0
+	}
+	return false, min(max(f.avgInit, 10*time.Millisecond), time.Second)
+}
+
+// observeRun and observeInit update the moving averages (weight 1/4).
+func (f *Function) observeRun(d time.Duration) {
+	f.mu.Lock()
+	f.avgRun = movingAverage(f.avgRun, d, f.runs == 0)
+	f.runs++
+	f.mu.Unlock()
+}
+
+func (f *Function) observeInit(d time.Duration) {
+	f.mu.Lock()
+	f.avgInit = movingAverage(f.avgInit, d, f.avgInit == 0)
+	f.mu.Unlock()
+}
+
+func movingAverage(avg, sample time.Duration, first bool) time.Duration {
+	if first {
+		return sample
+	}
+	return avg + (sample-avg)/4
 }
 
 // poolChanged wakes the invocations waiting for a process.

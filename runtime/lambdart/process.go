@@ -31,11 +31,14 @@ type process struct {
 	srv *http.Server
 
 	exitedCh chan struct{} // closed once the process has exited and is cleaned up
+	started  time.Time
 
 	mu       sync.Mutex
 	current  *invocation // the invocation handed out and not yet answered
 	served   int         // invocations handed out
 	busy     bool        // running an invocation
+	ready    bool        // has asked for an invocation (its init is done)
+	takenAt  time.Time   // when current was handed out
 	initErr  *FunctionError
 	waitErr  error
 	killed   bool
@@ -48,7 +51,7 @@ func (f *Function) startProcess(gen int) (*process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lambdart: runtime API listener: %w", err)
 	}
-	p := &process{f: f, gen: gen, ln: ln, exitedCh: make(chan struct{})}
+	p := &process{f: f, gen: gen, ln: ln, exitedCh: make(chan struct{}), started: time.Now()}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	cmd := exec.Command(f.cfg.Command[0], f.cfg.Command[1:]...)
 	cmd.Dir = f.cfg.Dir
@@ -115,6 +118,14 @@ func (p *process) isBusy() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.busy
+}
+
+// state reports whether p runs an invocation, whether its init is done,
+// and when it took its current invocation.
+func (p *process) state() (busy, ready bool, takenAt time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.busy, p.ready, p.takenAt
 }
 
 // kill stops the process (and its process group) once.
@@ -193,13 +204,28 @@ func (p *process) next(w http.ResponseWriter, r *http.Request) {
 		p.kill()
 		return
 	}
+	p.mu.Lock()
+	first := !p.ready
+	p.ready = true
+	p.mu.Unlock()
+	if first {
+		p.f.observeInit(time.Since(p.started))
+	}
+	var idle <-chan time.Time
+	if p.f.cfg.IdleTimeout > 0 {
+		t := time.NewTimer(p.f.cfg.IdleTimeout)
+		defer t.Stop()
+		idle = t.C
+	}
 	select {
 	case inv := <-p.f.work:
-		inv.deadline = time.Now().Add(p.f.cfg.Timeout)
+		now := time.Now()
+		inv.deadline = now.Add(p.f.cfg.Timeout)
 		p.mu.Lock()
 		p.current = inv
 		p.served++
 		p.busy = true
+		p.takenAt = now
 		p.mu.Unlock()
 		p.f.mu.Lock()
 		p.f.poolChangedLocked()
@@ -213,6 +239,12 @@ func (p *process) next(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Type", "application/json")
 		_, _ = w.Write(inv.payload)
 	case <-stale:
+		p.kill()
+	case <-idle:
+		// Unused for IdleTimeout: reclaimed, as Lambda reclaims an idle
+		// environment. An invocation not yet taken is not lost: the send
+		// in dispatch did not happen, so it starts or waits for another.
+		p.f.log.Debug("lambdart: idle process stopped", "pid", p.pid(), "idle", p.f.cfg.IdleTimeout)
 		p.kill()
 	case <-p.f.stop:
 	case <-r.Context().Done():
@@ -234,7 +266,9 @@ func (p *process) answer(w http.ResponseWriter, r *http.Request, id string, isEr
 	}
 	p.current = nil
 	p.busy = false
+	ran := time.Since(p.takenAt)
 	p.mu.Unlock()
+	p.f.observeRun(ran)
 	var res result
 	switch {
 	case len(body) > MaxResponseBytes:

@@ -1,0 +1,58 @@
+package lambdart
+
+import (
+	"testing"
+	"time"
+)
+
+// TestNeedProcess: a backlog of short invocations drains through the
+// warm processes; one that would take them longer than a cold start, or
+// processes stuck in invocations longer than a cold start, starts
+// another; Concurrency caps the pool.
+func TestNeedProcess(t *testing.T) {
+	now := time.Now()
+	pool := func(waiting, concurrency int, runs int, avgRun, avgInit time.Duration, procs ...*process) *Function {
+		f := &Function{cfg: Config{Concurrency: concurrency}, procs: map[*process]bool{}, waiting: waiting, runs: runs, avgRun: avgRun, avgInit: avgInit}
+		for _, p := range procs {
+			f.procs[p] = true
+		}
+		return f
+	}
+	busy := func(since time.Duration) *process { return &process{busy: true, ready: true, takenAt: now.Add(-since)} }
+	idle := func() *process { return &process{ready: true} }
+	starting := func() *process { return &process{} }
+	for _, tc := range []struct {
+		name  string
+		f     *Function
+		start bool
+	}{
+		{"nothing waits", pool(0, 8, 10, time.Millisecond, 100*time.Millisecond, busy(0)), false},
+		{"an idle process takes it", pool(1, 8, 10, time.Millisecond, 100*time.Millisecond, idle()), false},
+		{"no process yet", pool(1, 8, 0, 0, 0), true},
+		{"no measurement yet", pool(2, 8, 0, 0, 0, busy(0)), true},
+		{"short backlog drains", pool(50, 8, 10, time.Millisecond, 100*time.Millisecond, busy(0), busy(0)), false},
+		{"long backlog grows", pool(500, 8, 10, time.Millisecond, 100*time.Millisecond, busy(0), busy(0)), true},
+		{"a starting process counts as free", pool(1, 8, 10, time.Second, 100*time.Millisecond, busy(0), starting()), false},
+		{"stuck processes do not count", pool(1, 8, 10, time.Millisecond, 100*time.Millisecond, busy(time.Second)), true},
+		{"at Concurrency", pool(500, 2, 10, time.Second, time.Millisecond, busy(0), busy(0)), false},
+	} {
+		f := tc.f
+		f.mu.Lock()
+		start, recheck := f.needProcessLocked()
+		f.mu.Unlock()
+		if start != tc.start {
+			t.Errorf("%s: start %v, want %v", tc.name, start, tc.start)
+		}
+		if tc.name == "short backlog drains" && recheck <= 0 {
+			t.Errorf("%s: no recheck while invocations wait", tc.name)
+		}
+	}
+}
+
+func TestConcurrencyFor(t *testing.T) {
+	for mem, want := range map[uint64]int{0: 16, 1 << 30: 4, 16 << 30: 32, 24 << 30: 48, 256 << 30: 64} {
+		if got := concurrencyFor(mem); got != want {
+			t.Errorf("concurrencyFor(%d GiB) = %d, want %d", mem>>30, got, want)
+		}
+	}
+}
