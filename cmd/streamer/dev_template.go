@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/streamer-go/streamer/runtime/lambdart"
 	"github.com/streamer-go/streamer/runtime/local"
@@ -27,6 +28,7 @@ type templateOptions struct {
 	noWatch     bool
 	runtimes    []string // --runtime nodejs22.x=/path/to/node
 	nodeSDK     string
+	idleReap    time.Duration // --function-idle-timeout
 }
 
 // overrideList collects --parameter-overrides, which takes "K=V K2=V2" in
@@ -54,6 +56,7 @@ func templateFlags(fs *flag.FlagSet, o *templateOptions) {
 	fs.StringVar(&o.region, "region", "us-east-1", "AWS::Region and the functions' AWS_REGION, with --template")
 	fs.BoolVar(&o.noWatch, "no-watch", false, "do not restart functions when their code changes, with --template")
 	fs.Var(overrideList{&o.runtimes}, "runtime", "the interpreter of a Lambda runtime, \"nodejs22.x=/path/to/node\" (repeatable), over node22, python3.12, ... on PATH, with --template")
+	fs.DurationVar(&o.idleReap, "function-idle-timeout", lambdart.DefaultIdleTimeout, "stop a function process idle this long, as Lambda reclaims environments (negative keeps them), with --template")
 	fs.StringVar(&o.nodeSDK, "node-sdk", defaultNodeSDK(), "folder filled once (npm install) with the AWS SDK for JavaScript v3 that Lambda's Node.js runtimes bundle, for functions that ship none; empty provides none, with --template")
 }
 
@@ -81,25 +84,26 @@ func templateConfig(o devOptions, logger *slog.Logger, stdout, stderr io.Writer)
 		paths[id] = path
 	}
 	return stack.Config{
-		Template:           o.tpl.path,
-		ParameterOverrides: overrides,
-		StackName:          o.tpl.stackName,
-		Region:             o.tpl.region,
-		Addr:               o.addr,
-		Stage:              o.stage,
-		DynamoDBEndpoint:   o.dynamoEndpoint,
-		Concurrency:        o.tpl.concurrency,
-		RuntimePaths:       paths,
-		NodeSDK:            o.tpl.nodeSDK,
-		Watch:              !o.tpl.noWatch,
-		IdleTimeout:        o.idleTimeout,
-		MaxLifetime:        o.maxLifetime,
-		OutboundQueue:      o.outboundQueue,
-		AllowedOrigins:     o.allowedOrigins,
-		ConfigureGateway:   o.sec.configureTemplateGateway(o.tpl.region),
-		Notices:            stdout,
-		FunctionOutput:     stderr,
-		Logger:             logger,
+		Template:            o.tpl.path,
+		ParameterOverrides:  overrides,
+		StackName:           o.tpl.stackName,
+		Region:              o.tpl.region,
+		Addr:                o.addr,
+		Stage:               o.stage,
+		DynamoDBEndpoint:    o.dynamoEndpoint,
+		Concurrency:         o.tpl.concurrency,
+		RuntimePaths:        paths,
+		NodeSDK:             o.tpl.nodeSDK,
+		FunctionIdleTimeout: o.tpl.idleReap,
+		Watch:               !o.tpl.noWatch,
+		IdleTimeout:         o.idleTimeout,
+		MaxLifetime:         o.maxLifetime,
+		OutboundQueue:       o.outboundQueue,
+		AllowedOrigins:      o.allowedOrigins,
+		ConfigureGateway:    o.sec.configureTemplateGateway(o.tpl.region),
+		Notices:             stdout,
+		FunctionOutput:      stderr,
+		Logger:              logger,
 	}, nil
 }
 

@@ -66,11 +66,12 @@ func exampleLambda(t testing.TB) string {
 }
 
 func TestParseTemplateFlags(t *testing.T) {
-	o, err := parseDevFlags([]string{"--template", "t.yaml", "--parameter-overrides", "A=1 B=2", "--parameter-overrides", "C=3", "--function-concurrency", "2", "--no-watch", "--runtime", "nodejs22.x=/opt/node22", "--node-sdk", "/tmp/sdk"}, io.Discard)
+	o, err := parseDevFlags([]string{"--template", "t.yaml", "--parameter-overrides", "A=1 B=2", "--parameter-overrides", "C=3", "--function-concurrency", "2", "--no-watch", "--runtime", "nodejs22.x=/opt/node22", "--node-sdk", "/tmp/sdk",
+		"--function-idle-timeout", "30s"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := templateOptions{path: "t.yaml", overrides: []string{"A=1", "B=2", "C=3"}, concurrency: 2, stackName: "local", region: "us-east-1", noWatch: true, runtimes: []string{"nodejs22.x=/opt/node22"}, nodeSDK: "/tmp/sdk"}
+	want := templateOptions{path: "t.yaml", overrides: []string{"A=1", "B=2", "C=3"}, concurrency: 2, stackName: "local", region: "us-east-1", noWatch: true, runtimes: []string{"nodejs22.x=/opt/node22"}, nodeSDK: "/tmp/sdk", idleReap: 30 * time.Second}
 	if !reflect.DeepEqual(o.tpl, want) {
 		t.Fatalf("options %+v, want %+v", o.tpl, want)
 	}

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // API Gateway hands a function the header names as the client spelled
@@ -17,8 +19,10 @@ import (
 // in a spellingConn, which follows the HTTP/1.1 requests it reads and
 // keeps, for each request's header block, the names as they came. The
 // upgrade handler takes its request's block back through the request's
-// context (http.Server.ConnContext). Once an upgrade request has been
-// read the connection stops looking: what follows is WebSocket frames.
+// context (http.Server.ConnContext). After an upgrade request the
+// connection pauses until the server answers: a 101 ends the following
+// (what follows is WebSocket frames), any other answer resumes it, since
+// a client may send its next request on the same connection.
 //
 // Limits: a request whose body is chunked, or whose header block is
 // larger than maxSpelledHeaderBytes, ends the following on that
@@ -69,8 +73,12 @@ type headerBlock struct {
 type spellingConn struct {
 	net.Conn
 
+	// state is following, paused (an upgrade request awaits its answer)
+	// or off (upgraded, chunked body, overflow); Write may change it
+	// from another goroutine than Read's.
+	state atomic.Int32
+
 	// parse state, touched by Read only
-	off     bool   // no longer following (upgrade, chunked body, overflow)
 	pending []byte // the current header block so far
 	skip    int64  // body bytes left to pass over
 	lineLen int    // bytes of the current line, without '\r'
@@ -80,17 +88,37 @@ type spellingConn struct {
 	blocks []headerBlock
 }
 
+// The states of a spellingConn.
+const (
+	following int32 = iota
+	paused
+	off
+)
+
 func (c *spellingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && !c.off {
+	if n > 0 && c.state.Load() == following {
 		c.feed(p[:n])
 	}
 	return n, err
 }
 
+// Write resumes or ends the following with the answer to an upgrade
+// request: its status line is the first thing written after it.
+func (c *spellingConn) Write(p []byte) (int, error) {
+	if c.state.Load() == paused {
+		if bytes.HasPrefix(p, []byte("HTTP/1.1 101")) || bytes.HasPrefix(p, []byte("HTTP/1.0 101")) {
+			c.stop()
+		} else {
+			c.state.CompareAndSwap(paused, following)
+		}
+	}
+	return c.Conn.Write(p)
+}
+
 // feed advances the parse over b.
 func (c *spellingConn) feed(b []byte) {
-	for len(b) > 0 && !c.off {
+	for len(b) > 0 && c.state.Load() == following {
 		if c.skip > 0 {
 			k := min(int64(len(b)), c.skip)
 			c.skip -= k
@@ -125,6 +153,7 @@ func (c *spellingConn) feed(b []byte) {
 			c.pending = append(c.pending, b...)
 			if len(c.pending) > maxSpelledHeaderBytes {
 				c.stop()
+				c.pending = nil
 			}
 			return
 		}
@@ -172,17 +201,17 @@ func (c *spellingConn) finishBlock() {
 	}
 	c.blocks = append(c.blocks, blk)
 	c.mu.Unlock()
-	if upgrade {
-		c.stop()
-	}
 	if length > 0 {
 		c.skip = length
 	}
+	if upgrade {
+		c.state.CompareAndSwap(following, paused)
+	}
 }
 
+// stop ends the following for good.
 func (c *spellingConn) stop() {
-	c.off = true
-	c.pending = nil
+	c.state.Store(off)
 }
 
 // take returns and forgets the oldest block whose request line is

@@ -31,7 +31,7 @@ func TestSpellingConnFollowsRequests(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			c := &spellingConn{}
 			feedIn(c, wire, n)
-			if !c.off {
+			if c.state.Load() != paused {
 				t.Error("still following after the upgrade request")
 			}
 			post, ok := c.take("POST", "/dev/@connections/a")
@@ -56,7 +56,7 @@ func TestSpellingConnFollowsRequests(t *testing.T) {
 func TestSpellingConnGivesUp(t *testing.T) {
 	c := &spellingConn{}
 	c.feed([]byte("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nGET /b HTTP/1.1\r\n\r\n"))
-	if !c.off {
+	if c.state.Load() != off {
 		t.Error("chunked body: still following")
 	}
 	if _, ok := c.take("GET", "/b"); ok {
@@ -65,7 +65,7 @@ func TestSpellingConnGivesUp(t *testing.T) {
 
 	c = &spellingConn{}
 	c.feed([]byte("GET / HTTP/1.1\r\nBig: " + strings.Repeat("x", maxSpelledHeaderBytes)))
-	if !c.off || c.pending != nil {
+	if c.state.Load() != off || c.pending != nil {
 		t.Error("oversized block: still following or still held")
 	}
 
@@ -78,6 +78,42 @@ func TestSpellingConnGivesUp(t *testing.T) {
 	}
 	if _, ok := c.take("GET", "/9"); !ok {
 		t.Error("the newest block is gone")
+	}
+}
+
+// TestSpellingConnAfterAnUpgrade: a refused upgrade resumes the following
+// for the next request on the connection; a 101 ends it.
+func TestSpellingConnAfterAnUpgrade(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	go func() {
+		buf := make([]byte, 256)
+		for {
+			if _, err := client.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	c := &spellingConn{Conn: server}
+	c.feed([]byte("GET /dev HTTP/1.1\r\nUpgrade: websocket\r\ntoken: a\r\n\r\n"))
+	if _, err := c.Write([]byte("HTTP/1.1 403 Forbidden\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if c.state.Load() != following {
+		t.Fatal("a refused upgrade did not resume the following")
+	}
+	c.feed([]byte("GET /dev HTTP/1.1\r\nUpgrade: websocket\r\nTOKEN: b\r\n\r\n"))
+	if _, err := c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if c.state.Load() != off {
+		t.Fatal("a 101 did not end the following")
+	}
+	first, _ := c.take("GET", "/dev")
+	second, _ := c.take("GET", "/dev")
+	if first.names[1] != "token" || second.names[1] != "TOKEN" {
+		t.Errorf("blocks %q then %q", first.names, second.names)
 	}
 }
 

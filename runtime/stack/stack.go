@@ -74,6 +74,10 @@ type Config struct {
 	NodeSDK string
 	// Watch restarts a function's processes when its code changes.
 	Watch bool
+	// FunctionIdleTimeout stops a function process idle this long, as
+	// Lambda reclaims environments. Zero means
+	// lambdart.DefaultIdleTimeout; negative keeps them.
+	FunctionIdleTimeout time.Duration
 
 	// IdleTimeout, MaxLifetime, OutboundQueue and AllowedOrigins are the
 	// gateway's (see local.Config); zero values mean its defaults.
@@ -345,6 +349,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			Timeout:     f.Timeout,
 			MemoryMB:    f.MemoryMB,
 			Concurrency: cfg.Concurrency,
+			IdleTimeout: cfg.FunctionIdleTimeout,
 			Region:      cfg.Region,
 			Output:      cfg.FunctionOutput,
 			Logger:      logger,
