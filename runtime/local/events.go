@@ -188,6 +188,8 @@ func (g *Gateway) invoke(ctx context.Context, h Handler, ev events.APIGatewayWeb
 				Status:       status,
 				Err:          err,
 				Bytes:        size,
+				Event:        ev,
+				Response:     resp,
 			})
 		}
 	}()

@@ -39,6 +39,8 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escape
 	}
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
+	body := &bodyCapture{ReadCloser: r.Body}
+	r.Body = body
 	size := g.answerManagement(rec, r, id, idErr)
 	call := ManagementCall{
 		Method:   r.Method,
@@ -46,6 +48,7 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escape
 		Duration: time.Since(start),
 		Status:   rec.status,
 		Bytes:    size,
+		Body:     body.read,
 	}
 	if call.Status == 0 {
 		call.Status = http.StatusOK

@@ -1,9 +1,12 @@
 package local
 
 import (
+	"io"
 	"net/http"
 	"sort"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 )
 
 // Observer sees what the gateway does: connections opening and closing,
@@ -62,6 +65,11 @@ type RouteInvocation struct {
 	// Bytes is the size of the inbound message; 0 for $connect and
 	// $disconnect.
 	Bytes int
+	// Event is the event the handler was given and Response what it
+	// returned, as they are: a console that shows them redacts tokens
+	// (headers, query string) itself. An observer must not modify them.
+	Event    events.APIGatewayWebsocketProxyRequest
+	Response events.APIGatewayProxyResponse
 }
 
 // ManagementCall is one @connections request.
@@ -80,6 +88,10 @@ type ManagementCall struct {
 	ErrorType string
 	// Bytes is the size of a POST's body.
 	Bytes int
+	// Body is the POST's body as far as the gateway read it (nil for GET
+	// and DELETE). It is only valid during the call: an observer that
+	// keeps it copies it.
+	Body []byte
 }
 
 // JoinObservers returns an Observer that passes each event to every one of
@@ -171,4 +183,27 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 		w.status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// bodyCapture keeps what is read of a management request's body, for
+// ManagementCall.Body. The gateway reads a body into one buffer, so read
+// is that buffer's filled part, extended read by read, not a copy; reads
+// into another buffer are appended.
+type bodyCapture struct {
+	io.ReadCloser
+	read []byte
+}
+
+func (b *bodyCapture) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case n == 0:
+	case b.read == nil:
+		b.read = p[:n:len(p)]
+	case len(b.read) < cap(b.read) && &b.read[:len(b.read)+1][len(b.read)] == &p[0]:
+		b.read = b.read[:len(b.read)+n]
+	case len(b.read)+n <= MaxMessageBytes:
+		b.read = append(b.read[:len(b.read):len(b.read)], p[:n]...)
+	}
+	return n, err
 }

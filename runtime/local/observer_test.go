@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -55,6 +57,7 @@ func (w *watcher) RouteInvoked(r local.RouteInvocation) {
 }
 
 func (w *watcher) ManagementCalled(m local.ManagementCall) {
+	m.Body = slices.Clone(m.Body) // valid during the call only
 	w.note(func() { w.calls = append(w.calls, m) })
 }
 
@@ -150,18 +153,25 @@ func TestObserverSeesConnectionsRoutesAndManagementCalls(t *testing.T) {
 			t.Errorf("route %d = %+v, want %+v for %s", i, r, want[i], id)
 		}
 	}
+	// The event and the answer, as the handler saw and returned them.
+	if ev := w.routes[1].Event; ev.Body != msg || ev.RequestContext.RouteKey != "$default" || ev.RequestContext.ConnectionID != id {
+		t.Errorf("$default's Event = %+v, want the message %s on %s", ev, msg, id)
+	}
+	if ev := w.routes[0].Event; ev.RequestContext.EventType != "CONNECT" || ev.Headers["User-Agent"] != "observer-test" {
+		t.Errorf("$connect's Event = %+v, want the CONNECT event with the client's headers", ev)
+	}
 	if !errors.Is(w.routes[2].Err, failing) {
 		t.Errorf("failed route's Err = %v, want the handler's error", w.routes[2].Err)
 	}
 	wantCalls := []local.ManagementCall{
-		{Method: "POST", ConnectionID: id, Status: 200, Bytes: 4},
-		{Method: "POST", ConnectionID: "Nobody000000000=", Status: 410, ErrorType: "GoneException", Bytes: 1},
+		{Method: "POST", ConnectionID: id, Status: 200, Bytes: 4, Body: []byte("four")},
+		{Method: "POST", ConnectionID: "Nobody000000000=", Status: 410, ErrorType: "GoneException", Bytes: 1, Body: []byte("x")},
 		{Method: "DELETE", ConnectionID: id, Status: 204},
 	}
 	for i, m := range w.calls {
 		got := m
 		got.Start, got.Duration = time.Time{}, 0
-		if got != wantCalls[i] || m.Start.IsZero() {
+		if !reflect.DeepEqual(got, wantCalls[i]) || m.Start.IsZero() {
 			t.Errorf("call %d = %+v, want %+v", i, m, wantCalls[i])
 		}
 	}

@@ -33,20 +33,28 @@ after(async () => {
 });
 
 /** openDemo opens the demo page in a new context (a new "tab" with its own storage) and waits for its connection. */
-async function openDemo() {
+async function openDemo(query = "") {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await ctx.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e));
+  // A failed request (a refused /favicon.ico, say) is an error too.
+  page.on("response", (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
   page.errors = errors;
-  await page.goto(dev.page);
+  await page.goto(query ? `${dev.page}?${query}` : dev.page);
   await page.waitForFunction(() => document.body.dataset.state === "connected" && document.body.dataset.connectionId);
   page.connectionId = await page.evaluate(() => document.body.dataset.connectionId);
   return page;
 }
 
+/** guest is the chat name of an anonymous tab: from its connection ID. */
+const guest = (id) => `guest-${id.replace(/[^A-Za-z0-9]/g, "").slice(0, 4)}`;
+
 test("demo page: a report's bar reaches 100 % with the result, and one is cancelled", async () => {
   const page = await openDemo();
+  // Connected: Connect waits for a disconnect instead of opening another.
+  assert.equal(await page.isDisabled("#connect"), true);
+  assert.equal(await page.isDisabled("#disconnect"), false);
   await page.fill("#report-seconds", "1");
   await page.click("#report-run");
   await page.waitForFunction(() => document.getElementById("report-status").textContent === "done", null, { timeout: 10_000 });
@@ -141,11 +149,23 @@ test("demo page: the ticker ticks, and two pages chat with presence and join/lea
   await b.waitForFunction(() => document.getElementById("chat-status").textContent.startsWith("in chat:"));
   // A sees B join and both in the presence list.
   await a.waitForFunction(() => /joined/.test(document.getElementById("chat-log").textContent));
-  await a.waitForFunction((ids) => ids.every((id) => document.getElementById("chat-members").textContent.includes(id)) && document.getElementById("chat-members").textContent.startsWith("2:"), [a.connectionId, b.connectionId]);
+  // Members by name (a guest name per anonymous tab), not by connection ID.
+  const [ga, gb] = [guest(a.connectionId), guest(b.connectionId)];
+  await a.waitForFunction((names) => names.every((n) => document.getElementById("chat-members").textContent.includes(n)) && document.getElementById("chat-members").textContent.startsWith("2:"), [ga, gb]);
+  assert.ok(!(await a.textContent("#chat-members")).includes(a.connectionId), "members are not listed by connection ID");
+  assert.equal(await a.textContent("#chat-me"), ga);
+  assert.match(await a.textContent("#chat-log"), new RegExp(`→ ${gb} joined`));
   await b.fill("#chat-text", "hello room");
   await b.click("#chat-send");
-  await a.waitForFunction(() => document.getElementById("chat-log").textContent.includes("anonymous: hello room"));
-  await b.waitForFunction(() => document.getElementById("chat-log").textContent.includes("anonymous: hello room"));
+  await a.waitForFunction((line) => document.getElementById("chat-log").textContent.includes(line), `${gb}: hello room`);
+  await a.fill("#chat-text", "hi B");
+  await a.click("#chat-send");
+  // Newest last, on both pages.
+  for (const p of [a, b]) {
+    await p.waitForFunction((line) => document.querySelector("#chat-log li:last-child")?.textContent === line, `${ga}: hi B`);
+    const lines = await p.$$eval("#chat-log li", (lis) => lis.map((li) => li.textContent));
+    assert.ok(lines.indexOf(`${gb}: hello room`) < lines.indexOf(`${ga}: hi B`), `chat order: ${lines}`);
+  }
   await a.screenshot({ path: join(shots, "demo-channels.png"), fullPage: true });
   await b.click("#chat-leave");
   await a.waitForFunction(() => /left/.test(document.getElementById("chat-log").textContent));
@@ -175,4 +195,67 @@ test("demo page with auth on: the token field's JWT is sent as ?token= and names
   assert.equal(who.tenantId, "acme");
   await page.screenshot({ path: join(shots, "demo-auth.png"), fullPage: true });
   await ctx.close();
+});
+
+test("console: a click shows a route invocation's event and response and an @connections call's body, tokens redacted, one connection at a time", async () => {
+  const token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJicm93c2VyIn0.c2lnbmF0dXJlLWZvci10aGUtdGVzdA";
+  const a = await openDemo(`token=${token}`); // auth is off: the token is only carried
+  const b = await openDemo();
+  await a.fill("#echo-text", "detail please");
+  await a.click("#echo-send");
+  await a.waitForFunction(() => document.getElementById("echo-result").textContent.includes("detail please"));
+
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const con = await ctx.newPage();
+  const errors = [];
+  con.on("pageerror", (e) => errors.push(e));
+  con.on("response", (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
+  await con.goto(dev.console);
+  await con.waitForFunction((id) => [...document.querySelectorAll("#routes td.conn")].some((td) => td.textContent === id), b.connectionId);
+
+  // Filter by A's connection: every listed invocation and call is A's.
+  await con.selectOption("#filter", a.connectionId);
+  await con.waitForFunction((id) => document.body.dataset.filter === id, a.connectionId);
+  const listed = await con.$$eval("#routes td.conn, #calls td.conn, #conns td.conn", (tds) => tds.map((td) => td.textContent));
+  assert.ok(listed.length >= 3 && listed.every((id) => id === a.connectionId), `filtered lists: ${listed}`);
+
+  // At 1280 px the tables fit their cards: the ms and bytes columns included.
+  for (const table of ["routes", "calls"]) {
+    const fit = await con.$eval(`#${table}`, (t) => ({ table: t.getBoundingClientRect().right, card: t.closest("section").getBoundingClientRect().right }));
+    assert.ok(fit.table <= fit.card, `#${table} spills out of its card at 1280 px: ${JSON.stringify(fit)}`);
+  }
+
+  // A's $connect: its event, with the token redacted.
+  await con.click("#routes tr.pick td:text-is('$connect')");
+  await con.waitForFunction(() => document.body.dataset.detail?.startsWith("routes/"));
+  const connectEvent = await con.textContent("#detail-left");
+  assert.match(connectEvent, /"queryStringParameters": \{\s*"token": "\[redacted\]"/);
+  assert.ok(!connectEvent.includes(token), "the token is not shown");
+  assert.match(await con.textContent("#detail-right"), /statusCode 200/);
+  assert.match(await con.textContent("#detail-timing"), /\d+\.\d\d ms · connection /);
+
+  // The echo: the message in the event, the answer posted back in the call.
+  await con.click("#routes tr.pick td:text-is('$default')");
+  await con.waitForFunction(() => document.getElementById("detail-left").textContent.includes("detail please"));
+  assert.match(await con.textContent("#detail-title"), /\$default → 200/);
+  await con.screenshot({ path: join(shots, "console-detail-1280.png"), fullPage: true });
+
+  await con.click("#calls tr.pick td:text-is('POST')");
+  await con.waitForFunction(() => document.body.dataset.detail?.startsWith("calls/"));
+  assert.match(await con.textContent("#detail-title"), /POST @connections\/.* → 200/);
+  assert.match(await con.textContent("#detail-left"), /"type": "response"/);
+  assert.match(await con.textContent("#detail-right"), /HTTP 200/);
+
+  // A phone's width: one column, the detail still readable.
+  await con.setViewportSize({ width: 420, height: 900 });
+  await con.click("#routes tr.pick td:text-is('$default')");
+  await con.waitForFunction(() => document.getElementById("detail-left").textContent.includes("detail please"));
+  const narrow = await con.$eval("#detail", (d) => ({ right: d.getBoundingClientRect().right, width: document.documentElement.clientWidth }));
+  assert.ok(narrow.right <= narrow.width, `the detail overflows 420 px: ${JSON.stringify(narrow)}`);
+  await con.screenshot({ path: join(shots, "console-detail-420.png"), fullPage: true });
+
+  await con.click("#detail-close");
+  await con.waitForFunction(() => document.getElementById("detail").hidden);
+  assert.deepEqual([...errors, ...a.errors, ...b.errors], []);
+  await Promise.all([a.context().close(), b.context().close(), ctx.close()]);
 });

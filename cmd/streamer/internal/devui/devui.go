@@ -30,11 +30,17 @@ var ErrInvalidConfig = errors.New("devui: invalid config")
 
 // Paths the UI serves; everything else goes to the gateway.
 const (
-	PathPage     = "/"
-	PathConsole  = "/_console"
-	PathAssets   = "/_ui/"
-	pathAPIState = "/_console/api/state"
-	pathAPIConn  = "/_console/api/connections/"
+	PathPage      = "/"
+	PathConsole   = "/_console"
+	PathAssets    = "/_ui/"
+	pathAPIState  = "/_console/api/state"
+	pathAPIConn   = "/_console/api/connections/"
+	pathAPIRoutes = "/_console/api/routes/"
+	pathAPICalls  = "/_console/api/calls/"
+	// pathFavicon is where browsers look for an icon unasked. The pages
+	// name theirs (an asset); this path answers 204 rather than pass to
+	// the gateway, which would log a refused request and answer 403.
+	pathFavicon = "/favicon.ico"
 )
 
 // consoleHeader must be on the console's POST and DELETE calls. A page of
@@ -173,6 +179,13 @@ func (ui *UI) Handler(gateway http.Handler) http.Handler {
 			ui.serveState(w, r)
 		case strings.HasPrefix(p, pathAPIConn):
 			ui.serveManage(w, r)
+		case strings.HasPrefix(p, pathAPIRoutes):
+			ui.serveDetail(w, r, "routes", strings.TrimPrefix(p, pathAPIRoutes))
+		case strings.HasPrefix(p, pathAPICalls):
+			ui.serveDetail(w, r, "calls", strings.TrimPrefix(p, pathAPICalls))
+		case p == pathFavicon:
+			w.Header().Set("Cache-Control", "max-age=86400")
+			w.WriteHeader(http.StatusNoContent)
 		default:
 			gateway.ServeHTTP(w, r)
 		}

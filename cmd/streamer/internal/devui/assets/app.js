@@ -32,6 +32,11 @@ function setState(s, extra = "") {
   el.textContent = extra ? `${s} ${extra}` : s;
   el.className = `pill ${s}`;
   document.body.dataset.state = s;
+  // Connected: Connect would only replace this connection, so it waits
+  // for a disconnect. While (re)connecting it stays available, to retry
+  // at once with the token now in the field.
+  $("connect").disabled = s === "connected";
+  $("disconnect").disabled = s === "closed" || s === "idle";
 }
 
 function connect() {
@@ -56,6 +61,8 @@ function connect() {
       const me = await client.request("whoami");
       $("conn-id").textContent = me.connectionId;
       document.body.dataset.connectionId = me.connectionId;
+      myName = displayName(me.userId, me.connectionId);
+      $("chat-me").textContent = myName;
     } catch (err) {
       logLine("ev", `whoami failed: ${err.code ?? err}`);
     }
@@ -174,29 +181,41 @@ $("ticker-toggle").onclick = async () => {
   ticker.ready.catch((err) => { ticker = null; $("ticker-toggle").textContent = "Subscribe"; channelError($("ticker-status"), err); });
 };
 
+// Chat names: a signed-in user's ID; with auth off every tab is user
+// "anonymous", so a tab goes by a guest name made from its connection ID,
+// the same on every page (presence and join/leave carry the connection ID;
+// a tab's own publications carry its name in their data).
+let myName = "";
+const displayName = (userId, connectionId) =>
+  userId && userId !== "anonymous" ? userId : `guest-${(connectionId ?? "????").replace(/[^A-Za-z0-9]/g, "").slice(0, 4)}`;
+
 async function refreshMembers() {
   if (!chat) return;
   try {
     const members = await chat.presence();
-    const users = [...new Set(members.map((m) => m.connection_id ?? m.user_id))];
-    $("chat-members").textContent = `${members.length}: ${users.join(", ")}`;
+    const names = [...new Set(members.map((m) => displayName(m.user_id, m.connection_id)))].sort();
+    $("chat-members").textContent = `${members.length}: ${names.join(", ")}`;
   } catch (err) {
     $("chat-members").textContent = `presence failed: ${err.code ?? err}`;
   }
 }
 
+// chatLine adds a line at the bottom, newest last, and keeps it in view.
 function chatLine(text) {
+  const log = $("chat-log");
   const li = document.createElement("li");
   li.textContent = text;
-  $("chat-log").prepend(li);
+  log.append(li);
+  while (log.childNodes.length > 200) log.removeChild(log.firstChild);
+  log.scrollTop = log.scrollHeight;
 }
 
 $("chat-join").onclick = () => {
   const channel = `chat:${$("chat-room").value.trim() || "lobby"}`;
   chat = client.subscribe(channel, {
-    onPublication: (p) => chatLine(`${p.info?.user_id ?? "?"}: ${p.data?.text ?? JSON.stringify(p.data)}`),
-    onJoin: (m) => { chatLine(`→ ${m.user_id} joined`); refreshMembers(); },
-    onLeave: (m) => { chatLine(`← ${m.user_id} left`); refreshMembers(); },
+    onPublication: (p) => chatLine(`${p.data?.name ?? p.info?.user_id ?? "?"}: ${p.data?.text ?? JSON.stringify(p.data)}`),
+    onJoin: (m) => { chatLine(`→ ${displayName(m.user_id, m.connection_id)} joined`); refreshMembers(); },
+    onLeave: (m) => { chatLine(`← ${displayName(m.user_id, m.connection_id)} left`); refreshMembers(); },
     onSubscribed: (c) => {
       $("chat-status").textContent = `in ${channel}` + (c.wasRecovering && !c.recovered ? " (some messages were lost)" : "");
       refreshMembers();
@@ -231,7 +250,7 @@ $("chat-send").onclick = async () => {
   const text = $("chat-text").value;
   if (!text) return;
   try {
-    await client.publish(chat.channel, { text });
+    await client.publish(chat.channel, { text, name: myName });
     $("chat-text").value = "";
   } catch (err) {
     chatLine(`publish failed: ${err.code}: ${err.message}`);
