@@ -227,20 +227,15 @@ func splitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 }
 
-// Verifier is VerifierContext for callers without a context (a
-// function's init), with a discarding logger.
-func (c Config) Verifier() (*auth.Verifier, error) {
-	return c.VerifierContext(context.Background(), nil)
-}
-
-// VerifierContext builds the token verifier the $connect handler needs
-// from the JWT settings, loading the PEM key file and/or JWKS file, or
-// fetching JWKSURL (the set refreshes itself until ctx ends, logging
-// refresh failures to log; a function's init passes a context that never
-// ends).
-// It returns nil (and no error) when the deployment allows anonymous
-// connections and configures no algorithm.
-func (c Config) VerifierContext(ctx context.Context, log *slog.Logger) (*auth.Verifier, error) {
+// Verifier builds the token verifier the $connect handler needs from the
+// JWT settings, loading the PEM key file and/or JWKS file, or fetching
+// JWKSURL. A fetched set refreshes itself on a goroutine of its own until
+// ctx ends, logging refresh failures to log (nil discards them): a
+// function's init passes a context that lives as long as the process, a
+// test or a server its own, and ending it stops the refreshes. It returns
+// nil (and no error) when the deployment allows anonymous connections and
+// configures no algorithm.
+func (c Config) Verifier(ctx context.Context, log *slog.Logger) (*auth.Verifier, error) {
 	if len(c.JWTAlgorithms) == 0 {
 		return nil, nil
 	}

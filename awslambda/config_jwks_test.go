@@ -46,7 +46,7 @@ func TestConfigJWKSURLAndCognitoSettings(t *testing.T) {
 	if !c.MetricsOff || c.MetricsNamespace != "" {
 		t.Errorf("metrics off: %+v", c)
 	}
-	v, err := c.VerifierContext(t.Context(), slog.New(slog.DiscardHandler))
+	v, err := c.Verifier(t.Context(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestConfigJWKSURLAndCognitoSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bad.VerifierContext(t.Context(), nil); !errors.Is(err, ErrConfig) || !errors.Is(err, auth.ErrInvalidConfig) {
+	if _, err := bad.Verifier(t.Context(), nil); !errors.Is(err, ErrConfig) || !errors.Is(err, auth.ErrInvalidConfig) {
 		t.Errorf("plain http provider: %v", err)
 	}
 }

@@ -49,7 +49,7 @@ func Example() {
 		return "ok", nil
 	})
 
-	verifier, err := cfg.Verifier()
+	verifier, err := cfg.Verifier(ctx, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

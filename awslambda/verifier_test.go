@@ -37,7 +37,7 @@ func TestConfigVerifierLoadsThePEMKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := cfg.Verifier()
+	v, err := cfg.Verifier(t.Context(), nil)
 	if err != nil || v == nil {
 		t.Fatalf("Verifier: %v %v", v, err)
 	}
@@ -55,7 +55,7 @@ func TestConfigVerifierLoadsThePEMKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cfg.Verifier(); !errors.Is(err, awslambda.ErrConfig) {
+	if _, err := cfg.Verifier(t.Context(), nil); !errors.Is(err, awslambda.ErrConfig) {
 		t.Fatalf("missing key file: %v", err)
 	}
 }
@@ -67,7 +67,7 @@ func TestAnonymousConfigHasNoVerifier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := cfg.Verifier(); v != nil || err != nil {
+	if v, err := cfg.Verifier(t.Context(), nil); v != nil || err != nil {
 		t.Fatalf("Verifier = %v, %v", v, err)
 	}
 }

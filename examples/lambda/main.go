@@ -78,7 +78,7 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := cfg.VerifierContext(ctx, log)
+	verifier, err := cfg.Verifier(ctx, log)
 	if err != nil {
 		return nil, err
 	}
