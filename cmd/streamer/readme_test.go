@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -272,11 +273,13 @@ func (r *readmeRun) expect(where, want string, skipping bool) {
 		if err := json.Unmarshal(b, &g); err != nil {
 			r.t.Fatalf("%s: the server sent non-JSON %q, want %s", where, b, want)
 		}
-		ids := map[string]string{}
+		ids := maps.Clone(r.ids)
 		if sameShape(w, g, ids) {
 			for k, v := range ids {
-				r.ids[k] = v
-				r.byID[v] = r.conn
+				if _, known := r.ids[k]; !known {
+					r.ids[k] = v
+					r.byID[v] = r.conn
+				}
 			}
 			return
 		}
@@ -296,9 +299,11 @@ func (r *readmeRun) expectRaw(where string, c *client, want string) {
 	}
 }
 
-// sameShape reports whether got equals want, a connectionId value aside
-// (any non-empty string: each connection has its own), recording the
-// pairs of connection IDs in ids.
+// sameShape reports whether got equals want, except for the values of
+// the keys that name things a run makes up (connectionId, and request_id,
+// which the server may derive with a secret of its own): any non-empty
+// string, the same one wherever the README repeats a value. ids holds the
+// README's values already seen and gets the new ones.
 func sameShape(want, got any, ids map[string]string) bool {
 	wm, ok := want.(map[string]any)
 	if !ok {
@@ -313,10 +318,13 @@ func sameShape(want, got any, ids map[string]string) bool {
 		if !ok {
 			return false
 		}
-		if k == "connectionId" {
+		if k == "connectionId" || k == "request_id" {
 			ws, _ := wv.(string)
 			gs, _ := gv.(string)
 			if gs == "" {
+				return false
+			}
+			if seen, ok := ids[ws]; ok && seen != gs {
 				return false
 			}
 			ids[ws] = gs
