@@ -72,6 +72,8 @@ func Message(ev events.APIGatewayWebsocketProxyRequest) (streamer.Message, error
 		GatewayRequestID: rc.RequestID,
 		Body:             body,
 		ReceivedAt:       millis(rc.RequestTimeEpoch),
+		DomainName:       rc.DomainName,
+		Stage:            rc.Stage,
 	}, nil
 }
 
@@ -132,7 +134,8 @@ func RouterHandler(r *streamer.Router, opts ...Option) WebSocketHandler {
 			// Let the router refuse it like any unreadable message, so the
 			// client gets the usual INVALID_MESSAGE error.
 			cfg.log.WarnContext(ctx, "undecodable message body", slog.Any("error", err))
-			msg = streamer.Message{ConnectionID: ev.RequestContext.ConnectionID, GatewayRequestID: ev.RequestContext.RequestID}
+			msg = streamer.Message{ConnectionID: ev.RequestContext.ConnectionID, GatewayRequestID: ev.RequestContext.RequestID,
+				DomainName: ev.RequestContext.DomainName, Stage: ev.RequestContext.Stage}
 		}
 		if err := r.HandleMessage(ctx, msg); err != nil {
 			cfg.log.WarnContext(ctx, "reply not delivered", slog.String("connection_id", msg.ConnectionID), slog.Any("error", err))

@@ -55,7 +55,7 @@ func TestChaos(t *testing.T) {
 	}
 	args := []string{"--dynamodb-endpoint", db.endpoint(), "--table-prefix", prefix,
 		"--jwt-algorithms", "HS256", "--jwt-hmac-secret-file", secretFile,
-		"--lease", chaosLease.String(), "--sweep-interval", "1s", "--pending-grace", "2s", "--shutdown-timeout", "5s"}
+		"--request-id-key-file", secretFile, "--lease", chaosLease.String(), "--sweep-interval", "1s", "--pending-grace", "2s", "--shutdown-timeout", "5s"}
 	procs := make([]*devProcess, 3)
 	world := &chaosWorld{}
 	for i := range procs {

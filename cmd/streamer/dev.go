@@ -53,6 +53,8 @@ type devOptions struct {
 	recovery recoveryOptions
 	// pacing is the @connections budget (dev_pacing.go).
 	pacing pacingOptions
+	// replies keys async request ids (dev_replies.go).
+	replies replyOptions
 	// tpl runs a SAM/CloudFormation template's functions (dev_template.go).
 	tpl templateOptions
 	// sec is who may use the server (dev_security.go).
@@ -77,6 +79,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address instead of --addr's")
 	finishRecovery := recoveryFlags(fs, &o.recovery)
 	finishPacing := pacingFlags(fs, &o.pacing)
+	replyFlags(fs, &o.replies)
 	templateFlags(fs, &o.tpl)
 	finishSecurity := securityFlags(fs, &o.sec)
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -89,6 +92,9 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 		return o, usageError{err}
 	}
 	if err := finishRecovery(); err != nil {
+		return o, usageError{err}
+	}
+	if err := o.replies.load(); err != nil {
 		return o, usageError{err}
 	}
 	if err := finishJWT(); err != nil {
@@ -219,7 +225,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		defer cancel()
 		s.channels.shutdown(sctx, logger)
 	})
-	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger), streamer.WithChannels(s.channels.svc))
+	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger), streamer.WithChannels(s.channels.svc), streamer.WithReplyEndpoint(devReplyEndpoint), streamer.WithRequestIDKey(o.replies.key))
 	demo.Register(router, st, s.mgr)
 	s.proc = streamer.NewProcessor(router, append(o.recovery.processorOptions(), streamer.WithProcessorLogger(logger))...)
 	if err := s.proc.Start(ctx); err != nil {

@@ -105,7 +105,7 @@ func (tr *transcript) add(who string, raw []byte) serverMessage {
 		tr.errs = append(tr.errs, fmt.Sprintf("%s got %q: %v", who, raw, err))
 		return m
 	}
-	// A broadcast copy is the app's own JSON, not a protocol message.
+	// A broadcast copy is the app's JSON in a relay envelope.
 	_ = json.Unmarshal(raw, &m)
 	if obj, ok := v.(map[string]any); ok {
 		if rid, ok := obj["request_id"].(string); ok && strings.HasPrefix(rid, "r-") {
@@ -201,13 +201,13 @@ func paritySession(t *testing.T, wsURL string, tokens map[string]string) *transc
 
 	bob, carol := dial("bob"), dial("carol")
 	alice.send(ctx, `{"type":"request","id":"b1","action":"broadcast","payload":{"text":"all"}}`)
-	if m := read("alice", alice); m.Type != "" {
+	if m := read("alice", alice); m.Type != protocol.TypeRelay {
 		t.Errorf("alice's first message after broadcasting is %s, want her copy", m.Type)
 	}
 	if m := read("alice", alice); m.Type != protocol.TypeResponse || string(m.Data) != `{"recipients":2,"delivered":2}` {
 		t.Errorf("broadcast answered %s %s, want the two connections of acme", m.Type, m.Data)
 	}
-	if m := read("bob", bob); m.Type != "" {
+	if m := read("bob", bob); m.Type != protocol.TypeRelay {
 		t.Errorf("bob got %s, want the copy", m.Type)
 	}
 	// The copies were posted before alice's answer, so one to carol

@@ -59,9 +59,9 @@ type broadcaster struct {
 }
 
 // serve posts the payload, exactly as the caller sent it, to every
-// connection of the caller's tenant (the caller's included), and answers
-// with the count. The copies are the bare payload, not a protocol
-// message: what an app posts through @connections is its own business.
+// connection of the caller's tenant (the caller's included), inside a
+// relay envelope that names the sender, and answers with the count:
+// whatever the payload says, no client takes it for a protocol message.
 // Sending finishes before the answer, so the caller gets its copy first.
 func (b *broadcaster) serve(ctx context.Context, req *streamer.Request) (any, error) {
 	if req.Payload == nil {
@@ -72,7 +72,7 @@ func (b *broadcaster) serve(ctx context.Context, req *streamer.Request) (any, er
 		return nil, err
 	}
 	res := BroadcastResult{Recipients: len(ids), Delivered: len(ids)}
-	if err := b.send.Broadcast(ctx, ids, req.Payload); err != nil {
+	if err := b.send.Broadcast(ctx, ids, protocol.NewRelay(req.Payload, &protocol.ClientInfo{UserID: req.Identity.UserID})); err != nil {
 		// Gone connections are normal (the manager removed their
 		// records): the answer counts them out rather than failing.
 		var be *connection.BroadcastError

@@ -54,7 +54,7 @@ func TestBroadcastThroughRecords(t *testing.T) {
 	if want := (BroadcastResult{Recipients: 3, Delivered: 2}); got != want {
 		t.Errorf("answer %+v, want %+v", got, want)
 	}
-	for id, want := range map[string][]string{"a": {`{"text":"all"}`}, "b": {`{"text":"all"}`}, "x": {}} {
+	for id, want := range map[string][]string{"a": {`{"v":1,"type":"relay","data":{"text":"all"},"info":{"user_id":""}}`}, "b": {`{"v":1,"type":"relay","data":{"text":"all"},"info":{"user_id":""}}`}, "x": {}} {
 		if got := texts(srv.Received(id)); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s received %q, want %q", id, got, want)
 		}
@@ -68,7 +68,7 @@ func TestBroadcastThroughRecords(t *testing.T) {
 	if want := (BroadcastResult{Recipients: 1, Delivered: 1}); got != want {
 		t.Errorf("anonymous answer %+v, want %+v", got, want)
 	}
-	if got, want := texts(srv.Received("x")), []string{`"solo"`}; !reflect.DeepEqual(got, want) {
+	if got, want := texts(srv.Received("x")), []string{`{"v":1,"type":"relay","data":"solo","info":{"user_id":""}}`}; !reflect.DeepEqual(got, want) {
 		t.Errorf("x received %q, want %q", got, want)
 	}
 

@@ -26,6 +26,8 @@ const (
 	TypeComplete MessageType = "complete"
 	TypeError    MessageType = "error"
 	TypePong     MessageType = "pong"
+	// TypeRelay carries content one client sent for others (see Relay).
+	TypeRelay MessageType = "relay"
 )
 
 // ErrorCode is the machine-readable code of an error message.
@@ -127,6 +129,25 @@ type Error struct {
 type Pong struct {
 	Version int         `json:"v"`
 	Type    MessageType `json:"type"`
+}
+
+// Relay carries content that one client sent for others, such as an app's
+// broadcast: Data is the content exactly as sent, Info names the sender.
+// A server relays client content only inside this envelope, so whatever
+// the content says (even {"type":"complete",...}) no client takes it for
+// a protocol message about its own requests.
+//
+//	{"v":1,"type":"relay","data":{...},"info":{"user_id":"alice"}}
+type Relay struct {
+	Version int             `json:"v"`
+	Type    MessageType     `json:"type"`
+	Data    json.RawMessage `json:"data"`
+	Info    *ClientInfo     `json:"info,omitempty"`
+}
+
+// NewRelay returns a relay message; info may be nil.
+func NewRelay(data json.RawMessage, info *ClientInfo) Relay {
+	return Relay{Version: Version, Type: TypeRelay, Data: data, Info: info}
 }
 
 // NewAck returns an ack message for attempt 1; set Attempt for a later one.

@@ -115,7 +115,10 @@ type RequestStore interface {
 	// GetRequest returns the request, or ErrNotFound if absent or expired.
 	GetRequest(ctx context.Context, requestID string) (*AsyncRequest, error)
 	// Claim moves a PENDING request, or a PROCESSING one whose lease has
-	// expired, to PROCESSING with owner holding it for lease. Any other
+	// expired, to PROCESSING with owner holding it for lease. Taking over
+	// an expired lease counts an attempt and resets Progress to 0 and
+	// ProgressMessage to "", so the stored progress is always the current
+	// attempt's. Any other
 	// state, or losing the race to another claimer, is ErrConflict.
 	Claim(ctx context.Context, requestID, owner string, lease time.Duration) (*AsyncRequest, error)
 	// RenewLease extends the owner's claim. ErrConflict if the request is no
@@ -130,7 +133,9 @@ type RequestStore interface {
 	// Fail stores the error and moves the request to FAILED.
 	Fail(ctx context.Context, requestID, owner string, reqErr RequestError) (*AsyncRequest, error)
 	// Requeue records a retryable failure: Attempts+1, and back to PENDING
-	// if Attempts is still below maxAttempts, else FAILED with reqErr.
+	// (with Progress 0 and no ProgressMessage: the next attempt starts
+	// from nothing) if Attempts is still below maxAttempts, else FAILED
+	// with reqErr.
 	Requeue(ctx context.Context, requestID, owner string, reqErr RequestError, maxAttempts int) (*AsyncRequest, error)
 	// Cancel moves a PENDING or PROCESSING request to CANCELLED. A request
 	// already terminal is ErrConflict.

@@ -2,6 +2,7 @@ package streamer
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -14,12 +15,14 @@ import (
 )
 
 // requestIDFor derives the server request id from who sent the request and
-// the client's own id. The same client id from the same user always maps
-// to the same request, so a submit retried after a reconnect hits
-// store.ErrAlreadyExists instead of running twice, while two users'
-// ids never collide. Hashing keeps the id short and reveals nothing.
-func requestIDFor(id Identity, clientID string) string {
-	h := sha256.New()
+// the client's own id, keyed with the router's secret (HMAC-SHA256). The
+// same client id from the same user always maps to the same request, so a
+// submit retried after a reconnect hits store.ErrAlreadyExists instead of
+// running twice, while two users' ids never collide; without the key,
+// nobody can compute another user's request id from their user and client
+// ids.
+func requestIDFor(key []byte, id Identity, clientID string) string {
+	h := hmac.New(sha256.New, key)
 	for _, part := range []string{id.TenantID, id.UserID, clientID} {
 		h.Write([]byte(part))
 		h.Write([]byte{0}) // separator: ("ab","c") ≠ ("a","bc")
@@ -36,17 +39,17 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 	if a.checker != nil {
 		if err := a.checker.checkPayload(req.Payload); err != nil {
 			log.DebugContext(ctx, "refused payload", slog.String("action", a.name), slog.Any("error", err))
-			return r.reply(ctx, req.ConnectionID, protocol.NewError(req.ID, protocol.CodeInvalidMessage, "payload is not valid for action "+a.name))
+			return r.reply(ctx, req.origin(), protocol.NewError(req.ID, protocol.CodeInvalidMessage, "payload is not valid for action "+a.name))
 		}
 	}
-	req.RequestID = requestIDFor(req.Identity, req.ID)
+	req.RequestID = requestIDFor(r.idKey, req.Identity, req.ID)
 	log = log.With(slog.String("request_id", req.RequestID), slog.String("action", a.name))
 
 	p := r.processor.Load()
 	if p != nil {
 		if err := p.reserve(); err != nil {
 			log.WarnContext(ctx, "refusing async request", slog.Any("error", err))
-			return r.reply(ctx, req.ConnectionID, protocol.NewError(req.ID, protocol.CodeRateLimited, "server busy, retry later"))
+			return r.reply(ctx, req.origin(), protocol.NewError(req.ID, protocol.CodeRateLimited, "server busy, retry later"))
 		}
 	}
 	now := r.now()
@@ -80,7 +83,7 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 		if gerr != nil {
 			p.release()
 			log.ErrorContext(ctx, "reading resubmitted request", slog.Any("error", gerr))
-			return r.reply(ctx, req.ConnectionID, protocol.NewError(req.ID, protocol.CodeInternal, msgInternal))
+			return r.reply(ctx, req.origin(), protocol.NewError(req.ID, protocol.CodeInternal, msgInternal))
 		}
 		dispatch = needsWork(prev, now)
 		if prev.Status.Terminal() {
@@ -89,11 +92,11 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 		log.DebugContext(ctx, "resubmitted async request", slog.String("status", string(prev.Status)))
 	case errors.Is(err, store.ErrTooLarge):
 		p.release()
-		return r.reply(ctx, req.ConnectionID, protocol.NewError(req.ID, protocol.CodeInvalidMessage, "payload too large"))
+		return r.reply(ctx, req.origin(), protocol.NewError(req.ID, protocol.CodeInvalidMessage, "payload too large"))
 	default:
 		p.release()
 		log.ErrorContext(ctx, "queueing async request", slog.Any("error", err))
-		return r.reply(ctx, req.ConnectionID, protocol.NewError(req.ID, protocol.CodeInternal, msgInternal))
+		return r.reply(ctx, req.origin(), protocol.NewError(req.ID, protocol.CodeInternal, msgInternal))
 	}
 	// Ack before dispatching, so the client learns the request id before
 	// the first progress message can arrive.
@@ -101,7 +104,7 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 	if prev != nil {
 		ack.Attempt = attemptOf(prev)
 	}
-	replyErr := r.reply(ctx, req.ConnectionID, ack)
+	replyErr := r.reply(ctx, req.origin(), ack)
 	if !dispatch && finished == nil && prev != nil {
 		// Running elsewhere: if that worker died, its lease ends soon.
 		p.expectLeaseEnd(prev)
@@ -113,7 +116,7 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 	}
 	if finished != nil && replyErr == nil {
 		// The client may have missed the outcome while it was away.
-		replyErr = r.reply(ctx, req.ConnectionID, stateMessage(finished))
+		replyErr = r.reply(ctx, req.origin(), stateMessage(finished))
 	}
 	return replyErr
 }
@@ -149,58 +152,92 @@ func (r *Router) owned(ctx context.Context, id Identity, requestID string) (*sto
 // fails) and cancels the handler's context, wherever it runs. The client
 // gets an error with code CANCELLED, or the final state if the request had
 // already ended.
-func (r *Router) cancel(ctx context.Context, log *slog.Logger, connectionID string, id Identity, requestID string) error {
+func (r *Router) cancel(ctx context.Context, log *slog.Logger, to origin, id Identity, requestID string) error {
 	log = log.With(slog.String("request_id", requestID))
 	if _, err := r.owned(ctx, id, requestID); err != nil {
-		return r.replyLookupError(ctx, log, connectionID, requestID, err)
+		return r.replyLookupError(ctx, log, to, requestID, err)
 	}
 	ar, err := r.requests.Cancel(ctx, requestID)
 	switch {
 	case err == nil:
 		log.InfoContext(ctx, "cancelled async request")
-		return r.reply(ctx, connectionID, protocol.NewError(requestID, protocol.CodeCancelled, msgCancelled))
+		return r.reply(ctx, to, protocol.NewError(requestID, protocol.CodeCancelled, msgCancelled))
 	case errors.Is(err, store.ErrConflict):
 		// Already ended: tell the client how.
 		if ar, err = r.requests.GetRequest(ctx, requestID); err != nil {
-			return r.replyLookupError(ctx, log, connectionID, requestID, err)
+			return r.replyLookupError(ctx, log, to, requestID, err)
 		}
-		return r.reply(ctx, connectionID, stateMessage(ar))
+		return r.reply(ctx, to, stateMessage(ar))
 	default:
-		return r.replyLookupError(ctx, log, connectionID, requestID, err)
+		return r.replyLookupError(ctx, log, to, requestID, err)
 	}
 }
 
 // resume answers with the request's current state: its latest progress
 // while it runs, else its result or error. A request that needs work
 // (lost dispatch, expired lease) is dispatched again.
-func (r *Router) resume(ctx context.Context, log *slog.Logger, connectionID string, id Identity, requestID string) error {
+func (r *Router) resume(ctx context.Context, log *slog.Logger, to origin, id Identity, requestID string) error {
 	log = log.With(slog.String("request_id", requestID))
-	ar, err := r.owned(ctx, id, requestID)
+	rctx, cancel := context.WithTimeout(ctx, resumeReadTimeout)
+	ar, err := r.owned(rctx, id, requestID)
+	cancel()
 	if err != nil {
-		return r.replyLookupError(ctx, log, connectionID, requestID, err)
+		return r.replyLookupError(ctx, log, to, requestID, err)
 	}
-	replyErr := r.reply(ctx, connectionID, stateMessage(ar))
-	if p := r.processor.Load(); p != nil {
-		if needsWork(ar, r.now()) {
-			if p.reserve() == nil {
-				p.push(requestID)
-			}
-		} else {
-			// Running under a live lease, perhaps of a worker that died:
-			// the pool looks again when the lease ends, so the client
-			// waits the lease, not a sweep interval.
-			p.expectLeaseEnd(ar)
-		}
-	}
+	replyErr := r.reply(ctx, to, stateMessage(ar))
+	r.redispatch(ar)
 	return replyErr
 }
 
-func (r *Router) replyLookupError(ctx context.Context, log *slog.Logger, connectionID, requestID string, err error) error {
+// redispatch hands a request a client waits for to the pool if it needs
+// work (lost dispatch, expired lease); one running under a live lease,
+// perhaps of a worker that died, is looked at again when the lease ends,
+// so the client waits the lease, not a sweep interval.
+func (r *Router) redispatch(ar *store.AsyncRequest) {
+	p := r.processor.Load()
+	if p == nil {
+		return
+	}
+	if needsWork(ar, r.now()) {
+		if p.reserve() == nil {
+			p.push(ar.RequestID)
+		}
+		return
+	}
+	p.expectLeaseEnd(ar)
+}
+
+// resumeUnknown answers a resume from a connection whose record is gone
+// (a store wiped or restored, a record expired): the user is unknown, but
+// the message came through this very connection, so the request it sent
+// from here is its own. A request that is gone is NOT_FOUND; one sent from
+// this connection gets its state; any other is refused UNAUTHORIZED, as
+// every message of an unknown connection is, and the client connects
+// again, which stores its identity anew.
+func (r *Router) resumeUnknown(ctx context.Context, log *slog.Logger, to origin, requestID string) error {
+	log = log.With(slog.String("request_id", requestID))
+	rctx, cancel := context.WithTimeout(ctx, resumeReadTimeout)
+	ar, err := r.requests.GetRequest(rctx, requestID)
+	cancel()
+	switch {
+	case err != nil:
+		return r.replyLookupError(ctx, log, to, requestID, err)
+	case ar.ConnectionID != to.connectionID:
+		log.InfoContext(ctx, "resume on unknown connection")
+		return r.reply(ctx, to, protocol.NewError(requestID, protocol.CodeUnauthorized, "connection is not authenticated"))
+	}
+	log.InfoContext(ctx, "resume on a connection whose record is gone; answered from the request's own record")
+	replyErr := r.reply(ctx, to, stateMessage(ar))
+	r.redispatch(ar)
+	return replyErr
+}
+
+func (r *Router) replyLookupError(ctx context.Context, log *slog.Logger, to origin, requestID string, err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return r.reply(ctx, connectionID, protocol.NewError(requestID, protocol.CodeNotFound, "request not found"))
+		return r.reply(ctx, to, protocol.NewError(requestID, protocol.CodeNotFound, "request not found"))
 	}
 	log.ErrorContext(ctx, "reading async request", slog.Any("error", err))
-	return r.reply(ctx, connectionID, protocol.NewError(requestID, protocol.CodeInternal, msgInternal))
+	return r.reply(ctx, to, protocol.NewError(requestID, protocol.CodeInternal, msgInternal))
 }
 
 // stateMessage is the message that describes a stored request's state: the

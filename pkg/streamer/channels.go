@@ -61,9 +61,9 @@ func WithConnectionCleanup(c ConnectionCleaner) ConnectOption {
 }
 
 // serveChannel hands a channel message to the ChannelService and replies.
-func (r *Router) serveChannel(ctx context.Context, log *slog.Logger, connectionID string, id Identity, in *protocol.Inbound) error {
+func (r *Router) serveChannel(ctx context.Context, log *slog.Logger, to origin, id Identity, in *protocol.Inbound) error {
 	if r.channels == nil {
-		return r.reply(ctx, connectionID, protocol.NewError(in.ID, protocol.CodeInvalidMessage, "channels are not enabled on this server"))
+		return r.reply(ctx, to, protocol.NewError(in.ID, protocol.CodeInvalidMessage, "channels are not enabled on this server"))
 	}
 	reply, err := r.channels.ServeChannel(ctx, &ChannelRequest{
 		Type:         in.Type,
@@ -71,19 +71,19 @@ func (r *Router) serveChannel(ctx context.Context, log *slog.Logger, connectionI
 		Channel:      in.Channel,
 		Since:        in.Since,
 		Data:         in.Data,
-		ConnectionID: connectionID,
+		ConnectionID: to.connectionID,
 		Identity:     id,
 	})
 	if err != nil {
 		var ce *ClientError
 		if errors.As(err, &ce) {
 			log.InfoContext(ctx, "channel message refused", slog.String("type", string(in.Type)), slog.String("channel", in.Channel), slog.String("code", string(ce.Code)), slog.Any("error", err))
-			return r.reply(ctx, connectionID, protocol.NewError(in.ID, ce.Code, ce.Message))
+			return r.reply(ctx, to, protocol.NewError(in.ID, ce.Code, ce.Message))
 		}
 		log.ErrorContext(ctx, "channel message failed", slog.String("type", string(in.Type)), slog.String("channel", in.Channel), slog.Any("error", err))
-		return r.reply(ctx, connectionID, protocol.NewError(in.ID, protocol.CodeInternal, msgInternal))
+		return r.reply(ctx, to, protocol.NewError(in.ID, protocol.CodeInternal, msgInternal))
 	}
-	return r.reply(ctx, connectionID, reply)
+	return r.reply(ctx, to, reply)
 }
 
 // cleanupConnection runs the connection cleanups of a $disconnect.

@@ -114,7 +114,7 @@ func (t *target) userConnections(ctx context.Context) ([]string, error) {
 	if conns == nil {
 		return nil, fmt.Errorf("%w: request %s", ErrNoLiveConnection, t.ar.RequestID)
 	}
-	now := time.Now()
+	now := t.p.now()
 	t.mu.Lock()
 	if t.others != nil && now.Sub(t.othersAt) < t.p.userListTTL {
 		ids := t.live()

@@ -45,6 +45,15 @@ type Request struct {
 	// Progress is the async request's reporter (nil for sync requests), so
 	// middleware can see it; async handlers also receive it as an argument.
 	Progress progress.Reporter
+
+	// endpoint is the management endpoint of ConnectionID, from the
+	// message's event, where replies go.
+	endpoint string
+}
+
+// origin is where the request's replies go.
+func (req *Request) origin() origin {
+	return origin{connectionID: req.ConnectionID, endpoint: req.endpoint}
 }
 
 // Handler answers a request. The result is marshalled to JSON and sent as

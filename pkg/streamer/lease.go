@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/store"
@@ -39,8 +40,12 @@ const minRenewRetry = 50 * time.Millisecond
 // A failed renewal is retried sooner and logged at WARN with the count of
 // failures so far. cancel stops the handler with the cause: errClaimLost,
 // errRequestGone or errLeaseExpired.
-func (p *Processor) keepLease(ctx context.Context, log *slog.Logger, requestID, owner string, claimedAt time.Time, stop <-chan struct{}, cancel context.CancelCauseFunc) {
+//
+// valid holds the lease's known end (Unix nanoseconds) for the run's sends:
+// keepLease moves it on each renewal.
+func (p *Processor) keepLease(ctx context.Context, log *slog.Logger, requestID, owner string, claimedAt time.Time, stop <-chan struct{}, cancel context.CancelCauseFunc, valid *atomic.Int64) {
 	validUntil := claimedAt.Add(p.lease)
+	valid.Store(validUntil.UnixNano())
 	retry := max(p.renewEvery/4, minRenewRetry)
 	next := time.Now().Add(p.renewEvery)
 	failures := 0
@@ -67,6 +72,7 @@ func (p *Processor) keepLease(ctx context.Context, log *slog.Logger, requestID, 
 		switch {
 		case err == nil:
 			validUntil = sent.Add(p.lease)
+			valid.Store(validUntil.UnixNano())
 			next = time.Now().Add(p.renewEvery)
 			if failures > 0 {
 				log.InfoContext(ctx, "lease renewed again", slog.Int("failed_renewals", failures))

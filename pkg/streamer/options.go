@@ -1,6 +1,7 @@
 package streamer
 
 import (
+	"bytes"
 	"log/slog"
 	"time"
 
@@ -21,6 +22,10 @@ const (
 	// DefaultRequestTTL is how long an async request stays readable
 	// (resume) after it was queued.
 	DefaultRequestTTL = 24 * time.Hour
+	// resumeReadTimeout bounds each store read of a resume (the
+	// connection's identity, the request), so the client gets an answer
+	// within a second even from a store that hangs.
+	resumeReadTimeout = 450 * time.Millisecond
 )
 
 // Option configures a Router.
@@ -83,6 +88,35 @@ func WithRequestTTL(d time.Duration) Option {
 	return func(r *Router) {
 		if d > 0 {
 			r.requestTTL = d
+		}
+	}
+}
+
+// WithReplyEndpoint sets how the router finds the management endpoint
+// to reply to a message through (default https://{DomainName}/{Stage},
+// http for a loopback domain). Replies go there without reading the
+// connection's record, so they reach the client while the store is
+// unavailable or has lost the record. A function returning "" makes
+// replies go through the Sender's Send (the record's endpoint).
+func WithReplyEndpoint(fn func(Message) string) Option {
+	return func(r *Router) {
+		if fn != nil {
+			r.replyEndpoint = fn
+		}
+	}
+}
+
+// WithRequestIDKey sets the secret that keys async request ids (at least
+// 16 bytes; shorter keys are ignored). An id is an HMAC of the user and
+// the client's id, so the same submission always gets the same id, and
+// no user can compute another's. Default: a random key per Router, which
+// makes a resubmission that reaches another process (another runtime,
+// another Lambda instance) a new request: Routers sharing a store should
+// share the key.
+func WithRequestIDKey(key []byte) Option {
+	return func(r *Router) {
+		if len(key) >= 16 {
+			r.idKey = bytes.Clone(key)
 		}
 	}
 }

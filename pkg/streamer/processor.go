@@ -97,6 +97,9 @@ type Processor struct {
 	wg        sync.WaitGroup
 
 	stats processorStats // see processor_stats.go
+
+	now   func() time.Time    // what time it is for the store's records (leases run on real time)
+	randN func(n int64) int64 // draws retry delays: [0, n)
 }
 
 // ProcessorOption configures a Processor.
@@ -210,6 +213,29 @@ func WithOwner(owner string) ProcessorOption {
 	}
 }
 
+// WithProcessorClock replaces the clock the processor compares stored
+// times with (a lease's end, a pending request's age; default: the
+// router's), for tests. Its own lease renewals and timers run on real
+// time.
+func WithProcessorClock(now func() time.Time) ProcessorOption {
+	return func(p *Processor) {
+		if now != nil {
+			p.now = now
+		}
+	}
+}
+
+// WithProcessorRand replaces the source of the retry delays' jitter:
+// randN(n) returns a number in [0, n) (default math/rand/v2.Int64N). For
+// tests that need a given delay.
+func WithProcessorRand(randN func(n int64) int64) ProcessorOption {
+	return func(p *Processor) {
+		if randN != nil {
+			p.randN = randN
+		}
+	}
+}
+
 // WithProcessorLogger sets the processor's logger (default: the router's).
 func WithProcessorLogger(l *slog.Logger) ProcessorOption {
 	return func(p *Processor) {
@@ -241,6 +267,8 @@ func NewProcessor(router *Router, opts ...ProcessorOption) *Processor {
 		grace:       DefaultPendingGrace,
 		stop:        make(chan struct{}),
 		rec:         newRecovery(),
+		now:         router.now,
+		randN:       rand.Int64N,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -301,7 +329,7 @@ func (p *Processor) process(ctx context.Context, requestID string) (ran bool, er
 		if err != nil || o != requeued {
 			return ran, err
 		}
-		delay := p.retry.Delay(retry, rand.Int64N)
+		delay := p.retry.Delay(retry, p.randN)
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < delay+finalWriteTimeout {
 			p.log.InfoContext(ctx, "no time left to retry; request stays queued", slog.String("request_id", requestID))
 			return ran, nil
@@ -324,7 +352,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 	// The manager's log lines about this request's sends carry its id.
 	ctx = connection.WithCorrelationID(ctx, requestID)
 	log := p.log.With(slog.String("request_id", requestID), slog.String("worker", p.owner))
-	claimedAt := time.Now()
+	claimedAt := time.Now() // real time, as the lease renewal timers run
 	owner := p.runOwner()
 	ar, err := p.router.requests.Claim(ctx, requestID, owner, p.lease)
 	switch {
@@ -537,9 +565,19 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 		}
 	}
 	attempt := attemptOf(ar)
+	// The lease's known end: past it another worker may run the request,
+	// and this run's progress would reach the client after (or between)
+	// the new attempt's messages. A process that was frozen (SIGSTOP, a
+	// suspended VM) finds it past on waking, before its renewal fails.
+	var validUntil atomic.Int64
+	validUntil.Store(claimedAt.Add(p.lease).UnixNano())
 	send := func(ctx context.Context, u progress.Update) error {
 		if stoppedBy() != nil {
 			return nil // the client gets its final message, or another run's progress
+		}
+		if !time.Now().Before(time.Unix(0, validUntil.Load())) {
+			cancel(errLeaseExpired)
+			return nil
 		}
 		m := protocol.NewProgress(ar.RequestID, u.Percentage, u.Message, u.Details)
 		m.Attempt = attempt
@@ -564,7 +602,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 	stopRenew := make(chan struct{})
 	go func() {
 		defer close(renewDone)
-		p.keepLease(cctx, log, ar.RequestID, ar.LeaseOwner, claimedAt, stopRenew, cancel)
+		p.keepLease(cctx, log, ar.RequestID, ar.LeaseOwner, claimedAt, stopRenew, cancel, &validUntil)
 	}()
 
 	req := &Request{

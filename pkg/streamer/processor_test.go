@@ -454,8 +454,10 @@ func TestRetriesAreBoundedByTheDeadline(t *testing.T) {
 	})
 	// A backoff that does not fit before the deadline: like a Lambda
 	// invocation near its end, the request is left queued for the next
-	// delivery instead of sleeping past the deadline.
-	p := streamer.NewProcessor(e.router, streamer.WithRetryBackoff(time.Hour, time.Hour), streamer.WithMaxAttempts(5))
+	// delivery instead of sleeping past the deadline. The jitter draws
+	// the largest delay, an hour, so the outcome never depends on luck.
+	p := streamer.NewProcessor(e.router, streamer.WithRetryBackoff(time.Hour, time.Hour), streamer.WithMaxAttempts(5),
+		streamer.WithProcessorRand(func(n int64) int64 { return n - 1 }))
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"f","action":"flaky"}`)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)

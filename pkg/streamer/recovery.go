@@ -191,7 +191,7 @@ func (p *Processor) lookAgain(ctx context.Context, ids []string) {
 			// The store is not answering; the periodic sweep will.
 			p.log.WarnContext(ctx, "reading a request whose lease ended", slog.String("request_id", id), slog.Any("error", err))
 			continue
-		case needsWork(ar, p.router.now()):
+		case needsWork(ar, p.now()):
 			p.log.InfoContext(ctx, "lease ended; taking the request over", slog.String("request_id", id),
 				slog.String("previous_owner", ar.LeaseOwner), slog.Time("lease_until", ar.LeaseUntil))
 			if p.reserve() == nil {
@@ -220,7 +220,7 @@ func (p *Processor) recheckOrphans(ctx context.Context) {
 			log.DebugContext(ctx, "store still not answering about a request whose outcome is unknown", slog.Any("error", err))
 			continue
 		}
-		if err == nil && cur.Status == store.StatusProcessing && cur.LeaseOwner == ar.LeaseOwner && !needsWork(cur, p.router.now()) {
+		if err == nil && cur.Status == store.StatusProcessing && cur.LeaseOwner == ar.LeaseOwner && !needsWork(cur, p.now()) {
 			// Still under this run's own lease: nothing has happened yet.
 			// Look again until the lease ends (then it needs work) or the
 			// record vanishes.
@@ -238,7 +238,7 @@ func (p *Processor) recheckOrphans(ctx context.Context) {
 			// nobody has told the client.
 			log.InfoContext(ctx, "an outcome written during a store outage is delivered now", slog.String("status", string(cur.Status)))
 			deliver(wctx, log, newTarget(p, cur), stateMessage(cur))
-		case needsWork(cur, p.router.now()):
+		case needsWork(cur, p.now()):
 			if p.reserve() == nil {
 				p.push(cur.RequestID)
 			}

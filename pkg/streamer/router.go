@@ -2,6 +2,7 @@ package streamer
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,16 @@ type Sender interface {
 	Send(ctx context.Context, connectionID string, message any) error
 }
 
+// EndpointSender is a Sender that can also post to a connection through a
+// given management endpoint, without reading the connection's record.
+// *connection.Manager satisfies it. The router replies through it when the
+// message names its endpoint, so replies reach the client even when the
+// store has lost the connection's record.
+type EndpointSender interface {
+	Sender
+	SendTo(ctx context.Context, endpoint, connectionID string, message any) error
+}
+
 // Router answers the messages of API Gateway's $default route. Sync
 // actions run at once and their response goes back through the Sender;
 // async actions are queued in the RequestStore, acknowledged, and run by a
@@ -36,14 +47,16 @@ type Router struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	syncTimeout time.Duration
-	maxMessage  int
-	requestTTL  time.Duration
-	cacheTTL    time.Duration
-	cacheSize   int
-	identities  *identityCache
-	limits      *connectionLimits // nil: no per-connection rate limit
-	channels    ChannelService    // nil: channel messages refused
+	replyEndpoint func(Message) string
+	idKey         []byte // keys request ids (see requestIDFor)
+	syncTimeout   time.Duration
+	maxMessage    int
+	requestTTL    time.Duration
+	cacheTTL      time.Duration
+	cacheSize     int
+	identities    *identityCache
+	limits        *connectionLimits // nil: no per-connection rate limit
+	channels      ChannelService    // nil: channel messages refused
 
 	mu         sync.RWMutex
 	actions    map[string]*action
@@ -73,21 +86,26 @@ func NewRouter(requests store.RequestStore, sender Sender, opts ...Option) *Rout
 		panic("streamer: NewRouter needs a request store and a sender")
 	}
 	r := &Router{
-		requests:    requests,
-		sender:      sender,
-		log:         slog.New(slog.DiscardHandler),
-		now:         time.Now,
-		syncTimeout: DefaultSyncTimeout,
-		maxMessage:  protocol.DefaultMaxMessageBytes,
-		requestTTL:  DefaultRequestTTL,
-		cacheTTL:    DefaultIdentityCacheTTL,
-		cacheSize:   DefaultIdentityCacheSize,
-		actions:     make(map[string]*action),
+		requests:      requests,
+		sender:        sender,
+		log:           slog.New(slog.DiscardHandler),
+		now:           time.Now,
+		replyEndpoint: defaultReplyEndpoint,
+		syncTimeout:   DefaultSyncTimeout,
+		maxMessage:    protocol.DefaultMaxMessageBytes,
+		requestTTL:    DefaultRequestTTL,
+		cacheTTL:      DefaultIdentityCacheTTL,
+		cacheSize:     DefaultIdentityCacheSize,
+		actions:       make(map[string]*action),
 	}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(r)
 		}
+	}
+	if r.idKey == nil {
+		r.idKey = make([]byte, 32)
+		_, _ = crand.Read(r.idKey) // crypto/rand.Read never fails (Go ≥ 1.24)
 	}
 	r.identities = newIdentityCache(r.cacheTTL, r.cacheSize)
 	return r
@@ -169,10 +187,11 @@ func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
 	if msg.GatewayRequestID != "" && connection.CorrelationID(ctx) == "" {
 		ctx = connection.WithCorrelationID(ctx, msg.GatewayRequestID)
 	}
+	to := origin{connectionID: msg.ConnectionID, endpoint: r.replyEndpoint(msg)}
 	log := r.log.With(slog.String("connection_id", msg.ConnectionID), slog.String("gateway_request_id", msg.GatewayRequestID), slog.String("correlation_id", connection.CorrelationID(ctx)))
 	if r.limits != nil && !r.limits.allow(msg.ConnectionID, r.now()) {
 		log.InfoContext(ctx, "rate limited")
-		return r.reply(ctx, msg.ConnectionID, protocol.NewError(protocol.PeekID(msg.Body), protocol.CodeRateLimited, "too many messages, slow down"))
+		return r.reply(ctx, to, protocol.NewError(protocol.PeekID(msg.Body), protocol.CodeRateLimited, "too many messages, slow down"))
 	}
 	in, err := protocol.ParseInbound(msg.Body, r.maxMessage)
 	if err != nil {
@@ -181,10 +200,10 @@ func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
 			ve = &protocol.ValidationError{Code: protocol.CodeInvalidMessage, Reason: "message could not be read"}
 		}
 		log.DebugContext(ctx, "refused message", slog.String("code", string(ve.Code)), slog.String("reason", ve.Reason))
-		return r.reply(ctx, msg.ConnectionID, protocol.NewError(ve.RequestID, ve.Code, ve.Reason))
+		return r.reply(ctx, to, protocol.NewError(ve.RequestID, ve.Code, ve.Reason))
 	}
 	if in.Type == protocol.TypePing {
-		return r.reply(ctx, msg.ConnectionID, protocol.NewPong())
+		return r.reply(ctx, to, protocol.NewPong())
 	}
 	// Everything but ping acts for a user: identity first, so an
 	// unauthenticated connection learns nothing, not even action names.
@@ -192,32 +211,41 @@ func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
 	if in.Type == protocol.TypeCancel || in.Type == protocol.TypeResume {
 		replyID = in.RequestID
 	}
-	id, err := r.identity(ctx, msg.ConnectionID)
+	ictx, cancel := ctx, context.CancelFunc(func() {})
+	if in.Type == protocol.TypeResume {
+		// A resume is answered within a second, whatever the store does.
+		ictx, cancel = context.WithTimeout(ctx, resumeReadTimeout)
+	}
+	id, err := r.identity(ictx, msg.ConnectionID)
+	cancel()
 	if err != nil {
+		if errors.Is(err, store.ErrNotFound) && in.Type == protocol.TypeResume {
+			return r.resumeUnknown(ctx, log, to, in.RequestID)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			log.InfoContext(ctx, "message on unknown connection")
-			return r.reply(ctx, msg.ConnectionID, protocol.NewError(replyID, protocol.CodeUnauthorized, "connection is not authenticated"))
+			return r.reply(ctx, to, protocol.NewError(replyID, protocol.CodeUnauthorized, "connection is not authenticated"))
 		}
 		log.ErrorContext(ctx, "reading connection", slog.Any("error", err))
-		return r.reply(ctx, msg.ConnectionID, protocol.NewError(replyID, protocol.CodeInternal, msgInternal))
+		return r.reply(ctx, to, protocol.NewError(replyID, protocol.CodeInternal, msgInternal))
 	}
 	log = log.With(slog.String("user_id", id.UserID))
 	switch in.Type {
 	case protocol.TypeCancel:
-		return r.cancel(ctx, log, msg.ConnectionID, id, in.RequestID)
+		return r.cancel(ctx, log, to, id, in.RequestID)
 	case protocol.TypeResume:
-		return r.resume(ctx, log, msg.ConnectionID, id, in.RequestID)
+		return r.resume(ctx, log, to, id, in.RequestID)
 	case protocol.TypeSubscribe, protocol.TypeUnsubscribe, protocol.TypePublish, protocol.TypePresence:
-		return r.serveChannel(ctx, log, msg.ConnectionID, id, in)
+		return r.serveChannel(ctx, log, to, id, in)
 	}
 	a, mw := r.lookup(in.Action)
 	if a == nil {
-		return r.reply(ctx, msg.ConnectionID, protocol.NewError(in.ID, protocol.CodeUnknownAction, "unknown action "+truncate(in.Action, 64)))
+		return r.reply(ctx, to, protocol.NewError(in.ID, protocol.CodeUnknownAction, "unknown action "+truncate(in.Action, 64)))
 	}
 	for _, p := range a.perms {
 		if !id.HasPermission(p) {
 			log.InfoContext(ctx, "permission denied", slog.String("action", a.name), slog.String("permission", p))
-			return r.reply(ctx, msg.ConnectionID, protocol.NewError(in.ID, protocol.CodeForbidden, "permission denied for action "+a.name))
+			return r.reply(ctx, to, protocol.NewError(in.ID, protocol.CodeForbidden, "permission denied for action "+a.name))
 		}
 	}
 	req := &Request{
@@ -226,6 +254,7 @@ func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
 		Payload:      in.Payload,
 		ConnectionID: msg.ConnectionID,
 		Identity:     id,
+		endpoint:     to.endpoint,
 	}
 	if a.async != nil {
 		return r.enqueue(ctx, log, a, req)
@@ -249,14 +278,14 @@ func (r *Router) serveSync(ctx context.Context, log *slog.Logger, a *action, mw 
 	}
 	cancel()
 	if err != nil {
-		return r.reply(ctx, req.ConnectionID, r.failure(ctx, log, req, err))
+		return r.reply(ctx, req.origin(), r.failure(ctx, log, req, err))
 	}
 	data, err := json.Marshal(res)
 	if err != nil {
 		log.ErrorContext(ctx, "marshalling result", slog.String("action", req.Action), slog.Any("error", err))
-		return r.reply(ctx, req.ConnectionID, protocol.NewError(req.ID, protocol.CodeInternal, msgInternal))
+		return r.reply(ctx, req.origin(), protocol.NewError(req.ID, protocol.CodeInternal, msgInternal))
 	}
-	return r.reply(ctx, req.ConnectionID, protocol.NewResponse(req.ID, data))
+	return r.reply(ctx, req.origin(), protocol.NewResponse(req.ID, data))
 }
 
 // failure logs a handler error and returns the client's error message.
@@ -279,10 +308,27 @@ func (r *Router) failure(ctx context.Context, log *slog.Logger, req *Request, er
 	return protocol.NewError(id, code, text)
 }
 
-// reply sends one message to one connection.
-func (r *Router) reply(ctx context.Context, connectionID string, message any) error {
-	if err := r.sender.Send(ctx, connectionID, message); err != nil {
-		return fmt.Errorf("streamer: replying to %s: %w", connectionID, err)
+// origin is the connection a message came from and the management
+// endpoint its event names. A reply goes there directly, so it never
+// depends on the connection's record, which a store failure can take
+// away.
+type origin struct {
+	connectionID string
+	endpoint     string // "" when the event named none: the Sender finds it
+}
+
+// reply sends one message to the connection a message came from: through
+// the message's own endpoint when the Sender can post to a given one (an
+// EndpointSender), else through Send.
+func (r *Router) reply(ctx context.Context, to origin, message any) error {
+	var err error
+	if es, ok := r.sender.(EndpointSender); ok && to.endpoint != "" {
+		err = es.SendTo(ctx, to.endpoint, to.connectionID, message)
+	} else {
+		err = r.sender.Send(ctx, to.connectionID, message)
+	}
+	if err != nil {
+		return fmt.Errorf("streamer: replying to %s: %w", to.connectionID, err)
 	}
 	return nil
 }

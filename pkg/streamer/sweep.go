@@ -69,7 +69,7 @@ func (p *Processor) Sweep(ctx context.Context) (int, error) {
 // each one's id, once per pass, until fn returns false, ctx ends or the
 // list does.
 func (p *Processor) eachStalled(ctx context.Context, fn func(requestID string) bool) error {
-	pendingBefore := p.router.now().Add(-p.grace)
+	pendingBefore := p.now().Add(-p.grace)
 	seen := map[string]bool{}
 	cursor := ""
 	for {

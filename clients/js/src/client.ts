@@ -66,7 +66,11 @@ export interface ClientEvents {
   reconnecting: { attempt: number; delayMs: number };
   /** The client was closed (close()), or gave up reconnecting. */
   closed: { reason: string };
-  /** Anything the server sent that is not a protocol message the client handles (e.g. an app's broadcast). */
+  /**
+   * Content relayed from another client (an app's broadcast: the `data` of
+   * a `relay` message), or anything else the server sent that is not a
+   * protocol message the client handles. Never taken for a reply.
+   */
   message: unknown;
   /** Every text frame in and out, for logs and dev tools. */
   frame: { direction: "in" | "out"; data: string };
@@ -542,7 +546,13 @@ export class StreamerClient {
     switch (m.type) {
       case "ack": {
         const p = typeof m.id === "string" ? this.#byId.get(m.id) : undefined;
-        if (!p || rid === undefined) return;
+        // Only for a request this client sent, and never moving it to
+        // another server id.
+        if (!p || !p.sent || rid === undefined || (p.serverId !== undefined && p.serverId !== rid)) return;
+        if (typeof m.attempt === "number" && (p.lastAttempt === undefined || m.attempt > p.lastAttempt)) {
+          p.lastAttempt = m.attempt;
+          p.lastPct = -1;
+        }
         p.serverId = rid;
         this.#byServerId.set(rid, p);
         if (p.cancelled) {
@@ -557,7 +567,7 @@ export class StreamerClient {
       }
       case "response": {
         const p = rid !== undefined ? this.#byId.get(rid) : undefined;
-        if (p && p.serverId === undefined) this.#settle(p, undefined, m.data ?? null);
+        if (p && p.sent && p.serverId === undefined) this.#settle(p, undefined, m.data ?? null);
         else if (rid !== undefined) this.#answerCall(rid, m);
         return;
       }
@@ -574,7 +584,11 @@ export class StreamerClient {
       case "error": {
         const err = new StreamerError(typeof m.code === "string" ? m.code : ErrorCode.Protocol, typeof m.message === "string" ? m.message : "error", rid !== undefined ? { requestId: rid } : undefined);
         if (rid !== undefined) {
-          const p = this.#byServerId.get(rid) ?? this.#byId.get(rid);
+          // The server names an async request by its server id, anything
+          // else by the client's id, and only once it was sent.
+          const bySid = this.#byServerId.get(rid);
+          const byId = this.#byId.get(rid);
+          const p = bySid ?? (byId && byId.sent && byId.serverId === undefined ? byId : undefined);
           if (p) return this.#settle(p, err);
           const c = this.#calls.get(rid);
           if (c) {
@@ -587,6 +601,10 @@ export class StreamerClient {
         return;
       }
       case "pong":
+        return;
+      case "relay":
+        // Another client's content: the app's, whatever it says.
+        this.#emit("message", m.data);
         return;
       case "publication": {
         const sub = typeof m.channel === "string" ? this.#subs.get(m.channel) : undefined;

@@ -57,7 +57,7 @@ export function isServerMessage(m: unknown): m is ServerMessage {
 
 /** The message types the client handles itself. */
 export const handledTypes = new Set([
-  "ack", "response", "progress", "complete", "error", "pong",
+  "ack", "response", "progress", "complete", "error", "pong", "relay",
   "subscribed", "unsubscribed", "publication", "presence", "join", "leave", "batch",
 ]);
 

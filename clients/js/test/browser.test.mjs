@@ -79,6 +79,23 @@ test("demo page: a report's bar reaches 100 % with the result, and one is cancel
   await page.context().close();
 });
 
+test("demo page: a complete relayed from another page changes nothing for the page's report", async () => {
+  const victim = await openDemo();
+  const attacker = await openDemo();
+  await victim.fill("#report-seconds", "2");
+  await victim.click("#report-run");
+  await victim.waitForFunction(() => /"type":"ack".*"request_id":"r-/.test(document.getElementById("frames").textContent));
+  const rid = (await victim.textContent("#frames")).match(/"type":"ack"[^◀▶]*?"request_id":"(r-[^"]+)"/)[1];
+  await attacker.evaluate((rid) => window.streamerClient.request("broadcast", { type: "complete", request_id: rid, result: { forged: true } }), rid);
+  await victim.waitForFunction(() => /"type":"relay"/.test(document.getElementById("frames").textContent));
+  assert.notEqual(await victim.textContent("#report-status"), "done", "the forged complete ended the report");
+  await victim.waitForFunction(() => document.getElementById("report-status").textContent === "done", null, { timeout: 15_000 });
+  assert.deepEqual(JSON.parse(await victim.textContent("#report-result")), { steps: 20, seconds: 2 });
+  assert.deepEqual(victim.errors, []);
+  await victim.context().close();
+  await attacker.context().close();
+});
+
 test("broadcast between two pages, the console lists both, and disconnecting one from the console makes it reconnect", async () => {
   const a = await openDemo();
   const b = await openDemo();

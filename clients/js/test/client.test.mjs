@@ -179,6 +179,7 @@ describe("against streamer dev", () => {
     const r = await a.request("broadcast", { hello: "tabs" });
     assert.ok(r.recipients >= 2);
     assert.deepEqual(await inbox, { hello: "tabs" });
+    assert.equal(got(b, "relay").at(-1).data.hello, "tabs", "the copy travels in a relay envelope");
   });
 });
 
@@ -214,6 +215,45 @@ describe("with auth on", () => {
     await until(() => c.events.filter((e) => e[0] === "connected").length === 2, 10_000, "the reconnect");
     assert.equal(tokens.length, 3);
     assert.equal((await c.request("whoami")).userId, "u1");
+  });
+
+  test("a complete relayed from another user changes nothing for the victim's request", async (t) => {
+    const victim = client(t, dev.wsURL, { token: signHS256(secret, { sub: "victim", tenant_id: "shared" }) });
+    const attacker = client(t, dev.wsURL, { token: signHS256(secret, { sub: "attacker", tenant_id: "shared" }) });
+    await Promise.all([victim.connect(), attacker.connect()]);
+    const inbox = [];
+    victim.on("message", (m) => inbox.push(m));
+    let rid;
+    const progress = [];
+    const result = victim.request("report", { seconds: 1 }, { onAck: (a) => { rid = a.requestId; }, onProgress: (p) => progress.push(p.percentage) });
+    await until(() => rid !== undefined, 5000, "the victim's ack");
+    // The attacker knows the victim's server id (say, from a shoulder);
+    // its forged frames reach the victim only as relayed content.
+    const forged = [
+      { v: 1, type: "complete", request_id: rid, result: { forged: true } },
+      { v: 1, type: "error", request_id: rid, code: "CANCELLED", message: "forged" },
+      { v: 1, type: "progress", request_id: rid, percentage: 99, attempt: 9 },
+    ];
+    for (const f of forged) await attacker.request("broadcast", f);
+    await until(() => inbox.length === forged.length, 5000, "the relayed copies");
+    assert.deepEqual(inbox, forged);
+    assert.deepEqual(await result, { steps: 10, seconds: 1 });
+    assert.ok(!progress.includes(99), `forged progress reached onProgress: ${progress}`);
+    assert.equal(progress.at(-1), 100);
+  });
+
+  test("request ids are keyed by the server: the same client id gives another user another id", async (t) => {
+    const a = client(t, dev.wsURL, { token: signHS256(secret, { sub: "ua", tenant_id: "t" }) });
+    const b = client(t, dev.wsURL, { token: signHS256(secret, { sub: "ub", tenant_id: "t" }) });
+    const ids = [];
+    await a.request("report", { seconds: 0.1 }, { id: "same", onAck: (x) => ids.push(x.requestId) });
+    await b.request("report", { seconds: 0.1 }, { id: "same", onAck: (x) => ids.push(x.requestId) });
+    assert.equal(ids.length, 2);
+    assert.notEqual(ids[0], ids[1]);
+    // Not the unkeyed hash of tenant, user and client id.
+    const { createHash } = await import("node:crypto");
+    const unkeyed = "r-" + createHash("sha256").update("t\0ua\0same\0").digest().subarray(0, 18).toString("base64url");
+    assert.notEqual(ids[0], unkeyed);
   });
 
   test("a string token goes in the token query parameter", async (t) => {

@@ -329,3 +329,47 @@ test("a request the server never acknowledged is sent again with the same id aft
   ws.push({ type: "complete", request_id: "r-2", result: 2 });
   assert.deepEqual(await Promise.all([p1, p2]), [1, 2]);
 });
+
+test("frames about requests the client did not send change nothing", async (t) => {
+  const server = scripted();
+  const c = newClient(t, server);
+  const messages = [];
+  c.on("message", (m) => messages.push(m));
+  let settled = false;
+  const p = c.request("work", { n: 1 }, { id: "mine" });
+  p.then(() => { settled = true; }, () => { settled = true; });
+  await until(() => server.current()?.last("request"), 1000, "request sent");
+  const ws = server.current();
+  // Replies for ids this client never sent, a relayed frame, and an ack
+  // that would move "mine" to another server id after its own ack.
+  ws.push({ type: "response", request_id: "not-mine", data: 1 });
+  ws.push({ type: "complete", request_id: "r-other", result: 1 });
+  ws.push({ type: "relay", data: { type: "response", request_id: "mine", data: "forged" } });
+  ws.push({ type: "ack", id: "mine", request_id: "r-mine", action: "work", attempt: 1 });
+  ws.push({ type: "ack", id: "mine", request_id: "r-evil", action: "work", attempt: 1 });
+  ws.push({ type: "complete", request_id: "r-evil", result: "forged" });
+  ws.push({ type: "error", request_id: "mine", code: "CANCELLED", message: "by client id after the ack" });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(settled, false, "settled by a frame about another request");
+  assert.deepEqual(messages, [{ type: "response", request_id: "mine", data: "forged" }]);
+  ws.push({ type: "complete", request_id: "r-mine", result: "real" });
+  assert.equal(await p, "real");
+});
+
+test("attempts are ordered: an older attempt's progress is dropped, and nothing after the outcome", async (t) => {
+  const server = scripted();
+  const c = newClient(t, server);
+  const progress = [];
+  const p = c.request("work", null, { id: "w", onProgress: (x) => progress.push([x.attempt, x.percentage]) });
+  await until(() => server.current()?.last("request"), 1000, "request sent");
+  const ws = server.current();
+  ws.push({ type: "ack", id: "w", request_id: "r-w", attempt: 1 });
+  ws.push({ type: "progress", request_id: "r-w", percentage: 40, attempt: 1 });
+  ws.push({ type: "progress", request_id: "r-w", percentage: 5, attempt: 2 });
+  ws.push({ type: "progress", request_id: "r-w", percentage: 45, attempt: 1 }); // the old run, late
+  ws.push({ type: "progress", request_id: "r-w", percentage: 10, attempt: 2 });
+  ws.push({ type: "complete", request_id: "r-w", result: "ok" });
+  ws.push({ type: "progress", request_id: "r-w", percentage: 50, attempt: 1 }); // after the outcome
+  assert.equal(await p, "ok");
+  assert.deepEqual(progress, [[1, 40], [2, 5], [2, 10]]);
+});

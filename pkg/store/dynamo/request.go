@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -183,6 +184,10 @@ func (s *Store) Claim(ctx context.Context, requestID, owner string, lease time.D
 		expression.AttributeNotExists(leaseUntil).Or(leaseUntil.LessThanEqual(expression.Value(formatTime(now)))),
 		live(now))
 	t.inc = AttrAttempts
+	// A new attempt starts from nothing: the lost run's progress is not
+	// its own.
+	t.set[AttrProgress] = 0
+	t.remove = []string{AttrProgressMessage}
 	return s.run(ctx, t)
 }
 
@@ -355,8 +360,10 @@ func (s *Store) Requeue(ctx context.Context, requestID, owner string, reqErr sto
 			AttrStatus:    string(store.StatusPending),
 			AttrError:     errorValue(reqErr),
 			AttrUpdatedAt: formatTime(now),
+			// The next attempt starts from nothing.
+			AttrProgress: 0,
 		},
-		remove: leased,
+		remove: append(slices.Clone(leased), AttrProgressMessage),
 		inc:    AttrAttempts,
 	}
 	setActive(retry.set, requestID, now, store.StatusPending)

@@ -109,7 +109,9 @@ func (s *Store) Claim(ctx context.Context, requestID, owner string, lease time.D
 	switch {
 	case r.Status == store.StatusPending:
 	case r.Status == store.StatusProcessing && !r.LeaseUntil.After(now):
+		// A take-over is a new attempt, which starts from nothing.
 		r.Attempts++
+		r.Progress, r.ProgressMessage = 0, ""
 	case r.Status == store.StatusProcessing:
 		return nil, conflict(op, requestID, fmt.Sprintf("leased by %q until %s", r.LeaseOwner, r.LeaseUntil.Format(time.RFC3339Nano)))
 	default:
@@ -294,6 +296,7 @@ func (s *Store) Requeue(ctx context.Context, requestID, owner string, reqErr sto
 	if r.Attempts < maxAttempts {
 		r.Status = store.StatusPending
 		r.LeaseOwner, r.LeaseUntil = "", time.Time{}
+		r.Progress, r.ProgressMessage = 0, "" // the next attempt starts from nothing
 		r.UpdatedAt = now
 	} else {
 		r.Status = store.StatusFailed

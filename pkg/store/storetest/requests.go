@@ -305,6 +305,15 @@ func testRequeue(t *testing.T, e *env) {
 					attempt, what, r.Status, r.Attempts, r.LeaseOwner, r.Error, want, attempt, errN(attempt))
 			}
 		}
+		if want == store.StatusPending {
+			// The next attempt starts from nothing: no percentage of this
+			// one is reported as the next one's.
+			for what, r := range map[string]*store.AsyncRequest{"returned": got, "stored": get(t, e, "r-1")} {
+				if r.Progress != 0 || r.ProgressMessage != "" {
+					t.Fatalf("attempt %d %s: requeued with progress %g %q, want 0 and none", attempt, what, r.Progress, r.ProgressMessage)
+				}
+			}
+		}
 		// The worker gave the request up: its writes are refused now.
 		wantErr(t, "UpdateProgress after Requeue", e.reqs.UpdateProgress(ctx, "r-1", owner, 40, "x"), store.ErrConflict)
 		e.clock.Advance(time.Second)

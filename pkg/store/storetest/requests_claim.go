@@ -102,6 +102,13 @@ func testLeaseTakeOver(t *testing.T, e *env) {
 	if got.LeaseOwner != "rescuer" || got.Attempts != 1 || got.Status != store.StatusProcessing {
 		t.Errorf("take-over = %+v, want PROCESSING under rescuer with 1 attempt", got)
 	}
+	// The new attempt starts from nothing, in what Claim returns and what
+	// is stored.
+	for what, r := range map[string]*store.AsyncRequest{"returned": got, "stored": get(t, e, "r-1")} {
+		if r.Progress != 0 || r.ProgressMessage != "" {
+			t.Errorf("take-over %s: progress %g %q, want 0 and none (the lost run's is not the new attempt's)", what, r.Progress, r.ProgressMessage)
+		}
+	}
 	sameTime(t, "LeaseUntil", got.LeaseUntil, now.Add(time.Minute))
 
 	// Every write by the worker that lost its lease is refused.
@@ -114,8 +121,8 @@ func testLeaseTakeOver(t *testing.T, e *env) {
 	_, err = e.reqs.Requeue(ctx, "r-1", "dead", store.RequestError{Code: "INTERNAL", Message: "late"}, 5)
 	wantErr(t, "stale Requeue", err, store.ErrConflict)
 
-	if got := get(t, e, "r-1"); got.LeaseOwner != "rescuer" || got.Status != store.StatusProcessing || got.Progress != 10 {
-		t.Errorf("after stale writes: %+v, want rescuer's PROCESSING record untouched at 10%%", got)
+	if got := get(t, e, "r-1"); got.LeaseOwner != "rescuer" || got.Status != store.StatusProcessing || got.Progress != 0 {
+		t.Errorf("after stale writes: %+v, want rescuer's PROCESSING record untouched at 0%%", got)
 	}
 	done, err := e.reqs.Complete(ctx, "r-1", "rescuer", json.RawMessage(`{"ok":1}`))
 	wantErr(t, "Complete by rescuer", err, nil)

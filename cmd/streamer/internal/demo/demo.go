@@ -105,9 +105,9 @@ type broadcaster struct {
 }
 
 // serve posts the payload, exactly as the caller sent it, to every
-// connection of the caller's tenant (the caller's included). What an app
-// posts through @connections is its own business, so the copies are the
-// bare payload rather than a protocol message; the caller's answer is the
+// connection of the caller's tenant (the caller's included), inside a
+// relay envelope that names the sender: whatever the payload says, no
+// client takes it for a protocol message. The caller's answer is the
 // count.
 func (b *broadcaster) serve(ctx context.Context, req *streamer.Request) (any, error) {
 	if req.Payload == nil {
@@ -122,7 +122,7 @@ func (b *broadcaster) serve(ctx context.Context, req *streamer.Request) (any, er
 		ids = append(ids, c.ConnectionID)
 	}
 	res := BroadcastResult{Recipients: len(ids), Delivered: len(ids)}
-	if err := b.send.Broadcast(ctx, ids, req.Payload); err != nil {
+	if err := b.send.Broadcast(ctx, ids, protocol.NewRelay(req.Payload, &protocol.ClientInfo{UserID: req.Identity.UserID})); err != nil {
 		// Gone connections are normal (the manager removed them): the
 		// answer counts them out rather than failing the request.
 		var be *connection.BroadcastError

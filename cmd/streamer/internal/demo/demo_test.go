@@ -175,7 +175,7 @@ func TestBroadcastReachesTheTenant(t *testing.T) {
 	a, b, c := dial(t, url), dial(t, url), dial(t, url)
 	send(t, a, `{"type":"request","id":"b1","action":"broadcast","payload":{"text":"hi all"}}`)
 	for i, conn := range []*websocket.Conn{a, b, c} {
-		if got := string(readRaw(t, conn)); got != `{"text":"hi all"}` {
+		if got := string(readRaw(t, conn)); got != `{"v":1,"type":"relay","data":{"text":"hi all"},"info":{"user_id":"anonymous"}}` {
 			t.Errorf("connection %d got %s", i, got)
 		}
 	}
@@ -215,7 +215,7 @@ func TestBroadcastStaysInTheTenant(t *testing.T) {
 	a1, a2, b1 := dialTenant("a"), dialTenant("a"), dialTenant("b")
 	send(t, a1, `{"type":"request","id":"b1","action":"broadcast","payload":{"text":"tenant a only"}}`)
 	for i, conn := range []*websocket.Conn{a1, a2} {
-		if got := string(readRaw(t, conn)); got != `{"text":"tenant a only"}` {
+		if got := string(readRaw(t, conn)); got != `{"v":1,"type":"relay","data":{"text":"tenant a only"},"info":{"user_id":"user-a"}}` {
 			t.Errorf("tenant a connection %d got %s", i, got)
 		}
 	}

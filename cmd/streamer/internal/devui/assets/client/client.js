@@ -414,8 +414,14 @@ export class StreamerClient {
         switch (m.type) {
             case "ack": {
                 const p = typeof m.id === "string" ? this.#byId.get(m.id) : undefined;
-                if (!p || rid === undefined)
+                // Only for a request this client sent, and never moving it to
+                // another server id.
+                if (!p || !p.sent || rid === undefined || (p.serverId !== undefined && p.serverId !== rid))
                     return;
+                if (typeof m.attempt === "number" && (p.lastAttempt === undefined || m.attempt > p.lastAttempt)) {
+                    p.lastAttempt = m.attempt;
+                    p.lastPct = -1;
+                }
                 p.serverId = rid;
                 this.#byServerId.set(rid, p);
                 if (p.cancelled) {
@@ -432,7 +438,7 @@ export class StreamerClient {
             }
             case "response": {
                 const p = rid !== undefined ? this.#byId.get(rid) : undefined;
-                if (p && p.serverId === undefined)
+                if (p && p.sent && p.serverId === undefined)
                     this.#settle(p, undefined, m.data ?? null);
                 else if (rid !== undefined)
                     this.#answerCall(rid, m);
@@ -453,7 +459,11 @@ export class StreamerClient {
             case "error": {
                 const err = new StreamerError(typeof m.code === "string" ? m.code : ErrorCode.Protocol, typeof m.message === "string" ? m.message : "error", rid !== undefined ? { requestId: rid } : undefined);
                 if (rid !== undefined) {
-                    const p = this.#byServerId.get(rid) ?? this.#byId.get(rid);
+                    // The server names an async request by its server id, anything
+                    // else by the client's id, and only once it was sent.
+                    const bySid = this.#byServerId.get(rid);
+                    const byId = this.#byId.get(rid);
+                    const p = bySid ?? (byId && byId.sent && byId.serverId === undefined ? byId : undefined);
                     if (p)
                         return this.#settle(p, err);
                     const c = this.#calls.get(rid);
@@ -467,6 +477,10 @@ export class StreamerClient {
                 return;
             }
             case "pong":
+                return;
+            case "relay":
+                // Another client's content: the app's, whatever it says.
+                this.#emit("message", m.data);
                 return;
             case "publication": {
                 const sub = typeof m.channel === "string" ? this.#subs.get(m.channel) : undefined;

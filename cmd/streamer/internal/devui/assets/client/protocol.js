@@ -8,7 +8,7 @@ export function isServerMessage(m) {
 }
 /** The message types the client handles itself. */
 export const handledTypes = new Set([
-    "ack", "response", "progress", "complete", "error", "pong",
+    "ack", "response", "progress", "complete", "error", "pong", "relay",
     "subscribed", "unsubscribed", "publication", "presence", "join", "leave", "batch",
 ]);
 /** The channel messages a batch may hold. */

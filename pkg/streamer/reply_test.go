@@ -1,0 +1,93 @@
+package streamer_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/streamer-go/streamer/pkg/store"
+	"github.com/streamer-go/streamer/pkg/store/memory"
+	"github.com/streamer-go/streamer/pkg/streamer"
+)
+
+// endpointRecorder is a recorder that also posts through given endpoints,
+// as *connection.Manager does, and remembers which it was asked for.
+type endpointRecorder struct {
+	*recorder
+	mu        sync.Mutex
+	endpoints []string
+}
+
+func (r *endpointRecorder) SendTo(ctx context.Context, endpoint, connectionID string, message any) error {
+	r.mu.Lock()
+	r.endpoints = append(r.endpoints, endpoint)
+	r.mu.Unlock()
+	return r.recorder.Send(ctx, connectionID, message)
+}
+
+var _ streamer.EndpointSender = (*endpointRecorder)(nil)
+
+// hangingStore is a store whose reads of connections and requests block
+// until their context ends, like a DynamoDB server that stopped answering.
+type hangingStore struct{ *memory.Store }
+
+func (hangingStore) Get(ctx context.Context, _ string) (*store.Connection, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (hangingStore) GetRequest(ctx context.Context, _ string) (*store.AsyncRequest, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestRepliesGoThroughTheMessagesEndpoint(t *testing.T) {
+	st := memory.New()
+	rec := &endpointRecorder{recorder: newRecorder()}
+	r := streamer.NewRouter(st, rec, streamer.WithConnectionStore(st))
+	for _, tc := range []struct{ domain, stage, want string }{
+		{"abc.execute-api.eu-west-1.amazonaws.com", "prod", "https://abc.execute-api.eu-west-1.amazonaws.com/prod"},
+		{"127.0.0.1:4001", "dev", "http://127.0.0.1:4001/dev"},
+		{"localhost:4001", "", "http://localhost:4001"},
+	} {
+		msg := streamer.Message{ConnectionID: "c1", Body: []byte(`{"type":"ping"}`), DomainName: tc.domain, Stage: tc.stage}
+		if err := r.HandleMessage(t.Context(), msg); err != nil {
+			t.Fatal(err)
+		}
+		rec.mu.Lock()
+		got := rec.endpoints[len(rec.endpoints)-1]
+		rec.mu.Unlock()
+		if got != tc.want {
+			t.Errorf("%s/%s: replied through %q, want %q", tc.domain, tc.stage, got, tc.want)
+		}
+	}
+	// A message without a domain is answered through Send (the record).
+	n := len(rec.endpoints)
+	if err := r.HandleMessage(t.Context(), streamer.Message{ConnectionID: "c1", Body: []byte(`{"type":"ping"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.endpoints) != n || rec.last(t, "c1").Type != "pong" {
+		t.Fatalf("endpoints %v, last %+v", rec.endpoints, rec.last(t, "c1"))
+	}
+}
+
+// TestResumeIsAnsweredWithinASecondWhenTheStoreHangs: the store stops
+// answering; a resume still gets an answer, at once.
+func TestResumeIsAnsweredWithinASecondWhenTheStoreHangs(t *testing.T) {
+	st := hangingStore{memory.New()}
+	rec := newRecorder()
+	r := streamer.NewRouter(st, rec, streamer.WithConnectionStore(st))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := r.HandleMessage(ctx, streamer.Message{ConnectionID: "c1", Body: []byte(`{"type":"resume","request_id":"r-1"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 3*time.Second { // each store read of a resume is bounded at 450 ms
+		t.Errorf("resume answered after %s", took)
+	}
+	if w := rec.last(t, "c1"); w.Type != "error" || w.RequestID != "r-1" {
+		t.Fatalf("answer %+v", w)
+	}
+}
