@@ -365,6 +365,7 @@ import (
 	"context"
 	"errors"
 	"log"
+	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"

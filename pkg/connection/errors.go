@@ -34,6 +34,9 @@ var (
 	// connection may live behind another endpoint, so its record was
 	// kept.
 	ErrNotOwnEndpoint = errors.New("connection: gone from an endpoint that may not be its own")
+	// ErrNoCredentials means the client found no AWS credentials to sign
+	// the call with; no request was made.
+	ErrNoCredentials = errors.New("connection: no AWS credentials to sign @connections calls")
 	// ErrShuttingDown means Shutdown has started; no new work is accepted.
 	ErrShuttingDown = errors.New("connection: manager shutting down")
 )

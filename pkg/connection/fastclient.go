@@ -350,7 +350,7 @@ func (c *FastClient) do(ctx context.Context, op, method string, ep *fastEndpoint
 	if c.creds != nil {
 		creds, err := c.creds.Retrieve(ctx)
 		if err != nil {
-			return nil, operationError(op, fmt.Errorf("connection: retrieve credentials: %w", err))
+			return nil, operationError(op, fmt.Errorf("%w: %w", ErrNoCredentials, err))
 		}
 		if err := c.signer.SignHTTP(ctx, creds, req, hash, signingName, c.region, time.Now().UTC()); err != nil {
 			return nil, operationError(op, fmt.Errorf("connection: sign request: %w", err))

@@ -137,6 +137,11 @@ type RequestStore interface {
 	// from nothing) if Attempts is still below maxAttempts, else FAILED
 	// with reqErr.
 	Requeue(ctx context.Context, requestID, owner string, reqErr RequestError, maxAttempts int) (*AsyncRequest, error)
+	// Rebind makes connectionID the request's connection, where its
+	// messages go first: a client that resumes a request from a new
+	// connection gets its outcome there. Any status; it changes nothing
+	// else (UpdatedAt included). ErrNotFound if absent or expired.
+	Rebind(ctx context.Context, requestID, connectionID string) error
 	// Cancel moves a PENDING or PROCESSING request to CANCELLED. A request
 	// already terminal is ErrConflict.
 	Cancel(ctx context.Context, requestID string) (*AsyncRequest, error)

@@ -89,6 +89,7 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 		if prev.Status.Terminal() {
 			finished = prev
 		}
+		r.rebind(ctx, log, prev, req.ConnectionID)
 		log.DebugContext(ctx, "resubmitted async request", slog.String("status", string(prev.Status)))
 	case errors.Is(err, store.ErrTooLarge):
 		p.release()
@@ -185,8 +186,28 @@ func (r *Router) resume(ctx context.Context, log *slog.Logger, to origin, id Ide
 		return r.replyLookupError(ctx, log, to, requestID, err)
 	}
 	replyErr := r.reply(ctx, to, stateMessage(ar))
+	r.rebind(ctx, log, ar, to.connectionID)
 	r.redispatch(ar)
 	return replyErr
+}
+
+// rebind makes the connection a client resumed or resubmitted a request
+// from the request's connection, so that its later messages and its final
+// one go there first rather than to a connection the client has left
+// (gone, or behind a frozen process). Failing to rebind costs little:
+// the outcome still reaches the user's other connections, or waits in the
+// record for the next resume.
+func (r *Router) rebind(ctx context.Context, log *slog.Logger, ar *store.AsyncRequest, connectionID string) {
+	if ar.ConnectionID == connectionID || ar.Status.Terminal() {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, resumeReadTimeout)
+	defer cancel()
+	if err := r.requests.Rebind(rctx, ar.RequestID, connectionID); err != nil {
+		log.InfoContext(ctx, "request not rebound to the resuming connection", slog.Any("error", err))
+		return
+	}
+	ar.ConnectionID = connectionID
 }
 
 // redispatch hands a request a client waits for to the pool if it needs

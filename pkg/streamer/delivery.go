@@ -39,6 +39,24 @@ func newTarget(p *Processor, ar *store.AsyncRequest) *target {
 	return &target{p: p, ar: ar}
 }
 
+// follow makes the connection a stored record names (a client resumed the
+// request there) the first choice for the messages still to come.
+func (t *target) follow(ar *store.AsyncRequest) {
+	if ar == nil || ar.ConnectionID == "" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ar.ConnectionID == t.ar.ConnectionID {
+		return
+	}
+	moved := *t.ar
+	moved.ConnectionID = ar.ConnectionID
+	t.ar = &moved
+	t.gone = false
+	t.others, t.othersAt = nil, time.Time{}
+}
+
 // isGone reports whether err means the connection no longer exists.
 func isGone(err error) bool {
 	return errors.Is(err, connection.ErrConnectionStale) || errors.Is(err, connection.ErrConnectionNotFound)
@@ -49,11 +67,20 @@ func isGone(err error) bool {
 func (t *target) send(ctx context.Context, message any) error {
 	sender := t.p.router.sender
 	t.mu.Lock()
-	gone := t.gone
+	gone, ar := t.gone, t.ar
 	t.mu.Unlock()
 	var first error // why the original connection failed, when it is not gone
 	if !gone {
-		err := sender.Send(ctx, t.ar.ConnectionID, message)
+		// The first choice gets half the time left at most: a connection
+		// behind a frozen process never answers, and the rest of the time
+		// is for the user's other connections.
+		fctx, cancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok {
+			fctx, cancel = context.WithTimeout(ctx, time.Until(dl)/2)
+		}
+		err := sender.Send(fctx, ar.ConnectionID, message)
+		timedOut := fctx.Err() != nil && ctx.Err() == nil
+		cancel()
 		switch {
 		case err == nil:
 			return nil
@@ -61,7 +88,7 @@ func (t *target) send(ctx context.Context, message any) error {
 			t.mu.Lock()
 			t.gone = true
 			t.mu.Unlock()
-		case !unreachable(ctx, err):
+		case !unreachable(ctx, err) && !timedOut:
 			return err
 		default:
 			// The connection's endpoint does not answer (its breaker is

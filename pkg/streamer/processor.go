@@ -413,6 +413,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 		}
 		log.InfoContext(ctx, "request completed")
 		p.stats.completed.Add(1)
+		to.follow(done)
 		deliver(wctx, log, to, protocol.NewComplete(done.RequestID, done.Result))
 		return finished, nil
 	}
@@ -488,6 +489,7 @@ func (p *Processor) requeue(ctx, wctx context.Context, log *slog.Logger, to *tar
 		return requeued, nil
 	}
 	p.stats.failed.Add(1) // retries exhausted
+	to.follow(upd)
 	deliver(wctx, log, to, stateMessage(upd))
 	return finished, nil
 }
@@ -500,7 +502,7 @@ type failure struct {
 }
 
 func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *store.AsyncRequest, f failure) (outcome, error) {
-	_, err := p.router.requests.Fail(ctx, ar.RequestID, ar.LeaseOwner, store.RequestError{Code: string(f.Code), Message: f.Message})
+	failed, err := p.router.requests.Fail(ctx, ar.RequestID, ar.LeaseOwner, store.RequestError{Code: string(f.Code), Message: f.Message})
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return finished, nil
@@ -512,6 +514,7 @@ func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *
 		return finished, fmt.Errorf("streamer: failing %s: %w", ar.RequestID, err)
 	}
 	p.stats.failed.Add(1)
+	to.follow(failed)
 	deliver(ctx, log, to, protocol.NewError(ar.RequestID, f.Code, f.Message))
 	return finished, nil
 }
@@ -520,6 +523,7 @@ func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *
 // nothing: the outcome is stored, and a resume returns it.
 func deliver(ctx context.Context, log *slog.Logger, to *target, message any) {
 	err := to.send(ctx, message)
+	to.p.router.failures.report(ctx, err)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNoLiveConnection):

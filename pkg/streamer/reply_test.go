@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamer-go/streamer/pkg/progress"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
@@ -89,5 +90,44 @@ func TestResumeIsAnsweredWithinASecondWhenTheStoreHangs(t *testing.T) {
 	}
 	if w := rec.last(t, "c1"); w.Type != "error" || w.RequestID != "r-1" {
 		t.Fatalf("answer %+v", w)
+	}
+}
+
+// TestResumeRebindsTheRequestToTheResumingConnection: a client that
+// resumes its request from a new connection gets the outcome there, and
+// the connection it left gets nothing more.
+func TestResumeRebindsTheRequestToTheResumingConnection(t *testing.T) {
+	e := newEnv(t)
+	e.router.HandleAsyncFunc("work", func(context.Context, *streamer.Request, progress.Reporter) (any, error) {
+		return "done", nil
+	})
+	p := streamer.NewProcessor(e.router)
+	e.connect(t, "old", "alice", "")
+	e.connect(t, "new", "alice", "")
+	ack := e.reply(t, "old", `{"type":"request","id":"w","action":"work"}`)
+	if w := e.reply(t, "new", `{"type":"resume","request_id":"`+ack.RequestID+`"}`); w.Type != "progress" || w.Attempt != 1 {
+		t.Fatalf("resume answer %+v", w)
+	}
+	if got, _ := e.store.GetRequest(t.Context(), ack.RequestID); got.ConnectionID != "new" {
+		t.Fatalf("stored connection %q, want new", got.ConnectionID)
+	}
+	if err := p.Process(t.Context(), ack.RequestID); err != nil {
+		t.Fatal(err)
+	}
+	if w := e.sent.last(t, "new"); w.Type != "complete" || w.RequestID != ack.RequestID {
+		t.Fatalf("new connection's last message %+v", w)
+	}
+	for _, w := range e.sent.messages("old") {
+		if w.Type == "complete" {
+			t.Fatalf("the connection the client left got the outcome: %+v", e.sent.messages("old"))
+		}
+	}
+	// Another user's resume rebinds nothing.
+	e.connect(t, "eve", "eve", "")
+	if w := e.reply(t, "eve", `{"type":"resume","request_id":"`+ack.RequestID+`"}`); w.Code != "NOT_FOUND" {
+		t.Fatalf("eve's resume %+v", w)
+	}
+	if got, _ := e.store.GetRequest(t.Context(), ack.RequestID); got.ConnectionID != "new" {
+		t.Fatalf("stored connection %q after another user's resume", got.ConnectionID)
 	}
 }

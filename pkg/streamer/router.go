@@ -49,6 +49,7 @@ type Router struct {
 
 	replyEndpoint func(Message) string
 	idKey         []byte // keys request ids (see requestIDFor)
+	failures      *sendFailures
 	syncTimeout   time.Duration
 	maxMessage    int
 	requestTTL    time.Duration
@@ -108,6 +109,7 @@ func NewRouter(requests store.RequestStore, sender Sender, opts ...Option) *Rout
 		_, _ = crand.Read(r.idKey) // crypto/rand.Read never fails (Go ≥ 1.24)
 	}
 	r.identities = newIdentityCache(r.cacheTTL, r.cacheSize)
+	r.failures = newSendFailures(r.log, r.now)
 	return r
 }
 
@@ -328,6 +330,7 @@ func (r *Router) reply(ctx context.Context, to origin, message any) error {
 		err = r.sender.Send(ctx, to.connectionID, message)
 	}
 	if err != nil {
+		r.failures.report(ctx, err)
 		return fmt.Errorf("streamer: replying to %s: %w", to.connectionID, err)
 	}
 	return nil

@@ -403,6 +403,25 @@ func (s *Store) Requeue(ctx context.Context, requestID, owner string, reqErr sto
 	})
 }
 
+// Rebind makes connectionID the request's connection with one
+// conditional UpdateItem.
+func (s *Store) Rebind(ctx context.Context, requestID, connectionID string) error {
+	const op = "rebind"
+	if err := checkCtx(ctx, op); err != nil {
+		return err
+	}
+	if requestID == "" || connectionID == "" {
+		return invalid(op, requestID, "empty request or connection id")
+	}
+	now := s.clock()
+	_, err := s.run(ctx, transition{
+		op: op, id: requestID,
+		cond: expression.AttributeExists(expression.Name(AttrRequestID)).And(live(now)),
+		set:  map[string]any{AttrConnectionID: connectionID},
+	})
+	return err
+}
+
 // Cancel moves a PENDING or PROCESSING request to CANCELLED with one
 // conditional UpdateItem. The worker holding it learns of it from its next
 // UpdateProgress, RenewLease or Complete (ErrConflict).

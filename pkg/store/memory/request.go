@@ -305,6 +305,26 @@ func (s *Store) Requeue(ctx context.Context, requestID, owner string, reqErr sto
 	return cloneRequest(r), nil
 }
 
+// Rebind makes connectionID the request's connection.
+func (s *Store) Rebind(ctx context.Context, requestID, connectionID string) error {
+	const op = "rebind"
+	if err := checkCtx(ctx, op); err != nil {
+		return err
+	}
+	if requestID == "" || connectionID == "" {
+		return invalid(op, requestID, "empty request or connection id")
+	}
+	now := s.clock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.live(requestID, now)
+	if !ok {
+		return notFound(op, requestID)
+	}
+	r.ConnectionID = connectionID
+	return nil
+}
+
 // Cancel moves a PENDING or PROCESSING request to CANCELLED.
 func (s *Store) Cancel(ctx context.Context, requestID string) (*store.AsyncRequest, error) {
 	const op = "cancel"

@@ -29,6 +29,7 @@ var requestTests = []testCase{
 	{"Complete", testComplete},
 	{"Fail", testFail},
 	{"RequeueUpToMax", testRequeue},
+	{"Rebind", testRebind},
 	{"Cancel", testCancel},
 	{"CancelStopsRunningHandler", testCancelRunning},
 	{"MissingRequest", testMissingRequest},
@@ -455,4 +456,31 @@ func testPermissionsRoundTrip(t *testing.T, e *env) {
 	wantErr(t, "Enqueue with 500 KB of permissions", e.reqs.Enqueue(ctx, big), store.ErrTooLarge)
 	_, err = e.reqs.GetRequest(ctx, "r-big")
 	wantErr(t, "GetRequest after refused Enqueue", err, store.ErrNotFound)
+}
+
+// testRebind: Rebind moves a request to another connection, in every
+// status, and changes nothing else; a missing request is ErrNotFound.
+func testRebind(t *testing.T, e *env) {
+	ctx := t.Context()
+	enqueue(t, e, newRequest("r-1"))
+	before := get(t, e, "r-1")
+	e.clock.Advance(time.Second)
+	wantErr(t, "Rebind", e.reqs.Rebind(ctx, "r-1", "conn-2"), nil)
+	got := get(t, e, "r-1")
+	if got.ConnectionID != "conn-2" || got.Status != before.Status || !got.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Errorf("after Rebind: connection %q status %s updated %s; want conn-2, %s, %s", got.ConnectionID, got.Status, got.UpdatedAt, before.Status, before.UpdatedAt)
+	}
+	claim(t, e, "r-1", "w1")
+	wantErr(t, "Rebind PROCESSING", e.reqs.Rebind(ctx, "r-1", "conn-3"), nil)
+	done, err := e.reqs.Complete(ctx, "r-1", "w1", json.RawMessage(`1`))
+	wantErr(t, "Complete", err, nil)
+	if done.ConnectionID != "conn-3" {
+		t.Errorf("Complete returned connection %q, want conn-3", done.ConnectionID)
+	}
+	wantErr(t, "Rebind COMPLETED", e.reqs.Rebind(ctx, "r-1", "conn-4"), nil)
+	if got := get(t, e, "r-1"); got.ConnectionID != "conn-4" || got.Status != store.StatusCompleted {
+		t.Errorf("after Rebind of a completed request: %q %s", got.ConnectionID, got.Status)
+	}
+	wantErr(t, "Rebind missing", e.reqs.Rebind(ctx, "r-missing", "conn-2"), store.ErrNotFound)
+	wantErr(t, "Rebind without connection", e.reqs.Rebind(ctx, "r-1", ""), store.ErrInvalidInput)
 }
