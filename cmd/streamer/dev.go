@@ -72,7 +72,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins allowed to connect (host patterns like app.example.com or localhost:*; \"*\" for any); default any localhost origin")
 	fs.IntVar(&o.outboundQueue, "outbound-queue", local.DefaultOutboundQueue, "messages queued per slow client before @connections answers 429")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close and running async requests to finish (then they are cancelled and stay queued)")
-	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "keep connections, async requests and channels in DynamoDB at this endpoint (e.g. http://127.0.0.1:4567 for dynalite) instead of memory; tables are created if missing")
+	fs.StringVar(&o.dynamoEndpoint, "dynamodb-endpoint", "", "keep connections, async requests and channels in DynamoDB at this endpoint (e.g. http://127.0.0.1:4567 for dynalite) instead of memory; tables are created if missing (with --template: the template's tables; without it, dynalite is started)")
 	fs.StringVar(&o.tablePrefix, "table-prefix", dynamo.DefaultPrefix, "DynamoDB table name prefix, with --dynamodb-endpoint")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	finishJWT := jwtFlags(fs, &o.jwt)

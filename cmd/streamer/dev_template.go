@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	dynaliteserver "github.com/streamer-go/streamer/runtime/dynalite"
 	"github.com/streamer-go/streamer/runtime/lambdart"
 	"github.com/streamer-go/streamer/runtime/local"
 	"github.com/streamer-go/streamer/runtime/stack"
@@ -60,6 +61,20 @@ func templateFlags(fs *flag.FlagSet, o *templateOptions) {
 	fs.StringVar(&o.nodeSDK, "node-sdk", defaultNodeSDK(), "folder filled once (npm install) with the AWS SDK for JavaScript v3 that Lambda's Node.js runtimes bundle, for functions that ship none; empty provides none, with --template")
 }
 
+// dynaliteOptions is how `streamer dev --template` without
+// --dynamodb-endpoint runs a DynamoDB-API server: dynalite from the
+// repository's .tools (as `make tools` installs it) when run from the
+// repository, else from the user's cache, where it is installed with npm
+// the first time.
+func dynaliteOptions(progress io.Writer) *dynaliteserver.Options {
+	o := &dynaliteserver.Options{Dirs: []string{".tools"}, Install: true, Progress: progress}
+	if dir, err := os.UserCacheDir(); err == nil {
+		o.InstallDir = filepath.Join(dir, "streamer", "dynalite")
+		o.Dirs = append(o.Dirs, o.InstallDir)
+	}
+	return o
+}
+
 // defaultNodeSDK is the user's cache folder for the bundled Node.js SDK.
 func defaultNodeSDK() string {
 	dir, err := os.UserCacheDir()
@@ -94,6 +109,7 @@ func templateConfig(o devOptions, logger *slog.Logger, stdout, stderr io.Writer)
 		Concurrency:         o.tpl.concurrency,
 		RuntimePaths:        paths,
 		NodeSDK:             o.tpl.nodeSDK,
+		Dynalite:            dynaliteOptions(stdout),
 		FunctionIdleTimeout: o.tpl.idleReap,
 		Watch:               !o.tpl.noWatch,
 		IdleTimeout:         o.idleTimeout,
@@ -117,7 +133,12 @@ func devTemplateRun(ctx context.Context, o devOptions, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	tools := &templateTools{o: o, log: logger}
+	cfg.Extend = tools.extend
 	s, err := stack.Start(ctx, cfg)
+	if err != nil {
+		tools.shutdown(context.WithoutCancel(ctx))
+	}
 	if errors.Is(err, local.ErrInvalidConfig) {
 		return usageError{err}
 	}
@@ -127,6 +148,8 @@ func devTemplateRun(ctx context.Context, o devOptions, stdout, stderr io.Writer)
 	fmt.Fprintf(stdout, "WebSocket URL:       %s\n", s.WebSocketURL())
 	fmt.Fprintf(stdout, "Management endpoint: %s\n", s.ManagementEndpoint())
 	fmt.Fprintf(stdout, "TLS endpoint:        %s (what functions build from domainName; its CA is in AWS_CA_BUNDLE)\n", s.TLSEndpoint())
+	fmt.Fprintf(stdout, "Dev console:         %s\n", tools.consoleURL)
+	fmt.Fprintf(stdout, "Metrics:             %s\n", tools.metrics.url)
 	for _, out := range s.Outputs() {
 		fmt.Fprintf(stdout, "Output %s: %s\n", out.Name, out.Value)
 	}
@@ -140,7 +163,7 @@ func devTemplateRun(ctx context.Context, o devOptions, stdout, stderr io.Writer)
 	logger.Info("streamer dev: shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
 	defer cancel()
-	if err := s.Shutdown(sctx); err != nil {
+	if err := errors.Join(s.Shutdown(sctx), tools.shutdown(sctx)); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	fmt.Fprintln(stdout, "stopped")

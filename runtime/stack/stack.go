@@ -23,6 +23,7 @@ import (
 
 	"github.com/streamer-go/streamer/runtime/awsproxy"
 	"github.com/streamer-go/streamer/runtime/ddbstream"
+	"github.com/streamer-go/streamer/runtime/dynalite"
 	"github.com/streamer-go/streamer/runtime/invokeapi"
 	"github.com/streamer-go/streamer/runtime/lambdart"
 	"github.com/streamer-go/streamer/runtime/local"
@@ -57,9 +58,14 @@ type Config struct {
 	// AWS::ApiGatewayV2::Stage. Empty means local.DefaultStage.
 	Stage string
 	// DynamoDBEndpoint is the DynamoDB-API server that holds the
-	// template's tables (for instance dynalite). Empty leaves the tables
-	// out, with a "not emulated:" line.
+	// template's tables (for instance dynalite). Empty means Dynalite's
+	// server.
 	DynamoDBEndpoint string
+	// Dynalite, when DynamoDBEndpoint is empty and the template declares
+	// tables, is how Start runs a DynamoDB-API server of its own: dynalite,
+	// tables in memory, stopped at Shutdown. Nil (or a dynalite that cannot
+	// start) leaves the tables out, with a "not emulated:" line.
+	Dynalite *dynalite.Options
 	// Concurrency is the processes per function at most. Zero means
 	// lambdart.DefaultConcurrency.
 	Concurrency int
@@ -88,6 +94,13 @@ type Config struct {
 	// Observer, when set, is told of the gateway's connections, route
 	// invocations and @connections calls.
 	Observer local.Observer
+	// Extend, when set, adds to what the API's port serves (a dev console,
+	// /metrics): Start calls it once the stage and the address are known
+	// (WebSocketURL, ManagementEndpoint, Stage), before the gateway is
+	// made. It returns an Observer for the gateway (nil for none) and a
+	// function that, given the gateway, returns the handler of the port,
+	// which passes what it does not serve itself to the gateway.
+	Extend func(*Stack) (local.Observer, func(*local.Gateway) http.Handler, error)
 	// ConfigureGateway, when set, adjusts the gateway's configuration
 	// before it is created: access rules, signature checks, quotas and
 	// faults (see local.Config).
@@ -107,14 +120,18 @@ type Config struct {
 type Stack struct {
 	wsURL, endpoint, tlsEndpoint string
 	addr                         string // the API's listening address
+	dynamoEndpoint               string
 
 	app       *template.App
 	gw        *local.Gateway
+	srv       *http.Server // serves ln when Extend adds paths; nil: the gateway does
+	stage     string
 	ln        *tlsmux.Listener
 	functions map[string]*lambdart.Function
 	proxy     *ddbstream.Proxy
 	proxySrv  *http.Server
 	aws       *awsproxy.Proxy
+	dynalite  *dynalite.Server
 	invoke    *invokeapi.Server
 	gwReady   atomic.Pointer[local.Gateway]
 	stopBg    context.CancelFunc
@@ -131,6 +148,11 @@ type Stack struct {
 // WebSocketURL is the URL clients connect to: ws://ADDR/{stage}.
 func (s *Stack) WebSocketURL() string { return s.wsURL }
 
+// DynamoDBEndpoint is the DynamoDB endpoint holding the template's
+// tables: Config.DynamoDBEndpoint, or the dynalite Start ran; empty when
+// there is none.
+func (s *Stack) DynamoDBEndpoint() string { return s.dynamoEndpoint }
+
 // ManagementEndpoint is the @connections endpoint over plain HTTP:
 // http://ADDR/{stage}.
 func (s *Stack) ManagementEndpoint() string { return s.endpoint }
@@ -143,6 +165,19 @@ func (s *Stack) TLSEndpoint() string { return s.tlsEndpoint }
 // Outputs are the template's Outputs with the WebSocket API's AWS
 // endpoint replaced by the local one (see template.App.LocalOutputs).
 func (s *Stack) Outputs() []template.Output { return s.app.LocalOutputs(s.addr) }
+
+// Stage is the stage the API serves: the template's, or Config.Stage.
+func (s *Stack) Stage() string { return s.stage }
+
+// RouteKeys are the route keys of the template's API, sorted.
+func (s *Stack) RouteKeys() []string {
+	keys := make([]string, 0, len(s.app.API.Routes))
+	for _, r := range s.app.API.Routes {
+		keys = append(keys, r.Key)
+	}
+	sort.Strings(keys)
+	return keys
+}
 
 // Gateway is the local API Gateway in front of the functions.
 func (s *Stack) Gateway() *local.Gateway { return s.gw }
@@ -234,6 +269,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		stage = cfg.Stage
 		notice("not emulated: the template declares no AWS::ApiGatewayV2::Stage; serving stage %q", stage)
 	}
+	s.stage = stage
 	s.wsURL = "ws://" + inner.Addr().String() + "/" + stage
 	s.endpoint = "http://" + inner.Addr().String() + "/" + stage
 	s.tlsEndpoint = "https://" + domain + "/" + stage
@@ -242,9 +278,21 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		notice("not emulated: %s", line)
 	}
 
+	if cfg.DynamoDBEndpoint == "" && len(app.Tables) > 0 && cfg.Dynalite != nil {
+		srv, err := dynalite.Start(ctx, *cfg.Dynalite)
+		if err != nil {
+			notice("not emulated: a DynamoDB-API server for the template's tables: %v (pass --dynamodb-endpoint, or install Node.js 20+)", err)
+		} else {
+			s.dynalite = srv
+			undo = append(undo, func() { srv.Close() })
+			cfg.DynamoDBEndpoint = srv.Endpoint
+			notice("DynamoDB: dynalite %s at %s, tables in memory, started from %s (a DynamoDB endpoint of your own: --dynamodb-endpoint)", dynalite.Version, srv.Endpoint, srv.Dir)
+		}
+	}
 	// DynamoDB: the template's tables at cfg.DynamoDBEndpoint, behind the
 	// stream proxy when a stream feeds a function.
 	dynamoForFunctions := cfg.DynamoDBEndpoint
+	s.dynamoEndpoint = cfg.DynamoDBEndpoint
 	streams := map[string]*ddbstream.Stream{}
 	if len(app.Tables) > 0 && cfg.DynamoDBEndpoint == "" {
 		notice("not emulated: the template's DynamoDB tables (no DynamoDB endpoint given; functions reach no DynamoDB)")
@@ -476,6 +524,13 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
 		}
 	}
+	var extObs local.Observer
+	var wrap func(*local.Gateway) http.Handler
+	if cfg.Extend != nil {
+		if extObs, wrap, err = cfg.Extend(s); err != nil {
+			return nil, err
+		}
+	}
 	gwCfg := local.Config{
 		Stage:                    stage,
 		RouteSelectionExpression: app.API.RouteSelectionExpression,
@@ -487,7 +542,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		AllowedOrigins:           cfg.AllowedOrigins,
 		DomainName:               domain,
 		APIID:                    app.APIID,
-		Observer:                 cfg.Observer,
+		Observer:                 local.JoinObservers(cfg.Observer, extObs),
 		Logger:                   logger,
 	}
 	if cfg.ConfigureGateway != nil {
@@ -500,8 +555,16 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.gwReady.Store(s.gw)
+	if wrap != nil {
+		// The port's own server: what Extend adds, then the gateway.
+		s.srv = local.ServerTimeouts(&http.Server{Handler: wrap(s.gw), ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)})
+	}
 	go func() {
-		s.serveErr = s.gw.Serve(s.ln)
+		if s.srv != nil {
+			s.serveErr = s.srv.Serve(s.ln)
+		} else {
+			s.serveErr = s.gw.Serve(s.ln)
+		}
 		close(s.done)
 	}()
 	for _, id := range ids {
@@ -535,6 +598,13 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 }
 
 func (s *Stack) shutdown(ctx context.Context) error {
+	var srvErr error
+	if s.srv != nil {
+		// The console's and /metrics' requests end; the gateway's
+		// Shutdown then closes the WebSockets, which http.Server does not
+		// track once hijacked.
+		srvErr = s.srv.Shutdown(ctx)
+	}
 	gwErr := s.gw.Shutdown(ctx)
 	<-s.done
 	serveErr := s.Err()
@@ -553,8 +623,11 @@ func (s *Stack) shutdown(ctx context.Context) error {
 	if s.proxy != nil {
 		s.proxy.Close()
 	}
+	if s.dynalite != nil {
+		s.dynalite.Close()
+	}
 	os.RemoveAll(s.tmp)
-	return errors.Join(gwErr, serveErr, invokeErr)
+	return errors.Join(srvErr, gwErr, serveErr, invokeErr)
 }
 
 // serveManagement serves the management API of the WebSocket API to the

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package dynalite
+
+import "syscall"
+
+func dieWithParent(*syscall.SysProcAttr) {}
