@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,4 +130,44 @@ func rssKB(pid int) int {
 		}
 	}
 	return 0
+}
+
+// BenchmarkBurst measures a burst of 1,000 concurrent invocations of a
+// short handler on a warm process (a thousand $disconnects at once): the
+// pool decides how many processes to add while the backlog drains.
+//
+//	go test -run '^$' -bench Burst -benchtime 3x ./runtime/lambdart/
+func BenchmarkBurst(b *testing.B) {
+	for _, rt := range []string{"provided.al2023", "nodejs20.x"} {
+		for _, conc := range []int{4, 48} {
+			b.Run(rt+"/concurrency="+strconv.Itoa(conc), func(b *testing.B) {
+				cfg := benchConfig(b, rt)
+				cfg.Concurrency = conc
+				f, err := lambdart.New(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer f.Close()
+				ctx := context.Background()
+				if _, err := f.Invoke(ctx, payloadFor(rt)); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for range b.N {
+					var wg sync.WaitGroup
+					for range 1000 {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							if _, err := f.Invoke(ctx, payloadFor(rt)); err != nil {
+								b.Error(err)
+							}
+						}()
+					}
+					wg.Wait()
+				}
+				b.ReportMetric(float64(f.Processes()), "processes")
+			})
+		}
+	}
 }

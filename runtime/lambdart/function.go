@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -101,13 +102,14 @@ type Function struct {
 	procs   map[*process]bool
 	gen     int           // bumped on every watched change
 	stale   chan struct{} // closed (and replaced) when gen changes
-	changed chan struct{} // closed (and replaced) when a process exits or gets busy
+	changed chan struct{} // closed (and replaced) when a process exits or the code changes
 	waiting int           // invocations waiting for a process
 	built   int           // the gen the last successful build was for; -1 never
-	// avgRun and avgInit are moving averages of an invocation's run time
-	// and of a process's start until its first /next; runs counts the
-	// invocations measured. They size the pool (needProcessLocked).
-	avgRun, avgInit time.Duration
+	// avgRun and avgCold are moving averages of a warm invocation's run
+	// time and of a process's start until its first answer; runs counts
+	// the warm invocations measured. They size the pool
+	// (needProcessLocked).
+	avgRun, avgCold time.Duration
 	runs            int
 	closed          bool
 	buildMu         sync.Mutex
@@ -279,7 +281,7 @@ func (f *Function) dispatch(ctx context.Context, inv *invocation) (*process, err
 			return <-inv.taken, nil
 		case <-startedExit:
 		case <-changed:
-			// A process exited, got busy or the code changed: there may
+			// A process exited or the code changed: there may
 			// be room to start one.
 		case <-again:
 			// The running invocations may be slower than they looked.
@@ -336,18 +338,24 @@ func (f *Function) maybeStart(ctx context.Context) (*process, <-chan struct{}, t
 // needProcessLocked decides whether waiting invocations need one more
 // process. Lambda starts an environment for every concurrent request; on
 // one machine a cold start takes CPU from the processes already running,
-// so a process is added only when the backlog would take the running ones
-// longer to clear than a cold start takes: a burst of short invocations
-// (a thousand $disconnects) drains through the warm processes, a backlog
-// of slow ones grows the pool up to Concurrency. A process whose current
-// invocation has already run longer than a cold start does not count as
-// one that will soon be free. When it holds back, recheck says when to
-// decide again (the running invocations may turn out slow).
+// so a process is added only when the backlog would take the warm ones
+// longer to clear than a cold start takes (start to first answer), and
+// at most one cold start per CPU runs at a time. Invocations shorter than
+// a cold start get at most shortPool processes: a burst of them (a
+// thousand $disconnects) drains through warm processes that keep the CPUs
+// busy, while a backlog of slow ones (waiting on I/O) grows the pool up
+// to Concurrency. A
+// process whose current invocation has already run longer than a cold
+// start does not count as one that will soon be free. When it holds
+// back, recheck says when to decide again (the running invocations may
+// turn out slow, a cold start may end, a process may take another's
+// invocation).
 func (f *Function) needProcessLocked() (start bool, recheck time.Duration) {
+	wait := min(max(f.avgCold/4, 10*time.Millisecond), time.Second)
 	if len(f.procs) >= f.cfg.Concurrency {
-		return false, 0
+		return false, wait
 	}
-	free, soon := 0, 0
+	free, soon, starting := 0, 0, 0
 	now := time.Now()
 	for p := range f.procs {
 		if p.gen != f.gen {
@@ -355,29 +363,46 @@ func (f *Function) needProcessLocked() (start bool, recheck time.Duration) {
 		}
 		busy, ready, takenAt := p.state()
 		switch {
+		case !ready:
+			starting++
+			free++
 		case !busy:
 			free++
-			if ready {
-				soon++
-			}
-		case now.Sub(takenAt) < f.avgInit:
+			soon++
+		case now.Sub(takenAt) < f.avgCold:
 			soon++
 		}
 	}
 	backlog := f.waiting - free
 	if backlog <= 0 {
-		return false, 0
+		return false, wait
 	}
-	if soon == 0 || f.runs == 0 {
+	switch {
+	case starting >= maxColdStarts:
+		return false, wait
+	case soon == 0 || f.runs == 0:
+		return true, 0
+	case len(f.procs) >= shortPool && f.avgRun < f.avgCold:
+		// Invocations shorter than a cold start keep the CPUs busy
+		// rather than wait: more processes only share the same CPUs.
+		return false, wait
+	case time.Duration(backlog)*f.avgRun/time.Duration(soon) > f.avgCold:
 		return true, 0
 	}
-	if time.Duration(backlog)*f.avgRun/time.Duration(soon) > f.avgInit {
-		return true, 0
-	}
-	return false, min(max(f.avgInit, 10*time.Millisecond), time.Second)
+	return false, wait
 }
 
-// observeRun and observeInit update the moving averages (weight 1/4).
+// maxColdStarts bounds the processes of one function starting at once:
+// more than one per CPU only slows each.
+var maxColdStarts = max(1, runtime.NumCPU())
+
+// shortPool is the most processes invocations shorter than a cold start
+// get: two per CPU, at least 4.
+var shortPool = max(4, 2*runtime.NumCPU())
+
+// observeRun and observeCold update the moving averages (weight 1/4):
+// a warm invocation's run time, and a process's start to its first
+// answer.
 func (f *Function) observeRun(d time.Duration) {
 	f.mu.Lock()
 	f.avgRun = movingAverage(f.avgRun, d, f.runs == 0)
@@ -385,9 +410,9 @@ func (f *Function) observeRun(d time.Duration) {
 	f.mu.Unlock()
 }
 
-func (f *Function) observeInit(d time.Duration) {
+func (f *Function) observeCold(d time.Duration) {
 	f.mu.Lock()
-	f.avgInit = movingAverage(f.avgInit, d, f.avgInit == 0)
+	f.avgCold = movingAverage(f.avgCold, d, f.avgCold == 0)
 	f.mu.Unlock()
 }
 

@@ -205,12 +205,8 @@ func (p *process) next(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
-	first := !p.ready
 	p.ready = true
 	p.mu.Unlock()
-	if first {
-		p.f.observeInit(time.Since(p.started))
-	}
 	var idle <-chan time.Time
 	if p.f.cfg.IdleTimeout > 0 {
 		t := time.NewTimer(p.f.cfg.IdleTimeout)
@@ -227,9 +223,9 @@ func (p *process) next(w http.ResponseWriter, r *http.Request) {
 		p.busy = true
 		p.takenAt = now
 		p.mu.Unlock()
-		p.f.mu.Lock()
-		p.f.poolChangedLocked()
-		p.f.mu.Unlock()
+		// The waiting invocations are not woken here: with a thousand
+		// waiting, a wake-up per hand-off costs more than the
+		// invocations; they decide again on their recheck timer.
 		inv.taken <- p
 		h := w.Header()
 		h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
@@ -267,8 +263,13 @@ func (p *process) answer(w http.ResponseWriter, r *http.Request, id string, isEr
 	p.current = nil
 	p.busy = false
 	ran := time.Since(p.takenAt)
+	first := p.served == 1
 	p.mu.Unlock()
-	p.f.observeRun(ran)
+	if first {
+		p.f.observeCold(time.Since(p.started))
+	} else {
+		p.f.observeRun(ran)
+	}
 	var res result
 	switch {
 	case len(body) > MaxResponseBytes:

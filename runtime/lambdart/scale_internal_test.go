@@ -8,11 +8,12 @@ import (
 // TestNeedProcess: a backlog of short invocations drains through the
 // warm processes; one that would take them longer than a cold start, or
 // processes stuck in invocations longer than a cold start, starts
-// another; Concurrency caps the pool.
+// another; Concurrency caps the pool and the CPUs the cold starts at
+// once.
 func TestNeedProcess(t *testing.T) {
 	now := time.Now()
-	pool := func(waiting, concurrency int, runs int, avgRun, avgInit time.Duration, procs ...*process) *Function {
-		f := &Function{cfg: Config{Concurrency: concurrency}, procs: map[*process]bool{}, waiting: waiting, runs: runs, avgRun: avgRun, avgInit: avgInit}
+	pool := func(waiting, concurrency int, runs int, avgRun, avgCold time.Duration, procs ...*process) *Function {
+		f := &Function{cfg: Config{Concurrency: concurrency}, procs: map[*process]bool{}, waiting: waiting, runs: runs, avgRun: avgRun, avgCold: avgCold}
 		for _, p := range procs {
 			f.procs[p] = true
 		}
@@ -21,6 +22,20 @@ func TestNeedProcess(t *testing.T) {
 	busy := func(since time.Duration) *process { return &process{busy: true, ready: true, takenAt: now.Add(-since)} }
 	idle := func() *process { return &process{ready: true} }
 	starting := func() *process { return &process{} }
+	busies := func(n int) []*process {
+		out := make([]*process, n)
+		for i := range out {
+			out[i] = busy(0)
+		}
+		return out
+	}
+	starts := func(n int) []*process {
+		out := make([]*process, n)
+		for i := range out {
+			out[i] = starting()
+		}
+		return out
+	}
 	for _, tc := range []struct {
 		name  string
 		f     *Function
@@ -32,7 +47,11 @@ func TestNeedProcess(t *testing.T) {
 		{"no measurement yet", pool(2, 8, 0, 0, 0, busy(0)), true},
 		{"short backlog drains", pool(50, 8, 10, time.Millisecond, 100*time.Millisecond, busy(0), busy(0)), false},
 		{"long backlog grows", pool(500, 8, 10, time.Millisecond, 100*time.Millisecond, busy(0), busy(0)), true},
+		{"short invocations stop at shortPool", pool(5000, 64, 10, time.Millisecond, 100*time.Millisecond, busies(shortPool)...), false},
+		{"slow invocations grow past shortPool", pool(5000, 64, 10, time.Second, 100*time.Millisecond, busies(shortPool)...), true},
 		{"a starting process counts as free", pool(1, 8, 10, time.Second, 100*time.Millisecond, busy(0), starting()), false},
+		{"cold starts at once are bounded", pool(maxColdStarts+5, 64, 0, 0, 0, starts(maxColdStarts)...), false},
+		{"a burst before any measurement starts processes", pool(50, 64, 0, 0, 0, busy(0)), true},
 		{"stuck processes do not count", pool(1, 8, 10, time.Millisecond, 100*time.Millisecond, busy(time.Second)), true},
 		{"at Concurrency", pool(500, 2, 10, time.Second, time.Millisecond, busy(0), busy(0)), false},
 	} {

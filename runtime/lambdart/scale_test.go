@@ -1,6 +1,7 @@
 package lambdart_test
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -25,27 +26,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // each get a process of their own up to Concurrency, above the old cap
 // of 4.
 func TestPoolGrowsPastFourForSlowInvocations(t *testing.T) {
-	f, _ := newGoFunction(t, func(c *lambdart.Config) { c.Concurrency = 8 })
+	f, _ := newGoFunction(t, func(c *lambdart.Config) { c.Concurrency = 8; c.Timeout = time.Minute })
 	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for range 8 {
+	for range 10 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := invoke(t, f, `{"op":"sleep","ms":1500}`)
-			errs <- err
+			// Still running when the pool is checked; Close ends them.
+			_, _ = f.Invoke(context.Background(), []byte(`{"op":"sleep","ms":40000}`))
 		}()
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	waitFor(t, "8 processes", func() bool { return f.Processes() == 8 })
+	time.Sleep(100 * time.Millisecond)
 	if n := f.Processes(); n != 8 {
-		t.Fatalf("%d processes after 8 concurrent 1.5 s invocations with concurrency 8, want 8", n)
+		t.Errorf("%d processes with concurrency 8", n)
 	}
+	f.Close()
+	wg.Wait()
 }
 
 // TestIdleProcessesAreReaped: a process unused for IdleTimeout stops, as

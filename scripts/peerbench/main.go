@@ -1,0 +1,407 @@
+// Command peerbench measures a chat app (AWS's simple-websockets-chat-app
+// shape: $connect stores the connection in DynamoDB, $disconnect deletes
+// it, sendmessage posts to every stored connection) served by a local
+// WebSocket runtime, so `streamer dev --template` and a peer such as
+// serverless-offline can be compared on the same app, in interleaved
+// rounds. Each round starts the server fresh and measures, in order:
+//
+//   - cold: from launching the server's command to the first $connect
+//     answered (the server's start and the $connect function's cold
+//     start);
+//   - connect: -connections clients connecting in batches of -batch;
+//   - pss: the PSS of the server and all its descendants while the
+//     clients stay connected and idle, -settle after they connected;
+//   - drain: the clients leave; time until the table is empty (every
+//     $disconnect ran);
+//   - fanout: -fanout clients connect, one sends a message; the median
+//     over 5 sends of the time until all received it.
+//
+// It prints one line per round and server, then the medians.
+//
+//	go run ./scripts/peerbench -ddb http://127.0.0.1:8000 -rounds 5 \
+//	  -server 'streamer=ws://127.0.0.1:{port}/Prod=streamer dev --template cmd/streamer/testdata/chat/template.yaml --addr 127.0.0.1:{port} --dynamodb-endpoint {ddb} --parameter-overrides TableName={table} --no-watch' \
+//	  -server 'offline=ws://127.0.0.1:{port}=/tmp/peer/run.sh {port} {table}'
+//
+// {port}, {table} and {ddb} are filled in per round; each command runs
+// with its own process group and is stopped (SIGINT, then SIGKILL) at the
+// end of its round. Commands run through sh -c.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/coder/websocket"
+)
+
+type server struct{ name, url, cmd string }
+
+type serverList []server
+
+func (l *serverList) String() string { return fmt.Sprint(*l) }
+
+func (l *serverList) Set(v string) error {
+	name, rest, ok1 := strings.Cut(v, "=")
+	url, cmd, ok2 := strings.Cut(rest, "=")
+	if !ok1 || !ok2 {
+		return errors.New("want NAME=URL=COMMAND")
+	}
+	*l = append(*l, server{name, url, cmd})
+	return nil
+}
+
+type result struct {
+	cold, connect, drain, fanout time.Duration
+	pss                          int64 // KiB
+}
+
+func main() {
+	var servers serverList
+	ddb := flag.String("ddb", "", "DynamoDB endpoint (dynalite)")
+	rounds := flag.Int("rounds", 5, "interleaved rounds")
+	conns := flag.Int("connections", 1000, "clients for connect, PSS and drain")
+	batch := flag.Int("batch", 50, "clients connecting at once")
+	fanout := flag.Int("fanout", 100, "clients for the fan-out")
+	settle := flag.Duration("settle", 15*time.Second, "wait after connecting before PSS (longer than the servers' idle reap)")
+	flag.Var(&servers, "server", "NAME=URL=COMMAND (repeatable)")
+	flag.Parse()
+	if *ddb == "" || len(servers) == 0 {
+		fmt.Fprintln(os.Stderr, "peerbench: -ddb and -server are required")
+		os.Exit(2)
+	}
+	client := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: ddb,
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	all := map[string][]result{}
+	for r := range *rounds {
+		for _, s := range servers {
+			res, err := round(client, *ddb, s, r, *conns, *batch, *fanout, *settle)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "peerbench: %s round %d: %v\n", s.name, r, err)
+				os.Exit(1)
+			}
+			fmt.Printf("round %d %-10s cold %7.1f ms  connect %6.2f s  pss %6.1f MiB  drain %6.2f s  fanout %6.1f ms\n",
+				r, s.name, ms(res.cold), res.connect.Seconds(), float64(res.pss)/1024, res.drain.Seconds(), ms(res.fanout))
+			all[s.name] = append(all[s.name], res)
+		}
+	}
+	fmt.Println("medians:")
+	for _, s := range servers {
+		rs := all[s.name]
+		med := func(f func(result) float64) float64 {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = f(r)
+			}
+			slices.Sort(v)
+			return v[len(v)/2]
+		}
+		fmt.Printf("%-10s cold %7.1f ms  connect %6.2f s  pss %6.1f MiB  drain %6.2f s  fanout %6.1f ms\n", s.name,
+			med(func(r result) float64 { return ms(r.cold) }), med(func(r result) float64 { return r.connect.Seconds() }),
+			med(func(r result) float64 { return float64(r.pss) / 1024 }), med(func(r result) float64 { return r.drain.Seconds() }),
+			med(func(r result) float64 { return ms(r.fanout) }))
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func round(client *dynamodb.Client, ddb string, s server, r, conns, batch, fanout int, settle time.Duration) (res result, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	port, err := freePort()
+	if err != nil {
+		return res, err
+	}
+	table := fmt.Sprintf("peerbench_%s_%d_%d", s.name, r, time.Now().UnixNano()%1e6)
+	defer client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	fill := strings.NewReplacer("{port}", strconv.Itoa(port), "{table}", table, "{ddb}", ddb)
+	url := fill.Replace(s.url)
+	cmd := exec.Command("sh", "-c", fill.Replace(s.cmd))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logf, err := os.CreateTemp("", "peerbench-"+s.name+"-*.log")
+	if err != nil {
+		return res, err
+	}
+	defer os.Remove(logf.Name())
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	launched := time.Now()
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	defer stop(cmd)
+	if err := waitPort(ctx, port); err != nil {
+		out, _ := os.ReadFile(logf.Name())
+		return res, fmt.Errorf("%w\n%s", err, out)
+	}
+	// A server that creates the template's tables has made it by now.
+	if _, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}); err != nil {
+		var inUse *types.ResourceInUseException
+		if err := createTable(ctx, client, table); err != nil && !errors.As(err, &inUse) {
+			return res, err
+		}
+	}
+
+	first, err := dial(ctx, url)
+	if err != nil {
+		out, _ := os.ReadFile(logf.Name())
+		return res, fmt.Errorf("first connect: %w\n%s", err, out)
+	}
+	res.cold = time.Since(launched)
+	first.CloseNow()
+	if err := waitCount(ctx, client, table, 0); err != nil {
+		return res, err
+	}
+
+	start := time.Now()
+	clients, err := connect(ctx, url, conns, batch)
+	if err != nil {
+		out, _ := os.ReadFile(logf.Name())
+		return res, fmt.Errorf("%w\nserver output:\n%s", err, tail(string(out), 30))
+	}
+	res.connect = time.Since(start)
+	if err := waitCount(ctx, client, table, conns); err != nil {
+		return res, err
+	}
+	time.Sleep(settle)
+	res.pss = treePSS(cmd.Process.Pid)
+
+	// Everyone leaves at once; a close handshake waits for the server's
+	// answer, so the closes run side by side.
+	start = time.Now()
+	var closing sync.WaitGroup
+	for _, c := range clients {
+		closing.Add(1)
+		go func() {
+			defer closing.Done()
+			c.Close(websocket.StatusNormalClosure, "")
+		}()
+	}
+	closing.Wait()
+	if err := waitCount(ctx, client, table, 0); err != nil {
+		return res, err
+	}
+	res.drain = time.Since(start)
+
+	clients, err = connect(ctx, url, fanout, batch)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		for _, c := range clients {
+			c.CloseNow()
+		}
+	}()
+	if err := waitCount(ctx, client, table, fanout); err != nil {
+		return res, err
+	}
+	var times []time.Duration
+	for i := range 6 {
+		msg := fmt.Sprintf("hello %d", i)
+		start := time.Now()
+		if err := clients[0].Write(ctx, websocket.MessageText, []byte(`{"action":"sendmessage","data":"`+msg+`"}`)); err != nil {
+			return res, err
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, len(clients))
+		for _, c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				_, b, err := c.Read(rctx)
+				if err == nil && string(b) != msg {
+					err = fmt.Errorf("got %q, want %q", b, msg)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			return res, fmt.Errorf("fan-out: %w", err)
+		}
+		if i > 0 { // the first send warms sendmessage
+			times = append(times, time.Since(start))
+		}
+	}
+	slices.Sort(times)
+	res.fanout = times[len(times)/2]
+	return res, nil
+}
+
+func dial(ctx context.Context, url string) (*websocket.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(dctx, url, nil)
+	return c, err
+}
+
+func connect(ctx context.Context, url string, n, batch int) ([]*websocket.Conn, error) {
+	out := make([]*websocket.Conn, 0, n)
+	for len(out) < n {
+		k := min(batch, n-len(out))
+		got := make([]*websocket.Conn, k)
+		errs := make([]error, k)
+		var wg sync.WaitGroup
+		for i := range k {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got[i], errs[i] = dial(ctx, url)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+func createTable(ctx context.Context, c *dynamodb.Client, name string) error {
+	_, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("connectionId"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("connectionId"), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest,
+	})
+	return err
+}
+
+// waitCount polls the table until it holds n items.
+func waitCount(ctx context.Context, c *dynamodb.Client, table string, n int) error {
+	for {
+		out, err := c.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), Select: types.SelectCount, ConsistentRead: aws.Bool(true)})
+		if err == nil && int(out.Count) == n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			got := -1
+			if out != nil {
+				got = int(out.Count)
+			}
+			return fmt.Errorf("table %s: %d items, want %d: %w (%v)", table, got, n, ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitPort(ctx context.Context, port int) error {
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("port %d never opened: %w", port, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func stop(cmd *exec.Cmd) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+	// Function processes have process groups of their own; they die with
+	// their parent (PDEATHSIG) or here.
+	for _, pid := range descendants(cmd.Process.Pid) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
+}
+
+// descendants lists pid's child processes, recursively, from /proc.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 {
+			continue
+		}
+		p, _ := strconv.Atoi(strings.Fields(s)[0])
+		pp, _ := strconv.Atoi(f[1])
+		children[pp] = append(children[pp], p)
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// treePSS sums the Pss of pid and its descendants, in KiB.
+func treePSS(pid int) int64 {
+	var total int64
+	for _, p := range append([]int{pid}, descendants(pid)...) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", p))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "Pss:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				total += kb
+			}
+		}
+	}
+	return total
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
