@@ -7,8 +7,9 @@
 // function to pick the handler; every other setting comes from
 // awslambda.ConfigFromEnv.
 //
-// Replace the actions (echo below, broadcast and report in actions.go)
-// with your own: everything else is wiring.
+// The actions are examples/demoapp's (echo, whoami, broadcast, report),
+// the same code `streamer dev` runs: replace the demoapp.Register call in
+// build with your own actions; everything else is wiring.
 //
 // Build it for the provided.al2023 runtime on arm64:
 //
@@ -30,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/streamer-go/streamer/awslambda"
+	"github.com/streamer-go/streamer/examples/demoapp"
 	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
@@ -120,10 +122,9 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 		streamer.WithChannels(chans),
 		streamer.WithSyncTimeout(cfg.SyncTimeout),
 		streamer.WithLogger(log))
-	router.HandleFunc("echo", func(ctx context.Context, req *streamer.Request) (any, error) {
-		return req.Payload, nil
-	})
-	registerActions(router, st, fanOut)
+	// The demo's actions, the code `streamer dev` runs in process: put
+	// your own here (router.HandleFunc, router.HandleAsync).
+	demoapp.Register(router, st, fanOut)
 
 	connectOpts := []streamer.ConnectOption{streamer.WithConnectLogger(log), streamer.WithConnectionCleanup(chans)}
 	if verifier != nil {

@@ -4,16 +4,9 @@
 // the router, the async processor with progress, replies through
 // @connections). It owns nothing wire-level.
 //
-// Actions:
-//   - echo (sync): data is the payload.
-//   - whoami (sync): data is the connection ID and the identity the router
-//     read from the connection record ([Identity]); never the payload's.
-//   - broadcast (sync): the payload, as sent, goes to every connection of
-//     the caller's tenant (the caller's included); data counts them
-//     ([BroadcastResult]).
-//   - report (async): runs for 5 s (or {"seconds": n}, up to 60), reports
-//     progress every 100 ms, then completes with a [ReportResult]; a cancel
-//     stops it.
+// The actions (echo, whoami, broadcast, report) are examples/demoapp's,
+// the same code examples/lambda deploys to Lambda; this package adds what
+// is `streamer dev`'s own: the anonymous identity and the demo channels.
 //
 // With auth off, [AnonymousIdentity] makes every connection user
 // "anonymous" in tenant "default".

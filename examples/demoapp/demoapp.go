@@ -1,4 +1,4 @@
-package main
+package demoapp
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/streamer-go/streamer/pkg/channel"
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/progress"
 	"github.com/streamer-go/streamer/pkg/protocol"
@@ -15,35 +14,70 @@ import (
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
-// The example's actions besides echo. They answer exactly as the
-// in-process `streamer dev` demo's (cmd/streamer/internal/demo, which an
-// example cannot import): TestTemplateParityWithTheDemo runs both and
-// compares every message but ids and timestamps, so a change to one that
-// is not made to the other fails there.
+// The actions the demo registers.
 const (
+	ActionEcho      = "echo"
+	ActionWhoami    = "whoami"
 	ActionBroadcast = "broadcast"
 	ActionReport    = "report"
 )
 
-// Report's pacing: a run lasts DefaultReportSeconds unless the payload
-// asks for another length up to MaxReportSeconds (inside the template's
-// default ProcessorTimeout of 300 s), with a progress update every ReportInterval (the
-// progress reporter's default rate, so none is coalesced away on a quiet
-// machine).
+// Report's pacing: a run lasts DefaultReportSeconds unless the payload asks
+// for another length up to MaxReportSeconds (inside the template's default
+// ProcessorTimeout of 300 s), and reports progress every ReportInterval
+// (the progress reporter's default rate, so none is coalesced away).
 const (
 	DefaultReportSeconds = 5.0
 	MaxReportSeconds     = 60.0
 	ReportInterval       = 100 * time.Millisecond
 )
 
-// registerActions adds broadcast and report to r. broadcast lists the
-// caller's tenant in conns and posts through fanOut: on Lambda without
-// STREAMER_MANAGEMENT_ENDPOINT that is channel.SendEach, one Send per
-// connection through its record, which names the endpoint the connection
-// came in on.
-func registerActions(r *streamer.Router, conns store.ConnectionStore, fanOut channel.Broadcaster) {
-	r.HandleFunc(ActionBroadcast, (&broadcaster{conns: conns, send: fanOut}).serve)
+// Broadcaster is what broadcast needs to post: a *connection.Manager, or
+// channel.SendEach on Lambda without a management endpoint of its own.
+type Broadcaster interface {
+	Broadcast(ctx context.Context, connectionIDs []string, message any) error
+}
+
+var _ Broadcaster = (*connection.Manager)(nil)
+
+// Register adds the demo's actions to r. broadcast lists the caller's
+// tenant in conns and sends through b.
+func Register(r *streamer.Router, conns store.ConnectionStore, b Broadcaster) {
+	r.HandleFunc(ActionEcho, echo)
+	r.HandleFunc(ActionWhoami, whoami)
+	r.HandleFunc(ActionBroadcast, (&broadcaster{conns: conns, send: b}).serve)
 	r.HandleAsync(ActionReport, streamer.AsyncHandlerOf(report))
+}
+
+// echo answers with the payload (null when there is none).
+func echo(_ context.Context, req *streamer.Request) (any, error) {
+	if req.Payload == nil {
+		return nil, nil
+	}
+	return req.Payload, nil
+}
+
+// Identity is whoami's data.
+type Identity struct {
+	ConnectionID string   `json:"connectionId"`
+	UserID       string   `json:"userId"`
+	TenantID     string   `json:"tenantId"`
+	Permissions  []string `json:"permissions"`
+}
+
+// whoami answers with the identity the router read from the connection
+// record; the payload is never consulted.
+func whoami(_ context.Context, req *streamer.Request) (any, error) {
+	perms := req.Identity.Permissions
+	if perms == nil {
+		perms = []string{}
+	}
+	return Identity{
+		ConnectionID: req.ConnectionID,
+		UserID:       req.Identity.UserID,
+		TenantID:     req.Identity.TenantID,
+		Permissions:  perms,
+	}, nil
 }
 
 // BroadcastResult is broadcast's data: how many of the tenant's
@@ -55,14 +89,14 @@ type BroadcastResult struct {
 
 type broadcaster struct {
 	conns store.ConnectionStore
-	send  channel.Broadcaster
+	send  Broadcaster
 }
 
 // serve posts the payload, exactly as the caller sent it, to every
 // connection of the caller's tenant (the caller's included), inside a
-// relay envelope that names the sender, and answers with the count:
-// whatever the payload says, no client takes it for a protocol message.
-// Sending finishes before the answer, so the caller gets its copy first.
+// relay envelope that names the sender: whatever the payload says, no
+// client takes it for a protocol message. Sending finishes before the
+// answer, so the caller gets its copy first; the answer is the count.
 func (b *broadcaster) serve(ctx context.Context, req *streamer.Request) (any, error) {
 	if req.Payload == nil {
 		return nil, streamer.NewClientError(protocol.CodeInvalidMessage, "broadcast needs a payload")
@@ -73,11 +107,11 @@ func (b *broadcaster) serve(ctx context.Context, req *streamer.Request) (any, er
 	}
 	res := BroadcastResult{Recipients: len(ids), Delivered: len(ids)}
 	if err := b.send.Broadcast(ctx, ids, protocol.NewRelay(req.Payload, &protocol.ClientInfo{UserID: req.Identity.UserID})); err != nil {
-		// Gone connections are normal (the manager removed their
-		// records): the answer counts them out rather than failing.
+		// Gone connections are normal (the manager removed them): the
+		// answer counts them out rather than failing the request.
 		var be *connection.BroadcastError
 		if !errors.As(err, &be) {
-			return nil, fmt.Errorf("lambda: broadcast: %w", err)
+			return nil, fmt.Errorf("demoapp: broadcast: %w", err)
 		}
 		res.Delivered -= len(be.Failed)
 	}
@@ -85,16 +119,15 @@ func (b *broadcaster) serve(ctx context.Context, req *streamer.Request) (any, er
 }
 
 // recipients lists the connections of the caller's tenant. A connection
-// without a tenant (STREAMER_ALLOW_ANONYMOUS makes each anonymous
-// connection a user of its own) shares it with nobody, so it reaches only
-// itself.
+// without a tenant (an anonymous connection on Lambda, each a user of its
+// own) shares it with nobody, so it reaches only itself.
 func (b *broadcaster) recipients(ctx context.Context, req *streamer.Request) ([]string, error) {
 	if req.Identity.TenantID == "" {
 		return []string{req.ConnectionID}, nil
 	}
 	conns, err := b.conns.ListByTenant(ctx, req.Identity.TenantID)
 	if err != nil {
-		return nil, fmt.Errorf("lambda: list tenant: %w", err)
+		return nil, fmt.Errorf("demoapp: list tenant: %w", err)
 	}
 	ids := make([]string, 0, len(conns))
 	for _, c := range conns {
@@ -115,9 +148,9 @@ type ReportResult struct {
 	Seconds float64 `json:"seconds"`
 }
 
-// report pretends to work for the requested time, reporting "step i of n"
-// every ReportInterval up to 100. It stops as soon as ctx ends, which is
-// how a client's cancel (and the function's deadline) reaches it.
+// report pretends to work for the requested time, reporting progress every
+// ReportInterval and 100 at the end. It stops as soon as ctx ends, which is
+// how a client's cancel reaches it.
 func report(ctx context.Context, _ *streamer.Request, in ReportRequest, p progress.Reporter) (any, error) {
 	seconds := DefaultReportSeconds
 	if in.Seconds != nil {

@@ -1,4 +1,4 @@
-package main
+package demoapp
 
 import (
 	"context"
@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestBroadcastThroughRecords is broadcast as the template deploys it: a
 // Manager without an endpoint, SendEach posting to the endpoint each
 // record names on a real @connections server. The caller's tenant gets
-// the bare payload, a gone connection is counted out, another tenant gets
+// the payload in a relay envelope, a gone connection is counted out, another tenant gets
 // nothing.
 func TestBroadcastThroughRecords(t *testing.T) {
 	srv := connectiontest.NewServer()
