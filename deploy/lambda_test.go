@@ -498,10 +498,11 @@ func TestSessionThroughTheDeployedFunctions(t *testing.T) {
 	}
 	posted := gw.Received(connID)[before:]
 	var bresp protocol.Response
-	if len(posted) != 2 || string(posted[0]) != `{"text":"all"}` ||
+	relay := `{"v":1,"type":"relay","data":{"text":"all"},"info":{"user_id":"anonymous:` + connID + `"}}`
+	if len(posted) != 2 || string(posted[0]) != relay ||
 		json.Unmarshal(posted[1], &bresp) != nil || bresp.Type != protocol.TypeResponse || bresp.RequestID != "c-b" ||
 		string(bresp.Data) != `{"recipients":1,"delivered":1}` {
-		t.Errorf("broadcast posted %q, want the payload then a response counting 1 of 1; log:\n%s", posted, router.log)
+		t.Errorf("broadcast posted %q, want the payload in a relay envelope then a response counting 1 of 1; log:\n%s", posted, router.log)
 	}
 
 	if got := status(disconnect, wsEvent("$disconnect", "DISCONNECT", "")); got != http.StatusOK {
