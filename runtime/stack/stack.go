@@ -131,13 +131,15 @@ type Stack struct {
 	proxy     *ddbstream.Proxy
 	proxySrv  *http.Server
 	aws       *awsproxy.Proxy
-	dynalite  *dynalite.Server
-	invoke    *invokeapi.Server
-	gwReady   atomic.Pointer[local.Gateway]
-	stopBg    context.CancelFunc
-	bg        sync.WaitGroup
-	tmp       string
-	log       *slog.Logger
+	// ddbTransport carries the functions' DynamoDB calls made by hostname.
+	ddbTransport *http.Transport
+	dynalite     *dynalite.Server
+	invoke       *invokeapi.Server
+	gwReady      atomic.Pointer[local.Gateway]
+	stopBg       context.CancelFunc
+	bg           sync.WaitGroup
+	tmp          string
+	log          *slog.Logger
 
 	done     chan struct{} // closed when Serve returns
 	serveErr error         // Serve's error, set before done closes
@@ -350,7 +352,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		Logger:     logger,
 	}
 	if dynamoForFunctions != "" {
-		if awsCfg.DynamoDB, err = reverseProxy(dynamoForFunctions); err != nil {
+		s.ddbTransport = &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}
+		undo = append(undo, s.ddbTransport.CloseIdleConnections)
+		if awsCfg.DynamoDB, err = reverseProxy(dynamoForFunctions, s.ddbTransport); err != nil {
 			return nil, err
 		}
 	}
@@ -620,6 +624,9 @@ func (s *Stack) shutdown(ctx context.Context) error {
 		f.Close()
 	}
 	s.aws.Close()
+	if s.ddbTransport != nil {
+		s.ddbTransport.CloseIdleConnections()
+	}
 	if s.proxy != nil {
 		s.proxy.Close()
 	}
@@ -643,14 +650,14 @@ func (s *Stack) serveManagement(w http.ResponseWriter, r *http.Request) {
 	gw.ServeHTTP(w, r)
 }
 
-// reverseProxy forwards requests to endpoint, keeping the Host the
-// client signed.
-func reverseProxy(endpoint string) (http.Handler, error) {
+// reverseProxy forwards requests to endpoint through transport, keeping
+// the Host the client signed.
+func reverseProxy(endpoint string, transport http.RoundTripper) (http.Handler, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("stack: DynamoDB endpoint %q: want a URL", endpoint)
 	}
-	return &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+	return &httputil.ReverseProxy{Transport: transport, Rewrite: func(r *httputil.ProxyRequest) {
 		r.SetURL(u)
 		r.Out.Host = r.In.Host
 	}}, nil
