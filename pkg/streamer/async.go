@@ -45,7 +45,7 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 	req.RequestID = requestIDFor(r.idKey, req.Identity, req.ID)
 	log = log.With(slog.String("request_id", req.RequestID), slog.String("action", a.name))
 
-	p := r.processor.Load()
+	p := r.pool.Load()
 	if p != nil {
 		if err := p.reserve(); err != nil {
 			log.WarnContext(ctx, "refusing async request", slog.Any("error", err))
@@ -215,7 +215,7 @@ func (r *Router) rebind(ctx context.Context, log *slog.Logger, ar *store.AsyncRe
 // perhaps of a worker that died, is looked at again when the lease ends,
 // so the client waits the lease, not a sweep interval.
 func (r *Router) redispatch(ar *store.AsyncRequest) {
-	p := r.processor.Load()
+	p := r.pool.Load()
 	if p == nil {
 		return
 	}

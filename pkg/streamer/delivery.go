@@ -65,7 +65,7 @@ func isGone(err error) bool {
 // send delivers message and returns the delivery error, which callers log
 // at most: the outcome is already in the store.
 func (t *target) send(ctx context.Context, message any) error {
-	sender := t.p.router.sender
+	sender := t.p.sender
 	t.mu.Lock()
 	gone, ar := t.gone, t.ar
 	t.mu.Unlock()
@@ -137,7 +137,7 @@ func unreachable(ctx context.Context, err error) bool {
 // userConnections lists the user's other connections, cached for a moment
 // so that a burst of progress messages does not query the store each time.
 func (t *target) userConnections(ctx context.Context) ([]string, error) {
-	conns := t.p.router.conns
+	conns := t.p.conns
 	if conns == nil {
 		return nil, fmt.Errorf("%w: request %s", ErrNoLiveConnection, t.ar.RequestID)
 	}

@@ -67,7 +67,7 @@ func (p *Processor) keepLease(ctx context.Context, log *slog.Logger, requestID, 
 		}
 		sent := time.Now()
 		rctx, cancelCall := context.WithDeadline(ctx, validUntil)
-		err := p.router.requests.RenewLease(rctx, requestID, owner, p.lease)
+		err := p.requests.RenewLease(rctx, requestID, owner, p.lease)
 		cancelCall()
 		switch {
 		case err == nil:

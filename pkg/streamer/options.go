@@ -121,6 +121,16 @@ func WithRequestIDKey(key []byte) Option {
 	}
 }
 
+// WithActions makes the router use a shared action registry (see
+// Actions) instead of one of its own. Nil is ignored.
+func WithActions(a *Actions) Option {
+	return func(r *Router) {
+		if a != nil {
+			r.actions = a
+		}
+	}
+}
+
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option {
 	return func(r *Router) {

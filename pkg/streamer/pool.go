@@ -33,7 +33,9 @@ func (p *Processor) Start(ctx context.Context) error {
 		p.wg.Add(1)
 		go p.work(wctx)
 	}
-	p.router.processor.Store(p)
+	if p.feed != nil {
+		p.feed.Store(p)
+	}
 	if p.sweepEvery > 0 {
 		// Its own context, cancelled as soon as Shutdown starts: a sweep
 		// in progress is not work to wait for.
@@ -126,7 +128,9 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 			p.endSweeps()
 		}
 		p.mu.Unlock()
-		p.router.processor.CompareAndSwap(p, nil)
+		if p.feed != nil {
+			p.feed.CompareAndSwap(p, nil)
+		}
 	})
 	done := make(chan struct{})
 	go func() {

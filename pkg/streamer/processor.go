@@ -62,7 +62,20 @@ const (
 // will bring (a lost dispatch, a worker that died holding a lease); the
 // pool sweeps periodically, and on Lambda a scheduled function does.
 type Processor struct {
-	router      *Router
+	// Its dependencies: the store it claims from and writes outcomes to,
+	// the Sender of its messages, the user's connections (results follow
+	// the user; nil: only the request's connection), and the registry of
+	// the actions it runs.
+	requests store.RequestStore
+	sender   Sender
+	conns    store.ConnectionStore
+	actions  *Actions
+	failures *sendFailures // shared with the router it was made from
+	// feed is the slot of the Router that hands this processor's pool
+	// what it queues (NewProcessor); Start fills it, Shutdown empties it.
+	// Nil for a processor made with NewProcessorWith.
+	feed *atomic.Pointer[Processor]
+
 	log         *slog.Logger
 	owner       string
 	lease       time.Duration
@@ -236,7 +249,16 @@ func WithProcessorRand(randN func(n int64) int64) ProcessorOption {
 	}
 }
 
-// WithProcessorLogger sets the processor's logger (default: the router's).
+// WithProcessorConnections sets where the processor lists a user's
+// connections, so that a request's messages reach the user's other
+// connections when its own has gone (NewProcessor: the router's
+// connection store).
+func WithProcessorConnections(cs store.ConnectionStore) ProcessorOption {
+	return func(p *Processor) { p.conns = cs }
+}
+
+// WithProcessorLogger sets the processor's logger (default: the router's,
+// or discard).
 func WithProcessorLogger(l *slog.Logger) ProcessorOption {
 	return func(p *Processor) {
 		if l != nil {
@@ -246,15 +268,38 @@ func WithProcessorLogger(l *slog.Logger) ProcessorOption {
 }
 
 // NewProcessor returns a Processor running the async actions registered on
-// router, with the router's request store, sender and connection store.
-// A nil router panics, as a programming error.
+// router, with the router's request store, sender, connection store,
+// logger and clock (options may replace the last three), and fed by the
+// router: once Started, its pool runs each request the router queues at
+// once. A nil router panics, as a programming error.
 func NewProcessor(router *Router, opts ...ProcessorOption) *Processor {
 	if router == nil {
 		panic("streamer: NewProcessor needs a router")
 	}
+	base := []ProcessorOption{WithProcessorConnections(router.conns), WithProcessorLogger(router.log), WithProcessorClock(router.now)}
+	p := NewProcessorWith(router.requests, router.sender, router.actions, append(base, opts...)...)
+	p.feed = &router.pool
+	p.failures = router.failures
+	return p
+}
+
+// NewProcessorWith returns a Processor with its own dependencies: it claims
+// requests from requests, runs the async actions of actions (share the
+// registry with the Router that queues them: Router.Actions) and sends
+// through sender. No router feeds its pool: it runs what Process, Sweep
+// and its own sweeps give it, as on Lambda, where a DynamoDB stream
+// delivers the queued requests. Give it the connection store with
+// WithProcessorConnections so that results follow the user. Nil
+// dependencies panic, as a programming error.
+func NewProcessorWith(requests store.RequestStore, sender Sender, actions *Actions, opts ...ProcessorOption) *Processor {
+	if requests == nil || sender == nil || actions == nil {
+		panic("streamer: NewProcessorWith needs a request store, a sender and actions")
+	}
 	p := &Processor{
-		router:      router,
-		log:         router.log,
+		requests:    requests,
+		sender:      sender,
+		actions:     actions,
+		log:         slog.New(slog.DiscardHandler),
 		owner:       randomOwner(),
 		lease:       DefaultLease,
 		maxAttempts: DefaultMaxAttempts,
@@ -267,7 +312,7 @@ func NewProcessor(router *Router, opts ...ProcessorOption) *Processor {
 		grace:       DefaultPendingGrace,
 		stop:        make(chan struct{}),
 		rec:         newRecovery(),
-		now:         router.now,
+		now:         time.Now,
 		randN:       rand.Int64N,
 	}
 	for _, opt := range opts {
@@ -278,6 +323,7 @@ func NewProcessor(router *Router, opts ...ProcessorOption) *Processor {
 	p.renewEvery = p.lease / 3
 	p.queue = make(chan string, p.queueSize)
 	p.slots = make(chan struct{}, p.queueSize)
+	p.failures = newSendFailures(p.log, p.now)
 	return p
 }
 
@@ -354,7 +400,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 	log := p.log.With(slog.String("request_id", requestID), slog.String("worker", p.owner))
 	claimedAt := time.Now() // real time, as the lease renewal timers run
 	owner := p.runOwner()
-	ar, err := p.router.requests.Claim(ctx, requestID, owner, p.lease)
+	ar, err := p.requests.Claim(ctx, requestID, owner, p.lease)
 	switch {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		log.DebugContext(ctx, "not claimed", slog.Any("error", err))
@@ -366,7 +412,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 	ar.LeaseOwner = owner
 	log = log.With(slog.String("action", ar.Action), slog.String("user_id", ar.UserID), slog.Int("attempt", attemptOf(ar)))
 	to := newTarget(p, ar)
-	a, mw := p.router.lookup(ar.Action)
+	a, mw := p.actions.lookup(ar.Action)
 	if a == nil || a.async == nil {
 		log.ErrorContext(ctx, "no async handler for queued action")
 		return p.fail(ctx, log, to, ar, failure{Code: protocol.CodeUnknownAction, Message: "unknown action " + truncate(ar.Action, 64)})
@@ -396,7 +442,7 @@ func (p *Processor) attempt(ctx context.Context, requestID string) (outcome, err
 			log.ErrorContext(ctx, "marshalling result", slog.Any("error", merr))
 			return p.fail(wctx, log, to, ar, failure{Code: protocol.CodeInternal, Message: msgInternal})
 		}
-		done, err := p.router.requests.Complete(wctx, ar.RequestID, ar.LeaseOwner, data)
+		done, err := p.requests.Complete(wctx, ar.RequestID, ar.LeaseOwner, data)
 		switch {
 		case errors.Is(err, store.ErrConflict):
 			log.InfoContext(ctx, "request cancelled or taken over before its result was stored")
@@ -463,7 +509,7 @@ func (p *Processor) requeue(ctx, wctx context.Context, log *slog.Logger, to *tar
 		limit = max(limit, ar.Attempts+2)
 	}
 	cut := ctx.Err() != nil
-	upd, err := p.router.requests.Requeue(wctx, ar.RequestID, ar.LeaseOwner, reqErr, limit)
+	upd, err := p.requests.Requeue(wctx, ar.RequestID, ar.LeaseOwner, reqErr, limit)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		log.InfoContext(ctx, "request cancelled or taken over by another worker before it was put back")
@@ -502,7 +548,7 @@ type failure struct {
 }
 
 func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *store.AsyncRequest, f failure) (outcome, error) {
-	failed, err := p.router.requests.Fail(ctx, ar.RequestID, ar.LeaseOwner, store.RequestError{Code: string(f.Code), Message: f.Message})
+	failed, err := p.requests.Fail(ctx, ar.RequestID, ar.LeaseOwner, store.RequestError{Code: string(f.Code), Message: f.Message})
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return finished, nil
@@ -523,7 +569,7 @@ func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *
 // nothing: the outcome is stored, and a resume returns it.
 func deliver(ctx context.Context, log *slog.Logger, to *target, message any) {
 	err := to.send(ctx, message)
-	to.p.router.failures.report(ctx, err)
+	to.p.failures.report(ctx, err)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNoLiveConnection):
@@ -589,7 +635,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 	}
 	persistFailures := 0 // the publisher persists on one goroutine
 	persist := func(ctx context.Context, u progress.Update) error {
-		err := p.router.requests.UpdateProgress(ctx, ar.RequestID, ar.LeaseOwner, u.Percentage, u.Message)
+		err := p.requests.UpdateProgress(ctx, ar.RequestID, ar.LeaseOwner, u.Percentage, u.Message)
 		if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) && stoppedBy() == nil {
 			persistFailures++
 			log.WarnContext(ctx, "persisting progress failed", slog.Int("failed_writes", persistFailures), slog.Any("error", err))

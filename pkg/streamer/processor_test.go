@@ -528,3 +528,29 @@ func TestFinalProgressSurvivesTheContextEndingAtCompletion(t *testing.T) {
 		t.Fatalf("before complete: %+v, want progress 100 (all: %+v)", prev, ms)
 	}
 }
+
+// TestProcessorWithItsOwnDependencies: a processor built from a store, a
+// sender and an action registry it shares with the router, without the
+// router, runs what the router queued.
+func TestProcessorWithItsOwnDependencies(t *testing.T) {
+	st := memory.New()
+	rec := newRecorder()
+	actions := streamer.NewActions()
+	actions.HandleAsyncFunc("work", func(_ context.Context, req *streamer.Request, p progress.Reporter) (any, error) {
+		return "done for " + req.Identity.UserID, p.Report(100, "all")
+	})
+	r := streamer.NewRouter(st, rec, streamer.WithConnectionStore(st), streamer.WithActions(actions))
+	if r.Actions() != actions {
+		t.Fatal("the router does not use the shared registry")
+	}
+	p := streamer.NewProcessorWith(st, rec, actions, streamer.WithProcessorConnections(st))
+	e := &env{store: st, sent: rec, router: r}
+	e.connect(t, "c1", "alice", "")
+	ack := e.reply(t, "c1", `{"type":"request","id":"w","action":"work"}`)
+	if err := p.Process(t.Context(), ack.RequestID); err != nil {
+		t.Fatal(err)
+	}
+	if w := rec.last(t, "c1"); w.Type != "complete" || string(w.Result) != `"done for alice"` {
+		t.Fatalf("last message %+v", w)
+	}
+}

@@ -180,7 +180,7 @@ func (p *Processor) sweepLoop(ctx context.Context) {
 func (p *Processor) lookAgain(ctx context.Context, ids []string) {
 	for _, id := range ids {
 		rctx, cancel := context.WithTimeout(ctx, recoveryReadTimeout)
-		ar, err := p.router.requests.GetRequest(rctx, id)
+		ar, err := p.requests.GetRequest(rctx, id)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
@@ -211,7 +211,7 @@ func (p *Processor) recheckOrphans(ctx context.Context) {
 	for _, ar := range orphans {
 		log := p.log.With(slog.String("request_id", ar.RequestID), slog.Int("attempt", attemptOf(ar)))
 		rctx, cancel := context.WithTimeout(ctx, recoveryReadTimeout)
-		cur, err := p.router.requests.GetRequest(rctx, ar.RequestID)
+		cur, err := p.requests.GetRequest(rctx, ar.RequestID)
 		cancel()
 		if ctx.Err() != nil {
 			return

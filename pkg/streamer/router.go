@@ -9,7 +9,6 @@ import (
 	"github.com/streamer-go/streamer/pkg/protocol"
 	"log/slog"
 	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,12 +58,12 @@ type Router struct {
 	limits        *connectionLimits // nil: no per-connection rate limit
 	channels      ChannelService    // nil: channel messages refused
 
-	mu         sync.RWMutex
-	actions    map[string]*action
-	middleware []Middleware
+	actions *Actions
 
-	// processor, when set by Processor.Start, is fed every queued request.
-	processor atomic.Pointer[Processor]
+	// pool is the started in-process pool of the Processor made from this
+	// router (NewProcessor), which the router hands every request it
+	// queues; nil without one.
+	pool atomic.Pointer[Processor]
 }
 
 // action is one registered action: exactly one of sync and async is set.
@@ -97,7 +96,7 @@ func NewRouter(requests store.RequestStore, sender Sender, opts ...Option) *Rout
 		requestTTL:    DefaultRequestTTL,
 		cacheTTL:      DefaultIdentityCacheTTL,
 		cacheSize:     DefaultIdentityCacheSize,
-		actions:       make(map[string]*action),
+		actions:       NewActions(),
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -113,73 +112,34 @@ func NewRouter(requests store.RequestStore, sender Sender, opts ...Option) *Rout
 	return r
 }
 
-// Handle registers a sync action. It panics if the action is already
-// registered or h is nil, like http.ServeMux: both are programming errors.
+// Handle registers a sync action on the router's Actions (see
+// [Actions.Handle]).
 func (r *Router) Handle(name string, h Handler, opts ...ActionOption) {
-	if h == nil {
-		panic("streamer: nil handler for action " + name)
-	}
-	r.register(&action{name: name, sync: h}, opts)
+	r.actions.Handle(name, h, opts...)
 }
 
 // HandleFunc registers a sync action implemented by a function.
 func (r *Router) HandleFunc(name string, fn func(ctx context.Context, req *Request) (any, error), opts ...ActionOption) {
-	r.Handle(name, HandlerFunc(fn), opts...)
+	r.actions.HandleFunc(name, fn, opts...)
 }
 
 // HandleAsync registers an async action: the router acknowledges it and a
 // Processor runs h.
 func (r *Router) HandleAsync(name string, h AsyncHandler, opts ...ActionOption) {
-	if h == nil {
-		panic("streamer: nil async handler for action " + name)
-	}
-	a := &action{name: name, async: h}
-	if c, ok := h.(payloadChecker); ok {
-		a.checker = c
-	}
-	r.register(a, opts)
+	r.actions.HandleAsync(name, h, opts...)
 }
 
 // HandleAsyncFunc registers an async action implemented by a function.
 func (r *Router) HandleAsyncFunc(name string, fn func(ctx context.Context, req *Request, p progress.Reporter) (any, error), opts ...ActionOption) {
-	r.HandleAsync(name, AsyncHandlerFunc(fn), opts...)
+	r.actions.HandleAsyncFunc(name, fn, opts...)
 }
 
-func (r *Router) register(a *action, opts []ActionOption) {
-	if a.name == "" || len(a.name) > protocol.MaxIDLength {
-		panic(fmt.Sprintf("streamer: invalid action name %q", a.name))
-	}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(a)
-		}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, dup := r.actions[a.name]; dup {
-		panic("streamer: action registered twice: " + a.name)
-	}
-	r.actions[a.name] = a
-}
+// Use appends middleware to the router's Actions (see [Actions.Use]).
+func (r *Router) Use(mw ...Middleware) { r.actions.Use(mw...) }
 
-// Use appends middleware. The first added is the outermost. Middleware
-// wraps sync and async handlers alike, including those registered before.
-func (r *Router) Use(mw ...Middleware) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, m := range mw {
-		if m != nil {
-			r.middleware = append(r.middleware, m)
-		}
-	}
-}
-
-// lookup returns the action and the middleware chain to run it in.
-func (r *Router) lookup(name string) (*action, []Middleware) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.actions[name], r.middleware
-}
+// Actions returns the router's action registry, which a Processor built
+// with NewProcessorWith shares.
+func (r *Router) Actions() *Actions { return r.actions }
 
 // HandleMessage validates one message, runs or queues it, and sends the
 // reply through the Sender. Problems with the message are answered to the
@@ -240,7 +200,7 @@ func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
 	case protocol.TypeSubscribe, protocol.TypeUnsubscribe, protocol.TypePublish, protocol.TypePresence:
 		return r.serveChannel(ctx, log, to, id, in)
 	}
-	a, mw := r.lookup(in.Action)
+	a, mw := r.actions.lookup(in.Action)
 	if a == nil {
 		return r.reply(ctx, to, protocol.NewError(in.ID, protocol.CodeUnknownAction, "unknown action "+truncate(in.Action, 64)))
 	}

@@ -76,7 +76,7 @@ func (p *Processor) eachStalled(ctx context.Context, fn func(requestID string) b
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		page, next, err := p.router.requests.ListStalled(ctx, pendingBefore, sweepPage, cursor)
+		page, next, err := p.requests.ListStalled(ctx, pendingBefore, sweepPage, cursor)
 		if err != nil {
 			return fmt.Errorf("streamer: listing stalled requests: %w", err)
 		}
