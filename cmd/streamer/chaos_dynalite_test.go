@@ -90,7 +90,7 @@ func (d *dynalite) kill() {
 	_ = d.cmd.Wait()
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -60,6 +60,8 @@ func loadDev(b *testing.B, ctx context.Context, args ...string) *devStack {
 // one came.
 type loadSubscriber struct {
 	c *websocket.Conn
+	// marker is what a message that carries publications contains.
+	marker []byte
 
 	mu   sync.Mutex
 	seen []bool // by offset
@@ -80,7 +82,7 @@ func dialSubscriber(b *testing.B, ctx context.Context, url, channel string, read
 	if err := c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"type":"subscribe","id":"s","channel":%q}`, channel)); err != nil {
 		b.Fatal(err)
 	}
-	s := &loadSubscriber{c: c}
+	s := &loadSubscriber{c: c, marker: pubMarker}
 	readers.Go(func() { s.read(context.WithoutCancel(ctx)) })
 	return s
 }
@@ -101,7 +103,7 @@ func (s *loadSubscriber) read(ctx context.Context) {
 		s.mu.Lock()
 		// Publications (alone or in a batch) carry "offset":N; the
 		// subscribed reply is not a publication and is skipped.
-		if bytes.Contains(msg, pubMarker) {
+		if bytes.Contains(msg, s.marker) {
 			for rest := msg; ; {
 				i := bytes.Index(rest, offsetKey)
 				if i < 0 {
