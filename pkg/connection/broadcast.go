@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/streamer-go/streamer/pkg/store"
 )
 
@@ -136,8 +135,8 @@ func (h *retryHeap) Pop() any {
 // Broadcast many times slower than a clean one.
 func (m *Manager) broadcast(ctx context.Context, g routeGroup, data []byte) map[string]error {
 	ids := g.ids
-	client, opts := m.clients.forEndpoint(g.endpoint)
-	post := m.broadcastPoster(client, opts, data)
+	t := m.clients.forEndpoint(g.endpoint)
+	hash := t.prepare(data) // once per message, not once per ID
 	workers := min(m.cfg.workers, len(ids))
 	// Buffered, so that a worker finishing an attempt finds its next
 	// delivery queued instead of parking until the scheduler runs: a
@@ -150,7 +149,7 @@ func (m *Manager) broadcast(ctx context.Context, g routeGroup, data []byte) map[
 	for range workers {
 		wg.Go(func() {
 			for d := range jobs {
-				m.broadcastAttempt(ctx, post, g.trust, d)
+				m.broadcastAttempt(ctx, t, data, hash, g.trust, d)
 				results <- d
 			}
 		})
@@ -302,8 +301,8 @@ loop:
 }
 
 // broadcastAttempt makes one attempt for d, on a worker.
-func (m *Manager) broadcastAttempt(ctx context.Context, p poster, trust routeTrust, d *delivery) {
-	d.k, d.err = m.attempt(ctx, d.id, p)
+func (m *Manager) broadcastAttempt(ctx context.Context, t transport, data []byte, hash string, trust routeTrust, d *delivery) {
+	d.k, d.err = m.attempt(ctx, d.id, t, data, hash)
 	d.attempts++
 	if d.k != kindGone {
 		return
@@ -320,32 +319,4 @@ func (m *Manager) broadcastAttempt(ctx context.Context, p poster, trust routeTru
 		d.k = kindNotOwn
 		d.err = fmt.Errorf("%w: %s: %w", ErrNotOwnEndpoint, d.id, d.err)
 	}
-}
-
-// poster posts one Broadcast's data to an ID.
-type poster struct {
-	post func(ctx context.Context, id string, b bounds) error
-	// bounded: post goes through a FastClient's pool, which enforces the
-	// attempt deadline in b itself, so an attempt needs no context of its
-	// own (see Manager.attempt).
-	bounded bool
-}
-
-// broadcastPoster returns the poster of one Broadcast. With a FastClient
-// the SigV4 payload hash is computed here, once per message, instead of
-// once per ID.
-func (m *Manager) broadcastPoster(client APIGatewayClient, opts []func(*apigatewaymanagementapi.Options), data []byte) poster {
-	if fc, ok := client.(*FastClient); ok && len(opts) == 0 {
-		hash := payloadHash(data)
-		return poster{
-			post: func(ctx context.Context, id string, b bounds) error {
-				return fc.post(ctx, &fc.ep, id, data, hash, b)
-			},
-			bounded: fc.ep.pool != nil,
-		}
-	}
-	return poster{post: func(ctx context.Context, id string, _ bounds) error {
-		_, err := client.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: data}, opts...)
-		return err
-	}}
 }

@@ -133,10 +133,10 @@ func (m *Manager) reservePace(now time.Time) time.Duration {
 
 // attempt waits for the pacing Limiter, makes one attempt of a Broadcast
 // under ctx (the Broadcast's context, shared by its workers) and
-// classifies its outcome. A bounded poster is given the attempt's
+// classifies its outcome. A bounded transport is given the attempt's
 // deadline; any other runs under a child of ctx that carries the
 // per-attempt timeout.
-func (m *Manager) attempt(ctx context.Context, connectionID string, p poster) (kind, error) {
+func (m *Manager) attempt(ctx context.Context, connectionID string, t transport, data []byte, hash string) (kind, error) {
 	now := time.Now()
 	if d := m.reservePace(now); d > 0 {
 		if err := m.pace.sleep(ctx, d); err != nil {
@@ -151,12 +151,12 @@ func (m *Manager) attempt(ctx context.Context, connectionID string, p poster) (k
 		err      error
 		timedOut bool
 	)
-	if p.bounded {
-		err = p.post(ctx, connectionID, bounds{deadline: now.Add(m.cfg.retry.AttemptTimeout)})
+	if t.bounded() {
+		err = t.post(ctx, connectionID, data, hash, bounds{deadline: now.Add(m.cfg.retry.AttemptTimeout)})
 		timedOut = err != nil && errors.Is(err, errAttemptTimedOut)
 	} else {
 		a := m.life.startAttempt(ctx)
-		err = p.post(a.ctx, connectionID, bounds{})
+		err = t.post(a.ctx, connectionID, data, hash, bounds{})
 		timedOut = a.end()
 	}
 	if err != nil && !timedOut && ctx.Err() != nil {
@@ -187,13 +187,19 @@ func (m *Manager) unitAttempt(u *unit, connectionID string, call func(ctx contex
 	return m.settle(connectionID, classify(err, timedOut), err)
 }
 
-// pooledAttempt is a Send's attempt through a FastClient's own pool. It
-// runs under the unit's context as it is (the caller's, for a lazy
-// unit), bounded by the attempt's deadline and the manager's halted flag,
-// which the pool enforces itself, so neither the watchdog nor a context
-// to cancel is needed. One reading of the clock serves the Limiter and
-// the deadline.
-func (m *Manager) pooledAttempt(u *unit, connectionID string, fc *FastClient, data []byte, hash string) (kind, error) {
+// sendAttempt is one attempt of a Send. Through a transport that bounds
+// its attempts itself (a FastClient's pool) it runs under the unit's
+// context as it is (the caller's, for a lazy unit), bounded by the
+// attempt's deadline and the manager's halted flag, so neither the
+// watchdog nor a context to cancel is needed, and one reading of the
+// clock serves the Limiter and the deadline. Through any other it is a
+// unitAttempt.
+func (m *Manager) sendAttempt(u *unit, connectionID string, t transport, data []byte, hash string) (kind, error) {
+	if !t.bounded() {
+		return m.unitAttempt(u, connectionID, func(ctx context.Context) error {
+			return t.post(ctx, connectionID, data, hash, bounds{})
+		})
+	}
 	now := time.Now()
 	if d := m.reservePace(now); d > 0 {
 		u.derive() // something for Shutdown to cancel the wait with
@@ -206,7 +212,7 @@ func (m *Manager) pooledAttempt(u *unit, connectionID string, fc *FastClient, da
 		return kindCanceled, ctxError(u.ctx)
 	}
 	b := bounds{deadline: now.Add(m.cfg.retry.AttemptTimeout), stop: &m.life.halted}
-	err := fc.post(u.ctx, &fc.ep, connectionID, data, hash, b)
+	err := t.post(u.ctx, connectionID, data, hash, b)
 	if err == nil {
 		return kindOK, nil
 	}

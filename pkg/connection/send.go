@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/streamer-go/streamer/pkg/store"
 )
 
@@ -26,9 +24,9 @@ func (m *Manager) Send(ctx context.Context, connectionID string, message any) er
 		m.metrics.outcome(kindOfEncodeError(err))
 		return err
 	}
-	// Lazy when the client is a FastClient: its pool is bounded without a
-	// context of the Send's own (see post).
-	u, err := m.life.begin(ctx, false, m.clients.fast)
+	// Lazy when the transport bounds its attempts itself: the Send then
+	// needs no context of its own (see post).
+	u, err := m.life.begin(ctx, false, m.clients.base.bounded())
 	if err != nil {
 		return err
 	}
@@ -106,47 +104,22 @@ func (m *Manager) route(ctx context.Context, connectionID string) (store.Route, 
 	return store.Route{Endpoint: c.Endpoint, LastPing: c.LastPing}, nil
 }
 
-// post sends data to one connection with retries and wraps the final
-// error in the sentinel callers branch on. A FastClient is called
-// directly, with the SigV4 payload hash computed once for all the
-// retries, and, through its pool, under the caller's context, bounded by
-// the attempt deadline and the manager's halted flag (see pooledAttempt).
-// The calls are closures that do not escape, so they cost no allocation.
+// post sends data to one connection with retries through the transport
+// of its endpoint and wraps the final error in the sentinel callers
+// branch on. What the transport needs computed per message (the SigV4
+// payload hash) is computed once for all the retries. The calls are
+// closures that do not escape, so they cost no allocation.
 func (m *Manager) post(u *unit, endpoint, connectionID string, data []byte) (kind, error) {
-	client, opts := m.clients.forEndpoint(endpoint)
-	var (
-		k        kind
-		attempts int
-		err      error
-	)
-	fc, fast := client.(*FastClient)
-	switch {
-	case fast && len(opts) == 0 && fc.ep.pool != nil:
-		hash := payloadHash(data)
-		k, attempts, err = m.withRetries(u, connectionID, func() (kind, error) {
-			return m.pooledAttempt(u, connectionID, fc, data, hash)
-		})
-	case fast && len(opts) == 0:
-		// Through a Transport (a proxied endpoint), which a context
-		// cancels.
+	t := m.clients.forEndpoint(endpoint)
+	hash := t.prepare(data)
+	if !t.bounded() {
+		// Its attempts run under a context the unit derives, which the
+		// watchdog cancels at the attempt timeout and Shutdown at once.
 		u.derive()
-		hash := payloadHash(data)
-		k, attempts, err = m.withRetries(u, connectionID, func() (kind, error) {
-			return m.unitAttempt(u, connectionID, func(ctx context.Context) error {
-				return fc.post(ctx, &fc.ep, connectionID, data, hash, bounds{})
-			})
-		})
-	default:
-		u.derive()
-		id := connectionID // a copy, so that connectionID stays on the stack
-		input := &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: data}
-		k, attempts, err = m.withRetries(u, connectionID, func() (kind, error) {
-			return m.unitAttempt(u, connectionID, func(ctx context.Context) error {
-				_, err := client.PostToConnection(ctx, input, opts...)
-				return err
-			})
-		})
 	}
+	k, attempts, err := m.withRetries(u, connectionID, func() (kind, error) {
+		return m.sendAttempt(u, connectionID, t, data, hash)
+	})
 	return k, wrapPostError(k, connectionID, attempts, err)
 }
 
@@ -218,12 +191,10 @@ func (m *Manager) IsActive(ctx context.Context, connectionID string) bool {
 	if err != nil {
 		return false
 	}
-	client, opts := m.clients.forEndpoint(rec.Endpoint)
-	input := &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String(connectionID)}
+	t := m.clients.forEndpoint(rec.Endpoint)
 	k, _, err := m.withRetries(&u, connectionID, func() (kind, error) {
 		return m.unitAttempt(&u, connectionID, func(ctx context.Context) error {
-			_, err := client.GetConnection(ctx, input, opts...)
-			return err
+			return t.get(ctx, connectionID)
 		})
 	})
 	if k == kindGone {
