@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+
+	"github.com/streamer-go/streamer/pkg/connection/internal/httppool"
 )
 
 // ErrInvalidEndpoint means a FastClient was given an endpoint that is not
@@ -59,7 +61,7 @@ type FastClient struct {
 	signer *v4.Signer
 	hc     *http.Client
 	owned  *http.Transport // NewFastClient's, for proxied endpoints; nil if the caller gave hc
-	pools  *connPools      // NewFastClient's own keep-alive pools; nil if the caller gave hc
+	pools  *httppool.Pools // NewFastClient's own keep-alive pools; nil if the caller gave hc
 	ep     fastEndpoint
 }
 
@@ -74,7 +76,7 @@ type fastEndpoint struct {
 	path    string // unescaped, no trailing slash: "/prod" or ""
 	rawPath string // escaped form of path
 	origin  string // scheme://host, the key of its connection pool
-	pool    *connPool
+	pool    *httppool.Pool
 	err     error
 }
 
@@ -175,7 +177,7 @@ func NewFastClient(cfg aws.Config, endpoint string, opts ...FastClientOption) *F
 		}
 		c.owned = tr
 		c.hc = &http.Client{Transport: tr}
-		c.pools = &connPools{tls: fc.tls, maxIdle: fc.pool, hosts: map[string]*connPool{}}
+		c.pools = httppool.NewPools(fc.tls, fc.pool)
 		c.resolvePool(&c.ep)
 	}
 	switch p := cfg.Credentials.(type) {
@@ -201,7 +203,7 @@ func (c *FastClient) CloseIdleConnections() {
 		c.owned.CloseIdleConnections()
 	}
 	if c.pools != nil {
-		c.pools.closeIdle()
+		c.pools.CloseIdle()
 	}
 }
 
@@ -218,7 +220,7 @@ func (c *FastClient) withEndpoint(endpoint string) *FastClient {
 // lookup.
 func (c *FastClient) resolvePool(ep *fastEndpoint) {
 	if c.pools != nil && ep.err == nil {
-		ep.pool = c.pools.forEndpoint(ep)
+		ep.pool = c.pools.ForOrigin(ep.scheme, ep.host)
 	}
 }
 
@@ -339,7 +341,7 @@ func (c *FastClient) do(ctx context.Context, op, method string, ep *fastEndpoint
 			req.Body = http.NoBody
 			req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
 		case ep.pool != nil:
-			// The pool resends from body itself (see connPool.roundTrip):
+			// The pool resends from body itself (see httppool.Pool.RoundTrip):
 			// no GetBody closure.
 			req.Body = newBodyReader(body)
 		default:
@@ -360,13 +362,17 @@ func (c *FastClient) do(ctx context.Context, op, method string, ep *fastEndpoint
 	var err error
 	switch {
 	case ep.pool != nil:
-		resp, err = ep.pool.roundTrip(ctx, b, req, body)
+		resp, err = ep.pool.RoundTrip(ctx, b, req, body)
 	case c.owned != nil:
 		// Our own transport (the endpoint is proxied): no redirects to
 		// follow, so skip the http.Client layer and its allocations.
 		resp, err = c.owned.RoundTrip(req.WithContext(ctx))
 	default:
 		resp, err = c.hc.Do(req.WithContext(ctx))
+	}
+	if errors.Is(err, httppool.ErrStopped) {
+		// The manager's stop flag ended the call: Shutdown.
+		err = fmt.Errorf("%w: %w", ErrShuttingDown, err)
 	}
 	if err != nil {
 		return nil, operationError(op, sendError(err))

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/streamer-go/streamer/pkg/connection/internal/httppool"
 )
 
 // The FastClient's errors are built in the SDK's shape, so that code
@@ -26,7 +28,7 @@ import (
 const serviceID = "ApiGatewayManagementApi"
 
 // maxErrorBody bounds how much of an error answer is read.
-const maxErrorBody = 64 << 10
+const maxErrorBody = httppool.MaxBody
 
 func operationError(op string, err error) error {
 	return &smithy.OperationError{ServiceID: serviceID, OperationName: op, Err: err}

@@ -40,7 +40,7 @@ func TestPoolBoundsEndACallWithoutItsContext(t *testing.T) {
 	hash := payloadHash(data)
 
 	start := time.Now()
-	err := fc.post(ctx, &fc.ep, "held", data, hash, bounds{deadline: start.Add(100 * time.Millisecond)})
+	err := fc.post(ctx, &fc.ep, "held", data, hash, bounds{Deadline: start.Add(100 * time.Millisecond)})
 	if !errors.Is(err, errAttemptTimedOut) {
 		t.Fatalf("past its deadline: %v, want errAttemptTimedOut", err)
 	}
@@ -50,7 +50,7 @@ func TestPoolBoundsEndACallWithoutItsContext(t *testing.T) {
 
 	var stop atomic.Bool
 	done := make(chan error, 1)
-	go func() { done <- fc.post(ctx, &fc.ep, "held", data, hash, bounds{stop: &stop}) }()
+	go func() { done <- fc.post(ctx, &fc.ep, "held", data, hash, bounds{Stop: &stop}) }()
 	for requests.Load() < 2 {
 		time.Sleep(time.Millisecond)
 	}
@@ -64,7 +64,7 @@ func TestPoolBoundsEndACallWithoutItsContext(t *testing.T) {
 		t.Fatal("the stop flag did not end the call")
 	}
 
-	err = fc.post(ctx, &fc.ep, "other", data, hash, bounds{stop: &stop})
+	err = fc.post(ctx, &fc.ep, "other", data, hash, bounds{Stop: &stop})
 	if !errors.Is(err, ErrShuttingDown) {
 		t.Fatalf("stopped before the call: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/internal/backoff"
+	"github.com/streamer-go/streamer/pkg/connection/internal/httppool"
 	"github.com/streamer-go/streamer/pkg/store"
 )
 
@@ -115,7 +116,7 @@ func ctxError(ctx context.Context) error {
 // errAttemptTimedOut is the cause of a context cancelled because one
 // attempt ran longer than RetryPolicy.AttemptTimeout. It never reaches a
 // caller: such an attempt is classified as a network failure.
-var errAttemptTimedOut = errors.New("connection: attempt timed out")
+var errAttemptTimedOut = httppool.ErrDeadline
 
 // reservePace takes the Limiter's token for an attempt starting at now (a
 // reading of the real clock, handed on when the Limiter runs on real
@@ -152,7 +153,7 @@ func (m *Manager) attempt(ctx context.Context, connectionID string, t transport,
 		timedOut bool
 	)
 	if t.bounded() {
-		err = t.post(ctx, connectionID, data, hash, bounds{deadline: now.Add(m.cfg.retry.AttemptTimeout)})
+		err = t.post(ctx, connectionID, data, hash, bounds{Deadline: now.Add(m.cfg.retry.AttemptTimeout)})
 		timedOut = err != nil && errors.Is(err, errAttemptTimedOut)
 	} else {
 		a := m.life.startAttempt(ctx)
@@ -211,7 +212,7 @@ func (m *Manager) sendAttempt(u *unit, connectionID string, t transport, data []
 	if err := u.ctx.Err(); err != nil {
 		return kindCanceled, ctxError(u.ctx)
 	}
-	b := bounds{deadline: now.Add(m.cfg.retry.AttemptTimeout), stop: &m.life.halted}
+	b := bounds{Deadline: now.Add(m.cfg.retry.AttemptTimeout), Stop: &m.life.halted}
 	err := t.post(u.ctx, connectionID, data, hash, b)
 	if err == nil {
 		return kindOK, nil

@@ -7,6 +7,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+
+	"github.com/streamer-go/streamer/pkg/connection/internal/httppool"
 )
 
 // transport is how the Manager reaches the @connections API of one
@@ -194,3 +196,7 @@ func (ec *endpointClients) forEndpoint(endpoint string) transport {
 // closeIdle closes the idle keep-alive connections of the manager's
 // client; derived transports share them.
 func (ec *endpointClients) closeIdle() { ec.base.closeIdle() }
+
+// bounds are what ends an attempt through a bounded transport besides
+// its context: the attempt's deadline and the manager's stop flag.
+type bounds = httppool.Bounds

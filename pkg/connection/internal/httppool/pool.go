@@ -1,4 +1,4 @@
-package connection
+package httppool
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// connPool is the FastClient's keep-alive pool for one host: HTTP/1.1
+// Pool is the FastClient's keep-alive pool for one host: HTTP/1.1
 // connections carrying one request at a time, each request written with
 // net/http's Request.Write and its answer read with http.ReadResponse, on
 // the caller's goroutine.
@@ -37,29 +37,29 @@ import (
 // that cancels a request in flight (within cancelPoll), Connection: close, idle connections
 // dropped after idleConnTimeout, and one resend on a fresh connection
 // when a reused one turns out to be closed before any answer arrived.
-type connPool struct {
+type Pool struct {
 	addr    string      // host:port
 	tls     *tls.Config // nil for http
 	dialer  net.Dialer
 	maxIdle int
 
 	mu   sync.Mutex
-	idle []*poolConn // the most recently used last
+	idle []*conn // the most recently used last
 }
 
 // idleConnTimeout is how long an idle connection is kept. API Gateway
 // closes idle keep-alive connections on its side; one kept longer would
-// fail its next request (and be resent once, see roundTrip).
+// fail its next request (and be resent once, see RoundTrip).
 const idleConnTimeout = 30 * time.Second
 
-// maxPoolBody bounds how much of an answer is read; a longer one is cut
+// MaxBody Bounds how much of an answer is read; a longer one is cut
 // there and its connection closed.
-const maxPoolBody = maxErrorBody
+const MaxBody = 64 << 10
 
-type poolConn struct {
+type conn struct {
 	c         net.Conn
 	ctx       context.Context // of the request in flight
-	b         bounds          // of the request in flight
+	b         Bounds          // of the request in flight
 	read      int64           // bytes read from c so far
 	br        *bufio.Reader   // reads pc
 	bw        *bufio.Writer   // writes c
@@ -76,56 +76,56 @@ type poolConn struct {
 // returns within it.
 const cancelPoll = 50 * time.Millisecond
 
-// writeTimeout bounds writing a request (or the context's deadline, if
+// writeTimeout Bounds writing a request (or the context's deadline, if
 // sooner). Writes are not polled like reads: after a timed-out write a TLS
 // connection is unusable. A request of at most 128 KB fits the socket's
 // send buffer, so a write blocks only on a peer that stopped reading.
 const writeTimeout = 10 * time.Second
 
-// bounds are what ends a call besides its context, for a caller that
+// Bounds are what ends a call besides its context, for a caller that
 // does not derive a context per call: the Manager's Send, whose attempts
-// run under the caller's own context. deadline is the attempt's timeout,
-// enforced as the connection's deadlines; stop is the manager's
+// run under the caller's own context. Deadline is the attempt's timeout,
+// enforced as the connection's deadlines; Stop is the manager's
 // stop flag, looked at before the request is written and then every
 // cancelPoll. A context per Send, to be cancelled by Shutdown and by the
 // attempt timeout, would cost two allocations, its cancellation and about
 // 1.5 % of a Send's CPU (docs/PERFORMANCE.md). The zero value bounds nothing.
-type bounds struct {
-	deadline time.Time    // zero: none
-	stop     *atomic.Bool // nil: none
+type Bounds struct {
+	Deadline time.Time    // zero: none
+	Stop     *atomic.Bool // nil: none
 }
 
-// stopped reports whether the manager has stopped.
-func (b *bounds) stopped() bool {
-	return b.stop != nil && b.stop.Load()
+// Stopped reports whether the stop flag is up.
+func (b *Bounds) Stopped() bool {
+	return b.Stop != nil && b.Stop.Load()
 }
 
-// err is why the call must end by now, or nil.
-func (b *bounds) err(now time.Time) error {
+// Err is why the call must end by now (ErrStopped, ErrDeadline), or nil.
+func (b *Bounds) Err(now time.Time) error {
 	switch {
-	case b.stopped():
-		return errStopped
-	case !b.deadline.IsZero() && !now.Before(b.deadline):
-		return errAttemptTimedOut
+	case b.Stopped():
+		return ErrStopped
+	case !b.Deadline.IsZero() && !now.Before(b.Deadline):
+		return ErrDeadline
 	}
 	return nil
 }
 
-// deadline is the soonest of d, the context's deadline and the bounds'.
-func (pc *poolConn) deadline(d time.Time) time.Time {
+// deadline is the soonest of d, the context's deadline and the Bounds'.
+func (pc *conn) deadline(d time.Time) time.Time {
 	if dl, ok := pc.ctx.Deadline(); ok && dl.Before(d) {
 		d = dl
 	}
-	if dl := pc.b.deadline; !dl.IsZero() && dl.Before(d) {
+	if dl := pc.b.Deadline; !dl.IsZero() && dl.Before(d) {
 		d = dl
 	}
 	return d
 }
 
 // timedOut reports whether err is the connection's deadline passing while
-// the request's context and bounds are still live, and then moves the
+// the request's context and Bounds are still live, and then moves the
 // deadline on.
-func (pc *poolConn) timedOut(err error) bool {
+func (pc *conn) timedOut(err error) bool {
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || pc.ctx == nil || pc.ctx.Err() != nil {
 		return false
@@ -134,15 +134,15 @@ func (pc *poolConn) timedOut(err error) bool {
 	if dl, ok := pc.ctx.Deadline(); ok && !now.Before(dl) {
 		return false
 	}
-	if pc.b.err(now) != nil {
+	if pc.b.Err(now) != nil {
 		return false
 	}
 	return pc.c.SetReadDeadline(pc.deadline(now.Add(cancelPoll))) == nil
 }
 
-func newConnPool(u *url.URL, tlsConfig *tls.Config, maxIdle int) *connPool {
+func newPool(u *url.URL, tlsConfig *tls.Config, maxIdle int) *Pool {
 	host, port := u.Hostname(), u.Port()
-	p := &connPool{
+	p := &Pool{
 		dialer:  net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second},
 		maxIdle: maxIdle,
 	}
@@ -170,18 +170,18 @@ func newConnPool(u *url.URL, tlsConfig *tls.Config, maxIdle int) *connPool {
 	return p
 }
 
-// roundTrip sends req, whose Body reads body, and returns the answer with
+// RoundTrip sends req, whose Body reads body, and returns the answer with
 // its body already read into memory, so the connection is back in the
 // pool when it returns. It ends when ctx does or b says so.
-func (p *connPool) roundTrip(ctx context.Context, b bounds, req *http.Request, body []byte) (*http.Response, error) {
+func (p *Pool) RoundTrip(ctx context.Context, b Bounds, req *http.Request, body []byte) (*http.Response, error) {
 	// A reused connection is written to without looking at ctx: a call
 	// whose context has already ended must not send (as a Transport
 	// would not).
 	if ctx.Err() != nil {
 		return nil, ctxError(ctx)
 	}
-	if b.stopped() {
-		return nil, errStopped
+	if b.Stopped() {
+		return nil, ErrStopped
 	}
 	for sent := 0; ; sent++ {
 		pc, err := p.get(ctx, &b)
@@ -202,7 +202,7 @@ func (p *connPool) roundTrip(ctx context.Context, b bounds, req *http.Request, b
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w: %w", context.Cause(ctx), err)
 		}
-		if berr := b.err(time.Now()); berr != nil {
+		if berr := b.Err(time.Now()); berr != nil {
 			return nil, fmt.Errorf("%w: %w", berr, err)
 		}
 		// A reused connection the server had already closed fails before
@@ -228,9 +228,9 @@ func closedBeforeAnswer(err error) bool {
 }
 
 // Read reads from the connection, waiting as long as the request's
-// context lives, and counts what it read, so roundTrip can tell a
+// context lives, and counts what it read, so RoundTrip can tell a
 // connection closed before the answer from one closed in it.
-func (pc *poolConn) Read(p []byte) (int, error) {
+func (pc *conn) Read(p []byte) (int, error) {
 	for {
 		n, err := pc.c.Read(p)
 		pc.read += int64(n)
@@ -242,9 +242,9 @@ func (pc *poolConn) Read(p []byte) (int, error) {
 
 // exchange writes req and reads its answer. keep says whether the
 // connection can carry another request.
-func (pc *poolConn) exchange(ctx context.Context, b bounds, req *http.Request) (resp *http.Response, keep bool, err error) {
+func (pc *conn) exchange(ctx context.Context, b Bounds, req *http.Request) (resp *http.Response, keep bool, err error) {
 	pc.ctx, pc.b = ctx, b
-	defer func() { pc.ctx, pc.b = nil, bounds{} }()
+	defer func() { pc.ctx, pc.b = nil, Bounds{} }()
 	now := time.Now()
 	if err := pc.c.SetWriteDeadline(pc.deadline(now.Add(writeTimeout))); err != nil {
 		return nil, false, err
@@ -264,11 +264,11 @@ func (pc *poolConn) exchange(ctx context.Context, b bounds, req *http.Request) (
 	}
 	keep = !resp.Close
 	if resp.Body != http.NoBody {
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxPoolBody))
+		body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
 		if err != nil {
 			return nil, false, err
 		}
-		if len(body) == maxPoolBody {
+		if len(body) == MaxBody {
 			keep = false // there may be more: the connection is not at a message boundary
 		}
 		resp.Body.Close()
@@ -279,7 +279,7 @@ func (pc *poolConn) exchange(ctx context.Context, b bounds, req *http.Request) (
 
 // get returns the most recently used idle connection that is not too
 // old, or dials a new one, by b's deadline.
-func (p *connPool) get(ctx context.Context, b *bounds) (*poolConn, error) {
+func (p *Pool) get(ctx context.Context, b *Bounds) (*conn, error) {
 	now := time.Now()
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
@@ -301,16 +301,16 @@ func (p *connPool) get(ctx context.Context, b *bounds) (*poolConn, error) {
 	} else {
 		p.mu.Unlock()
 	}
-	if !b.deadline.IsZero() {
+	if !b.Deadline.IsZero() {
 		// Dialling is rare: a context for its deadline costs little.
-		dctx, cancel := context.WithDeadline(ctx, b.deadline)
+		dctx, cancel := context.WithDeadline(ctx, b.Deadline)
 		defer cancel()
 		ctx = dctx
 	}
 	return p.dial(ctx)
 }
 
-func (p *connPool) dial(ctx context.Context) (*poolConn, error) {
+func (p *Pool) dial(ctx context.Context) (*conn, error) {
 	c, err := p.dialer.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, err
@@ -323,13 +323,13 @@ func (p *connPool) dial(ctx context.Context) (*poolConn, error) {
 		}
 		c = tc
 	}
-	pc := &poolConn{c: c}
+	pc := &conn{c: c}
 	pc.br, pc.bw = bufio.NewReader(pc), bufio.NewWriter(c)
 	return pc, nil
 }
 
 // put keeps pc for the next request, unless the pool is full.
-func (p *connPool) put(pc *poolConn) {
+func (p *Pool) put(pc *conn) {
 	pc.idleSince = time.Now()
 	p.mu.Lock()
 	if len(p.idle) >= p.maxIdle {
@@ -341,8 +341,8 @@ func (p *connPool) put(pc *poolConn) {
 	p.mu.Unlock()
 }
 
-// closeIdle closes every idle connection.
-func (p *connPool) closeIdle() {
+// CloseIdle closes every idle connection.
+func (p *Pool) CloseIdle() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle = nil
@@ -352,40 +352,69 @@ func (p *connPool) closeIdle() {
 	}
 }
 
-// connPools are a FastClient's pools, one per host, shared by the
-// clients derived from it for other endpoints.
-type connPools struct {
+// Pools are a client's pools, one per host, shared by the clients
+// derived from it for other endpoints.
+type Pools struct {
 	tls     *tls.Config
 	maxIdle int
 
 	mu    sync.Mutex
-	hosts map[string]*connPool // by scheme://host; nil: a Transport is used
+	hosts map[string]*Pool // by scheme://host; nil: a Transport is used
 }
 
-// forEndpoint returns the pool for ep, or nil when requests to ep must go
-// through a Transport (an HTTP(S)_PROXY applies to it).
-func (ps *connPools) forEndpoint(ep *fastEndpoint) *connPool {
-	key := ep.origin
+// NewPools returns empty pools whose connections use tlsConfig (nil: the
+// defaults) and keep at most maxIdle idle connections per host.
+func NewPools(tlsConfig *tls.Config, maxIdle int) *Pools {
+	return &Pools{tls: tlsConfig, maxIdle: maxIdle, hosts: map[string]*Pool{}}
+}
+
+// ForOrigin returns the pool for scheme://host, or nil when requests to
+// it must go through a Transport (an HTTP(S)_PROXY applies to it).
+func (ps *Pools) ForOrigin(scheme, host string) *Pool {
+	key := scheme + "://" + host
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if p, ok := ps.hosts[key]; ok {
 		return p
 	}
-	u := &url.URL{Scheme: ep.scheme, Host: ep.host}
-	var p *connPool
+	u := &url.URL{Scheme: scheme, Host: host}
+	var p *Pool
 	if proxy, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err == nil && proxy == nil {
-		p = newConnPool(u, ps.tls, ps.maxIdle)
+		p = newPool(u, ps.tls, ps.maxIdle)
 	}
 	ps.hosts[key] = p
 	return p
 }
 
-func (ps *connPools) closeIdle() {
+// CloseIdle closes the idle connections of every pool.
+func (ps *Pools) CloseIdle() {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	for _, p := range ps.hosts {
 		if p != nil {
-			p.closeIdle()
+			p.CloseIdle()
 		}
 	}
 }
+
+// Errors of a call that its Bounds ended.
+var (
+	// ErrStopped: the stop flag was up. It matches context.Canceled.
+	ErrStopped = fmt.Errorf("%w: httppool: stopped", context.Canceled)
+	// ErrDeadline: the attempt's deadline passed.
+	ErrDeadline = errors.New("httppool: attempt deadline passed")
+)
+
+// ctxError is the error of a call whose ctx ended: its error and, when
+// it differs, its cause.
+func ctxError(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
+}
+
+// newBodyReader is a request body over a shared message (see the
+// FastClient's: it must be io.NopCloser over a *bytes.Reader).
+func newBodyReader(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
