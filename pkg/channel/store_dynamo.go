@@ -93,6 +93,7 @@ func NewDynamoStore(client dynamo.Client, opts ...DynamoOption) *DynamoStore {
 
 const (
 	attrOffset = "offset"
+	attrSize   = "history_size"
 	attrEpoch  = "epoch"
 	attrData   = "data"
 	attrUser   = "user_id"
@@ -245,9 +246,9 @@ func (s *DynamoStore) Publish(ctx context.Context, channel string, e Entry, h Hi
 	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       itemKey(chanPK(channel), skMeta),
-		UpdateExpression:          aws.String("SET #e = if_not_exists(#e, :e) ADD #o :one"),
-		ExpressionAttributeNames:  map[string]string{"#e": attrEpoch, "#o": attrOffset},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":e": str(newEpoch()), ":one": num(1)},
+		UpdateExpression:          aws.String("SET #e = if_not_exists(#e, :e), #s = :s ADD #o :one"),
+		ExpressionAttributeNames:  map[string]string{"#e": attrEpoch, "#o": attrOffset, "#s": attrSize},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":e": str(newEpoch()), ":one": num(1), ":s": num(int64(max(h.Size, 0)))},
 		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if err != nil {
@@ -295,49 +296,40 @@ func position(item map[string]types.AttributeValue) (Position, error) {
 }
 
 // historyRereads bounds how many times History reads again the
-// publications still being written when it first looked; when it found
-// none at all (a channel without history, or all of them in flight), it
-// reads again only emptyRereads times.
-const (
-	historyRereads = 12
-	emptyRereads   = 2
-)
+// publications still being written when it first looked.
+const historyRereads = 12
 
 // History reads the counter, then the publications between after and it.
-// A publication whose offset is taken but whose item is still being
+// A publication whose offset is taken but whose entry is still being
 // written (its publisher, in this process or another, is between the
-// counter and the put) would show as a hole: History reads again after
-// the contiguous run it holds, with a short backoff, until every offset
-// from the first one held up to the counter is there or the rereads run
-// out. Holes before the first held entry are trimmed or expired history
-// and are not waited for.
+// counter and the put) would show as a hole: History reads again, with a
+// short backoff, until every offset the history should hold is there or
+// the rereads run out. The history should hold every offset above after
+// and above the counter's offset minus the history size the latest
+// publication was kept under (older ones are trimmed); an entry missing
+// there for good (expired by its TTL, or whose publisher failed between
+// the counter and the put) costs the rereads' second or so, and the
+// caller sees the gap.
 func (s *DynamoStore) History(ctx context.Context, channel string, after uint64) ([]Entry, Position, error) {
-	pos, err := s.Position(ctx, channel)
+	pos, size, err := s.counter(ctx, channel)
 	if err != nil {
 		return nil, Position{}, err
 	}
 	if after >= pos.Offset {
 		return nil, pos, nil
 	}
-	var out []Entry
-	from := after
+	lo := after + 1
+	if size >= 0 && pos.Offset-lo+1 > uint64(size) {
+		lo = pos.Offset - uint64(size) + 1 // 0 kept: lo > pos.Offset
+	}
 	delay := 5 * time.Millisecond
 	for try := 0; ; try++ {
-		got, err := s.entries(ctx, channel, from, pos.Offset)
+		out, err := s.entries(ctx, channel, after, pos.Offset)
 		if err != nil {
 			return nil, Position{}, err
 		}
-		out = append(out, got...)
-		run := contiguous(out)
-		if run == len(out) && len(out) > 0 && out[run-1].Offset == pos.Offset {
+		if holds(out, lo, pos.Offset) || try == historyRereads {
 			return out, pos, nil
-		}
-		if try == historyRereads || (len(out) == 0 && try == emptyRereads) {
-			return out, pos, nil
-		}
-		out = out[:run]
-		if run > 0 {
-			from = out[run-1].Offset
 		}
 		select {
 		case <-time.After(delay):
@@ -348,14 +340,16 @@ func (s *DynamoStore) History(ctx context.Context, channel string, after uint64)
 	}
 }
 
-// contiguous returns the length of the run of entries (in offset order)
-// whose offsets follow one another from the first.
-func contiguous(entries []Entry) int {
-	n := min(1, len(entries))
-	for n < len(entries) && entries[n].Offset == entries[n-1].Offset+1 {
-		n++
+// holds reports whether entries (in offset order) hold every offset from
+// lo to hi.
+func holds(entries []Entry, lo, hi uint64) bool {
+	next := lo
+	for _, e := range entries {
+		if e.Offset == next {
+			next++
+		}
 	}
-	return n
+	return next > hi
 }
 
 // entries queries the publications with offsets in (after, to].
@@ -384,16 +378,28 @@ func (s *DynamoStore) entries(ctx context.Context, channel string, after, to uin
 // with a conditional put the first time; a racing creator wins and its
 // epoch is read back.
 func (s *DynamoStore) Position(ctx context.Context, channel string) (Position, error) {
+	pos, _, err := s.counter(ctx, channel)
+	return pos, err
+}
+
+// counter is Position, with the history size the latest publication was
+// kept under (-1 when the counter does not say).
+func (s *DynamoStore) counter(ctx context.Context, channel string) (Position, int64, error) {
 	if channel == "" {
-		return Position{}, fmt.Errorf("%w: empty channel", ErrInvalidInput)
+		return Position{}, 0, fmt.Errorf("%w: empty channel", ErrInvalidInput)
 	}
 	for range 2 {
 		out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: itemKey(chanPK(channel), skMeta), ConsistentRead: aws.Bool(true)})
 		if err != nil {
-			return Position{}, fmt.Errorf("channel: reading channel counter: %w", err)
+			return Position{}, 0, fmt.Errorf("channel: reading channel counter: %w", err)
 		}
 		if len(out.Item) != 0 {
-			return position(out.Item)
+			pos, err := position(out.Item)
+			size, ok := getN(out.Item, attrSize)
+			if !ok {
+				size = -1
+			}
+			return pos, size, err
 		}
 		item := itemKey(chanPK(channel), skMeta)
 		item[attrOffset] = num(0)
@@ -405,11 +411,12 @@ func (s *DynamoStore) Position(ctx context.Context, channel string) (Position, e
 		})
 		var cond *types.ConditionalCheckFailedException
 		if err == nil {
-			return position(item)
+			pos, err := position(item)
+			return pos, 0, err
 		}
 		if !errors.As(err, &cond) {
-			return Position{}, fmt.Errorf("channel: creating channel counter: %w", err)
+			return Position{}, 0, fmt.Errorf("channel: creating channel counter: %w", err)
 		}
 	}
-	return Position{}, errors.New("channel: channel counter vanished while being created")
+	return Position{}, 0, errors.New("channel: channel counter vanished while being created")
 }
