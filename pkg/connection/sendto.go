@@ -22,7 +22,7 @@ func (m *Manager) SendTo(ctx context.Context, endpoint, connectionID string, mes
 		m.metrics.outcome(kindOfEncodeError(err))
 		return err
 	}
-	u, err := m.life.begin(ctx, false, m.clients.fast)
+	u, err := m.life.begin(ctx, false, m.clients.base.bounded())
 	if err != nil {
 		return err
 	}
