@@ -474,7 +474,7 @@ func TestEveryLogLineCarriesCorrelationID(t *testing.T) {
 // not depend on how long that takes); the manager classifies it as a
 // network failure and retries, and the second attempt delivers.
 func TestSendRetriesAnAttemptThatTimedOut(t *testing.T) {
-	f := newFixture(t, connection.WithRetry(connection.RetryPolicy{AttemptTimeout: 50 * time.Millisecond}))
+	f := newFixture(t, connection.WithRetry(connection.RetryPolicy{AttemptTimeout: 250 * time.Millisecond}))
 	f.connect(t, "c1")
 	arrived, release := f.srv.Hold("c1")
 	defer release()
@@ -498,7 +498,7 @@ func TestSendRetriesAnAttemptThatTimedOut(t *testing.T) {
 // Broadcast and the other IDs' attempts go on), it is retried, and every
 // ID is delivered once.
 func TestBroadcastRetriesAnAttemptThatTimedOut(t *testing.T) {
-	f := newFixture(t, connection.WithRetry(connection.RetryPolicy{AttemptTimeout: 50 * time.Millisecond}))
+	f := newFixture(t, connection.WithRetry(connection.RetryPolicy{AttemptTimeout: 250 * time.Millisecond}))
 	ids := []string{"c1", "c2", "c3"}
 	f.connect(t, ids...)
 	arrived, release := f.srv.Hold("c2")
@@ -523,7 +523,7 @@ func TestBroadcastRetriesAnAttemptThatTimedOut(t *testing.T) {
 // TestIsActiveRetriesAnAttemptThatTimedOut: a GetConnection held past the
 // attempt timeout is retried, and the second answer decides.
 func TestIsActiveRetriesAnAttemptThatTimedOut(t *testing.T) {
-	f := newFixture(t, connection.WithRetry(connection.RetryPolicy{AttemptTimeout: 50 * time.Millisecond}))
+	f := newFixture(t, connection.WithRetry(connection.RetryPolicy{AttemptTimeout: 250 * time.Millisecond}))
 	f.connect(t, "c1")
 	arrived, release := f.srv.Hold("c1")
 	defer release()
