@@ -276,6 +276,7 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 	if err != nil {
 		return nil, usageError{err}
 	}
+	s.metrics.reg.MustRegister(limitsCollector{s.gw})
 	s.served = make(chan error, 1)
 	s.ui.srv.Handler = s.guard(s.metrics.wrap(s.ui.srv.Handler))
 	s.metrics.start(logger, s.guard)

@@ -32,6 +32,9 @@ type securityOptions struct {
 	// with --template and off in the demo mode (see verify).
 	verifySignatures optionalBool
 
+	// limits are --quotas and --faults (dev_limits.go).
+	limits limitOptions
+
 	// Set by resolve once the address is known.
 	exposed bool
 	token   string
@@ -67,9 +70,14 @@ func securityFlags(fs *flag.FlagSet, o *securityOptions) (finish func() error) {
 	hosts := fs.String("allowed-hosts", "", "comma-separated Host names accepted besides the bound address, localhost, 127.0.0.1 and [::1] (\"*.example.test\" for subdomains, \"*\" for any); other names get 403, which stops DNS rebinding")
 	fs.BoolVar(&o.insecureExpose, "insecure-expose", false, "on an --addr other machines reach, serve the console, /metrics and the management API without the access token printed at start")
 	fs.Var(&o.verifySignatures, "verify-signatures", "make the management API refuse what AWS refuses (unsigned, wrong service or region, stale, altered) with AWS's error types; any access key, secret \""+local.LocalSecretAccessKey+"\"; default on with --template, off otherwise")
+	quotas := fs.String("quotas", "", "enforce API Gateway's account quotas: \"aws\" (500 new connections/s; 10,000 @connections calls/s, burst 5,000; 128 KiB messages, 32 KiB frames), then overrides: aws,connections=N,connection-burst=N,requests=N,burst=N,message=BYTES,frame=BYTES,idle=DUR,lifetime=DUR")
+	faults := fs.String("faults", "", "inject API Gateway's failures at rates from 0 to 1: 5xx=R,410=R,latency=DUR@R,lost-disconnect=R,drop=R,seed=N (for instance 5xx=0.01,410=0.01,latency=200ms@0.05)")
 	return func() error {
 		o.allowedHosts = splitList(*hosts)
-		return nil
+		if err := o.limits.parseQuotas(*quotas); err != nil {
+			return err
+		}
+		return o.limits.parseFaults(*faults)
 	}
 }
 
@@ -120,6 +128,7 @@ func (o securityOptions) gatewayConfig(cfg local.Config, template bool, region s
 	cfg.AccessToken = o.token
 	cfg.VerifySignatures = o.verify(template)
 	cfg.Region = region
+	o.limits.apply(&cfg)
 	return cfg
 }
 
@@ -142,6 +151,7 @@ func (o securityOptions) printSecurity(w io.Writer, base string, template bool) 
 	} else {
 		fmt.Fprintf(w, "Signatures:          not checked (off by default in the demo mode; --verify-signatures turns it on)\n")
 	}
+	o.limits.printLimits(w)
 	if !o.exposed {
 		return
 	}

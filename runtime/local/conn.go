@@ -329,15 +329,15 @@ func (c *conn) writeLoop(ctx context.Context) {
 // longer message goes out as several frames of one message (each
 // Writer.Write is one frame), which every client reassembles.
 func (c *conn) write(ctx context.Context, m outbound) error {
-	if len(m.data) <= MaxFrameBytes {
+	if len(m.data) <= c.g.cfg.FrameLimit {
 		return c.ws.Write(ctx, m.typ, m.data)
 	}
 	w, err := c.ws.Writer(ctx, m.typ)
 	if err != nil {
 		return err
 	}
-	for off := 0; off < len(m.data); off += MaxFrameBytes {
-		end := min(off+MaxFrameBytes, len(m.data))
+	for off := 0; off < len(m.data); off += c.g.cfg.FrameLimit {
+		end := min(off+c.g.cfg.FrameLimit, len(m.data))
 		if _, err := w.Write(m.data[off:end]); err != nil {
 			return err
 		}

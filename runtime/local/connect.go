@@ -110,7 +110,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		g.disconnect(ctx, c, websocket.StatusAbnormalClosure, "")
 		return
 	}
-	ws.SetReadLimit(MaxMessageBytes)
+	ws.SetReadLimit(int64(g.cfg.MessageLimit))
 	// The timers exist before attach: a close requested during the
 	// upgrade starts there, and its handshake reads frames, so a ping may
 	// reset the idle timer (touchInbound) before the reader runs. A timer

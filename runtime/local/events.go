@@ -205,7 +205,7 @@ func (g *Gateway) invoke(ctx context.Context, h Handler, ev events.APIGatewayWeb
 // disconnect runs $disconnect, if the application has it.
 func (g *Gateway) disconnect(ctx context.Context, c *conn, code websocket.StatusCode, reason string) {
 	h, ok := g.routes[RouteDisconnect]
-	if !ok {
+	if !ok || g.loseDisconnect(c) {
 		return
 	}
 	reqID := g.newRequestID()

@@ -132,6 +132,20 @@ type Config struct {
 	// 403 ForbiddenException. It takes precedence over VerifySignatures.
 	// Nil accepts any request, signed or not.
 	VerifyCredentials aws.CredentialsProvider
+	// Quotas, when set, enforces API Gateway's account-level rates: new
+	// connections a second and @connections calls a second (see Quotas).
+	// Nil enforces none.
+	Quotas *Quotas
+	// Faults, when set, injects API Gateway's failures at the rates it
+	// gives (see Faults). Nil injects none.
+	Faults *Faults
+	// MessageLimit is the largest message in either direction: a larger
+	// inbound message closes the socket with 1009, a larger POST is
+	// answered 413. Zero means MaxMessageBytes (128 KiB).
+	MessageLimit int
+	// FrameLimit is the largest frame the gateway sends; longer messages
+	// are split. Zero means MaxFrameBytes (32 KiB).
+	FrameLimit int
 	// BodyTimeout bounds the reading of a management call's body (and of
 	// any request body Guard sees), from the end of its headers: a client
 	// that announces a body and sends it slowly is answered 408 and
@@ -165,6 +179,8 @@ type Gateway struct {
 	// signatures are not checked. tokenSig checks a signature that stands
 	// in for the AccessToken.
 	sig, tokenSig *signatureCheck
+	limits        *limiter  // nil without Config.Quotas
+	faults        *injector // nil without Config.Faults
 	srv           *http.Server
 	// hostSet is the Host names the gateway answers to, set when it
 	// listens (the bound address is part of it).
@@ -212,6 +228,15 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.MaxLifetime == 0 {
 		cfg.MaxLifetime = DefaultMaxLifetime
 	}
+	if cfg.MessageLimit < 0 || cfg.FrameLimit < 0 {
+		return nil, fmt.Errorf("%w: negative MessageLimit or FrameLimit", ErrInvalidConfig)
+	}
+	if cfg.MessageLimit == 0 {
+		cfg.MessageLimit = MaxMessageBytes
+	}
+	if cfg.FrameLimit == 0 {
+		cfg.FrameLimit = MaxFrameBytes
+	}
 	if cfg.BodyTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative BodyTimeout", ErrInvalidConfig)
 	}
@@ -247,6 +272,8 @@ func New(cfg Config) (*Gateway, error) {
 		log:      logger,
 		obs:      cfg.Observer,
 		sig:      signatureChecks(cfg),
+		limits:   newLimiter(cfg.Quotas),
+		faults:   newInjector(cfg.Faults),
 		conns:    make(map[string]*conn),
 		live:     make(map[string]*conn),
 		shutDone: make(chan struct{}),
@@ -364,6 +391,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stagePath := "/" + g.cfg.Stage
 	switch {
 	case path == stagePath || path == stagePath+"/":
+		if isWebSocketUpgrade(r) && !g.admitUpgrade(w) {
+			return
+		}
 		g.serveUpgrade(w, r)
 	case strings.HasPrefix(path, stagePath+"/@connections/"):
 		if !g.checkRequestOrigin(w, r) {
@@ -458,6 +488,6 @@ func (g *Gateway) snapshot() []*conn {
 
 // drainBody reads what is left of a request body so the connection can be
 // reused, bounded so a large body cannot hold the handler.
-func drainBody(r io.Reader) {
-	_, _ = io.CopyN(io.Discard, r, MaxMessageBytes+1)
+func drainBody(r io.Reader, limit int) {
+	_, _ = io.CopyN(io.Discard, r, int64(limit)+1)
 }

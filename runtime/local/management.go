@@ -75,13 +75,13 @@ func (g *Gateway) answerManagement(w http.ResponseWriter, r *http.Request, id st
 		err  error
 	)
 	if r.Method == http.MethodPost {
-		if r.ContentLength > MaxMessageBytes {
+		if r.ContentLength > int64(g.cfg.MessageLimit) {
 			size = int(r.ContentLength)
-			drainBody(r.Body)
+			drainBody(r.Body, g.cfg.MessageLimit)
 			writeAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
 			return
 		}
-		body, err = readBody(r)
+		body, err = readBody(r, g.cfg.MessageLimit)
 		size = len(body)
 		if isTimeout(err) {
 			g.log.Warn("local: management request refused: body not received in time", "timeout", g.cfg.BodyTimeout, "received", len(body), "announced", r.ContentLength, "remote", r.RemoteAddr)
@@ -93,8 +93,8 @@ func (g *Gateway) answerManagement(w http.ResponseWriter, r *http.Request, id st
 			writeAPIError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
 			return
 		}
-		if len(body) > MaxMessageBytes {
-			drainBody(r.Body)
+		if len(body) > g.cfg.MessageLimit {
+			drainBody(r.Body, g.cfg.MessageLimit)
 			writeAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
 			return
 		}
@@ -109,9 +109,16 @@ func (g *Gateway) answerManagement(w http.ResponseWriter, r *http.Request, id st
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
 		return
 	}
+	if !g.admitRequest(w) {
+		return
+	}
+	g.injectLatency(r.Context())
 	c := g.lookup(id)
 	if c == nil {
 		writeAPIError(w, http.StatusGone, "GoneException", "")
+		return
+	}
+	if !g.injectOnConnection(w, r, c) {
 		return
 	}
 	switch r.Method {
@@ -144,14 +151,14 @@ func (g *Gateway) answerManagement(w http.ResponseWriter, r *http.Request, id st
 	return size
 }
 
-// readBody reads a POST body of at most MaxMessageBytes+1 bytes (on an
+// readBody reads a POST body of at most limit+1 bytes (on an
 // error, what was read before it). A body
 // of announced length (what every SDK sends) is read into one buffer of
 // exactly its size: io.ReadAll starts at 512 bytes and grows, which for
 // a fan-out is a wasted allocation, or several, per subscriber.
-func readBody(r *http.Request) ([]byte, error) {
-	if r.ContentLength < 0 || r.ContentLength > MaxMessageBytes {
-		return io.ReadAll(io.LimitReader(r.Body, MaxMessageBytes+1))
+func readBody(r *http.Request, limit int) ([]byte, error) {
+	if r.ContentLength < 0 || r.ContentLength > int64(limit) {
+		return io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	}
 	body := make([]byte, r.ContentLength)
 	n, err := io.ReadFull(r.Body, body)

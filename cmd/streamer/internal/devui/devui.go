@@ -247,6 +247,8 @@ type State struct {
 	Management  []Call       `json:"management"`
 	Closed      []Closed     `json:"closed"`
 	Totals      Totals       `json:"totals"`
+	// Limits is what --quotas and --faults did, when either is on.
+	Limits *local.LimitStats `json:"limits,omitempty"`
 }
 
 // State returns the console's view now.
@@ -254,6 +256,11 @@ func (ui *UI) State(ctx context.Context) State {
 	routes, calls, closed, totals := ui.rec.snapshot()
 	st := State{Now: time.Now(), Stage: ui.cfg.Stage, Connections: []Connection{}, Routes: routes, Management: calls, Closed: closed, Totals: totals}
 	if l := ui.lister.Load(); l != nil {
+		if ls, ok := (*l).(interface{ LimitStats() local.LimitStats }); ok {
+			if v := ls.LimitStats(); v.Quotas != nil || v.Faults != nil {
+				st.Limits = &v
+			}
+		}
 		open := (*l).Connections()
 		st.Open = len(open)
 		if len(open) > MaxListedConnections {

@@ -130,10 +130,22 @@ $("detail-close").onclick = () => {
   if (last) render(last);
 };
 
+// limitsText shows what --quotas and --faults did, when either is on.
+function limitsText(l) {
+  if (!l) return "";
+  let out = "";
+  if (l.Quotas) out += ` · quotas: ${l.ThrottledConnections} upgrades and ${l.ThrottledRequests} calls throttled`;
+  if (l.Faults) {
+    const i = l.Injected;
+    out += ` · faults: ${i.ServerErrors} 5xx, ${i.Gone} 410, ${i.Delayed} delayed, ${i.LostDisconnects} lost $disconnect, ${i.Dropped} dropped`;
+  }
+  return out;
+}
+
 function render(s) {
   last = s;
   const mine = (r) => !filter || r.connectionId === filter;
-  $("totals").textContent = `opened ${s.totals.opened} · closed ${s.totals.closed} · routes ${s.totals.routes} · @connections ${s.totals.management}`;
+  $("totals").textContent = `opened ${s.totals.opened} · closed ${s.totals.closed} · routes ${s.totals.routes} · @connections ${s.totals.management}` + limitsText(s.limits);
   $("conn-count").textContent = s.open > s.connections.length ? `(${s.open}, the oldest ${s.connections.length} listed)` : `(${s.open})`;
   syncFilterOptions(s);
   const focused = document.activeElement?.dataset?.id;
