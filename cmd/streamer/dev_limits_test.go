@@ -87,17 +87,19 @@ func runDemoClient(ctx context.Context, t *testing.T, url string, i int, run *de
 		}
 		var m struct {
 			serverMessage
-			ID   string `json:"id"`
-			Chat string `json:"chat"`
+			ID string `json:"id"`
 		}
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Errorf("client %d: %s: %v", i, b, err)
 			continue
 		}
+		var chat struct {
+			Chat string `json:"chat"`
+		}
 		run.mu.Lock()
 		switch {
-		case m.Chat != "":
-			run.chats[m.Chat]++
+		case m.Type == protocol.TypeRelay && json.Unmarshal(m.Data, &chat) == nil && chat.Chat != "":
+			run.chats[chat.Chat]++
 		case m.Type == protocol.TypeAck:
 			run.serverIDs[m.RequestID] = m.ID
 		case m.Type == protocol.TypeResponse, m.Type == protocol.TypeError:
