@@ -155,7 +155,7 @@ func (o securityOptions) printSecurity(w io.Writer, base string, template bool) 
 	if !o.exposed {
 		return
 	}
-	what := "the WebSocket API and the @connections management API (post to or delete any connection)"
+	what := "the WebSocket API, the dev console (connections, users, close buttons), /metrics and the @connections management API (post to or delete any connection)"
 	if !template {
 		what = "the WebSocket API, the demo page, the dev console (connections, users, close buttons), /metrics and the @connections management API (post to or delete any connection)"
 	}
@@ -165,9 +165,7 @@ func (o securityOptions) printSecurity(w io.Writer, base string, template bool) 
 		return
 	}
 	fmt.Fprintf(w, "Access token:        %s\n", o.token)
-	if !template {
-		fmt.Fprintf(w, "                     console: %s%s/?token=%s ; /metrics: Authorization: Bearer TOKEN\n", base, devui.PathConsole, o.token)
-	}
+	fmt.Fprintf(w, "                     console: %s%s/?token=%s ; /metrics: Authorization: Bearer TOKEN\n", base, devui.PathConsole, o.token)
 	fmt.Fprintf(w, "                     management API: Authorization: Bearer TOKEN (or X-Streamer-Token), or a request signed with secret %q\n", local.LocalSecretAccessKey)
 }
 

@@ -53,6 +53,7 @@ func (t *templateTools) extend(s *stack.Stack) (local.Observer, func(*local.Gate
 	t.metrics, t.consoleURL = m, base+devui.PathConsole
 	wrap := func(gw *local.Gateway) http.Handler {
 		ui.Attach(gw)
+		m.reg.MustRegister(limitsCollector{gw})
 		guard := func(h http.Handler) http.Handler { return gw.Guard(h, privatePaths...) }
 		m.start(t.log, guard)
 		console := ui.Handler(gw)
