@@ -68,8 +68,10 @@ type loadSubscriber struct {
 	dups int
 	last time.Time
 	n    int
-	// joins counts join events.
-	joins int
+	// joins counts join events; subscribed is set by the subscribe's
+	// answer.
+	joins      int
+	subscribed bool
 }
 
 // dialSubscriber connects and subscribes to channel, and starts reading.
@@ -90,6 +92,7 @@ func dialSubscriber(b *testing.B, ctx context.Context, url, channel string, read
 var (
 	offsetKey  = []byte(`"offset":`)
 	joinMarker = []byte(`"type":"join"`)
+	subMarker  = []byte(`"type":"subscribed"`)
 	pubMarker  = []byte(`"type":"publication"`)
 )
 
@@ -127,6 +130,9 @@ func (s *loadSubscriber) read(ctx context.Context) {
 			}
 		}
 		s.joins += bytes.Count(msg, joinMarker)
+		if bytes.Contains(msg, subMarker) {
+			s.subscribed = true
+		}
 		s.mu.Unlock()
 	}
 }
@@ -229,17 +235,20 @@ func benchSustained(b *testing.B, subscribers int, d time.Duration) {
 		}
 		readers.Wait()
 	}()
-	// Every subscription is in place once the join of the last one has
-	// reached the first subscriber.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		subs[0].mu.Lock()
-		j := subs[0].joins
-		subs[0].mu.Unlock()
-		if j >= subscribers || time.Now().After(deadline) {
-			break
+	// Every subscription is in place once each has its answer.
+	for _, sub := range subs {
+		for {
+			sub.mu.Lock()
+			ok := sub.subscribed
+			sub.mu.Unlock()
+			if ok {
+				break
+			}
+			if ctx.Err() != nil {
+				b.Fatal("subscribers not subscribed")
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 
 	stop := make(chan struct{})

@@ -41,13 +41,26 @@
 // Publish returns once the publication is stored; delivery runs on
 // goroutines the Service owns, one per busy channel, so a channel's
 // publications go out in offset order and a slow subscriber never blocks
-// the publisher. Delivery uses Broadcaster.Broadcast (its retries, breaker
-// and metrics); a subscriber it finds gone (410) loses its subscriptions.
-// On Lambda, call [Service.Flush] before the invocation returns
-// (awslambda.WithFlusher); on shutdown, [Service.Shutdown]. Broadcast
-// posts each subscriber through the endpoint its connection record names,
-// so runtimes, APIs and Regions sharing a store reach each other's
-// subscribers, and only a connection's own endpoint can make it lose its
-// subscriptions. [SendEach] (one Send per subscriber) remains for
-// Broadcasters of the app's own.
+// the publisher. Each round of a channel's fan-out takes everything
+// queued (publications, joins and leaves), lists the subscribers once and
+// sends each subscriber the lot in as few posts as fit: one message
+// alone, several as a batch frame of at most [MaxFrameBytes]
+// (protocol.Batch). So a channel publishing faster than one post per
+// subscriber per publication coalesces instead of falling behind, and N
+// subscribers joining cost O(N) posts, not O(N²). The queue is bounded
+// ([WithQueueLength]): a publisher finding it full waits for room
+// ([WithPublishWait]) and is then refused with an [*OverloadedError]
+// (OVERLOADED to a client) before anything is stored, so nothing
+// acknowledged is dropped. A subscriber a post misses sees the gap in
+// the offsets of its next publication and recovers it from history.
+//
+// Delivery uses Broadcaster.Broadcast (its retries, breaker and
+// metrics); a subscriber it finds gone (410) loses its subscriptions. On
+// Lambda, call [Service.Flush] before the invocation returns
+// (awslambda.WithFlusher); on shutdown, [Service.Shutdown].
+// Manager.Broadcast posts each subscriber through the endpoint its
+// connection record names, so runtimes, APIs and Regions sharing a store
+// reach each other's subscribers, and only a connection's own endpoint
+// can make it lose its subscriptions. [SendEach] (one Send per
+// subscriber) remains for Broadcasters of the app's own.
 package channel
