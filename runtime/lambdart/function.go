@@ -341,9 +341,9 @@ func (f *Function) maybeStart(ctx context.Context) (*process, <-chan struct{}, t
 // so a process is added only when the backlog would take the warm ones
 // longer to clear than a cold start takes (start to first answer), and
 // at most one cold start per CPU runs at a time. Invocations shorter than
-// a cold start get at most shortPool processes: a burst of them (a
-// thousand $disconnects) drains through warm processes that keep the CPUs
-// busy, while a backlog of slow ones (waiting on I/O) grows the pool up
+// a cold start get shortPool processes, twice that for a backlog that
+// would take several cold starts to clear (a thousand $disconnects),
+// while a backlog of slow ones (waiting on I/O) grows the pool up
 // to Concurrency. A
 // process whose current invocation has already run longer than a cold
 // start does not count as one that will soon be free. When it holds
@@ -377,16 +377,26 @@ func (f *Function) needProcessLocked() (start bool, recheck time.Duration) {
 	if backlog <= 0 {
 		return false, wait
 	}
-	switch {
-	case starting >= maxColdStarts:
+	if starting >= maxColdStarts {
 		return false, wait
-	case soon == 0 || f.runs == 0:
+	}
+	if soon == 0 || (f.runs == 0 && f.avgCold == 0) {
+		// Nothing will take the backlog soon, or nothing is measured yet.
 		return true, 0
-	case len(f.procs) >= shortPool && f.avgRun < f.avgCold:
-		// Invocations shorter than a cold start keep the CPUs busy
-		// rather than wait: more processes only share the same CPUs.
-		return false, wait
-	case time.Duration(backlog)*f.avgRun/time.Duration(soon) > f.avgCold:
+	}
+	clear := time.Duration(backlog) * f.avgRun / time.Duration(soon)
+	if f.avgRun < f.avgCold {
+		// Invocations shorter than a cold start mostly keep the CPUs
+		// busy: past shortPool processes, a cold start pays off only for
+		// a backlog that would take several cold starts to clear.
+		switch {
+		case len(f.procs) >= 2*shortPool:
+			return false, wait
+		case len(f.procs) >= shortPool && clear <= 4*f.avgCold:
+			return false, wait
+		}
+	}
+	if clear > f.avgCold {
 		return true, 0
 	}
 	return false, wait
@@ -396,9 +406,12 @@ func (f *Function) needProcessLocked() (start bool, recheck time.Duration) {
 // more than one per CPU only slows each.
 var maxColdStarts = max(1, runtime.NumCPU())
 
-// shortPool is the most processes invocations shorter than a cold start
-// get: two per CPU, at least 4.
-var shortPool = max(4, 2*runtime.NumCPU())
+// shortPool is how many processes invocations shorter than a cold start
+// get (twice as many for a large backlog): one per CPU, at least 2.
+// Measured on the chat app, each Node.js process costs about 0.4 s of CPU
+// to start and load the SDK, more than a batch of invocations it would
+// share.
+var shortPool = max(2, runtime.NumCPU())
 
 // observeRun and observeCold update the moving averages (weight 1/4):
 // a warm invocation's run time, and a process's start to its first
@@ -410,9 +423,15 @@ func (f *Function) observeRun(d time.Duration) {
 	f.mu.Unlock()
 }
 
-func (f *Function) observeCold(d time.Duration) {
+// observeCold also seeds avgRun with the first invocation's run time
+// while no warm one is measured: an overestimate (it includes the
+// handler's lazy set-up), better than none.
+func (f *Function) observeCold(d, ran time.Duration) {
 	f.mu.Lock()
 	f.avgCold = movingAverage(f.avgCold, d, f.avgCold == 0)
+	if f.runs == 0 {
+		f.avgRun = ran
+	}
 	f.mu.Unlock()
 }
 

@@ -266,7 +266,7 @@ func (p *process) answer(w http.ResponseWriter, r *http.Request, id string, isEr
 	first := p.served == 1
 	p.mu.Unlock()
 	if first {
-		p.f.observeCold(time.Since(p.started))
+		p.f.observeCold(time.Since(p.started), ran)
 	} else {
 		p.f.observeRun(ran)
 	}
