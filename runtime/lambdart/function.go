@@ -111,11 +111,18 @@ type Function struct {
 	// (needProcessLocked).
 	avgRun, avgCold time.Duration
 	runs            int
-	closed          bool
-	buildMu         sync.Mutex
-	wg              sync.WaitGroup // processes and the watcher
-	stop            chan struct{}
-	stopOnce        sync.Once
+	// debt is the time invocations spent waiting for a process since
+	// the last start (or since waiting paused for a while), debtAt its
+	// last update: a debt larger than a cold start says one more process
+	// would have paid for itself, even when each burst of waiting
+	// invocations is small (connects in batches).
+	debt     time.Duration
+	debtAt   time.Time
+	closed   bool
+	buildMu  sync.Mutex
+	wg       sync.WaitGroup // processes and the watcher
+	stop     chan struct{}
+	stopOnce sync.Once
 }
 
 // New checks cfg and returns the function with no process running yet:
@@ -234,12 +241,14 @@ func (f *Function) dispatch(ctx context.Context, inv *invocation) (*process, err
 		return <-inv.taken, nil
 	default:
 	}
+	queued := time.Now()
 	f.mu.Lock()
 	f.waiting++
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
 		f.waiting--
+		f.addDebtLocked(time.Since(queued))
 		f.mu.Unlock()
 	}()
 	var started *process
@@ -342,8 +351,9 @@ func (f *Function) maybeStart(ctx context.Context) (*process, <-chan struct{}, t
 // longer to clear than a cold start takes (start to first answer), and
 // at most one cold start per CPU runs at a time. Invocations shorter than
 // a cold start get shortPool processes, twice that for a backlog that
-// would take several cold starts to clear (a thousand $disconnects),
-// while a backlog of slow ones (waiting on I/O) grows the pool up
+// would take several cold starts to clear (a thousand $disconnects) or
+// when the invocations' waits for a process add up to more than two cold
+// starts (connects arriving in batches), while a backlog of slow ones (waiting on I/O) grows the pool up
 // to Concurrency. A
 // process whose current invocation has already run longer than a cold
 // start does not count as one that will soon be free. When it holds
@@ -392,14 +402,26 @@ func (f *Function) needProcessLocked() (start bool, recheck time.Duration) {
 		switch {
 		case len(f.procs) >= 2*shortPool:
 			return false, wait
-		case len(f.procs) >= shortPool && clear <= 4*f.avgCold:
+		case len(f.procs) >= shortPool && clear <= 4*f.avgCold && f.debt <= 2*f.avgCold:
 			return false, wait
 		}
 	}
-	if clear > f.avgCold {
+	if clear > f.avgCold || f.debt > 2*f.avgCold {
+		f.debt = 0
 		return true, 0
 	}
 	return false, wait
+}
+
+// addDebtLocked adds an invocation's wait for a process to the debt,
+// forgotten when waiting paused for several cold starts.
+func (f *Function) addDebtLocked(wait time.Duration) {
+	now := time.Now()
+	if now.Sub(f.debtAt) > 4*f.avgCold {
+		f.debt = 0
+	}
+	f.debt += wait
+	f.debtAt = now
 }
 
 // maxColdStarts bounds the processes of one function starting at once:

@@ -22,6 +22,7 @@ func TestNeedProcess(t *testing.T) {
 	busy := func(since time.Duration) *process { return &process{busy: true, ready: true, takenAt: now.Add(-since)} }
 	idle := func() *process { return &process{ready: true} }
 	starting := func() *process { return &process{} }
+	withDebt := func(f *Function, d time.Duration) *Function { f.debt, f.debtAt = d, now; return f }
 	busies := func(n int) []*process {
 		out := make([]*process, n)
 		for i := range out {
@@ -50,6 +51,7 @@ func TestNeedProcess(t *testing.T) {
 		{"a backlog below shortPool grows", pool(500, 64, 10, time.Millisecond, 100*time.Millisecond, busy(0)), true},
 		{"a short backlog stops at shortPool", pool(200, 64, 10, time.Millisecond, 100*time.Millisecond, busies(shortPool)...), false},
 		{"a large backlog of short invocations passes shortPool", pool(5000, 64, 10, time.Millisecond, 100*time.Millisecond, busies(shortPool)...), true},
+		{"waits adding up pass shortPool", withDebt(pool(20, 64, 10, time.Millisecond, 100*time.Millisecond, busies(shortPool)...), time.Second), true},
 		{"short invocations stop at twice shortPool", pool(50000, 64, 10, time.Millisecond, 100*time.Millisecond, busies(2*shortPool)...), false},
 		{"slow invocations grow past shortPool", pool(5000, 64, 10, time.Second, 100*time.Millisecond, busies(shortPool)...), true},
 		{"a starting process counts as free", pool(1, 8, 10, time.Second, 100*time.Millisecond, busy(0), starting()), false},

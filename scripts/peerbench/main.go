@@ -16,11 +16,14 @@
 //   - fanout: -fanout clients connect, one sends a message; the median
 //     over 5 sends of the time until all received it.
 //
-// It prints one line per round and server, then the medians.
+// It prints one line per round and server, then the medians. With
+// serverless-offline prepared by offline/setup.sh in a scratch folder:
 //
-//	go run ./scripts/peerbench -ddb http://127.0.0.1:8000 -rounds 5 \
-//	  -server 'streamer=ws://127.0.0.1:{port}/Prod=streamer dev --template cmd/streamer/testdata/chat/template.yaml --addr 127.0.0.1:{port} --dynamodb-endpoint {ddb} --parameter-overrides TableName={table} --no-watch' \
-//	  -server 'offline=ws://127.0.0.1:{port}=/tmp/peer/run.sh {port} {table}'
+//	sh scripts/peerbench/offline/setup.sh /tmp/peer
+//	go build -o /tmp/streamer ./cmd/streamer
+//	./scripts/with-dynalite.sh sh -c 'go run ./scripts/peerbench -ddb "$STREAMER_DYNAMODB_ENDPOINT" -rounds 5 \
+//	  -server "streamer=ws://127.0.0.1:{port}/Prod=exec /tmp/streamer dev --template cmd/streamer/testdata/chat/template.yaml --addr 127.0.0.1:{port} --dynamodb-endpoint {ddb} --parameter-overrides TableName={table} --no-watch --function-idle-timeout 10s --log-level error" \
+//	  -server "offline=ws://127.0.0.1:{port}=exec /tmp/peer/run.sh {port} {table} {ddb}"'
 //
 // {port}, {table} and {ddb} are filled in per round; each command runs
 // with its own process group and is stopped (SIGINT, then SIGKILL) at the
