@@ -255,6 +255,7 @@ test("console: a click shows a route invocation's event and response and an @con
   await con.click("#routes tr.pick td:text-is('$default')");
   await con.waitForFunction(() => document.getElementById("detail-left").textContent.includes("detail please"));
   assert.match(await con.textContent("#detail-title"), /\$default → 200/);
+  assert.match(await con.textContent("#detail-left"), /body, parsed:\n\{\n  "v": 1,\n  "type": "request"/);
   await con.screenshot({ path: join(shots, "console-detail-1280.png"), fullPage: true });
 
   await con.click("#calls tr.pick td:text-is('POST')");

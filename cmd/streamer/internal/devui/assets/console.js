@@ -107,7 +107,12 @@ async function showDetail(kind, seq) {
     $("detail-title").textContent = `${d.routeKey} → ${d.status}`;
     $("detail-timing").textContent = `${time(d.time)} · ${d.latencyMs.toFixed(2)} ms · connection ${d.connectionId} · request ${d.requestId} · ${d.bytes} bytes in`;
     $("detail-left-title").textContent = "event (credentials redacted)";
-    $("detail-left").textContent = JSON.stringify(d.event, null, 2);
+    // The message is a string inside the event; parsed below it when it is JSON.
+    let parsed = "";
+    if (d.eventBody.bytes > 0 && !d.eventBody.truncated) {
+      try { parsed = `\n\nbody, parsed:\n${JSON.stringify(JSON.parse(d.eventBody.text), null, 2)}`; } catch { /* not JSON */ }
+    }
+    $("detail-left").textContent = JSON.stringify(d.event, null, 2) + parsed;
     $("detail-right-title").textContent = "response";
     $("detail-right").textContent = `statusCode ${d.response.statusCode}\n` +
       (d.response.headers?.length ? d.response.headers.join("\n") + "\n" : "") +
