@@ -92,7 +92,9 @@ func New(cfg Config) (*Proxy, error) {
 		tunnels: map[net.Conn]struct{}{},
 		warned:  map[string]bool{},
 	}
-	p.tlsCfg = &tls.Config{GetCertificate: p.certificate, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	// HTTP/2 as well: SDK clients of streaming services (Bedrock runtime,
+	// Transcribe, Kinesis) offer only h2 and drop a server without it.
+	p.tlsCfg = &tls.Config{GetCertificate: p.certificate, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	p.srv = &http.Server{
 		Handler:           p,
 		ReadHeaderTimeout: 30 * time.Second,

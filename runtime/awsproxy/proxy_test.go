@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -337,5 +338,34 @@ func TestResolve(t *testing.T) {
 		if resp.StatusCode != http.StatusNotImplemented || resp.Header.Get("X-Amzn-Errortype") != "NotEmulated" || !strings.Contains(string(b), want) {
 			t.Errorf("%s: %d %s", host, resp.StatusCode, b)
 		}
+	}
+}
+
+// TestHTTP2ClientsAreServed: SDK clients that speak only HTTP/2 (the
+// JavaScript SDK's Bedrock runtime client) reach the door's TLS server
+// directly, as the Node.js hook sends them, and get the not-emulated
+// answer over HTTP/2.
+func TestHTTP2ClientsAreServed(t *testing.T) {
+	f := newFixture(t)
+	door, err := f.p.Listen("app-H2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{
+		ForceAttemptHTTP2: true,
+		TLSClientConfig:   &tls.Config{RootCAs: f.ca.Pool(), NextProtos: []string{"h2"}},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, door)
+		},
+	}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Post("https://bedrock-runtime.eu-west-2.amazonaws.com/model/x/invoke", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusNotImplemented || !strings.Contains(string(b), "not emulated: bedrock-runtime called by app-H2") {
+		t.Errorf("%s %d %s", resp.Proto, resp.StatusCode, b)
 	}
 }

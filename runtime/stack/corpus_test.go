@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/coder/websocket"
 
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
+	"github.com/streamer-go/streamer/runtime/dynalite"
 	"github.com/streamer-go/streamer/runtime/local"
 	"github.com/streamer-go/streamer/runtime/stack"
 )
@@ -304,4 +306,50 @@ func startCorpus(t *testing.T, cfg stack.Config) *running {
 	t.Helper()
 	cfg.ConfigureGateway = func(c *local.Config) { c.VerifySignatures = true }
 	return start(t, cfg)
+}
+
+// TestCorpusBedrockChat runs serverless-patterns'
+// apigw-websocket-lambda-bedrock-sam: one nodejs24.x function stores
+// connections in DynamoDB and answers each message with Amazon Bedrock
+// (bedrock-runtime in eu-west-2), which the local runtime does not serve.
+// The call fails at once with NotEmulated instead of hanging until the
+// function's 30 s timeout, and the sample's own error path answers the
+// client, as it would on AWS when Bedrock fails. The table has a fixed
+// name, so the test runs its own dynalite (from .tools).
+func TestCorpusBedrockChat(t *testing.T) {
+	short(t)
+	needNode(t)
+	if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
+		t.Skip("dynalite is not installed in .tools: run `make tools`")
+	}
+	p := startCorpus(t, stack.Config{
+		Template:  "testdata/corpus/apigw-websocket-lambda-bedrock-sam/template.yaml",
+		StackName: "bedrock",
+		Dynalite:  &dynalite.Options{Dirs: []string{"../../.tools"}},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ddb := dynamodb.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")},
+		func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(p.DynamoDBEndpoint()) })
+	c := dial(ctx, t, p.WebSocketURL(), nil)
+	if ids := scanIDs(ctx, t, ddb, "WebSocketConnections", "connectionId"); len(ids) != 1 {
+		t.Fatalf("connections stored: %v", ids)
+	}
+	start := time.Now()
+	c.send(ctx, `{"data":"Hello, Claude"}`)
+	if got := c.read(ctx); got != `{"message":"Sorry, I'm having trouble connecting to the AI service. Please try again in a moment."}` {
+		t.Fatalf("answer %q", got)
+	}
+	// Well within the function's 30 s Timeout: nothing waited on a
+	// network that is not there.
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("the refused Bedrock call took %v", d)
+	}
+	c.c.Close(websocket.StatusNormalClosure, "bye")
+	waitFor(t, "the row to go", func() bool { return len(scanIDs(ctx, t, ddb, "WebSocketConnections", "connectionId")) == 0 })
+	p.stop(t)
+	logs := p.output.String()
+	if !strings.Contains(logs, "not emulated: bedrock-runtime called by bedrock-WebSocketHandler") || !strings.Contains(logs, "NotEmulated") {
+		t.Errorf("the log does not name the refused call:\n%s", logs)
+	}
 }
