@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -209,9 +211,43 @@ func TestDevDemoUnderQuotasAndFaults(t *testing.T) {
 	if v := value(fams, "streamer_gateway_quota", "kind", "request", "limit", "rate"); v != 10000 {
 		t.Errorf("metrics request quota %v", v)
 	}
+	if v := value(fams, "streamer_gateway_throttled_total", "kind", "request"); v != float64(st.ThrottledRequests) {
+		t.Errorf("metrics throttled requests %v, stats %d", v, st.ThrottledRequests)
+	}
+	for _, name := range documentedLimitMetrics(t) {
+		if fams[name] == nil {
+			t.Errorf("%s (in docs/OPERATING.md) is not served", name)
+		}
+	}
 	var out strings.Builder
 	s.sec.printSecurity(&out, "http://"+s.addr, false)
 	if !strings.Contains(out.String(), "Quotas:") || !strings.Contains(out.String(), "Faults:              5xx 0.15") {
 		t.Errorf("start-up lines:\n%s", out.String())
 	}
+}
+
+// limitMetric reports whether a metric exists only with --quotas or
+// --faults.
+func limitMetric(name string) bool {
+	return strings.HasPrefix(name, "streamer_gateway_throttled_") || strings.HasPrefix(name, "streamer_gateway_faults_") || name == "streamer_gateway_quota"
+}
+
+// documentedLimitMetrics are the quota and fault metrics docs/OPERATING.md
+// names.
+func documentedLimitMetrics(t *testing.T) []string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/OPERATING.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("`(streamer_[a-z0-9_]+)").FindAllStringSubmatch(string(doc), -1) {
+		if limitMetric(m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	if len(out) != 3 {
+		t.Errorf("docs/OPERATING.md names %v", out)
+	}
+	return out
 }

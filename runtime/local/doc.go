@@ -39,8 +39,11 @@
 // Differences that remain: one connection's messages are handled one at a
 // time, in order, on its reader (API Gateway may invoke them concurrently);
 // $connect cannot attach a Lambda authorizer context for later events; the
-// account-level rate limits (500 new connections/s, 10,000 requests/s) are
-// not applied; API Gateway does not document its close reasons, so the
+// account-level rate limits (500 new connections/s, 10,000 requests/s with
+// a 5,000 burst) apply only when asked for ([Config.Quotas]), and API
+// Gateway's bad days (5xx, 410 for live connections, latency, lost
+// $disconnect, dropped sockets) only when injected ([Config.Faults]); API
+// Gateway does not document its close reasons, so the
 // gateway closes idle, expired and shut-down connections with 1001 "Going
 // away" and deleted ones with 1000 "Connection deleted". A posted body that
 // is valid UTF-8 goes out as a text frame, anything else as binary.
