@@ -353,3 +353,76 @@ func TestCorpusBedrockChat(t *testing.T) {
 		t.Errorf("the log does not name the refused call:\n%s", logs)
 	}
 }
+
+// TestCorpusBedrockStreaming runs serverless-patterns'
+// apigw-websocket-api-bedrock-streaming: Python functions (python3.14,
+// boto3) keep connections in DynamoDB and stream a Bedrock model's answer
+// to the client through https://{domainName}/{stage}. Asking for a model
+// without streaming gets the sample's own answer through the management
+// API. Asking for one with streaming calls Bedrock, which the local runtime
+// does not serve: the call fails at once with NotEmulated, which the
+// sample does not catch, so the client gets API Gateway's "Internal server
+// error" for the failed integration, as on AWS when Bedrock fails, well
+// before the function's timeout. The layer and the custom resource that
+// package a newer boto3 are not emulated (the host's boto3 serves).
+//
+// The sample's $disconnect function reads WEBSOCKETS_DDB_TABLE, but the
+// template gives it TABLE_NAME: on AWS it fails at init (KeyError) and the
+// connection's row stays, which the test expects.
+func TestCorpusBedrockStreaming(t *testing.T) {
+	short(t)
+	needBoto3(t)
+	endpoint := dynamotest.Endpoint(t)
+	stackName := "bs" + letters(8)
+	obs := &recorder{}
+	p := startCorpus(t, stack.Config{
+		Template:         "testdata/corpus/apigw-websocket-api-bedrock-streaming/template.yaml",
+		StackName:        stackName,
+		DynamoDBEndpoint: endpoint,
+		Observer:         obs,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ddb := dynamotest.Client(t)
+	table := stackName + "-websocket_connections"
+	t.Cleanup(func() {
+		ddb.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+
+	c := dial(ctx, t, p.WebSocketURL()+"?name=alice", nil)
+	if ids := scanIDs(ctx, t, ddb, table, "connectionId"); len(ids) != 1 {
+		t.Fatalf("connections stored: %v", ids)
+	}
+	c.send(ctx, `{"action":"invokeModel","prompt":"Hi","parameters":{"modelId":"ai21.j2-ultra-v1"}}`)
+	if got := c.read(ctx); got != "Specified model does not support streaming response: ai21.j2-ultra-v1. Please try another model." {
+		t.Fatalf("unsupported model: %q", got)
+	}
+	start := time.Now()
+	c.send(ctx, `{"action":"invokeModel","prompt":"Hi","parameters":{"modelId":"anthropic.claude-v2"}}`)
+	got := c.read(ctx)
+	if !strings.Contains(got, `"message":"Internal server error"`) && !strings.Contains(got, `"message": "Internal server error"`) {
+		t.Fatalf("streaming model: %q, want API Gateway's internal server error", got)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("the refused Bedrock call took %v", d)
+	}
+	c.c.Close(websocket.StatusNormalClosure, "bye")
+	waitFor(t, "$disconnect", func() bool { return strings.Contains(strings.Join(obs.routes(), " "), "$disconnect:") })
+	if got := strings.Join(obs.routes(), " "); got != "$connect:200 invokeModel:400 invokeModel:500 $disconnect:500" {
+		t.Errorf("routes answered %s", got)
+	}
+	if ids := scanIDs(ctx, t, ddb, table, "connectionId"); len(ids) != 1 {
+		t.Errorf("rows after the failed $disconnect: %v, want the connection's, as on AWS", ids)
+	}
+	p.stop(t)
+	logs := p.output.String()
+	if !strings.Contains(logs, "KeyError: 'WEBSOCKETS_DDB_TABLE'") {
+		t.Errorf("the $disconnect function's init error is not in the log")
+	}
+	if !strings.Contains(logs, "not emulated: bedrock-runtime called by "+stackName+"-invoke-function") || !strings.Contains(logs, "NotEmulated") {
+		t.Errorf("the log does not name the refused call:\n%s", logs)
+	}
+	if notices := p.notices.String(); !strings.Contains(notices, "Layers is not emulated") {
+		t.Errorf("no not-emulated line for the layer:\n%s", notices)
+	}
+}
