@@ -48,6 +48,12 @@ const (
 	// EnvMetricsNamespace is the CloudWatch namespace of the EMF lines
 	// (default DefaultMetricsNamespace); "off" turns them off.
 	EnvMetricsNamespace = "STREAMER_METRICS_NAMESPACE"
+	// EnvRequestIDKey is the secret (at least 16 bytes) that keys async
+	// request ids (streamer.WithRequestIDKey). Every function of a
+	// deployment needs the same one for a resubmission that reaches
+	// another instance to find the same request; unset, each instance
+	// draws a key of its own.
+	EnvRequestIDKey = "STREAMER_REQUEST_ID_KEY"
 )
 
 // EnvVars returns the name of every environment variable ConfigFromEnv
@@ -59,7 +65,7 @@ func EnvVars() []string {
 		EnvJWTKeyFile, EnvJWKSFile, EnvJWTTenantClaim, EnvMaxAttempts, EnvAllowAnonymous,
 		EnvChannelsTable,
 		EnvJWKSURL, EnvJWTAudienceClaim, EnvJWTTokenUse, EnvJWTPermissionsClaim, EnvMetricsNamespace,
-		EnvPacingRate, EnvPacingBurst,
+		EnvPacingRate, EnvPacingBurst, EnvRequestIDKey,
 	}
 }
 
@@ -112,6 +118,9 @@ type Config struct {
 	// STREAMER_METRICS_NAMESPACE=off.
 	MetricsNamespace string
 	MetricsOff       bool
+	// RequestIDKey keys async request ids (STREAMER_REQUEST_ID_KEY; give
+	// it to streamer.WithRequestIDKey). Empty: a key per instance.
+	RequestIDKey string
 	// PacingRate and PacingBurst are the @connections budget in calls per
 	// second (STREAMER_PACING_RATE; 0 unlimited) and its burst
 	// (STREAMER_PACING_BURST; 0 half the rate); PacingSet says either was
@@ -161,6 +170,10 @@ func configFrom(get func(string) string) (Config, error) {
 		JWTTokenUse:         get(EnvJWTTokenUse),
 		JWTPermissionsClaim: get(EnvJWTPermissionsClaim),
 		MetricsNamespace:    get(EnvMetricsNamespace),
+		RequestIDKey:        get(EnvRequestIDKey),
+	}
+	if c.RequestIDKey != "" && len(c.RequestIDKey) < 16 {
+		return Config{}, fmt.Errorf("%w: %s must be at least 16 bytes", ErrConfig, EnvRequestIDKey)
 	}
 	if strings.EqualFold(c.MetricsNamespace, "off") {
 		c.MetricsNamespace, c.MetricsOff = "", true

@@ -725,6 +725,11 @@ var unsetOnPurpose = map[string]bool{
 	// Unset, the manager keeps its default @connections budget.
 	awslambda.EnvPacingRate:  true,
 	awslambda.EnvPacingBurst: true,
+	// Unset, each function instance keys request ids with a key of its
+	// own: a resubmission that reaches another instance is a new request.
+	// A deployment that wants them shared sets one secret on every
+	// function.
+	awslambda.EnvRequestIDKey: true,
 }
 
 // Every variable the code reads is set on every function, or is on the

@@ -121,6 +121,7 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 		streamer.WithConnectionStore(st),
 		streamer.WithChannels(chans),
 		streamer.WithSyncTimeout(cfg.SyncTimeout),
+		streamer.WithRequestIDKey([]byte(cfg.RequestIDKey)),
 		streamer.WithLogger(log))
 	// The demo's actions, the code `streamer dev` runs in process: put
 	// your own here (router.HandleFunc, router.HandleAsync).
