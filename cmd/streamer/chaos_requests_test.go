@@ -370,8 +370,10 @@ func TestChaosRequests(t *testing.T) {
 	waitFor("an outcome for every wiped report", chaosLease+10*time.Second, all(wiped, (*reqClient).done))
 	time.Sleep(time.Second) // the last resumes' answers
 	stop()
+	var slowestAnswer, slowestOutcome time.Duration
 	for _, c := range wiped {
 		frames, resumes, final := c.snapshot()
+		slowestOutcome = max(slowestOutcome, final.Sub(restarted))
 		first, ok := outcomes(t, c.name, frames)
 		if !ok || !lostCode(first.Code) {
 			t.Errorf("%s: outcome %+v, want the request lost", c.name, first.serverMessage)
@@ -389,6 +391,7 @@ func TestChaosRequests(t *testing.T) {
 			for _, f := range frames {
 				if f.at.After(r) && f.at.Sub(r) <= 1500*time.Millisecond {
 					answered = true
+					slowestAnswer = max(slowestAnswer, f.at.Sub(r))
 					break
 				}
 			}
@@ -397,6 +400,9 @@ func TestChaosRequests(t *testing.T) {
 			}
 		}
 	}
+
+	t.Logf("wiped store: slowest resume answer %s, last outcome %s after the restart (bound: %s)",
+		slowestAnswer.Round(time.Millisecond), slowestOutcome.Round(time.Millisecond), chaosLease+10*time.Second)
 
 	// Phase 2: process 0 is frozen past its lease with four reports
 	// running on it, then continued.
