@@ -29,7 +29,6 @@ import (
 
 	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
-	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
 // chaosLease is the processes' lease: short, so that take-overs happen
@@ -267,7 +266,7 @@ func TestChaos(t *testing.T) {
 // lostCode reports whether code says the request's record is gone: pushed
 // by the processor (REQUEST_LOST), or answered to a resume (NOT_FOUND).
 func lostCode(code protocol.ErrorCode) bool {
-	return code == streamer.CodeRequestLost || code == protocol.CodeNotFound
+	return code == protocol.CodeRequestLost || code == protocol.CodeNotFound
 }
 
 // sameOutcome reports whether two final messages state the same end: the

@@ -45,6 +45,15 @@ const (
 	CodeTimeout        ErrorCode = "TIMEOUT"
 	CodeInternal       ErrorCode = "INTERNAL"
 	CodeCancelled      ErrorCode = "CANCELLED"
+	// CodeRequestLost is the final error of an async request whose
+	// server record vanished, or whose end the store refused for a reason
+	// other than another worker owning it, while it ran: deleted, expired,
+	// or lost with a table that was wiped or restored from an older
+	// backup. The request would never end otherwise, so the server sends
+	// this rather than leave the client waiting; the client may submit the
+	// work again (under a new id: the old one may come back with an old
+	// backup). See docs/PROTOCOL.md.
+	CodeRequestLost ErrorCode = "REQUEST_LOST"
 )
 
 // Inbound is a client → server message: request, cancel, resume, ping, or

@@ -3,8 +3,9 @@ package streamer
 import (
 	"context"
 	"errors"
-	"github.com/streamer-go/streamer/pkg/protocol"
 	"log/slog"
+
+	"github.com/streamer-go/streamer/pkg/protocol"
 )
 
 // ChannelService answers the channel messages (subscribe, unsubscribe,

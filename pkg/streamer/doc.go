@@ -1,11 +1,13 @@
-// Package streamer is the request/response system over WebSockets: the wire
-// protocol, the router that answers requests synchronously or queues them,
+// Package streamer is the request/response system over WebSockets: the
+// router that answers requests synchronously or queues them,
 // the processor that runs queued requests and streams their progress, and
 // the $connect/$disconnect handlers that establish who is on each socket.
 //
 // Start with these types:
 //
-//   - [Router], mounted on API Gateway's $default route: [Router.Handle]
+//   - [Router], mounted on API Gateway's $default route, which answers a
+//     message through the endpoint its event names, so a reply never needs
+//     the connection's record: [Router.Handle]
 //     registers a sync action, [Router.HandleAsync] an async one whose
 //     handler receives a progress.Reporter; [Router.Use] adds middleware
 //     that wraps both alike; [HandlerOf] and [AsyncHandlerOf] decode the
@@ -18,7 +20,9 @@
 //     worker pool the router feeds, for one process such as `streamer dev`.
 //     A worker that dies is replaced through its lease: another takes the
 //     request over with the next attempt number (the ack's and progress'
-//     Attempt); a request whose record vanishes ends with [CodeRequestLost].
+//     Attempt); a request whose record vanishes ends with REQUEST_LOST.
+//     [NewProcessor] wires one to a router; [NewProcessorWith] builds one
+//     from its own dependencies and the [Actions] it shares with a router.
 //   - [ConnectHandler], which verifies the token on $connect ([TokenVerifier],
 //     satisfied by *auth.Verifier) and stores the connection's identity.
 //     The router reads identity only from that record, never from a message.
@@ -27,8 +31,7 @@
 // Gateway's events into [Message], [ConnectRequest] and [DisconnectRequest].
 //
 // The protocol is documented in docs/PROTOCOL.md; each message has one Go
-// definition here ([Inbound], [Ack], [Response], [Progress], [Complete],
-// [Error], [Pong]).
+// definition, in package protocol.
 //
 // See https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api.html
 package streamer

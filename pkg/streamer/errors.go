@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
 	"github.com/streamer-go/streamer/pkg/protocol"
 )
 

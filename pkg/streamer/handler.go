@@ -3,10 +3,10 @@ package streamer
 import (
 	"context"
 	"encoding/json"
-	"github.com/streamer-go/streamer/pkg/protocol"
 	"slices"
 
 	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/protocol"
 )
 
 // Identity is who sent a request. It always comes from the connection

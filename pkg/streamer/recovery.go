@@ -3,24 +3,15 @@ package streamer
 import (
 	"context"
 	"errors"
-	"github.com/streamer-go/streamer/pkg/protocol"
 	"log/slog"
 	"maps"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store"
 )
-
-// CodeRequestLost is the error code of an async request whose store record
-// vanished, or whose end the store refused for a reason other than another
-// worker owning it, while it ran: deleted, expired, or lost with a table
-// that was wiped or restored from an older backup. The request will never
-// end otherwise, so the processor sends this final error rather than leave
-// the client waiting; the client may submit the request again (under a new
-// id: the old one may come back with an old backup). See docs/PROTOCOL.md.
-const CodeRequestLost protocol.ErrorCode = "REQUEST_LOST"
 
 const msgRequestLost = "the server lost this request's record; submit it again"
 
@@ -51,7 +42,7 @@ const (
 //     restarted process takes over within the lease after a crash.
 //   - orphans: requests this pool ran whose end it could not write (the
 //     store was unreachable). When the store answers again, the pool finds
-//     out what happened: gone (the client gets CodeRequestLost), its write
+//     out what happened: gone (the client gets protocol.CodeRequestLost), its write
 //     landed after all (the client gets the outcome), or still needing work
 //     (queued again).
 type recovery struct {
@@ -253,6 +244,6 @@ func (p *Processor) recheckOrphans(ctx context.Context) {
 // lost ends a request whose record vanished: the one case in which nobody
 // else will tell the client.
 func (p *Processor) lost(ctx context.Context, log *slog.Logger, to *target, ar *store.AsyncRequest) {
-	log.WarnContext(ctx, "request record vanished from the store; sending the client "+string(CodeRequestLost))
-	deliver(ctx, log, to, protocol.NewError(ar.RequestID, CodeRequestLost, msgRequestLost))
+	log.WarnContext(ctx, "request record vanished from the store; sending the client "+string(protocol.CodeRequestLost))
+	deliver(ctx, log, to, protocol.NewError(ar.RequestID, protocol.CodeRequestLost, msgRequestLost))
 }

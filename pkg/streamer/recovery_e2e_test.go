@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/dynamo"
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
@@ -90,8 +91,8 @@ func TestE2ERecordVanishedMidRunEndsWithRequestLost(t *testing.T) {
 
 		got := c.until(t, finalFor(ack.RequestID))
 		final := got[len(got)-1]
-		if final.Type != "error" || final.Code != string(streamer.CodeRequestLost) {
-			t.Fatalf("final message %+v, want error %s", final, streamer.CodeRequestLost)
+		if final.Type != "error" || final.Code != string(protocol.CodeRequestLost) {
+			t.Fatalf("final message %+v, want error %s", final, protocol.CodeRequestLost)
 		}
 		// Nothing else about the request follows: one final message.
 		for _, w := range c.flush(t) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
@@ -65,7 +66,7 @@ func TestOutcomeOfAStoreOutageReachesTheClientWhenTheStoreAnswers(t *testing.T) 
 		want   func(wire) bool
 	}{
 		{"write landed", true, func(w wire) bool { return w.Type == "complete" }},
-		{"record vanished", false, func(w wire) bool { return w.Type == "error" && w.Code == string(streamer.CodeRequestLost) }},
+		{"record vanished", false, func(w wire) bool { return w.Type == "error" && w.Code == string(protocol.CodeRequestLost) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var offset atomic.Int64

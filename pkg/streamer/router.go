@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/streamer-go/streamer/pkg/protocol"
 	"log/slog"
 	"runtime/debug"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/progress"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store"
 )
 
