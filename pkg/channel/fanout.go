@@ -42,9 +42,14 @@ type fanout struct {
 
 	mu      sync.Mutex
 	queues  map[string]*chanQueue
-	pending int             // queued plus running messages
-	idle    []chan struct{} // Flush waiters, closed when pending is 0
-	closed  bool
+	pending int // queued plus running messages
+	// reserved counts the reservations of every channel: publications
+	// being stored, whose message is still to be queued. Flush and
+	// Shutdown wait for them too, so no publication is acknowledged after
+	// its fan-out could no longer start.
+	reserved int
+	idle     []chan struct{} // Flush waiters, closed when pending and reserved are 0
+	closed   bool
 
 	workers sync.WaitGroup
 }
@@ -99,6 +104,7 @@ func (f *fanout) reserve(ctx context.Context, key string) error {
 		q := f.queue(key)
 		if q.reserved+q.counted < f.max {
 			q.reserved++
+			f.reserved++
 			f.mu.Unlock()
 			return nil
 		}
@@ -138,7 +144,21 @@ func (f *fanout) release(key string) {
 	defer f.mu.Unlock()
 	q := f.queues[key]
 	q.reserved--
+	f.reserved--
 	f.dropIfIdle(key, q)
+	f.wakeIdle()
+}
+
+// wakeIdle releases the Flush waiters once nothing is pending or
+// reserved; f.mu is held.
+func (f *fanout) wakeIdle() {
+	if f.pending != 0 || f.reserved != 0 {
+		return
+	}
+	for _, ch := range f.idle {
+		close(ch)
+	}
+	f.idle = nil
 }
 
 // enqueue queues an encoded message for key. counted says it ends a
@@ -152,6 +172,7 @@ func (f *fanout) enqueue(ctx context.Context, key string, data []byte, counted b
 	q := f.queue(key)
 	if counted {
 		q.reserved--
+		f.reserved--
 	} else if f.closed {
 		f.dropIfIdle(key, q)
 		f.mu.Unlock()
@@ -202,12 +223,7 @@ func (f *fanout) work(key string, q *chanQueue) {
 
 		f.mu.Lock()
 		f.pending -= len(msgs)
-		if f.pending == 0 {
-			for _, ch := range f.idle {
-				close(ch)
-			}
-			f.idle = nil
-		}
+		f.wakeIdle()
 		f.mu.Unlock()
 	}
 }
@@ -218,10 +234,10 @@ func (f *fanout) isClosed() bool {
 	return f.closed
 }
 
-// flush waits for pending to reach 0.
+// flush waits until nothing is pending or reserved.
 func (f *fanout) flush(ctx context.Context) error {
 	f.mu.Lock()
-	if f.pending == 0 {
+	if f.pending == 0 && f.reserved == 0 {
 		f.mu.Unlock()
 		return nil
 	}

@@ -1,6 +1,7 @@
 package channel_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -160,5 +161,54 @@ func TestJoinsAreBatched(t *testing.T) {
 		if len(joined) == 0 || joined[len(joined)-1] != fmt.Sprintf("c%03d", n-1) || !slices.IsSorted(joined) {
 			t.Errorf("c%03d saw joins %v", i, joined)
 		}
+	}
+}
+
+// heldStore holds Publish until released.
+type heldStore struct {
+	channel.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *heldStore) Publish(ctx context.Context, ch string, e channel.Entry, h channel.HistoryOptions) (channel.Position, error) {
+	close(s.entered)
+	<-s.release
+	return s.Store.Publish(ctx, ch, e, h)
+}
+
+// TestShutdownWaitsForAPublicationBeingStored: a publication whose store
+// write is under way when Shutdown starts is acknowledged and delivered
+// before Shutdown returns, never acknowledged and then dropped.
+func TestShutdownWaitsForAPublicationBeingStored(t *testing.T) {
+	w := newWire(t)
+	st := &heldStore{Store: channel.NewMemoryStore(), entered: make(chan struct{}), release: make(chan struct{})}
+	svc := channel.New(st, w.mgr)
+	subscribe(t, svc, "a", "u1", "", "news")
+	published := make(chan error, 1)
+	go func() {
+		_, err := svc.Publish(t.Context(), "news", 1)
+		published <- err
+	}()
+	<-st.entered
+	stopped := make(chan error, 1)
+	go func() { stopped <- svc.Shutdown(t.Context()) }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Shutdown returned %v while a publication was being stored", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(st.release)
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if got := offsets(t, w.srv.Received("a")); !slices.Equal(got, []uint64{1}) {
+		t.Errorf("received %v, want [1]", got)
+	}
+	if _, err := svc.Publish(t.Context(), "news", 2); !errors.Is(err, channel.ErrClosed) {
+		t.Errorf("publish after Shutdown: %v, want ErrClosed", err)
 	}
 }
