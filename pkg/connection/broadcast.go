@@ -13,9 +13,11 @@ import (
 )
 
 // Broadcast delivers message to every distinct ID in connectionIDs. It
-// encodes the message once, reads the route of every ID in one batched
-// store read (store.RoutesGetter, else one lookup per ID) and posts each
-// ID to the endpoint its record names, so connections of other runtimes,
+// encodes the message once, reads the route of every ID it has not read
+// before in one batched store read (store.RoutesGetter, else one lookup
+// per ID; a connection's endpoint never changes, so the Manager remembers
+// it until the connection is gone) and posts each ID to the endpoint its
+// record names, so connections of other runtimes,
 // stages, APIs or Regions sharing the store are reached where they live;
 // at most WithBroadcastWorkers requests per endpoint are in flight at
 // once. Each ID's circuit breaker is honoured and each ID is retried as

@@ -103,3 +103,53 @@ func TestBroadcastKeepsRecordsWhenRoutesAreUnknown(t *testing.T) {
 		t.Errorf("here= not delivered")
 	}
 }
+
+// countingRoutes counts the batched route reads of a memory store.
+type countingRoutes struct {
+	*memory.Store
+	reads, ids int
+}
+
+func (s *countingRoutes) GetRoutes(ctx context.Context, ids []string) (map[string]store.Route, error) {
+	s.reads++
+	s.ids += len(ids)
+	return s.Store.GetRoutes(ctx, ids)
+}
+
+// A connection's endpoint never changes: a Broadcast reads only the
+// routes it has not read before, and a gone connection's is forgotten.
+func TestBroadcastReadsEachRouteOnce(t *testing.T) {
+	srv := connectiontest.NewServer()
+	defer srv.Close()
+	st := &countingRoutes{Store: memory.New()}
+	ctx := context.Background()
+	all := ids("c", 10)
+	for _, id := range all {
+		if err := st.Save(ctx, &store.Connection{ConnectionID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := connection.NewManager(st, srv.Client(), srv.URL)
+	defer m.Shutdown(ctx)
+	for range 3 {
+		if err := m.Broadcast(ctx, all, "m"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.reads != 1 || st.ids != 10 {
+		t.Errorf("3 broadcasts read routes %d times (%d IDs), want once (10)", st.reads, st.ids)
+	}
+	srv.Disconnect(all[0])
+	_ = m.Broadcast(ctx, all, "m")
+	if err := m.Broadcast(ctx, all, "m"); err == nil {
+		t.Error("a gone connection was delivered to")
+	}
+	if st.reads != 2 || st.ids != 11 {
+		t.Errorf("after a 410: %d reads of %d IDs, want the gone one read again", st.reads, st.ids)
+	}
+	for _, id := range all[1:] {
+		if got := len(srv.Received(id)); got != 5 {
+			t.Errorf("%s received %d, want 5", id, got)
+		}
+	}
+}

@@ -16,15 +16,17 @@ import (
 // Management API. It is safe for concurrent use. Create it with
 // NewManager; stop it with Shutdown.
 type Manager struct {
-	store   store.ConnectionStore
-	routes  store.RouteGetter // the store, if it is one; else nil
-	clients *endpointClients
-	cfg     config
-	backoff backoff.Policy
-	conns   *connStates
-	life    *lifecycle
-	metrics metrics
-	pace    *Limiter // nil: no pacing
+	store  store.ConnectionStore
+	routes store.RouteGetter // the store, if it is one; else nil
+	// routeCache holds the endpoints Broadcast has read.
+	routeCache routeCache
+	clients    *endpointClients
+	cfg        config
+	backoff    backoff.Policy
+	conns      *connStates
+	life       *lifecycle
+	metrics    metrics
+	pace       *Limiter // nil: no pacing
 	// paceRealTime: the Limiter runs on real time, so a Send's attempt
 	// can hand it the reading it took already.
 	paceRealTime bool

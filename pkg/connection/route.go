@@ -38,10 +38,63 @@ type routeGroup struct {
 // store without a batched read.
 const routeLookups = 16
 
-// routeGroups reads the routes of ids (distinct, in order) and groups
-// them by endpoint, keeping each group in the order of ids.
+// maxCachedRoutes bounds the routes a Manager remembers; past it the
+// cache starts again empty.
+const maxCachedRoutes = 1 << 16
+
+// routeCache remembers the endpoint of each connection whose record a
+// Broadcast read. A connection's endpoint never changes (nor is its ID
+// reused), so a later Broadcast to it reads nothing; a gone connection
+// is forgotten.
+type routeCache struct {
+	mu        sync.Mutex
+	endpoints map[string]string // by connection ID; "" is the manager's
+}
+
+func (c *routeCache) get(ids []string, routes map[string]store.Route) (misses []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		if ep, ok := c.endpoints[id]; ok {
+			routes[id] = store.Route{Endpoint: ep}
+		} else {
+			misses = append(misses, id)
+		}
+	}
+	return misses
+}
+
+func (c *routeCache) put(routes map[string]store.Route) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.endpoints == nil || len(c.endpoints)+len(routes) > maxCachedRoutes {
+		c.endpoints = make(map[string]string, len(routes))
+	}
+	for id, r := range routes {
+		c.endpoints[id] = r.Endpoint
+	}
+}
+
+func (c *routeCache) forget(id string) {
+	c.mu.Lock()
+	delete(c.endpoints, id)
+	c.mu.Unlock()
+}
+
+// routeGroups finds the routes of ids (distinct, in order), from the
+// cache or else in one read, and groups them by endpoint, keeping each
+// group in the order of ids.
 func (m *Manager) routeGroups(ctx context.Context, ids []string) []routeGroup {
-	routes, err := m.readRoutes(ctx, ids)
+	routes := make(map[string]store.Route, len(ids))
+	var err error
+	if misses := m.routeCache.get(ids, routes); len(misses) > 0 {
+		var read map[string]store.Route
+		read, err = m.readRoutes(ctx, misses)
+		m.routeCache.put(read)
+		for id, r := range read {
+			routes[id] = r
+		}
+	}
 	if err != nil {
 		m.log(ctx, slog.LevelWarn, "connection: reading routes for a broadcast failed; posting through the manager's endpoint",
 			slog.Int("ids", len(ids)), slog.Any("error", err))

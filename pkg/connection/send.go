@@ -143,6 +143,7 @@ func wrapPostError(k kind, connectionID string, attempts int, err error) error {
 // its breaker.
 func (m *Manager) removeGone(ctx context.Context, connectionID string) {
 	m.conns.forget(connectionID)
+	m.routeCache.forget(connectionID)
 	if err := m.store.Delete(ctx, connectionID); err != nil {
 		m.log(ctx, slog.LevelWarn, "connection: removing gone connection failed",
 			slog.String("connection_id", connectionID), slog.Any("error", err))
