@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -48,7 +49,11 @@ func TestParseQuotasAndFaults(t *testing.T) {
 // demoRun is one client's session of the demo under faults: what it
 // sent and every terminal outcome it got for each request.
 type demoRun struct {
-	mu        sync.Mutex
+	mu sync.Mutex
+	// dropped says the socket ended before the test closed it.
+	dropped bool
+	// id is the client's connection ID.
+	id        string
 	outcomes  map[string]int // client request ID -> terminal messages
 	chats     map[string]int // chat payload -> copies received
 	serverIDs map[string]string
@@ -59,7 +64,7 @@ type demoRun struct {
 // terminal outcomes in run.
 func runDemoClient(ctx context.Context, t *testing.T, url string, i int, run *demoRun, dialled *sync.WaitGroup, start, done <-chan struct{}) {
 	t.Helper()
-	c, _, err := websocket.Dial(ctx, url, nil)
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"User-Agent": {fmt.Sprintf("client-%d", i)}}})
 	dialled.Done()
 	if err != nil {
 		t.Errorf("client %d dial: %v", i, err)
@@ -85,6 +90,13 @@ func runDemoClient(ctx context.Context, t *testing.T, url string, i int, run *de
 	for {
 		_, b, err := c.Read(ctx)
 		if err != nil {
+			select {
+			case <-done:
+			default:
+				run.mu.Lock()
+				run.dropped = true
+				run.mu.Unlock()
+			}
 			return
 		}
 		var m struct {
@@ -120,35 +132,30 @@ func runDemoClient(ctx context.Context, t *testing.T, url string, i int, run *de
 func (r *demoRun) complete(clients int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.outcomes) == 3 && len(r.chats) == clients
+	return r.dropped || len(r.outcomes) == 3 && len(r.chats) == clients
 }
 
-// TestDevDemoUnderQuotasAndFaults runs the demo's requests (echo, a report
-// with progress, a chat broadcast to every client) from 8 clients with
-// --quotas aws and --faults injecting 5xx, added latency and lost
-// $disconnects: the manager's retries absorb them, and every request ends
-// with exactly one outcome, every chat copy arrives once, and the
-// processor accounts for every report once. The console and /metrics show
-// what was injected.
-func TestDevDemoUnderQuotasAndFaults(t *testing.T) {
-	o, err := parseDevFlags([]string{"--addr", "127.0.0.1:0", "--quotas", "aws", "--faults", "5xx=0.15,latency=30ms@0.2,lost-disconnect=0.5,seed=3"}, io.Discard)
+// runDemo starts the demo in-process with args and runs clients through
+// it until each has its outcomes (or lost its socket) or patience passes.
+func runDemo(t *testing.T, clients int, patience time.Duration, args ...string) (*devStack, []*demoRun) {
+	t.Helper()
+	o, err := parseDevFlags(append([]string{"--addr", "127.0.0.1:0"}, args...), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	s, err := startDev(ctx, o, slog.New(slog.DiscardHandler), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer scancel()
 		if err := s.shutdown(sctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-	}()
-	const clients = 8
+	})
 	start, done := make(chan struct{}), make(chan struct{})
 	runs := make([]*demoRun, clients)
 	var wg, dialled sync.WaitGroup
@@ -162,10 +169,16 @@ func TestDevDemoUnderQuotasAndFaults(t *testing.T) {
 		}()
 	}
 	dialled.Wait()
+	for _, c := range s.gw.Connections() {
+		var i int
+		if _, err := fmt.Sscanf(c.UserAgent, "client-%d", &i); err == nil && i < clients {
+			runs[i].id = c.ConnectionID
+		}
+	}
 	close(start)
-	// Wait until every client has its three outcomes and all chats (or
-	// the test's deadline), then close them.
-	for ctx.Err() == nil {
+	wait, stop := context.WithTimeout(ctx, patience)
+	defer stop()
+	for wait.Err() == nil {
 		all := true
 		for _, r := range runs {
 			if !r.complete(clients) {
@@ -179,7 +192,19 @@ func TestDevDemoUnderQuotasAndFaults(t *testing.T) {
 	}
 	close(done)
 	wg.Wait()
+	return s, runs
+}
 
+// TestDevDemoUnderQuotasAndFaults runs the demo's requests (echo, a report
+// with progress, a chat broadcast to every client) from 8 clients with
+// --quotas aws and --faults injecting 5xx, added latency and lost
+// $disconnects: the manager's retries absorb them, and every request ends
+// with exactly one outcome, every chat copy arrives once, and the
+// processor accounts for every report once. The console and /metrics show
+// what was injected.
+func TestDevDemoUnderQuotasAndFaults(t *testing.T) {
+	const clients = 8
+	s, runs := runDemo(t, clients, 20*time.Second, "--quotas", "aws", "--faults", "5xx=0.03,latency=30ms@0.2,lost-disconnect=0.5,seed=3")
 	for i, r := range runs {
 		for _, id := range []string{fmt.Sprintf("echo-%d", i), fmt.Sprintf("report-%d", i), fmt.Sprintf("chat-%d", i)} {
 			if n := r.outcomes[id]; n != 1 {
@@ -221,7 +246,7 @@ func TestDevDemoUnderQuotasAndFaults(t *testing.T) {
 	}
 	var out strings.Builder
 	s.sec.printSecurity(&out, "http://"+s.addr, false)
-	if !strings.Contains(out.String(), "Quotas:") || !strings.Contains(out.String(), "Faults:              5xx 0.15") {
+	if !strings.Contains(out.String(), "Quotas:") || !strings.Contains(out.String(), "Faults:              5xx 0.03") {
 		t.Errorf("start-up lines:\n%s", out.String())
 	}
 }
@@ -250,4 +275,83 @@ func documentedLimitMetrics(t *testing.T) []string {
 		t.Errorf("docs/OPERATING.md names %v", out)
 	}
 	return out
+}
+
+// TestDevDemoUnderGoneAndDrops runs the demo with faults no retry can
+// hide: 410 GoneException for live connections and connections dropped
+// without a close frame. No connection gets two outcomes for a request;
+// every report the server acknowledged reaches its user (on its own
+// connection, or on the user's others when its own is gone); every client
+// no fault touched has all of its outcomes; the processor loses no
+// report; the console counts what was injected.
+func TestDevDemoUnderGoneAndDrops(t *testing.T) {
+	const clients = 5
+	// Clients a fault touched never complete; the others finish within a
+	// second (a 0.3 s report), well inside the 8 s allowed.
+	s, runs := runDemo(t, clients, 8*time.Second, "--faults", "410=0.04,drop=0.03,seed=11")
+	// The connections told 410 (the console keeps the last 200 calls:
+	// 5 clients make fewer).
+	state := consoleState(t, "http://"+s.addr)
+	told410 := map[string]bool{}
+	for _, c := range state.Management {
+		if c.Status == http.StatusGone {
+			told410[c.ConnectionID] = true
+		}
+	}
+	if len(state.Management) >= 200 {
+		t.Fatalf("%d calls: the console's history may have lost some", len(state.Management))
+	}
+	hit := 0
+	finals := map[string]int{}
+	for i, r := range runs {
+		for id, n := range r.outcomes {
+			if n > 1 {
+				t.Errorf("client %d: %s ended with %d outcomes", i, id, n)
+			}
+		}
+		for j := range clients {
+			if n := r.chats[fmt.Sprintf("hello from %d", j)]; n > 1 {
+				t.Errorf("client %d got chat %d %d times", i, j, n)
+			}
+		}
+		// A final follows its user to their other connections when its own
+		// is gone: finals counts those.
+		own := 0
+		for id, n := range r.outcomes {
+			if strings.HasPrefix(id, "complete:") {
+				finals[id] += n
+			} else {
+				own++
+			}
+		}
+		if r.dropped || r.id == "" || told410[r.id] {
+			hit++
+			continue
+		}
+		// A client no fault touched has every outcome of its own.
+		if own != 3 {
+			t.Errorf("client %d, untouched by faults, has outcomes %v", i, r.outcomes)
+		}
+	}
+	// Every report the server acknowledged reached its user: on its own
+	// connection, or on another of the same user's when its own was gone.
+	for _, r := range runs {
+		for serverID, clientID := range r.serverIDs {
+			if r.outcomes[clientID] == 0 && finals["complete:"+serverID] == 0 {
+				t.Errorf("report %s (%s) reached no connection of its user", serverID, clientID)
+			}
+		}
+	}
+	st := s.gw.LimitStats()
+	if st.Injected.Gone+st.Injected.Dropped == 0 {
+		t.Errorf("no fault injected: %+v", st.Injected)
+	}
+	if p := s.proc.Stats(); p.Lost != 0 || p.Running != 0 {
+		t.Errorf("processor %+v", p)
+	}
+	// The console counts the faults.
+	if state.Limits == nil || state.Limits.Injected != st.Injected {
+		t.Errorf("console limits %+v, stats %+v", state.Limits, st.Injected)
+	}
+	t.Logf("injected %+v; %d of %d clients touched by a fault", st.Injected, hit, clients)
 }
