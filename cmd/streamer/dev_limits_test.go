@@ -9,15 +9,19 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/coder/websocket"
 
 	"github.com/streamer-go/streamer/pkg/protocol"
+	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 )
 
 func TestParseQuotasAndFaults(t *testing.T) {
@@ -354,4 +358,46 @@ func TestDevDemoUnderGoneAndDrops(t *testing.T) {
 		t.Errorf("console limits %+v, stats %+v", state.Limits, st.Injected)
 	}
 	t.Logf("injected %+v; %d of %d clients touched by a fault", st.Injected, hit, clients)
+}
+
+// TestTemplateChatUnderQuotasAndFaults runs the Node.js chat sample (AWS
+// SDK v3, its own retries) under --quotas aws and --faults with 5xx and
+// added latency: every message reaches every client exactly once, and the
+// start-up lines say what is in force.
+func TestTemplateChatUnderQuotasAndFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs binaries")
+	}
+	endpoint := dynamotest.Endpoint(t)
+	if _, err := os.Stat("testdata/chat/node_modules/@aws-sdk/client-apigatewaymanagementapi"); err != nil {
+		t.Skip("testdata/chat/node_modules is missing: run `make test-deps`")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node not installed")
+	}
+	table := dynamotest.Prefix("faultchat") + "connections"
+	p := startDevProcess(t, buildBinary(t), "--template", "testdata/chat/template.yaml", "--dynamodb-endpoint", endpoint, "--no-watch",
+		"--parameter-overrides", "TableName="+table, "--quotas", "aws", "--faults", "5xx=0.03,latency=20ms@0.2,seed=5")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	t.Cleanup(func() {
+		dynamotest.Client(t).DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	cls := []*client{dialDev(ctx, t, p.wsURL, nil), dialDev(ctx, t, p.wsURL, nil), dialDev(ctx, t, p.wsURL, nil)}
+	for i, from := range cls {
+		for j := range 3 {
+			msg := fmt.Sprintf("m%d-%d", i, j)
+			from.send(ctx, fmt.Sprintf(`{"action":"sendmessage","data":%q}`, msg))
+			for k, to := range cls {
+				if _, b, err := to.c.Read(ctx); err != nil || string(b) != msg {
+					t.Fatalf("client %d read %q, %v; want %q", k, b, err, msg)
+				}
+			}
+		}
+	}
+	p.stop(t)
+	out := strings.Join(p.stdout, "\n")
+	if !strings.Contains(out, "Quotas:              AWS's: 500 new connections/s") || !strings.Contains(out, "Faults:              5xx 0.03") {
+		t.Errorf("start-up lines:\n%s", out)
+	}
 }
