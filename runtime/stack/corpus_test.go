@@ -300,6 +300,71 @@ func TestCorpusMappingTemplateAuthorizer(t *testing.T) {
 	}
 }
 
+// TestCorpusRequestAuthorizerAdmits runs the same serverless-patterns
+// sample at the commit before its move to nodejs24.x (see SOURCES): on
+// nodejs22.x, which Lambda still runs, its callback-style REQUEST
+// authorizer works. A client with the right token header ("hello") is
+// admitted and its $connect function stores it in the template's
+// fixed-name SimpleTable (so the test runs its own dynalite); one with
+// another token is refused with 401, because the authorizer answers the
+// error "Unauthorized"; one without the header is refused with 401 before
+// the authorizer runs. A client that leaves has its row deleted by
+// $disconnect. The sendmessage route is IntegrationType AWS, which is not
+// emulated: the stack says so and the test sends nothing to it.
+func TestCorpusRequestAuthorizerAdmits(t *testing.T) {
+	short(t)
+	needNode(t)
+	if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
+		t.Skip("dynalite is not installed in .tools: run `make tools`")
+	}
+	p := startCorpus(t, stack.Config{
+		Template:  "testdata/corpus/apigw-websocket-mapping-template-authorizer-nodejs22/template.yaml",
+		StackName: "auth22",
+		Dynalite:  &dynalite.Options{Dirs: []string{"../../.tools"}},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ddb := dynamodb.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")},
+		func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(p.DynamoDBEndpoint()) })
+	token := func(v string) *websocket.DialOptions {
+		return &websocket.DialOptions{HTTPHeader: http.Header{"token": {v}}}
+	}
+
+	if _, resp, err := websocket.Dial(ctx, p.WebSocketURL(), nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("without a token: %v (%v), want 401", err, resp)
+	}
+	if _, resp, err := websocket.Dial(ctx, p.WebSocketURL(), token("goodbye")); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("with a wrong token: %v (%v), want 401", err, resp)
+	}
+	if ids := scanIDs(ctx, t, ddb, "connection_table", "connectionId"); len(ids) != 0 {
+		t.Fatalf("refused clients were stored: %v", ids)
+	}
+
+	a := dial(ctx, t, p.WebSocketURL(), token("hello"))
+	b := dial(ctx, t, p.WebSocketURL(), token("hello"))
+	if ids := scanIDs(ctx, t, ddb, "connection_table", "connectionId"); len(ids) != 2 {
+		t.Fatalf("connections stored after two admitted $connect: %v", ids)
+	}
+	a.c.Close(websocket.StatusNormalClosure, "bye")
+	waitFor(t, "a's row to go", func() bool { return len(scanIDs(ctx, t, ddb, "connection_table", "connectionId")) == 1 })
+	b.c.Close(websocket.StatusNormalClosure, "bye")
+	waitFor(t, "b's row to go", func() bool { return len(scanIDs(ctx, t, ddb, "connection_table", "connectionId")) == 0 })
+	p.stop(t)
+
+	logs := p.output.String()
+	// The authorizer ran for the wrong token and the two right ones, never
+	// for the client without the header.
+	if n := strings.Count(logs, "Received event:"); n != 3 {
+		t.Errorf("the authorizer ran %d times, want 3:\n%s", n, logs)
+	}
+	if strings.Contains(logs, "CallbackHandlerDeprecated") {
+		t.Error("nodejs22.x refused the callback-style authorizer")
+	}
+	if notices := p.notices.String(); !strings.Contains(notices, "IntegrationType AWS") {
+		t.Errorf("no not-emulated line for the AWS integration:\n%s", notices)
+	}
+}
+
 // startCorpus starts a sample's stack as `streamer dev --template` runs
 // it: the management API checks SigV4 signatures, as API Gateway does.
 func startCorpus(t *testing.T, cfg stack.Config) *running {
