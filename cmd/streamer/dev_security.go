@@ -160,6 +160,7 @@ func (o securityOptions) printSecurity(w io.Writer, base string, template bool) 
 		what = "the WebSocket API, the demo page, the dev console (connections, users, close buttons), /metrics and the @connections management API (post to or delete any connection)"
 	}
 	fmt.Fprintf(w, "WARNING: %s listens on an address other machines can reach; exposed: %s\n", base, what)
+	fmt.Fprintf(w, "WARNING: requests must name this server by its address, localhost or a name given with --allowed-hosts\n")
 	if o.token == "" {
 		fmt.Fprintf(w, "WARNING: --insecure-expose: anyone who reaches %s can use all of it, no token asked\n", base)
 		return

@@ -278,6 +278,7 @@ func New(cfg Config) (*Gateway, error) {
 		live:     make(map[string]*conn),
 		shutDone: make(chan struct{}),
 	}
+	g.hostSet.Store(newHostSet("", cfg.DomainName, cfg.AllowedHosts))
 	if cfg.AccessToken != "" {
 		tc := cfg
 		tc.VerifySignatures, tc.VerifyCredentials = true, nil

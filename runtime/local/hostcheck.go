@@ -36,13 +36,10 @@ func newHostSet(bound, domain string, allowed []string) *hostSet {
 			s.names[h] = true
 		}
 	}
-	if ip, err := netip.ParseAddr(hostName(bound)); err == nil && ip.IsUnspecified() {
-		if addrs, err := net.InterfaceAddrs(); err == nil {
-			for _, a := range addrs {
-				if p, err := netip.ParsePrefix(a.String()); err == nil {
-					s.names[p.Addr().WithZone("").String()] = true
-				}
-			}
+	for _, a := range []string{bound, domain} {
+		if ip, err := netip.ParseAddr(hostName(a)); err == nil && ip.IsUnspecified() {
+			s.addInterfaces()
+			break
 		}
 	}
 	for _, p := range allowed {
@@ -57,6 +54,20 @@ func newHostSet(bound, domain string, allowed []string) *hostSet {
 		}
 	}
 	return s
+}
+
+// addInterfaces adds the addresses of the machine's interfaces: what an
+// unspecified bound address (0.0.0.0, [::]) listens on.
+func (s *hostSet) addInterfaces() {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			s.names[p.Addr().WithZone("").String()] = true
+		}
+	}
 }
 
 // allows reports whether a request's Host names the gateway.
@@ -91,14 +102,9 @@ func hostName(host string) string {
 	return strings.ToLower(strings.TrimSuffix(host, "."))
 }
 
-// hosts is the gateway's current host set: the bound address is known once
-// it listens.
-func (g *Gateway) hosts() *hostSet {
-	if s := g.hostSet.Load(); s != nil {
-		return s
-	}
-	return newHostSet("", g.cfg.DomainName, g.cfg.AllowedHosts)
-}
+// hosts is the gateway's current host set: New makes one from the
+// configuration, and Start or Serve adds the bound address.
+func (g *Gateway) hosts() *hostSet { return g.hostSet.Load() }
 
 // checkHost answers 403 and logs one line when r's Host does not name the
 // gateway; it reports whether r may go on.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -336,6 +337,37 @@ func TestIsLoopback(t *testing.T) {
 	} {
 		if got := local.IsLoopback(addr); got != want {
 			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// TestHostCheckUnspecifiedDomain: a gateway whose port is served by
+// another server (Guard, DomainName 0.0.0.0:PORT) answers to the
+// machine's own addresses, as its listener does.
+func TestHostCheckUnspecifiedDomain(t *testing.T) {
+	var own string
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+			own = ipn.IP.String()
+			break
+		}
+	}
+	if own == "" {
+		t.Skip("no non-loopback IPv4 address on this machine")
+	}
+	gw, err := local.New(local.Config{DomainName: "0.0.0.0:8080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := gw.Guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for host, want := range map[string]int{own + ":8080": 200, "localhost:8080": 200, "evil.example:8080": 403} {
+		rw := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Host = host
+		h.ServeHTTP(rw, req)
+		if rw.Code != want {
+			t.Errorf("Host %s: %d, want %d", host, rw.Code, want)
 		}
 	}
 }
