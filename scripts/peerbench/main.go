@@ -95,8 +95,10 @@ func main() {
 		for _, s := range servers {
 			res, err := round(client, *ddb, s, r, *conns, *batch, *fanout, *settle)
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "peerbench: %s round %d: %v\n", s.name, r, err)
-				os.Exit(1)
+				// A round that fails is reported and left out of the
+				// medians; the others still compare.
+				fmt.Printf("round %d %-10s failed: %v\n", r, s.name, err)
+				continue
 			}
 			fmt.Printf("round %d %-10s cold %7.1f ms  connect %6.2f s  pss %6.1f MiB  drain %6.2f s  fanout %6.1f ms\n",
 				r, s.name, ms(res.cold), res.connect.Seconds(), float64(res.pss)/1024, res.drain.Seconds(), ms(res.fanout))
@@ -106,6 +108,10 @@ func main() {
 	fmt.Println("medians:")
 	for _, s := range servers {
 		rs := all[s.name]
+		if len(rs) == 0 {
+			fmt.Printf("%-10s no round completed\n", s.name)
+			continue
+		}
 		med := func(f func(result) float64) float64 {
 			v := make([]float64, len(rs))
 			for i, r := range rs {
@@ -124,7 +130,7 @@ func main() {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func round(client *dynamodb.Client, ddb string, s server, r, conns, batch, fanout int, settle time.Duration) (res result, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	port, err := freePort()
 	if err != nil {
@@ -291,8 +297,10 @@ func createTable(ctx context.Context, c *dynamodb.Client, name string) error {
 	return err
 }
 
-// waitCount polls the table until it holds n items.
+// waitCount polls the table until it holds n items, for a minute at most.
 func waitCount(ctx context.Context, c *dynamodb.Client, table string, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	for {
 		out, err := c.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), Select: types.SelectCount, ConsistentRead: aws.Bool(true)})
 		if err == nil && int(out.Count) == n {
