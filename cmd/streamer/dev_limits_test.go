@@ -270,8 +270,10 @@ func documentedLimitMetrics(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	var out []string
+	seen := map[string]bool{}
 	for _, m := range regexp.MustCompile("`(streamer_[a-z0-9_]+)").FindAllStringSubmatch(string(doc), -1) {
-		if limitMetric(m[1]) {
+		if limitMetric(m[1]) && !seen[m[1]] {
+			seen[m[1]] = true
 			out = append(out, m[1])
 		}
 	}
