@@ -18,12 +18,18 @@ var (
 	batchTail = []byte(`]}`)
 )
 
+// frame is one post of a round: data holds the next n queued messages.
+type frame struct {
+	data []byte
+	n    int
+}
+
 // pack groups encoded messages, in order, into the fewest frames of at
 // most MaxFrameBytes: a group of one is the message itself, a larger
 // group a batch.
-func pack(msgs []queued) [][]byte {
+func pack(msgs []queued) []frame {
 	var (
-		frames [][]byte
+		frames []frame
 		group  [][]byte
 		size   = len(batchHead) + len(batchTail)
 	)
@@ -31,7 +37,7 @@ func pack(msgs []queued) [][]byte {
 		switch len(group) {
 		case 0:
 		case 1:
-			frames = append(frames, group[0])
+			frames = append(frames, frame{data: group[0], n: 1})
 		default:
 			b := make([]byte, 0, size)
 			b = append(b, batchHead...)
@@ -41,7 +47,7 @@ func pack(msgs []queued) [][]byte {
 				}
 				b = append(b, m...)
 			}
-			frames = append(frames, append(b, batchTail...))
+			frames = append(frames, frame{data: append(b, batchTail...), n: len(group)})
 		}
 		group = group[:0]
 		size = len(batchHead) + len(batchTail)

@@ -17,8 +17,8 @@ func TestPack(t *testing.T) {
 	msg := func(n, size int) queued {
 		return queued{data: fmt.Appendf(nil, `{"n":%d,"pad":%q}`, n, strings.Repeat("x", size))}
 	}
-	if got := pack([]queued{msg(0, 10)}); len(got) != 1 || !bytes.Equal(got[0], msg(0, 10).data) {
-		t.Fatalf("one message: %s", got)
+	if got := pack([]queued{msg(0, 10)}); len(got) != 1 || got[0].n != 1 || !bytes.Equal(got[0].data, msg(0, 10).data) {
+		t.Fatalf("one message: %v", got)
 	}
 	var msgs []queued
 	for n := range 300 {
@@ -30,7 +30,8 @@ func TestPack(t *testing.T) {
 	}
 	frames := pack(msgs)
 	next := 0
-	for _, f := range frames {
+	for _, fr := range frames {
+		f, first := fr.data, next
 		var b protocol.Batch
 		if err := json.Unmarshal(f, &b); err != nil {
 			t.Fatal(err)
@@ -40,6 +41,9 @@ func TestPack(t *testing.T) {
 				t.Fatalf("frame %s is not message %d", f, next)
 			}
 			next++
+			if fr.n != 1 {
+				t.Fatalf("frame of one message counts %d", fr.n)
+			}
 			continue
 		}
 		if len(f) > MaxFrameBytes {
@@ -54,6 +58,9 @@ func TestPack(t *testing.T) {
 				t.Fatalf("batch holds %.40s where message %d belongs", m, next)
 			}
 			next++
+		}
+		if fr.n != next-first {
+			t.Fatalf("batch of %d messages counts %d", next-first, fr.n)
 		}
 	}
 	if next != len(msgs) {

@@ -58,6 +58,7 @@ type fanout struct {
 type queued struct {
 	ctx  context.Context // the publisher's, for its values only
 	data []byte
+	pub  bool // a publication (not a presence event)
 }
 
 // chanQueue is one channel's state in the fanout.
@@ -179,7 +180,7 @@ func (f *fanout) enqueue(ctx context.Context, key string, data []byte, counted b
 		f.log.WarnContext(ctx, "channel: presence event dropped: shutting down", slog.String("channel", key))
 		return
 	}
-	q.msgs = append(q.msgs, queued{ctx: ctx, data: data})
+	q.msgs = append(q.msgs, queued{ctx: ctx, data: data, pub: counted})
 	if counted {
 		q.counted++
 	}

@@ -47,7 +47,8 @@ type Service struct {
 	log        *slog.Logger
 	now        func() time.Time
 
-	fan *fanout
+	fan  *fanout
+	redo *redelivery
 	// order serialises each channel's store write and fan-out queueing in
 	// this process (striped by channel key), so a channel's publications
 	// are queued, and so delivered, in offset order even when many
@@ -166,6 +167,7 @@ func New(st Store, out Broadcaster, opts ...Option) *Service {
 		pubWait:    DefaultPublishWait,
 		log:        slog.New(slog.DiscardHandler),
 		now:        time.Now,
+		redo:       newRedelivery(),
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -268,9 +270,12 @@ const subscriberReads = 3
 // once and sends them the queued messages, packed into as few frames as
 // fit (see pack), in order. Subscribers that are gone (410 from their own
 // endpoint) lose all their subscriptions and get no later frame. A
-// subscriber a frame could not reach (throttled past its retries, its
-// breaker open) misses those offsets: it sees the gap at its next
-// publication and recovers them from history.
+// subscriber the frame with the round's newest publication could not
+// reach (throttled past its retries, its breaker open) is owed that
+// publication, which redelivery posts again until it arrives (see
+// redelivery); a subscriber that missed only earlier frames sees the gap
+// at that publication. Either way it recovers the missed offsets from
+// history.
 func (s *Service) deliver(ctx context.Context, key string, msgs []queued) {
 	var (
 		subs []Subscriber
@@ -296,15 +301,37 @@ func (s *Service) deliver(ctx context.Context, key string, msgs []queued) {
 	for i, sub := range subs {
 		ids[i] = sub.ConnectionID
 	}
-	for _, frame := range pack(msgs) {
+	newest := -1 // the round's newest publication
+	for i, m := range msgs {
+		if m.pub {
+			newest = i
+		}
+	}
+	start := 0
+	for _, fr := range pack(msgs) {
 		if len(ids) == 0 {
 			return
 		}
-		err := s.out.Broadcast(ctx, ids, json.RawMessage(frame))
+		carriesNewest := start <= newest && newest < start+fr.n
+		start += fr.n
+		err := s.out.Broadcast(ctx, ids, json.RawMessage(fr.data))
+		var be *connection.BroadcastError
+		if carriesNewest {
+			var failed map[string]error
+			switch {
+			case errors.As(err, &be):
+				failed = be.Failed
+			case err != nil:
+				failed = make(map[string]error, len(ids))
+				for _, id := range ids {
+					failed[id] = err
+				}
+			}
+			s.settle(ctx, key, ids, failed, msgs[newest].data)
+		}
 		if err == nil {
 			continue
 		}
-		var be *connection.BroadcastError
 		if !errors.As(err, &be) {
 			s.log.WarnContext(ctx, "channel: fan-out failed", slog.String("channel", key), slog.Any("error", err))
 			continue
@@ -321,7 +348,7 @@ func (s *Service) deliver(ctx context.Context, key string, msgs []queued) {
 			s.log.DebugContext(ctx, "channel: delivery failed", slog.String("channel", key), slog.String("connection_id", id), slog.Any("error", cause))
 		}
 		if failed > 0 {
-			s.log.WarnContext(ctx, "channel: delivery failed; those subscribers recover from history", slog.String("channel", key), slog.Int("failed", failed), slog.Int("subscribers", len(ids)))
+			s.log.WarnContext(ctx, "channel: delivery failed; those subscribers are sent the newest publication again and recover from history", slog.String("channel", key), slog.Int("failed", failed), slog.Int("subscribers", len(ids)))
 		}
 		ids = slices.DeleteFunc(ids, func(id string) bool { return isGone(be.Failed[id]) })
 	}
@@ -332,10 +359,14 @@ func (s *Service) deliver(ctx context.Context, key string, msgs []queued) {
 // process freezes between invocations.
 func (s *Service) Flush(ctx context.Context) error { return s.fan.flush(ctx) }
 
-// Shutdown refuses new publications, waits for queued fan-outs and
-// returns; at ctx's end it cancels those still running and returns
-// ctx.Err(). Safe to call more than once.
-func (s *Service) Shutdown(ctx context.Context) error { return s.fan.shutdown(ctx) }
+// Shutdown refuses new publications, waits for queued fan-outs, stops
+// redelivery and returns; at ctx's end it cancels the fan-outs still
+// running and returns ctx.Err(). Safe to call more than once.
+func (s *Service) Shutdown(ctx context.Context) error {
+	err := s.fan.shutdown(ctx)
+	s.redo.stop()
+	return err
+}
 
 func jsonOf(v any) (json.RawMessage, error) {
 	b, err := json.Marshal(v)
