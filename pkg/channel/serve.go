@@ -59,7 +59,7 @@ func (s *Service) ServeChannel(ctx context.Context, req *streamer.ChannelRequest
 		case errors.Is(err, ErrTooLarge):
 			return nil, &streamer.ClientError{Code: protocol.CodeInvalidMessage, Message: "publication too large", Err: err}
 		case errors.As(err, &over):
-			return nil, &streamer.ClientError{Code: protocol.CodeOverloaded, Message: fmt.Sprintf("the channel's fan-out is behind; nothing was published; retry after %d ms", over.RetryAfter.Milliseconds()), Err: err}
+			return nil, &streamer.ClientError{Code: protocol.CodeOverloaded, Message: fmt.Sprintf("the channel's fan-out is behind; nothing was published; retry after %d ms", over.RetryAfter.Milliseconds()), Err: err, RetryAfter: over.RetryAfter}
 		}
 		if err != nil {
 			return nil, err

@@ -9,8 +9,8 @@ import "encoding/json"
 const TypeBatch MessageType = "batch"
 
 // CodeOverloaded refuses a publish because the channel's fan-out cannot
-// keep up; nothing was stored. The error's retry_after_ms says when to
-// try again.
+// keep up; nothing was stored. The error's RetryAfterMs (retry_after_ms)
+// says when to try again.
 const CodeOverloaded ErrorCode = "OVERLOADED"
 
 // Batch carries channel messages in the order the client is to handle

@@ -132,6 +132,9 @@ type Error struct {
 	RequestID string      `json:"request_id,omitempty"`
 	Code      ErrorCode   `json:"code"`
 	Message   string      `json:"message"`
+	// RetryAfterMs, when set, is how long (in milliseconds) to wait before
+	// sending the refused message again: with OVERLOADED, for instance.
+	RetryAfterMs int64 `json:"retry_after_ms,omitempty"`
 }
 
 // Pong answers a ping.

@@ -79,7 +79,9 @@ func (r *Router) serveChannel(ctx context.Context, log *slog.Logger, to origin, 
 		var ce *ClientError
 		if errors.As(err, &ce) {
 			log.InfoContext(ctx, "channel message refused", slog.String("type", string(in.Type)), slog.String("channel", in.Channel), slog.String("code", string(ce.Code)), slog.Any("error", err))
-			return r.reply(ctx, to, protocol.NewError(in.ID, ce.Code, ce.Message))
+			e := protocol.NewError(in.ID, ce.Code, ce.Message)
+			e.RetryAfterMs = ce.RetryAfter.Milliseconds()
+			return r.reply(ctx, to, e)
 		}
 		log.ErrorContext(ctx, "channel message failed", slog.String("type", string(in.Type)), slog.String("channel", in.Channel), slog.Any("error", err))
 		return r.reply(ctx, to, protocol.NewError(in.ID, protocol.CodeInternal, msgInternal))

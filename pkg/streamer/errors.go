@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/streamer-go/streamer/pkg/protocol"
 )
@@ -29,6 +30,9 @@ type ClientError struct {
 	Message string
 	// Err is an optional cause, logged but never sent.
 	Err error
+	// RetryAfter, when positive, tells the client how long to wait before
+	// sending the message again (the error's retry_after_ms).
+	RetryAfter time.Duration
 }
 
 // NewClientError returns a ClientError with the given code and message.

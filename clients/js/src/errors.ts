@@ -35,12 +35,15 @@ export class StreamerError extends Error {
   readonly code: ErrorCodeValue;
   /** The request it concerns: the server request_id once acked, else the client id. */
   readonly requestId?: string;
+  /** When the server says when to try again (OVERLOADED): wait this many milliseconds first. */
+  readonly retryAfterMs?: number;
 
-  constructor(code: ErrorCodeValue, message: string, options?: { requestId?: string; cause?: unknown }) {
+  constructor(code: ErrorCodeValue, message: string, options?: { requestId?: string; cause?: unknown; retryAfterMs?: number }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "StreamerError";
     this.code = code;
     if (options?.requestId !== undefined) this.requestId = options.requestId;
+    if (options?.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -45,7 +45,7 @@ export interface ServerMessage {
   info?: Record<string, unknown>;
   /** A batch's messages, in order. */
   messages?: unknown[];
-  /** OVERLOADED: how long to wait before publishing again. */
+  /** error: how long to wait before sending the refused message again (OVERLOADED). */
   retry_after_ms?: number;
   [key: string]: unknown;
 }

@@ -457,7 +457,10 @@ export class StreamerClient {
                 return;
             }
             case "error": {
-                const err = new StreamerError(typeof m.code === "string" ? m.code : ErrorCode.Protocol, typeof m.message === "string" ? m.message : "error", rid !== undefined ? { requestId: rid } : undefined);
+                const err = new StreamerError(typeof m.code === "string" ? m.code : ErrorCode.Protocol, typeof m.message === "string" ? m.message : "error", {
+                    ...(rid !== undefined ? { requestId: rid } : {}),
+                    ...(typeof m.retry_after_ms === "number" && m.retry_after_ms > 0 ? { retryAfterMs: m.retry_after_ms } : {}),
+                });
                 if (rid !== undefined) {
                     // The server names an async request by its server id, anything
                     // else by the client's id, and only once it was sent.

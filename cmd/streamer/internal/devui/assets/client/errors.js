@@ -31,12 +31,16 @@ export class StreamerError extends Error {
     code;
     /** The request it concerns: the server request_id once acked, else the client id. */
     requestId;
+    /** When the server says when to try again (OVERLOADED): wait this many milliseconds first. */
+    retryAfterMs;
     constructor(code, message, options) {
         super(message, options?.cause === undefined ? undefined : { cause: options.cause });
         this.name = "StreamerError";
         this.code = code;
         if (options?.requestId !== undefined)
             this.requestId = options.requestId;
+        if (options?.retryAfterMs !== undefined)
+            this.retryAfterMs = options.retryAfterMs;
     }
 }
 /** isStreamerError narrows an unknown rejection, optionally to one code. */
