@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/channel"
+	"github.com/streamer-go/streamer/pkg/connection"
 	"github.com/streamer-go/streamer/pkg/protocol"
+	"github.com/streamer-go/streamer/pkg/store/memory"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
 
@@ -90,8 +92,28 @@ func TestPublishersArePushedBack(t *testing.T) {
 					t.Fatalf("publish into a full queue: %v, want *OverloadedError with a retry hint", err)
 				}
 				var ce *streamer.ClientError
-				if err := publish(6); !errors.As(err, &ce) || ce.Code != protocol.CodeOverloaded {
-					t.Fatalf("client publish into a full queue: %v, want OVERLOADED", err)
+				if err := publish(6); !errors.As(err, &ce) || ce.Code != protocol.CodeOverloaded || ce.RetryAfter != over.RetryAfter {
+					t.Fatalf("client publish into a full queue: %v, want OVERLOADED retrying after %v", err, over.RetryAfter)
+				}
+				// Through the router to a publisher's socket (a real
+				// @connections endpoint): the error frame carries the hint
+				// as retry_after_ms.
+				conns := memory.New()
+				sender := connection.NewManager(conns, w.srv.Client(), w.srv.URL)
+				defer sender.Shutdown(context.Background())
+				router := streamer.NewRouter(conns, sender, streamer.WithConnectionStore(conns), streamer.WithChannels(svc))
+				if err := streamer.NewConnectHandler(conns).Connect(t.Context(), streamer.ConnectRequest{ConnectionID: "p"}); err != nil {
+					t.Fatal(err)
+				}
+				if err := router.HandleMessage(t.Context(), streamer.Message{ConnectionID: "p", Body: []byte(`{"type":"publish","id":"p6","channel":"room:1","data":6}`)}); err != nil {
+					t.Fatal(err)
+				}
+				posts := w.srv.Received("p")
+				var refused protocol.Error
+				if len(posts) != 1 || json.Unmarshal(posts[0], &refused) != nil ||
+					refused.Type != protocol.TypeError || refused.Code != protocol.CodeOverloaded || refused.RequestID != "p6" ||
+					refused.RetryAfterMs != over.RetryAfter.Milliseconds() || refused.RetryAfterMs <= 0 {
+					t.Fatalf("publisher received %q, want one OVERLOADED error with retry_after_ms %d", posts, over.RetryAfter.Milliseconds())
 				}
 				pos, err := st.Position(t.Context(), channel.Key("", "room:1"))
 				if err != nil || pos.Offset != 5 {

@@ -263,6 +263,23 @@ test("publications out of order (concurrent publishers) are reordered; nothing i
   assert.equal(ws.sent.filter((m) => m.type === "subscribe").length, 1, "no resubscribe");
 });
 
+test("a publish refused OVERLOADED rejects with retryAfterMs from the error's retry_after_ms", async (t) => {
+  const server = scripted();
+  const c = newClient(t, server);
+  await c.connect();
+  const ws = server.current();
+  const p = c.publish("chat:x", 1);
+  ws.push({ type: "error", request_id: ws.last("publish").id, code: "OVERLOADED", message: "behind", retry_after_ms: 250 });
+  const err = await p.then(() => undefined, (e) => e);
+  assert.ok(isStreamerError(err, "OVERLOADED"), String(err));
+  assert.equal(err.retryAfterMs, 250);
+  const p2 = c.publish("chat:x", 2);
+  ws.push({ type: "error", request_id: ws.last("publish").id, code: "FORBIDDEN", message: "no" });
+  const err2 = await p2.then(() => undefined, (e) => e);
+  assert.equal(err2.code, "FORBIDDEN");
+  assert.equal(err2.retryAfterMs, undefined);
+});
+
 test("a gap that stays open is fetched from history with since, then delivered in order", async (t) => {
   const server = scripted();
   const c = newClient(t, server);
