@@ -48,7 +48,9 @@ type owed struct{ data []byte }
 // subscriber that missed older ones sees the gap before it and recovers
 // them from history (or learns recovered:false), and one that already has
 // it drops it as a duplicate. A later round that reaches the subscriber
-// with a publication settles the debt the same way.
+// with a publication settles the debt the same way. A round that could
+// not list the channel's subscribers owes its newest publication to every
+// subscriber, listed at the next try.
 //
 // One goroutine per channel with debts runs the tries; it ends when the
 // channel owes nothing. Shutdown stops them.
@@ -57,8 +59,11 @@ type redelivery struct {
 	// after is time.After; tests replace it to drive the backoff.
 	after func(time.Duration) <-chan time.Time
 
-	mu     sync.Mutex
-	owed   map[string]map[string]*owed // channel key -> connection ID -> debt
+	mu   sync.Mutex
+	owed map[string]map[string]*owed // channel key -> connection ID -> debt
+	// all holds, per channel, a publication owed to every subscriber; a
+	// channel with debts in owed or all has its redelivery running.
+	all    map[string]*owed
 	closed bool
 
 	ctx     context.Context // cancelled by stop
@@ -67,7 +72,7 @@ type redelivery struct {
 }
 
 func newRedelivery() *redelivery {
-	r := &redelivery{first: DefaultRedeliveryDelay, max: DefaultRedeliveryMaxDelay, after: time.After, owed: map[string]map[string]*owed{}}
+	r := &redelivery{first: DefaultRedeliveryDelay, max: DefaultRedeliveryMaxDelay, after: time.After, owed: map[string]map[string]*owed{}, all: map[string]*owed{}}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r
 }
@@ -93,9 +98,12 @@ func (s *Service) settle(ctx context.Context, key string, ids []string, failed m
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	debts := r.owed[key]
-	if debts == nil && len(failed) == 0 {
+	if debts == nil && r.all[key] == nil && len(failed) == 0 {
 		return
 	}
+	// The round listed every subscriber: what it owes replaces a debt to
+	// all of them.
+	delete(r.all, key)
 	for _, id := range ids {
 		if _, bad := failed[id]; !bad {
 			delete(debts, id)
@@ -115,12 +123,36 @@ func (s *Service) settle(ctx context.Context, key string, ids []string, failed m
 			o = &owed{data: data}
 		}
 		if debts == nil {
-			debts = map[string]*owed{}
-			r.owed[key] = debts
-			r.workers.Go(func() { s.redeliverLoop(key) })
+			debts = s.startRedelivery(key)
 		}
 		debts[id] = o
 	}
+}
+
+// settleAll records that a round could not list key's subscribers, so
+// its newest publication (data) is owed to all of them.
+func (s *Service) settleAll(ctx context.Context, key string, data []byte) {
+	r := s.redo
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		s.log.WarnContext(ctx, "channel: undelivered publication not retried: shutting down; subscribers see the gap at their next publication", slog.String("channel", key))
+		return
+	}
+	if r.owed[key] == nil {
+		s.startRedelivery(key)
+	}
+	r.all[key] = &owed{data: data}
+}
+
+// startRedelivery starts key's redelivery and returns its (empty) debts;
+// r.mu is held.
+func (s *Service) startRedelivery(key string) map[string]*owed {
+	r := s.redo
+	debts := map[string]*owed{}
+	r.owed[key] = debts
+	r.workers.Go(func() { s.redeliverLoop(key) })
+	return debts
 }
 
 // redeliverLoop tries key's debts on the backoff until none is left or
@@ -134,6 +166,7 @@ func (s *Service) redeliverLoop(key string) {
 			r.mu.Lock()
 			n := len(r.owed[key])
 			delete(r.owed, key)
+			delete(r.all, key)
 			r.mu.Unlock()
 			s.log.Warn("channel: redelivery stopped by shutdown; those subscribers see the gap at their next publication", slog.String("channel", key), slog.Int("subscribers", n))
 			return
@@ -143,18 +176,28 @@ func (s *Service) redeliverLoop(key string) {
 		for id, o := range r.owed[key] {
 			debts[id] = o
 		}
+		all := r.all[key]
 		r.mu.Unlock()
 
-		settled := s.redeliver(r.ctx, key, debts)
+		settled, listed := s.redeliver(r.ctx, key, debts, all)
 
 		r.mu.Lock()
 		left := r.owed[key]
+		if listed && all != nil && r.all[key] == all {
+			// Every subscriber now has its own debt (in debts).
+			delete(r.all, key)
+			for id, o := range debts {
+				if o == all && left[id] == nil {
+					left[id] = o
+				}
+			}
+		}
 		for _, id := range settled {
 			if left[id] == debts[id] { // not owed something newer meanwhile
 				delete(left, id)
 			}
 		}
-		if len(left) == 0 {
+		if len(left) == 0 && r.all[key] == nil {
 			delete(r.owed, key)
 			r.mu.Unlock()
 			return
@@ -165,17 +208,22 @@ func (s *Service) redeliverLoop(key string) {
 
 // redeliver posts each debt once and returns the subscribers settled:
 // reached, gone (their subscriptions removed) or no longer subscribed.
-func (s *Service) redeliver(ctx context.Context, key string, debts map[string]*owed) []string {
+// all, when set, is owed to every subscriber without a debt of its own:
+// it is added to debts for them, and listed reports that the subscribers
+// could be listed.
+func (s *Service) redeliver(ctx context.Context, key string, debts map[string]*owed, all *owed) (settled []string, listed bool) {
 	subs, err := s.store.Subscribers(ctx, key)
 	if err != nil {
 		s.log.WarnContext(ctx, "channel: redelivery: listing subscribers", slog.String("channel", key), slog.Any("error", err))
-		return nil
+		return nil, false
 	}
 	subscribed := make(map[string]bool, len(subs))
 	for _, sub := range subs {
 		subscribed[sub.ConnectionID] = true
+		if all != nil && debts[sub.ConnectionID] == nil {
+			debts[sub.ConnectionID] = all
+		}
 	}
-	var settled []string
 	groups := map[*owed][]string{}
 	for id, o := range debts {
 		if !subscribed[id] {
@@ -207,7 +255,7 @@ func (s *Service) redeliver(ctx context.Context, key string, debts map[string]*o
 			s.log.WarnContext(ctx, "channel: redelivery failed; trying again later", slog.String("channel", key), slog.Any("error", err))
 		}
 	}
-	return settled
+	return settled, true
 }
 
 // stop ends the redeliveries and waits for them.

@@ -3,9 +3,11 @@ package channel
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,5 +134,66 @@ func TestRedeliveryBackoffAndEnds(t *testing.T) {
 	slices.Sort(ids)
 	if !slices.Equal(ids, []string{"healed", "ok", "slow"}) {
 		t.Errorf("subscribers %v, want the gone one removed", ids)
+	}
+}
+
+// listFails is a Store whose Subscribers fails while fails is above 0.
+type listFails struct {
+	Store
+	fails atomic.Int32
+}
+
+func (s *listFails) Subscribers(ctx context.Context, key string) ([]Subscriber, error) {
+	if s.fails.Add(-1) >= 0 {
+		return nil, errors.New("store unavailable")
+	}
+	return s.Store.Subscribers(ctx, key)
+}
+
+// TestRedeliveryAfterListingFailed: a round that cannot list its
+// channel's subscribers owes its newest publication to all of them; the
+// next try lists them and posts it to each, once.
+func TestRedeliveryAfterListingFailed(t *testing.T) {
+	out := &flakyOut{fail: map[string]error{}, got: map[string][]uint64{}}
+	st := &listFails{Store: NewMemoryStore()}
+	svc := New(st, out)
+	waits := make(chan time.Duration, 16)
+	fire := make(chan time.Time)
+	svc.redo.after = func(d time.Duration) <-chan time.Time {
+		waits <- d
+		return fire
+	}
+	ctx := t.Context()
+	for _, id := range []string{"x", "y"} {
+		if _, err := svc.ServeChannel(ctx, &streamer.ChannelRequest{Type: protocol.TypeSubscribe, ID: "s", Channel: "news", ConnectionID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.fails.Store(subscriberReads)
+	if _, err := svc.Publish(ctx, "news", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := <-waits; d != DefaultRedeliveryDelay {
+		t.Fatalf("first wait %v", d)
+	}
+	for _, id := range []string{"x", "y"} {
+		if got := out.received(id); len(got) != 0 {
+			t.Fatalf("%s received %v before the retry", id, got)
+		}
+	}
+	fire <- time.Time{}
+	if err := svc.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(waits) != 0 {
+		t.Errorf("redelivery went on after every subscriber was reached")
+	}
+	for _, id := range []string{"x", "y"} {
+		if got := out.received(id); !slices.Equal(got, []uint64{1}) {
+			t.Errorf("%s received %v, want [1]", id, got)
+		}
 	}
 }

@@ -290,8 +290,17 @@ func (s *Service) deliver(ctx context.Context, key string, msgs []queued) {
 		case <-ctx.Done():
 		}
 	}
+	newest := -1 // the round's newest publication
+	for i, m := range msgs {
+		if m.pub {
+			newest = i
+		}
+	}
 	if err != nil {
-		s.log.ErrorContext(ctx, "channel: listing subscribers; the round's messages reach them through recovery", slog.String("channel", key), slog.Int("messages", len(msgs)), slog.Any("error", err))
+		s.log.ErrorContext(ctx, "channel: listing subscribers; the round's newest publication is posted to them later, and they recover the rest from history", slog.String("channel", key), slog.Int("messages", len(msgs)), slog.Any("error", err))
+		if newest >= 0 {
+			s.settleAll(ctx, key, msgs[newest].data)
+		}
 		return
 	}
 	if len(subs) == 0 {
@@ -300,12 +309,6 @@ func (s *Service) deliver(ctx context.Context, key string, msgs []queued) {
 	ids := make([]string, len(subs))
 	for i, sub := range subs {
 		ids[i] = sub.ConnectionID
-	}
-	newest := -1 // the round's newest publication
-	for i, m := range msgs {
-		if m.pub {
-			newest = i
-		}
 	}
 	start := 0
 	for _, fr := range pack(msgs) {
