@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -367,5 +368,68 @@ func TestHTTP2ClientsAreServed(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusNotImplemented || !strings.Contains(string(b), "not emulated: bedrock-runtime called by app-H2") {
 		t.Errorf("%s %d %s", resp.Proto, resp.StatusCode, b)
+	}
+}
+
+// sessionScript makes three calls to each of two local TLS servers (the
+// door by an AWS hostname, and a server on loopback by name), each call
+// with an Agent of its own, as an SDK client built per invocation does,
+// and prints whether each call's TLS session was resumed.
+const sessionScript = `
+const https = require('node:https');
+function call(host, port) {
+  return new Promise((resolve, reject) => {
+    const agent = new https.Agent({ keepAlive: true });
+    const req = https.request({ host, port, path: '/', method: 'POST', agent }, (res) => {
+      const reused = res.socket.isSessionReused();
+      res.resume();
+      res.on('end', () => { agent.destroy(); resolve(reused); });
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
+}
+(async () => {
+  const out = { aws: [], loopback: [] };
+  for (let i = 0; i < 3; i++) out.aws.push(await call('dynamodb.us-east-1.amazonaws.com'));
+  for (let i = 0; i < 3; i++) out.loopback.push(await call('localhost', Number(process.env.LOCAL_PORT)));
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+`
+
+// TestNodeHookResumesTLSSessions checks that the hook offers the TLS
+// session of a local server to the next connection of the process, even
+// from another Agent: only the first call pays a full handshake.
+func TestNodeHookResumesTLSSessions(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node not installed")
+	}
+	f := newFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(tls.NewListener(ln, f.ca.ServerConfig()))
+	}()
+	t.Cleanup(func() { srv.Close(); <-done })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+
+	cmd := exec.Command("node", "-e", sessionScript)
+	cmd.Env = append(f.env(t, "app-Node"), "LOCAL_PORT="+port)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var got struct{ AWS, Loopback []bool }
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := []bool{false, true, true}
+	if !slices.Equal(got.AWS, want) || !slices.Equal(got.Loopback, want) {
+		t.Errorf("sessions resumed: door %v, loopback %v; want %v for each", got.AWS, got.Loopback, want)
 	}
 }

@@ -60,6 +60,11 @@ type signatureCheck struct {
 	secret string                  // any access key, this secret
 	creds  aws.CredentialsProvider // or: exactly these credentials
 	region string                  // the scope's region; "" accepts any
+	// signer recomputes signatures. With one secret for every access key
+	// it is shared, so its cache of derived signing keys (one per day,
+	// region and service, as the SDKs keep) spares the four HMACs of a
+	// key per call; credentials that may rotate get a signer per call.
+	signer *v4.Signer
 }
 
 // signatureChecks returns the checks cfg asks for: nil when signatures
@@ -77,7 +82,7 @@ func signatureChecks(cfg Config) *signatureCheck {
 		if secret == "" {
 			secret = LocalSecretAccessKey
 		}
-		return &signatureCheck{secret: secret, region: region}
+		return &signatureCheck{secret: secret, region: region, signer: v4.NewSigner()}
 	}
 	return nil
 }
@@ -165,7 +170,11 @@ func (sc *signatureCheck) verify(ctx context.Context, r *http.Request, body []by
 		}
 	}
 	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(ctx, creds, again, hex.EncodeToString(sum[:]), scope[3], scope[2], signingTime); err != nil {
+	signer := sc.signer
+	if signer == nil {
+		signer = v4.NewSigner()
+	}
+	if err := signer.SignHTTP(ctx, creds, again, hex.EncodeToString(sum[:]), scope[3], scope[2], signingTime); err != nil {
 		return fmt.Errorf("local: sign: %w", err)
 	}
 	want := again.Header.Get("Authorization")
