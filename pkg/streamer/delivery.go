@@ -57,6 +57,14 @@ func (t *target) follow(ar *store.AsyncRequest) {
 	t.others, t.othersAt = nil, time.Time{}
 }
 
+// current returns the record the target sends for: the request's, with
+// the connection it follows now.
+func (t *target) current() *store.AsyncRequest {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ar
+}
+
 // isGone reports whether err means the connection no longer exists.
 func isGone(err error) bool {
 	return errors.Is(err, connection.ErrConnectionStale) || errors.Is(err, connection.ErrConnectionNotFound)
@@ -101,6 +109,11 @@ func (t *target) send(ctx context.Context, message any) error {
 	}
 	ids, err := t.userConnections(ctx)
 	if err != nil {
+		if first != nil && errors.Is(err, ErrNoLiveConnection) {
+			// No other connection to try: the original did not answer,
+			// which is not the same as not being there.
+			return first
+		}
 		return errors.Join(first, err)
 	}
 	delivered := 0

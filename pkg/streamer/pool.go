@@ -11,7 +11,9 @@ import (
 // left behind) and then periodically, queueing them for its workers; it
 // looks again at a request a client waits for when its lease ends, and
 // finds out what became of the requests whose outcome it could not write
-// (the store failed) once the store answers. ctx
+// (the store failed) once the store answers, and sends again, for about a
+// minute, a final message whose send failed for a reason other than the
+// user having no live connection (a timeout on a loaded machine, say). ctx
 // supplies values (not cancellation) to the workers; stop them with
 // Shutdown. Start after Shutdown returns ErrProcessorClosed; a second
 // Start does nothing.

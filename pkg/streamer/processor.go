@@ -565,11 +565,28 @@ func (p *Processor) fail(ctx context.Context, log *slog.Logger, to *target, ar *
 	return finished, nil
 }
 
-// deliver sends a request's final message. Failing to deliver it loses
-// nothing: the outcome is stored, and a resume returns it.
+// deliver sends a request's final message under a budget of its own
+// (finalWriteTimeout), not what the store write before it left over: on a
+// loaded machine that write can take most of it. Failing to deliver loses
+// nothing: the outcome is stored, and a resume returns it. A failure that
+// says nothing about the user's connections (a send or a store read timed
+// out, the endpoint did not answer) is not left to a resume that a client
+// whose socket is fine never sends: the pool delivers the message again
+// (see redeliverLater). One that found no live connection leaves the
+// outcome waiting for the client's resume.
 func deliver(ctx context.Context, log *slog.Logger, to *target, message any) {
-	err := to.send(ctx, message)
-	to.p.failures.report(ctx, err)
+	if err := sendFinal(ctx, log, to, message); retriable(err) {
+		to.p.redeliverLater(ctx, log, to.current(), message, 0, err)
+	}
+}
+
+// sendFinal makes one attempt at delivering a final message and logs its
+// failure.
+func sendFinal(ctx context.Context, log *slog.Logger, to *target, message any) error {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
+	defer cancel()
+	err := to.send(dctx, message)
+	to.p.failures.report(dctx, err)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNoLiveConnection):
@@ -577,6 +594,14 @@ func deliver(ctx context.Context, log *slog.Logger, to *target, message any) {
 	default:
 		log.WarnContext(ctx, "final message not delivered", slog.Any("error", err))
 	}
+	return err
+}
+
+// retriable reports whether a final message that failed to go out may
+// reach its client when sent again: anything but no live connection (the
+// client resumes when it is back) and a message too large to send ever.
+func retriable(err error) bool {
+	return err != nil && !errors.Is(err, ErrNoLiveConnection) && !errors.Is(err, connection.ErrMessageTooLarge)
 }
 
 // run executes the handler with its reporter and lease renewal, and waits

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,11 @@ const (
 	// minDueSweepGap is the least time between two full sweeps triggered
 	// by lease ends (periodic sweeps are not limited by it).
 	minDueSweepGap = time.Second
+	// firstRedelivery is the wait before a final message that failed to go
+	// out is sent again; each further try waits twice as long, up to
+	// maxRedeliveries tries (about a minute in all).
+	firstRedelivery = time.Second
+	maxRedeliveries = 6
 )
 
 // recovery is the pool's memory of work that may need it:
@@ -45,15 +51,30 @@ const (
 //     out what happened: gone (the client gets protocol.CodeRequestLost), its write
 //     landed after all (the client gets the outcome), or still needing work
 //     (queued again).
+//   - undelivered: final messages whose send failed for a reason that
+//     says nothing about the client's connection (a send or a store read
+//     timed out on a loaded machine, an endpoint did not answer). The
+//     client's socket may be fine, and a client that is still connected
+//     has no reason to resume, so the pool sends them again.
 type recovery struct {
-	mu        sync.Mutex
-	leaseEnds map[string]time.Time
-	orphans   map[string]*store.AsyncRequest
-	wake      chan struct{} // capacity 1: a change for the loop to see
+	mu          sync.Mutex
+	leaseEnds   map[string]time.Time
+	orphans     map[string]*store.AsyncRequest
+	undelivered map[string]*redelivery
+	wake        chan struct{} // capacity 1: a change for the loop to see
+}
+
+// redelivery is a final message to send again at a given time.
+type redelivery struct {
+	ar      *store.AsyncRequest // the request, with the connection its messages go to
+	message any
+	tries   int // sends after the first that failed
+	at      time.Time
 }
 
 func newRecovery() recovery {
-	return recovery{leaseEnds: map[string]time.Time{}, orphans: map[string]*store.AsyncRequest{}, wake: make(chan struct{}, 1)}
+	return recovery{leaseEnds: map[string]time.Time{}, orphans: map[string]*store.AsyncRequest{},
+		undelivered: map[string]*redelivery{}, wake: make(chan struct{}, 1)}
 }
 
 func (r *recovery) poke() {
@@ -110,6 +131,96 @@ func (p *Processor) dueLeaseEnds(now time.Time) (due []string, next time.Time) {
 	return due, next
 }
 
+// redeliverLater asks the pool to send a request's final message again,
+// tries being how often it was sent again already. Without a running pool
+// recovery loop (Lambda, or the periodic sweep turned off), or once the
+// tries are used up, the outcome waits in the record for the client's
+// resume.
+func (p *Processor) redeliverLater(ctx context.Context, log *slog.Logger, ar *store.AsyncRequest, message any, tries int, cause error) {
+	if !p.watching.Load() || tries >= maxRedeliveries {
+		log.WarnContext(ctx, "final message not delivered; the outcome waits for the client's resume",
+			slog.Int("redeliveries", tries), slog.Any("error", cause))
+		return
+	}
+	wait := firstRedelivery << tries
+	p.rec.mu.Lock()
+	if len(p.rec.undelivered) < maxRecoveryEntries {
+		p.rec.undelivered[ar.RequestID] = &redelivery{ar: ar, message: message, tries: tries, at: time.Now().Add(wait)}
+	}
+	p.rec.mu.Unlock()
+	p.rec.poke()
+	log.InfoContext(ctx, "final message to be sent again", slog.Duration("in", wait), slog.Int("redeliveries", tries))
+}
+
+// dueRedeliveries removes and returns the final messages due to be sent
+// again by now, and the earliest time of those still ahead.
+func (p *Processor) dueRedeliveries(now time.Time) (due []*redelivery, next time.Time) {
+	p.rec.mu.Lock()
+	defer p.rec.mu.Unlock()
+	for id, d := range p.rec.undelivered {
+		if !now.Before(d.at) {
+			due = append(due, d)
+			delete(p.rec.undelivered, id)
+		} else if next.IsZero() || d.at.Before(next) {
+			next = d.at
+		}
+	}
+	slices.SortFunc(due, func(a, b *redelivery) int { return strings.Compare(a.ar.RequestID, b.ar.RequestID) })
+	return due, next
+}
+
+// nextRedelivery is when the earliest final message waiting to be sent
+// again is due; zero if none is.
+func (p *Processor) nextRedelivery() (next time.Time) {
+	p.rec.mu.Lock()
+	defer p.rec.mu.Unlock()
+	for _, d := range p.rec.undelivered {
+		if next.IsZero() || d.at.Before(next) {
+			next = d.at
+		}
+	}
+	return next
+}
+
+// redeliver sends each due final message again, up to the pool's number
+// of workers at once, to the connection the request's record names now (a
+// client that resumed elsewhere meanwhile is followed), or to the user's
+// other live connections.
+func (p *Processor) redeliver(ctx context.Context, due []*redelivery) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, p.workers)
+	for _, d := range due {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			p.redeliverOne(ctx, d)
+		})
+	}
+	wg.Wait()
+}
+
+// redeliverOne sends one final message again.
+func (p *Processor) redeliverOne(ctx context.Context, d *redelivery) {
+	log := p.log.With(slog.String("request_id", d.ar.RequestID), slog.Int("attempt", attemptOf(d.ar)))
+	to := newTarget(p, d.ar)
+	rctx, cancel := context.WithTimeout(ctx, recoveryReadTimeout)
+	cur, err := p.requests.GetRequest(rctx, d.ar.RequestID)
+	cancel()
+	if err == nil {
+		to.follow(cur)
+	}
+	if err := sendFinal(ctx, log, to, d.message); retriable(err) {
+		p.redeliverLater(ctx, log, to.current(), d.message, d.tries+1, err)
+	} else if err == nil {
+		log.InfoContext(ctx, "final message delivered on a later try", slog.Int("redeliveries", d.tries+1))
+	}
+}
+
 func (p *Processor) hasOrphans() bool {
 	p.rec.mu.Lock()
 	defer p.rec.mu.Unlock()
@@ -146,9 +257,18 @@ func (p *Processor) sweepLoop(ctx context.Context) {
 			p.recheckOrphans(ctx)
 			nextOrphans = time.Now().Add(orphanRecheck)
 		}
+		resend, nextResend := p.dueRedeliveries(now)
+		p.redeliver(ctx, resend)
 		wake := nextSweep
 		if !nextDue.IsZero() {
 			wake = earlier(wake, nextDue)
+		}
+		if len(resend) > 0 {
+			// The sends took time, and may have scheduled more.
+			nextResend = p.nextRedelivery()
+		}
+		if !nextResend.IsZero() {
+			wake = earlier(wake, nextResend)
 		}
 		if orphans {
 			wake = earlier(wake, nextOrphans)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -155,5 +156,84 @@ func TestFailingRenewalsAreLoggedWithACountAndStopTheRun(t *testing.T) {
 		if !strings.Contains(l, want) {
 			t.Errorf("log lacks %q:\n%s", want, l)
 		}
+	}
+}
+
+// slowFinals is a Sender whose first sends of final messages time out, as
+// they do on a machine so loaded that the store read and the POST of a
+// send take longer than the processor's budget for them: the connection
+// is fine, the send just did not finish in time.
+type slowFinals struct {
+	*recorder
+	timeouts atomic.Int32 // finals still to time out
+}
+
+func (s *slowFinals) Send(ctx context.Context, connectionID string, message any) error {
+	switch message.(type) {
+	case protocol.Complete, *protocol.Complete, protocol.Error, *protocol.Error:
+		if s.timeouts.Add(-1) >= 0 {
+			return fmt.Errorf("connection: send to %s: %w", connectionID, context.DeadlineExceeded)
+		}
+	}
+	return s.recorder.Send(ctx, connectionID, message)
+}
+
+// A final message whose send failed although the client's connection is
+// alive reaches the client without a resume (a client that never lost
+// its socket has no reason to send one), exactly once.
+func TestFinalThatTimedOutIsSentAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		timeouts int32
+		steps    string
+		want     func(wire) bool
+	}{
+		{"complete, once", 1, "ok", isType("complete")},
+		{"complete, twice", 2, "ok", isType("complete")},
+		{"error", 1, "fail", func(w wire) bool { return w.Type == "error" && w.Code == "INVALID_MESSAGE" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := memory.New()
+			sender := &slowFinals{recorder: newRecorder()}
+			sender.timeouts.Store(tc.timeouts)
+			r := streamer.NewRouter(st, sender, streamer.WithConnectionStore(st))
+			e := &env{store: st, sent: sender.recorder, router: r}
+			r.HandleAsyncFunc("job", func(ctx context.Context, req *streamer.Request, _ progress.Reporter) (any, error) {
+				if string(req.Payload) == `"fail"` {
+					return nil, streamer.NewClientError(protocol.CodeInvalidMessage, "no")
+				}
+				return "done", nil
+			})
+			var logs syncLog
+			p := streamer.NewProcessor(r, fastProgress, streamer.WithSweepInterval(time.Hour),
+				streamer.WithProcessorLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			if err := p.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				_ = p.Shutdown(context.WithoutCancel(t.Context()))
+				if t.Failed() {
+					t.Logf("processor log:\n%s", logs.String())
+				}
+			})
+			e.connect(t, "c1", "alice", "")
+			ack := e.reply(t, "c1", `{"type":"request","id":"j","action":"job","payload":"`+tc.steps+`"}`)
+			got := sender.waitFor(t, "c1", func(w wire) bool { return w.RequestID == ack.RequestID && tc.want(w) })
+			// Wait out one more redelivery round: a second copy would come
+			// with it.
+			time.Sleep(1500 * time.Millisecond)
+			n := 0
+			for _, w := range sender.messages("c1") {
+				if w.RequestID == ack.RequestID && (w.Type == "complete" || w.Type == "error") {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("%d final messages (first %+v), want 1", n, got)
+			}
+			if !strings.Contains(logs.String(), "final message delivered on a later try") {
+				t.Fatalf("the redelivery was not logged:\n%s", logs.String())
+			}
+		})
 	}
 }
