@@ -107,6 +107,14 @@ func startStack(t testing.TB, newStores func(testing.TB) (store.ConnectionStore,
 // startStackWith is startStack with router options.
 func startStackWith(t testing.TB, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore), routerOpts []streamer.Option, procOpts ...streamer.ProcessorOption) *stack {
 	t.Helper()
+	return startStackSending(t, newStores, routerOpts, nil, procOpts...)
+}
+
+// startStackSending is startStackWith whose router and processor send
+// through wrap(manager) (nil: the manager itself), for tests that make
+// sends fail.
+func startStackSending(t testing.TB, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore), routerOpts []streamer.Option, wrap func(*connection.Manager) streamer.Sender, procOpts ...streamer.ProcessorOption) *stack {
+	t.Helper()
 	conns, requests := newStores(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -125,7 +133,11 @@ func startStackWith(t testing.TB, newStores func(testing.TB) (store.ConnectionSt
 		t.Fatal(err)
 	}
 	s := &stack{url: "ws://" + ln.Addr().String() + "/" + local.DefaultStage, conns: conns, requests: requests, runs: map[string]int{}}
-	s.router = streamer.NewRouter(requests, mgr, append([]streamer.Option{streamer.WithConnectionStore(conns)}, routerOpts...)...)
+	var sender streamer.Sender = mgr
+	if wrap != nil {
+		sender = wrap(mgr)
+	}
+	s.router = streamer.NewRouter(requests, sender, append([]streamer.Option{streamer.WithConnectionStore(conns)}, routerOpts...)...)
 	s.router.Handle("echo", echoHandler())
 	s.router.HandleAsync("report", streamer.AsyncHandlerOf(func(ctx context.Context, req *streamer.Request, in reportIn, p progress.Reporter) (any, error) {
 		s.runsMu.Lock()

@@ -1,9 +1,15 @@
 package streamer_test
 
 import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/streamer-go/streamer/pkg/connection"
+	"github.com/streamer-go/streamer/pkg/protocol"
 	"github.com/streamer-go/streamer/pkg/store"
 	"github.com/streamer-go/streamer/pkg/streamer"
 )
@@ -72,6 +78,67 @@ func TestE2ERepliesNeedNoConnectionRecord(t *testing.T) {
 		end := c.until(t, func(w wire) bool { return w.RequestID == ack.RequestID && w.Type == "complete" })
 		if last := end[len(end)-1]; string(last.Result) != `{"steps":10,"user":"alice"}` {
 			t.Fatalf("complete %+v", last)
+		}
+	})
+}
+
+// firstFinalTimesOut is the Manager, except that the first send of each
+// request's final message times out before it is posted, as sends do on a
+// machine so loaded that the store read and the POST outlast the budget.
+type firstFinalTimesOut struct {
+	*connection.Manager
+	mu       sync.Mutex
+	timedOut map[string]bool // request id → its final's send timed out
+	timeouts atomic.Int32
+}
+
+func (s *firstFinalTimesOut) Send(ctx context.Context, connectionID string, message any) error {
+	var id string
+	switch m := message.(type) {
+	case protocol.Complete:
+		id = m.RequestID
+	case protocol.Error:
+		id = m.RequestID
+	}
+	if id != "" {
+		s.mu.Lock()
+		first := !s.timedOut[id]
+		s.timedOut[id] = true
+		s.mu.Unlock()
+		if first {
+			s.timeouts.Add(1)
+			return fmt.Errorf("connection: send to %s: %w", connectionID, context.DeadlineExceeded)
+		}
+	}
+	return s.Manager.Send(ctx, connectionID, message)
+}
+
+// A client whose socket stays open gets the result of its request even
+// when the send of the final message timed out: it never resumes, so
+// nothing but the server sending again would tell it.
+func TestE2EFinalWhoseSendTimedOutReachesTheConnectedClient(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore)) {
+		var sender *firstFinalTimesOut
+		s := startStackSending(t, newStores, nil, func(m *connection.Manager) streamer.Sender {
+			sender = &firstFinalTimesOut{Manager: m, timedOut: map[string]bool{}}
+			return sender
+		}, fastProgress)
+		c := s.dial(t, e2eToken(t, "alice", "acme"))
+		ack := c.roundTrip(t, `{"type":"request","id":"r1","action":"report","payload":{"steps":2}}`)
+		if ack.Type != "ack" {
+			t.Fatalf("ack %+v", ack)
+		}
+		msgs := c.until(t, isTypeW("complete"))
+		if last := msgs[len(msgs)-1]; last.RequestID != ack.RequestID || string(last.Result) != `{"steps":2,"user":"alice"}` {
+			t.Fatalf("complete %+v", last)
+		}
+		if n := sender.timeouts.Load(); n != 1 {
+			t.Fatalf("%d sends timed out, want 1", n)
+		}
+		for _, w := range c.flush(t) {
+			if w.Type != "pong" {
+				t.Fatalf("after the complete: %+v", w)
+			}
 		}
 	})
 }
