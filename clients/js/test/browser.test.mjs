@@ -104,6 +104,8 @@ test("broadcast between two pages, the console lists both, and disconnecting one
   await a.fill("#bc-text", "hello from page A");
   await a.click("#bc-send");
   await b.waitForFunction(() => document.getElementById("bc-inbox").textContent.includes("hello from page A"));
+  // B can hold the copy before A holds the reply: wait for A's reply, then judge it.
+  await a.waitForFunction(() => document.getElementById("bc-result").textContent !== "");
   assert.match(await a.textContent("#bc-result"), /delivered to \d+ of \d+/);
   await b.screenshot({ path: join(shots, "demo-broadcast-received.png"), fullPage: true });
 
