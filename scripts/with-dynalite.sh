@@ -16,7 +16,7 @@ fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
   || echo $((20000 + RANDOM % 20000)))
 log=$(mktemp)
-node --require ./scripts/dynalite-keepalive.js .tools/node_modules/dynalite/cli.js --host 127.0.0.1 --port "$port" --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 >"$log" 2>&1 &
+node --require ./runtime/dynalite/keepalive.js .tools/node_modules/dynalite/cli.js --host 127.0.0.1 --port "$port" --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 >"$log" 2>&1 &
 pid=$!
 cleanup() {
   if ! kill -0 "$pid" 2>/dev/null; then

@@ -32,7 +32,7 @@ func dynalitePaths(t *testing.T) (node, cli, keepalive string) {
 		t.Fatal(err)
 	}
 	cli = filepath.Join(root, ".tools", "node_modules", "dynalite", "cli.js")
-	keepalive = filepath.Join(root, "scripts", "dynalite-keepalive.js")
+	keepalive = filepath.Join(root, "runtime", "dynalite", "keepalive.js")
 	node, err = exec.LookPath("node")
 	_, statErr := os.Stat(cli)
 	if err != nil || statErr != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -50,6 +52,13 @@ func Endpoint(t testing.TB) string {
 // idle keep-alive connections are closed when t ends, so that goleak in the
 // caller's TestMain finds no connection goroutines; register cleanups that
 // still use the client after calling Client, as they then run first.
+//
+// The client's retryer is the SDK's standard one without its client-wide
+// retry quota: the parallel contract cases share the client, and a burst
+// of 100 concurrent calls that meets transient connection errors (a loaded
+// server resetting connections) would drain the quota's 500 tokens at 10
+// a retry and fail calls that one more attempt would carry. Each call
+// still has the standard attempts and backoff.
 func Client(t testing.TB) *dynamodb.Client {
 	t.Helper()
 	ep := Endpoint(t)
@@ -59,6 +68,9 @@ func Client(t testing.TB) *dynamodb.Client {
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 		HTTPClient:  &http.Client{Transport: transport},
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
+		},
 	}, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(ep) })
 }
 
