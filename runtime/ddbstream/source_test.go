@@ -53,14 +53,18 @@ func (r *recorder) invoke(_ context.Context, payload []byte) ([]byte, error) {
 
 func runSource(t *testing.T, src *Source, records []events.DynamoDBEventRecord, calls int, r *recorder) [][]string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx) }()
-	// Run reads from LATEST: wait until it has started reading.
-	time.Sleep(20 * time.Millisecond)
+	// Every record is on the stream before Run starts from the trim
+	// horizon, so the first read sees them all and the batches do not
+	// depend on how the appends interleave with the reader.
+	if !src.TrimHorizon {
+		t.Fatal("runSource needs a Source that starts at the trim horizon")
+	}
 	for _, rec := range records {
 		src.Stream.append(rec)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx) }()
 	for range calls {
 		select {
 		case <-r.got:
