@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +39,7 @@ var _ Store = (*DynamoStore)(nil)
 // UpdateItem + 1 PutItem + 1 DeleteItem once the history is full (1
 // UpdateItem with no history); History 1 GetItem + 1 Query per 1 MB
 // (and a Query again, after a few ms, while a concurrent publication it
-// must include is still being written);
+// must include is still being written, for up to historyWait);
 // Position 1 GetItem (2 more, a conditional PutItem and a GetItem, the
 // first time a channel is seen); Subscribe 2 PutItem; Unsubscribe 2
 // DeleteItem; Subscribers and Subscriptions 1 Query per 1 MB page.
@@ -183,6 +184,16 @@ func (s *DynamoStore) Unsubscribe(ctx context.Context, channel, connectionID str
 // for each live item.
 func (s *DynamoStore) query(ctx context.Context, in *dynamodb.QueryInput, fn func(map[string]types.AttributeValue)) error {
 	now := s.now().Unix()
+	return s.queryAll(ctx, in, func(item map[string]types.AttributeValue) {
+		if live(item, now) {
+			fn(item)
+		}
+	})
+}
+
+// queryAll runs a consistent Query through every page, expired items
+// included.
+func (s *DynamoStore) queryAll(ctx context.Context, in *dynamodb.QueryInput, fn func(map[string]types.AttributeValue)) error {
 	in.TableName = &s.table
 	in.ConsistentRead = aws.Bool(true)
 	for {
@@ -191,9 +202,7 @@ func (s *DynamoStore) query(ctx context.Context, in *dynamodb.QueryInput, fn fun
 			return err
 		}
 		for _, item := range out.Items {
-			if live(item, now) {
-				fn(item)
-			}
+			fn(item)
 		}
 		if len(out.LastEvaluatedKey) == 0 {
 			return nil
@@ -295,21 +304,27 @@ func position(item map[string]types.AttributeValue) (Position, error) {
 	return Position{Offset: uint64(off), Epoch: epoch}, nil
 }
 
-// historyRereads bounds how many times History reads again the
-// publications still being written when it first looked.
-const historyRereads = 12
+// historyWait bounds how long History waits for publications whose
+// offset is taken but whose entry is still being written. It is real time
+// (not the store's clock): it measures a concurrent publisher's latency
+// between its two writes, which on a loaded host or a throttled table is
+// far above a round trip, so the bound is generous; a shorter one turns a
+// slow publisher into a spurious recovered:false.
+const historyWait = 10 * time.Second
 
 // History reads the counter, then the publications between after and it.
 // A publication whose offset is taken but whose entry is still being
 // written (its publisher, in this process or another, is between the
 // counter and the put) would show as a hole: History reads again, with a
-// short backoff, until every offset the history should hold is there or
-// the rereads run out. The history should hold every offset above after
-// and above the counter's offset minus the history size the latest
-// publication was kept under (older ones are trimmed); an entry missing
-// there for good (expired by its TTL, or whose publisher failed between
-// the counter and the put) costs the rereads' second or so, and the
-// caller sees the gap.
+// backoff up to 100 ms, until every offset the history should hold is
+// settled or historyWait has passed. The history should hold every offset
+// above after and above the counter's offset minus the history size the
+// latest publication was kept under (older ones are trimmed). An offset
+// is settled when its entry is there, live or expired by its TTL (an
+// expired entry is not returned, and its publisher is done). An entry
+// missing for good (deleted by the table's TTL, or whose publisher failed
+// between the counter and the put) costs the wait, and the caller sees
+// the gap.
 func (s *DynamoStore) History(ctx context.Context, channel string, after uint64) ([]Entry, Position, error) {
 	pos, size, err := s.counter(ctx, channel)
 	if err != nil {
@@ -322,40 +337,53 @@ func (s *DynamoStore) History(ctx context.Context, channel string, after uint64)
 	if size >= 0 && pos.Offset-lo+1 > uint64(size) {
 		lo = pos.Offset - uint64(size) + 1 // 0 kept: lo > pos.Offset
 	}
+	deadline := time.Now().Add(historyWait)
 	delay := 5 * time.Millisecond
-	for try := 0; ; try++ {
-		out, err := s.entries(ctx, channel, after, pos.Offset)
+	for {
+		out, expired, err := s.entries(ctx, channel, after, pos.Offset)
 		if err != nil {
 			return nil, Position{}, err
 		}
-		if holds(out, lo, pos.Offset) || try == historyRereads {
+		if settled(out, expired, lo, pos.Offset) || !time.Now().Before(deadline) {
 			return out, pos, nil
 		}
+		t := time.NewTimer(min(delay, time.Until(deadline)))
 		select {
-		case <-time.After(delay):
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			return nil, Position{}, fmt.Errorf("channel: reading history: %w", ctx.Err())
 		}
 		delay = min(2*delay, 100*time.Millisecond)
 	}
 }
 
-// holds reports whether entries (in offset order) hold every offset from
-// lo to hi.
-func holds(entries []Entry, lo, hi uint64) bool {
-	next := lo
+// settled reports whether every offset from lo to hi is in entries or in
+// expired.
+func settled(entries []Entry, expired []uint64, lo, hi uint64) bool {
+	offsets := make([]uint64, 0, len(entries)+len(expired))
 	for _, e := range entries {
-		if e.Offset == next {
+		offsets = append(offsets, e.Offset)
+	}
+	offsets = append(offsets, expired...)
+	slices.Sort(offsets)
+	next := lo
+	for _, off := range offsets {
+		if off == next {
 			next++
 		}
 	}
 	return next > hi
 }
 
-// entries queries the publications with offsets in (after, to].
-func (s *DynamoStore) entries(ctx context.Context, channel string, after, to uint64) ([]Entry, error) {
+// entries queries the publications with offsets in (after, to]: the live
+// ones in offset order, and the offsets of those expired by their TTL but
+// not yet deleted.
+func (s *DynamoStore) entries(ctx context.Context, channel string, after, to uint64) ([]Entry, []uint64, error) {
 	var out []Entry
-	err := s.query(ctx, &dynamodb.QueryInput{
+	var expired []uint64
+	now := s.now().Unix()
+	err := s.queryAll(ctx, &dynamodb.QueryInput{
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :from AND :to"),
 		ExpressionAttributeNames: map[string]string{"#pk": dynamo.AttrPK, "#sk": dynamo.AttrSK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -366,12 +394,16 @@ func (s *DynamoStore) entries(ctx context.Context, channel string, after, to uin
 		if err != nil {
 			return
 		}
+		if !live(item, now) {
+			expired = append(expired, off)
+			return
+		}
 		out = append(out, Entry{Offset: off, Data: []byte(getS(item, attrData)), UserID: getS(item, attrUser)})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("channel: reading history: %w", err)
+		return nil, nil, fmt.Errorf("channel: reading history: %w", err)
 	}
-	return out, nil
+	return out, expired, nil
 }
 
 // Position reads the counter item, creating it (offset 0, a new epoch)
