@@ -51,8 +51,11 @@
 // ([WithQueueLength]): a publisher finding it full waits for room
 // ([WithPublishWait]) and is then refused with an [*OverloadedError]
 // (OVERLOADED to a client) before anything is stored, so nothing
-// acknowledged is dropped. A subscriber a post misses sees the gap in
-// the offsets of its next publication and recovers it from history.
+// acknowledged is dropped. A subscriber a post misses for good (not 410)
+// is owed the round's newest publication, posted again on a backoff
+// ([WithRedelivery]) until it arrives, the connection is gone or the
+// subscription ends; that publication (or any later one) shows the gap in
+// its offsets, and the client recovers the rest from history.
 //
 // Delivery uses Broadcaster.Broadcast (its retries, breaker and
 // metrics); a subscriber it finds gone (410) loses its subscriptions. On
