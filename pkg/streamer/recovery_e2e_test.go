@@ -162,16 +162,19 @@ func TestE2ELeaseRenewalFailingPastExpiryStopsTheHandlerAndAnotherWorkerRunsIt(t
 	forEachBackend(t, func(t *testing.T, newStores func(testing.TB) (store.ConnectionStore, store.RequestStore)) {
 		conns, requests := newStores(t)
 		cutA := &partitioned{RequestStore: requests}
-		// Long enough that a loaded machine renews in time (a lease that
-		// runs out for that reason would stop B's run too).
-		lease := streamer.WithLease(1500 * time.Millisecond)
+		// Long enough that a loaded machine renews in time through
+		// DynamoDB (a lease that runs out for that reason stops B's run
+		// too, and B runs it a second time): at a load of about 17 on two
+		// cores, 1.5 s was not. The job lasts twice the lease, so A is
+		// still running when its lease ends.
+		lease := streamer.WithLease(3 * time.Second)
 		a := startStack(t, func(testing.TB) (store.ConnectionStore, store.RequestStore) { return conns, cutA },
 			fastProgress, lease, streamer.WithSweepInterval(time.Hour), streamer.WithOwner("worker-a"))
 		b := startStack(t, func(testing.TB) (store.ConnectionStore, store.RequestStore) { return conns, requests },
 			fastProgress, lease, streamer.WithSweepInterval(100*time.Millisecond), streamer.WithOwner("worker-b"))
 
 		c := a.dial(t, e2eToken(t, "alice", "t1"))
-		ack := c.roundTrip(t, `{"type":"request","id":"job","action":"report","payload":{"steps":40,"delay_ms":75}}`)
+		ack := c.roundTrip(t, `{"type":"request","id":"job","action":"report","payload":{"steps":80,"delay_ms":75}}`)
 		if ack.Type != "ack" || ack.Attempt != 1 {
 			t.Fatalf("ack %+v, want attempt 1", ack)
 		}
