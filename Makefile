@@ -5,7 +5,15 @@
 # then the client's Node and browser tests.
 
 GO ?= go
-FUZZTIME ?= 5s
+# FUZZTIME is a number of executions, not a duration: with a duration, Go
+# 1.26's fuzzing coordinator can report its own -fuzztime deadline as a
+# failure ("context deadline exceeded", no failing input) when the deadline
+# fires while a worker is busy, which a loaded machine makes likely. A count
+# has no deadline to race, and load slows the run instead of failing it.
+# Hangs are still caught: a fuzz worker panics on any input that runs 10 s,
+# and FUZZTIMEOUT bounds each target's whole run.
+FUZZTIME ?= 10000x
+FUZZTIMEOUT ?= 5m
 
 .PHONY: test check fmt-check vet tools test-deps test-go fuzz bench bench-local dev clean test-js js-tools js-build chromium
 
@@ -64,7 +72,7 @@ fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$pkg $$name"; \
-		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -timeout=$(FUZZTIMEOUT) $$pkg; \
 	done
 
 bench:
