@@ -14,7 +14,10 @@
 //   - drain: the clients leave; time until the table is empty (every
 //     $disconnect ran);
 //   - fanout: -fanout clients connect, one sends a message; the median
-//     over 5 sends of the time until all received it.
+//     over 5 sends of the time until all received it;
+//   - fanout cpu: the CPU time (user and system) the server and all its
+//     descendants spent per send over those 5 sends, a figure the load
+//     of other processes on the machine does not change much.
 //
 // It prints one line per round and server, then the medians. With
 // serverless-offline prepared by offline/setup.sh in a scratch folder:
@@ -31,6 +34,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -71,6 +75,7 @@ func (l *serverList) Set(v string) error {
 
 type result struct {
 	cold, connect, drain, fanout time.Duration
+	fanoutCPU                    time.Duration
 	pss                          int64 // KiB
 }
 
@@ -100,8 +105,8 @@ func main() {
 				fmt.Printf("round %d %-10s failed: %v\n", r, s.name, err)
 				continue
 			}
-			fmt.Printf("round %d %-10s cold %7.1f ms  connect %6.2f s  pss %6.1f MiB  drain %6.2f s  fanout %6.1f ms\n",
-				r, s.name, ms(res.cold), res.connect.Seconds(), float64(res.pss)/1024, res.drain.Seconds(), ms(res.fanout))
+			fmt.Printf("round %d %-10s cold %7.1f ms  connect %6.2f s  pss %6.1f MiB  drain %6.2f s  fanout %6.1f ms  fanout cpu %6.1f ms\n",
+				r, s.name, ms(res.cold), res.connect.Seconds(), float64(res.pss)/1024, res.drain.Seconds(), ms(res.fanout), ms(res.fanoutCPU))
 			all[s.name] = append(all[s.name], res)
 		}
 	}
@@ -120,10 +125,10 @@ func main() {
 			slices.Sort(v)
 			return v[len(v)/2]
 		}
-		fmt.Printf("%-10s cold %7.1f ms  connect %6.2f s  pss %6.1f MiB  drain %6.2f s  fanout %6.1f ms\n", s.name,
+		fmt.Printf("%-10s cold %7.1f ms  connect %6.2f s  pss %6.1f MiB  drain %6.2f s  fanout %6.1f ms  fanout cpu %6.1f ms\n", s.name,
 			med(func(r result) float64 { return ms(r.cold) }), med(func(r result) float64 { return r.connect.Seconds() }),
 			med(func(r result) float64 { return float64(r.pss) / 1024 }), med(func(r result) float64 { return r.drain.Seconds() }),
-			med(func(r result) float64 { return ms(r.fanout) }))
+			med(func(r result) float64 { return ms(r.fanout) }), med(func(r result) float64 { return ms(r.fanoutCPU) }))
 	}
 }
 
@@ -220,7 +225,11 @@ func round(client *dynamodb.Client, ddb string, s server, r, conns, batch, fanou
 		return res, err
 	}
 	var times []time.Duration
+	var cpu map[int]int64
 	for i := range 6 {
+		if i == 1 {
+			cpu = treeCPU(cmd.Process.Pid)
+		}
 		msg := fmt.Sprintf("hello %d", i)
 		start := time.Now()
 		if err := clients[0].Write(ctx, websocket.MessageText, []byte(`{"action":"sendmessage","data":"`+msg+`"}`)); err != nil {
@@ -252,6 +261,7 @@ func round(client *dynamodb.Client, ddb string, s server, r, conns, batch, fanou
 			times = append(times, time.Since(start))
 		}
 	}
+	res.fanoutCPU = cpuSince(cpu, treeCPU(cmd.Process.Pid)) / time.Duration(len(times))
 	slices.Sort(times)
 	res.fanout = times[len(times)/2]
 	return res, nil
@@ -410,6 +420,42 @@ func treePSS(pid int) int64 {
 		}
 	}
 	return total
+}
+
+// treeCPU is the CPU time (user and system, in clock ticks) that pid and
+// each of its descendants has spent so far, from /proc/PID/stat.
+func treeCPU(pid int) map[int]int64 {
+	ticks := map[int]int64{}
+	for _, p := range append([]int{pid}, descendants(pid)...) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		// The fields after the command name, which is in parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks[p] = utime + stime
+	}
+	return ticks
+}
+
+// cpuSince is the CPU time the processes of end spent since start (a
+// process that started in between counts whole; one that exited in
+// between is not counted). A clock tick is 10 ms.
+func cpuSince(start, end map[int]int64) time.Duration {
+	var ticks int64
+	for p, t := range end {
+		ticks += t - start[p]
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 func tail(s string, n int) string {
