@@ -161,7 +161,8 @@ const recoverBudget = connection.MaxMessageBytes - 1024
 // recoverable returns the publications a client at (epoch, after) missed, if
 // the history holds every one of them and they fit in one message: the
 // epoch matches, after is not in the future, and entries run without a
-// gap from after+1 to the channel's offset.
+// gap from after+1 to the channel's offset. Lost entries fill their
+// offsets and are not delivered.
 func recoverable(name, epoch string, after uint64, entries []Entry, pos Position) ([]protocol.Publication, bool) {
 	if epoch != pos.Epoch || after > pos.Offset {
 		return nil, false
@@ -169,17 +170,20 @@ func recoverable(name, epoch string, after uint64, entries []Entry, pos Position
 	if uint64(len(entries)) != pos.Offset-after {
 		return nil, false
 	}
-	pubs := make([]protocol.Publication, len(entries))
+	pubs := make([]protocol.Publication, 0, len(entries))
 	size := 0
 	for i, e := range entries {
 		if e.Offset != after+uint64(i)+1 {
 			return nil, false
 		}
+		if e.Lost {
+			continue
+		}
 		var info *protocol.ClientInfo
 		if e.UserID != "" {
 			info = &protocol.ClientInfo{UserID: e.UserID}
 		}
-		pubs[i] = protocol.NewPublication(name, e.Offset, pos.Epoch, e.Data, info)
+		pubs = append(pubs, protocol.NewPublication(name, e.Offset, pos.Epoch, e.Data, info))
 		size += len(e.Data) + len(name) + len(e.UserID) + 128
 		if size > recoverBudget {
 			return nil, false

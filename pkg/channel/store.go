@@ -60,6 +60,12 @@ type Entry struct {
 	// UserID is the publishing client's user; empty when the server
 	// published.
 	UserID string
+	// Lost marks an offset that was taken but whose publication was never
+	// stored (its publisher failed between the two, and was never
+	// acknowledged): it has no data, counts for the history's contiguity
+	// and is never delivered. Only stores that can take an offset and
+	// store its entry apart (DynamoStore) return one.
+	Lost bool
 }
 
 // Position is where a channel's stream is: the offset of its latest
@@ -98,9 +104,9 @@ type Store interface {
 	// h says, and returns its position.
 	Publish(ctx context.Context, channel string, e Entry, h HistoryOptions) (Position, error)
 	// History returns the entries still held with an offset above after,
-	// in offset order, and the channel's position. Entries may be missing
-	// (trimmed, expired, or still being written by a concurrent
-	// publisher): the caller checks contiguity.
+	// in offset order (Lost ones included), and the channel's position.
+	// Entries may be missing (trimmed, expired, or still being written by
+	// a concurrent publisher): the caller checks contiguity.
 	History(ctx context.Context, channel string, after uint64) ([]Entry, Position, error)
 	// Position returns the channel's position, creating its epoch if the
 	// channel is new.

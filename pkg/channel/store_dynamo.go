@@ -24,8 +24,10 @@ var _ Store = (*DynamoStore)(nil)
 // single-item conditional writes, atomic counters and Queries of one
 // partition (no transactions, streams or indexes). Items:
 //
-//	pk "c#"+channel  sk "#meta"          offset (N, the atomic counter), epoch (S)
-//	pk "c#"+channel  sk "p#"+%020d       one publication: data (S, JSON), user_id, ttl
+//	pk "c#"+channel  sk "#meta"          offset (N, the atomic counter), epoch (S),
+//	                                     history_size, history_ttl (N, seconds)
+//	pk "c#"+channel  sk "p#"+%020d       one publication: data (S, JSON), user_id, ttl;
+//	                                     or a lost offset: lost (BOOL), ttl
 //	pk "c#"+channel  sk "s#"+connection  one subscription: user_id, ttl
 //	pk "n#"+connection sk channel        the connection's index of its subscriptions, ttl
 //
@@ -39,7 +41,8 @@ var _ Store = (*DynamoStore)(nil)
 // UpdateItem + 1 PutItem + 1 DeleteItem once the history is full (1
 // UpdateItem with no history); History 1 GetItem + 1 Query per 1 MB
 // (and a Query again, after a few ms, while a concurrent publication it
-// must include is still being written, for up to historyWait);
+// must include is still being written, for up to historyWait, then a
+// conditional PutItem per offset still missing, a GetItem, and a Query);
 // Position 1 GetItem (2 more, a conditional PutItem and a GetItem, the
 // first time a channel is seen); Subscribe 2 PutItem; Unsubscribe 2
 // DeleteItem; Subscribers and Subscriptions 1 Query per 1 MB page.
@@ -47,6 +50,7 @@ type DynamoStore struct {
 	client dynamo.Client
 	table  string
 	now    func() time.Time
+	wait   time.Duration // historyWait, shorter in tests
 }
 
 // DynamoOption configures a DynamoStore.
@@ -83,7 +87,7 @@ func NewDynamoStore(client dynamo.Client, opts ...DynamoOption) *DynamoStore {
 	if client == nil {
 		panic("channel: NewDynamoStore needs a client")
 	}
-	s := &DynamoStore{client: client, table: dynamo.ChannelsTable(dynamo.DefaultPrefix), now: time.Now}
+	s := &DynamoStore{client: client, table: dynamo.ChannelsTable(dynamo.DefaultPrefix), now: time.Now, wait: historyWait}
 	for _, o := range opts {
 		if o != nil {
 			o(s)
@@ -95,6 +99,8 @@ func NewDynamoStore(client dynamo.Client, opts ...DynamoOption) *DynamoStore {
 const (
 	attrOffset = "offset"
 	attrSize   = "history_size"
+	attrTTLSec = "history_ttl"
+	attrLost   = "lost"
 	attrEpoch  = "epoch"
 	attrData   = "data"
 	attrUser   = "user_id"
@@ -245,7 +251,10 @@ func (s *DynamoStore) Subscriptions(ctx context.Context, connectionID string) ([
 
 // Publish increments the counter (creating the epoch with the first
 // publication), writes the publication under its offset and deletes the
-// one the history size pushes out. Concurrent publishers each get their
+// one the history size pushes out. The write is conditional on the offset
+// being free: a publisher so slow that a reader has given its offset up
+// as lost (see History) fails, unacknowledged, rather than overwrite the
+// mark readers have already recovered across. Concurrent publishers each get their
 // own offset from the atomic counter, and each trims its own predecessor
 // by Size, so the history stays bounded without a read.
 func (s *DynamoStore) Publish(ctx context.Context, channel string, e Entry, h HistoryOptions) (Position, error) {
@@ -253,12 +262,14 @@ func (s *DynamoStore) Publish(ctx context.Context, channel string, e Entry, h Hi
 		return Position{}, fmt.Errorf("%w: empty channel", ErrInvalidInput)
 	}
 	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.table,
-		Key:                       itemKey(chanPK(channel), skMeta),
-		UpdateExpression:          aws.String("SET #e = if_not_exists(#e, :e), #s = :s ADD #o :one"),
-		ExpressionAttributeNames:  map[string]string{"#e": attrEpoch, "#o": attrOffset, "#s": attrSize},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":e": str(newEpoch()), ":one": num(1), ":s": num(int64(max(h.Size, 0)))},
-		ReturnValues:              types.ReturnValueAllNew,
+		TableName:                &s.table,
+		Key:                      itemKey(chanPK(channel), skMeta),
+		UpdateExpression:         aws.String("SET #e = if_not_exists(#e, :e), #s = :s, #t = :t ADD #o :one"),
+		ExpressionAttributeNames: map[string]string{"#e": attrEpoch, "#o": attrOffset, "#s": attrSize, "#t": attrTTLSec},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":e": str(newEpoch()), ":one": num(1), ":s": num(int64(max(h.Size, 0))), ":t": num(int64(max(h.TTL, 0) / time.Second)),
+		},
+		ReturnValues: types.ReturnValueAllNew,
 	})
 	if err != nil {
 		return Position{}, fmt.Errorf("channel: incrementing offset: %w", err)
@@ -278,9 +289,14 @@ func (s *DynamoStore) Publish(ctx context.Context, channel string, e Entry, h Hi
 	if h.TTL > 0 {
 		item[dynamo.AttrTTL] = num(s.now().Add(h.TTL).Unix())
 	}
-	if _, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
-		// The offset is taken but its publication is not in history:
-		// recovery across it answers recovered:false, never a wrong list.
+	if _, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.table, Item: item,
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": dynamo.AttrPK},
+	}); err != nil {
+		// The offset is taken but its publication is not in history
+		// (until a reader marks it lost): recovery across it never hands
+		// out a wrong list.
 		return Position{}, fmt.Errorf("channel: storing publication %d: %w", pos.Offset, err)
 	}
 	if pos.Offset > uint64(h.Size) {
@@ -321,12 +337,20 @@ const historyWait = 10 * time.Second
 // above after and above the counter's offset minus the history size the
 // latest publication was kept under (older ones are trimmed). An offset
 // is settled when its entry is there, live or expired by its TTL (an
-// expired entry is not returned, and its publisher is done). An entry
-// missing for good (deleted by the table's TTL, or whose publisher failed
-// between the counter and the put) costs the wait, and the caller sees
-// the gap.
+// expired entry is not returned, and its publisher is done), or marked
+// lost. An offset still missing after historyWait belongs to a publisher
+// that failed between the counter and the put (or is slower than any
+// acknowledgement its client waits for): History marks it lost with a
+// conditional put (lost, and the history's TTL), which that publisher's
+// own put then fails on, and returns it as a Lost entry, so recovery
+// across it is exact and later readers do not wait. With a history TTL
+// an entry may also be missing because the table's TTL deleted it: then
+// an offset is marked lost only above a live publication (published
+// earlier, give or take its publisher's latency, it would have expired
+// first; one GetItem reads the one just under the range), and otherwise
+// left a gap the caller sees.
 func (s *DynamoStore) History(ctx context.Context, channel string, after uint64) ([]Entry, Position, error) {
-	pos, size, err := s.counter(ctx, channel)
+	pos, size, ttl, err := s.counter(ctx, channel)
 	if err != nil {
 		return nil, Position{}, err
 	}
@@ -337,15 +361,24 @@ func (s *DynamoStore) History(ctx context.Context, channel string, after uint64)
 	if size >= 0 && pos.Offset-lo+1 > uint64(size) {
 		lo = pos.Offset - uint64(size) + 1 // 0 kept: lo > pos.Offset
 	}
-	deadline := time.Now().Add(historyWait)
+	deadline := time.Now().Add(s.wait)
 	delay := 5 * time.Millisecond
-	for {
+	for marked := false; ; {
 		out, expired, err := s.entries(ctx, channel, after, pos.Offset)
 		if err != nil {
 			return nil, Position{}, err
 		}
-		if settled(out, expired, lo, pos.Offset) || !time.Now().Before(deadline) {
+		if marked || settled(out, expired, lo, pos.Offset) {
 			return out, pos, nil
+		}
+		if !time.Now().Before(deadline) {
+			if marked, err = s.markLost(ctx, channel, out, expired, lo, pos.Offset, ttl); err != nil {
+				return nil, Position{}, err
+			}
+			if !marked {
+				return out, pos, nil
+			}
+			continue
 		}
 		t := time.NewTimer(min(delay, time.Until(deadline)))
 		select {
@@ -356,6 +389,56 @@ func (s *DynamoStore) History(ctx context.Context, channel string, after uint64)
 		}
 		delay = min(2*delay, 100*time.Millisecond)
 	}
+}
+
+// markLost writes a lost mark for each offset from lo to hi that is in
+// neither entries nor expired, under the rule History states; a mark
+// whose offset has meanwhile been written is not (its conditional put
+// fails). It reports whether it wrote or met any, so History reads again.
+func (s *DynamoStore) markLost(ctx context.Context, channel string, entries []Entry, expired []uint64, lo, hi uint64, ttl int64) (bool, error) {
+	have := make(map[uint64]bool, len(entries)+len(expired))
+	for _, off := range expired {
+		have[off] = true
+	}
+	var below uint64 // lowest live publication's offset, 0 for none
+	for _, e := range entries {
+		have[e.Offset] = true
+		if below == 0 && !e.Lost {
+			below = e.Offset
+		}
+	}
+	if ttl > 0 && lo > 1 && (below == 0 || below > lo) {
+		// The publication just under the range vouches for the range.
+		out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: itemKey(chanPK(channel), pubSK(lo-1)), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return false, fmt.Errorf("channel: reading publication %d: %w", lo-1, err)
+		}
+		if _, ok := out.Item[attrData]; ok && live(out.Item, s.now().Unix()) {
+			below = lo - 1
+		}
+	}
+	wrote := false
+	for off := lo; off <= hi; off++ {
+		if have[off] || (ttl > 0 && (below == 0 || below > off)) {
+			continue
+		}
+		item := itemKey(chanPK(channel), pubSK(off))
+		item[attrLost] = &types.AttributeValueMemberBOOL{Value: true}
+		if ttl > 0 {
+			item[dynamo.AttrTTL] = num(s.now().Unix() + ttl)
+		}
+		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: &s.table, Item: item,
+			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+			ExpressionAttributeNames: map[string]string{"#pk": dynamo.AttrPK},
+		})
+		var cond *types.ConditionalCheckFailedException
+		if err != nil && !errors.As(err, &cond) {
+			return false, fmt.Errorf("channel: marking publication %d lost: %w", off, err)
+		}
+		wrote = true
+	}
+	return wrote, nil
 }
 
 // settled reports whether every offset from lo to hi is in entries or in
@@ -398,6 +481,10 @@ func (s *DynamoStore) entries(ctx context.Context, channel string, after, to uin
 			expired = append(expired, off)
 			return
 		}
+		if lost, ok := item[attrLost].(*types.AttributeValueMemberBOOL); ok && lost.Value {
+			out = append(out, Entry{Offset: off, Lost: true})
+			return
+		}
 		out = append(out, Entry{Offset: off, Data: []byte(getS(item, attrData)), UserID: getS(item, attrUser)})
 	})
 	if err != nil {
@@ -410,20 +497,20 @@ func (s *DynamoStore) entries(ctx context.Context, channel string, after, to uin
 // with a conditional put the first time; a racing creator wins and its
 // epoch is read back.
 func (s *DynamoStore) Position(ctx context.Context, channel string) (Position, error) {
-	pos, _, err := s.counter(ctx, channel)
+	pos, _, _, err := s.counter(ctx, channel)
 	return pos, err
 }
 
-// counter is Position, with the history size the latest publication was
-// kept under (-1 when the counter does not say).
-func (s *DynamoStore) counter(ctx context.Context, channel string) (Position, int64, error) {
+// counter is Position, with the history size (-1 when the counter does
+// not say) and TTL in seconds the latest publication was kept under.
+func (s *DynamoStore) counter(ctx context.Context, channel string) (Position, int64, int64, error) {
 	if channel == "" {
-		return Position{}, 0, fmt.Errorf("%w: empty channel", ErrInvalidInput)
+		return Position{}, 0, 0, fmt.Errorf("%w: empty channel", ErrInvalidInput)
 	}
 	for range 2 {
 		out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: itemKey(chanPK(channel), skMeta), ConsistentRead: aws.Bool(true)})
 		if err != nil {
-			return Position{}, 0, fmt.Errorf("channel: reading channel counter: %w", err)
+			return Position{}, 0, 0, fmt.Errorf("channel: reading channel counter: %w", err)
 		}
 		if len(out.Item) != 0 {
 			pos, err := position(out.Item)
@@ -431,7 +518,8 @@ func (s *DynamoStore) counter(ctx context.Context, channel string) (Position, in
 			if !ok {
 				size = -1
 			}
-			return pos, size, err
+			ttl, _ := getN(out.Item, attrTTLSec)
+			return pos, size, ttl, err
 		}
 		item := itemKey(chanPK(channel), skMeta)
 		item[attrOffset] = num(0)
@@ -444,11 +532,11 @@ func (s *DynamoStore) counter(ctx context.Context, channel string) (Position, in
 		var cond *types.ConditionalCheckFailedException
 		if err == nil {
 			pos, err := position(item)
-			return pos, 0, err
+			return pos, 0, 0, err
 		}
 		if !errors.As(err, &cond) {
-			return Position{}, 0, fmt.Errorf("channel: creating channel counter: %w", err)
+			return Position{}, 0, 0, fmt.Errorf("channel: creating channel counter: %w", err)
 		}
 	}
-	return Position{}, 0, errors.New("channel: channel counter vanished while being created")
+	return Position{}, 0, 0, errors.New("channel: channel counter vanished while being created")
 }
