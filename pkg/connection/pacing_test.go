@@ -276,12 +276,15 @@ func TestPacingLimiterSharedByManagers(t *testing.T) {
 // adaptive Broadcast over the real wire delivers every ID exactly once:
 // nothing lost, nothing duplicated; the Limiter saw the throttling and
 // lowered its rate. (The timing figures are benchmarks:
-// BenchmarkPacing.)
+// BenchmarkPacing.) The retries span longer than the Limiter needs to come
+// down from what the lean client sends unpaced (tens of thousands of calls
+// a second on a quiet machine, one decrease of 30 % per 200 ms) to the
+// quota: about 1.5 s, so 12 retries of up to 300 ms.
 func TestPacingBroadcastUnderQuotaAndServerErrorsDeliversOnce(t *testing.T) {
 	const n = 3000
 	lim := connection.NewLimiter(connection.LimiterConfig{})
 	f := newFixture(t, connection.WithClock(realClock{}), connection.WithLimiter(lim), connection.WithBroadcastWorkers(16),
-		connection.WithRetry(connection.RetryPolicy{MaxRetries: 12, BaseDelay: 5 * time.Millisecond, MaxDelay: 100 * time.Millisecond}))
+		connection.WithRetry(connection.RetryPolicy{MaxRetries: 12, BaseDelay: 5 * time.Millisecond, MaxDelay: 300 * time.Millisecond}))
 	f.srv.SetRateLimit(4000, 200)
 	f.srv.FailRandomly(0.10)
 	ids := make([]string, n)
