@@ -191,7 +191,17 @@ export class Subscription<T = unknown> {
       const carried = answered.filter((p) => p.epoch === epoch).map((p) => p.offset);
       this.#pos = { epoch, offset: carried.length > 0 ? Math.min(offset, Math.min(...carried) - 1) : offset };
     }
-    for (const p of [...answered].sort((a, b) => a.offset - b.offset)) this.#deliver(p);
+    const exact = recovered && this.#pos.epoch === epoch;
+    for (const p of [...answered].sort((a, b) => a.offset - b.offset)) {
+      if (exact && p.epoch === epoch && p.offset > this.#pos.offset + 1) {
+        // A recovered answer holds every publication up to offset: an
+        // offset it skips was never stored (its publisher failed before
+        // acknowledging it), so p is next.
+        this.#held.delete(p.offset);
+        this.#pos = { epoch, offset: p.offset - 1 };
+      }
+      this.#deliver(p);
+    }
     if (this.#pos.epoch === epoch && this.#pos.offset < offset) this.#pos = { epoch, offset };
     const ctx: SubscribedContext = { channel: this.channel, offset: this.#pos.offset, epoch: this.#pos.epoch, recovered, wasRecovering, resubscribed };
     this.#everSubscribed = true;

@@ -297,6 +297,27 @@ test("a gap that stays open is fetched from history with since, then delivered i
   assert.equal(sub.active, true);
 });
 
+test("a recovered answer that skips an offset (its publication was never stored) is delivered whole; no resubscribe, no gap", async (t) => {
+  const server = scripted();
+  const warnings = [];
+  const c = newClient(t, server, { logger: { warn: (...a) => warnings.push(a) } });
+  const { sub, got, ws } = await subscribedAt(server, c, "news", 1, { gapWaitMs: 30 });
+  ws.push(pub("news", 4));
+  await until(() => ws.sent.filter((m) => m.type === "subscribe").length === 2, 2000, "the gap resubscribe");
+  const re = ws.last("subscribe");
+  assert.deepEqual(re.since, { offset: 1, epoch: "e1" });
+  ws.push({ type: "subscribed", request_id: re.id, channel: "news", offset: 4, epoch: "e1", recovered: true, publications: [pub("news", 3), pub("news", 4)] });
+  await until(() => got.length === 2);
+  assert.deepEqual(got, [3, 4]);
+  ws.push(pub("news", 5));
+  assert.deepEqual(got, [3, 4, 5]);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(ws.sent.filter((m) => m.type === "subscribe").length, 2, "no further resubscribe");
+  assert.deepEqual(got, [3, 4, 5]);
+  assert.equal(sub.active, true);
+  assert.deepEqual(warnings.filter((w) => String(w[0]).includes("gap")), []);
+});
+
 test("when the server cannot fill a gap, what waited is delivered and the subscription stays", async (t) => {
   const server = scripted();
   const c = newClient(t, server);
