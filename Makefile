@@ -41,9 +41,11 @@ tools: .tools/node_modules/.package-lock.json
 # committed lockfile.
 CHAT_APP := cmd/streamer/testdata/chat
 # The public sample apps of runtime/stack's corpus tests run on the AWS SDK
-# v3 that Lambda bundles, installed beside them from its lockfile.
+# v3 that Lambda bundles, installed beside them from its lockfile; the one
+# under sdkv2 ships the SDK v2 in its package.json, installed there as
+# `sam build` would.
 CORPUS := runtime/stack/testdata/corpus
-test-deps: $(CHAT_APP)/node_modules/.package-lock.json $(CORPUS)/node_modules/.package-lock.json
+test-deps: $(CHAT_APP)/node_modules/.package-lock.json $(CORPUS)/node_modules/.package-lock.json $(CORPUS)/sdkv2/node_modules/.package-lock.json
 
 $(CHAT_APP)/node_modules/.package-lock.json: $(CHAT_APP)/package-lock.json $(CHAT_APP)/package.json
 	cd $(CHAT_APP) && npm ci --no-audit --no-fund
@@ -51,6 +53,10 @@ $(CHAT_APP)/node_modules/.package-lock.json: $(CHAT_APP)/package-lock.json $(CHA
 
 $(CORPUS)/node_modules/.package-lock.json: $(CORPUS)/package-lock.json $(CORPUS)/package.json
 	cd $(CORPUS) && npm ci --no-audit --no-fund
+	@touch $@
+
+$(CORPUS)/sdkv2/node_modules/.package-lock.json: $(CORPUS)/sdkv2/package-lock.json $(CORPUS)/sdkv2/package.json
+	cd $(CORPUS)/sdkv2 && npm ci --no-audit --no-fund
 	@touch $@
 
 test-go:
@@ -86,7 +92,7 @@ bench-local:
 	$(GO) run ./cmd/streamer bench --connections 10000 --check
 
 clean:
-	rm -rf .tools/node_modules $(CHAT_APP)/node_modules $(CORPUS)/node_modules clients/js/node_modules clients/js/dist clients/js/test-results
+	rm -rf .tools/node_modules $(CHAT_APP)/node_modules $(CORPUS)/node_modules $(CORPUS)/sdkv2/node_modules clients/js/node_modules clients/js/dist clients/js/test-results
 
 # The TypeScript client (clients/js): its public types checked by tsc, node
 # --test against a real `streamer dev`, and the demo page and dev console
