@@ -23,7 +23,7 @@ func BenchmarkEMFOverhead(b *testing.B) {
 	st := memory.New()
 	mgr := connection.NewManager(st, srv.Client(), srv.URL)
 	defer mgr.Shutdown(context.Background())
-	emf, err := awslambda.NewEMF(io.Discard, awslambda.EMFOptions{Manager: mgr, Processor: streamer.NewProcessor(streamer.NewRouter(st, mgr))})
+	emf, err := awslambda.NewEMF(io.Discard, awslambda.EMFOptions{Manager: mgr, Processor: streamer.NewProcessor(st, mgr, streamer.NewActions())})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -185,7 +185,7 @@ func newEMFStack(t *testing.T) *emfStack {
 	s.router.HandleAsyncFunc("broken", func(context.Context, *streamer.Request, progress.Reporter) (any, error) {
 		return nil, errors.New("handler bug")
 	})
-	s.proc = streamer.NewProcessor(s.router)
+	s.proc = streamer.NewProcessor(s.st, s.mgr, s.router.Actions(), streamer.WithProcessorConnections(s.st))
 	var err error
 	s.emf, err = awslambda.NewEMF(s.out, awslambda.EMFOptions{Dimensions: map[string]string{"Stage": "prod"},
 		Manager: s.mgr, Processor: s.proc, Now: fixedNow})

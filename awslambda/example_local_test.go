@@ -34,7 +34,8 @@ func ExampleRouterHandler_localRuntime() {
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
 	mgr := connection.NewManager(st, connection.NewFastClient(awsCfg, endpoint), endpoint)
 
-	router := streamer.NewRouter(st, mgr, streamer.WithConnectionStore(st))
+	queue := streamer.NewQueue(streamer.DefaultQueueSize) // the router hands the in-process pool what it stores
+	router := streamer.NewRouter(st, mgr, streamer.WithConnectionStore(st), streamer.WithQueue(queue))
 	router.HandleFunc("echo", func(ctx context.Context, req *streamer.Request) (any, error) {
 		return req.Payload, nil
 	})
@@ -42,7 +43,7 @@ func ExampleRouterHandler_localRuntime() {
 		_ = p.Report(100, "done")
 		return "finished", nil
 	})
-	proc := streamer.NewProcessor(router)
+	proc := streamer.NewProcessor(st, mgr, router.Actions(), streamer.WithProcessorConnections(st), streamer.WithProcessorQueue(queue))
 	if err := proc.Start(ctx); err != nil {
 		log.Fatal(err)
 	}

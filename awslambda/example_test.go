@@ -68,10 +68,10 @@ func Example() {
 	case "default":
 		lambda.Start(awslambda.RouterHandler(router, flush))
 	case "stream":
-		proc := streamer.NewProcessor(router, streamer.WithMaxAttempts(cfg.MaxAttempts))
+		proc := streamer.NewProcessor(st, mgr, router.Actions(), streamer.WithProcessorConnections(st), streamer.WithMaxAttempts(cfg.MaxAttempts))
 		lambda.Start(awslambda.StreamHandler(proc, flush))
 	case "sweep": // on a schedule, say rate(1 minute)
-		proc := streamer.NewProcessor(router, streamer.WithMaxAttempts(cfg.MaxAttempts))
+		proc := streamer.NewProcessor(st, mgr, router.Actions(), streamer.WithProcessorConnections(st), streamer.WithMaxAttempts(cfg.MaxAttempts))
 		lambda.Start(awslambda.SweepHandler(proc, flush))
 	}
 }

@@ -56,7 +56,7 @@ func TestWithStreamConcurrency(t *testing.T) {
 			return nil, ctx.Err()
 		}
 	})
-	h := awslambda.StreamHandler(streamer.NewProcessor(r), awslambda.WithStreamConcurrency(n))
+	h := awslambda.StreamHandler(streamer.NewProcessor(mem, &connectiontest.Recorder{}, r.Actions()), awslambda.WithStreamConcurrency(n))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	done := make(chan error, 1)

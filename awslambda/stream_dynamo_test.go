@@ -70,7 +70,7 @@ func TestStreamHandlerOnDynamoDBItems(t *testing.T) {
 	inserted := rawItem(t, client, prefix, ack.RequestID)
 
 	// The stream Lambda gets the INSERT record.
-	h := awslambda.StreamHandler(streamer.NewProcessor(router))
+	h := awslambda.StreamHandler(streamer.NewProcessor(st, rec, router.Actions(), streamer.WithProcessorConnections(st)))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	resp, err := h(ctx, decodeEvent(t, streamRecord("INSERT", "1", inserted)))

@@ -65,8 +65,7 @@ func TestSampleRecordsThatAreNotRequestsAreSkipped(t *testing.T) {
 			t.Fatalf("a non-request image was accepted: pending=%v err=%v", pending, err)
 		}
 	}
-	r := streamer.NewRouter(memory.New(), &connectiontest.Recorder{})
-	resp, err := awslambda.StreamHandler(streamer.NewProcessor(r))(t.Context(), ev)
+	resp, err := awslambda.StreamHandler(streamer.NewProcessor(memory.New(), &connectiontest.Recorder{}, streamer.NewActions()))(t.Context(), ev)
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("resp %+v %v", resp, err)
 	}
@@ -214,7 +213,7 @@ func TestStreamHandlerRunsPendingRequestsFromRealItems(t *testing.T) {
 		return map[string]string{"ran": req.RequestID}, nil
 	})
 	flusher := &countingFlusher{}
-	h := awslambda.StreamHandler(streamer.NewProcessor(r), awslambda.WithFlusher(flusher))
+	h := awslambda.StreamHandler(streamer.NewProcessor(failingClaims{mem, "r-broken"}, rec, r.Actions()), awslambda.WithFlusher(flusher))
 
 	ev := decodeEvent(t,
 		streamRecord("INSERT", "100", okItem),
@@ -270,7 +269,7 @@ func TestStreamRetriesStopAtTheInvocationDeadline(t *testing.T) {
 	// An invocation with 3 s left cannot fit a backoff (up to 1 s) plus the
 	// processor's 5 s margin for its final writes: the handler runs once and
 	// the request is left PENDING for the stream to deliver again.
-	h := awslambda.StreamHandler(streamer.NewProcessor(r, streamer.WithRetryBackoff(time.Second, time.Second), streamer.WithMaxAttempts(10)))
+	h := awslambda.StreamHandler(streamer.NewProcessor(mem, &connectiontest.Recorder{}, r.Actions(), streamer.WithRetryBackoff(time.Second, time.Second), streamer.WithMaxAttempts(10)))
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
 	resp, err := h(ctx, decodeEvent(t, streamRecord("INSERT", "1", capture.items[0])))
@@ -305,7 +304,7 @@ func TestStreamHandlerLeavesAReserveBeforeTheDeadline(t *testing.T) {
 		return nil, ctx.Err()
 	})
 	flusher := &countingFlusher{}
-	h := awslambda.StreamHandler(streamer.NewProcessor(r), awslambda.WithFlusher(flusher))
+	h := awslambda.StreamHandler(streamer.NewProcessor(mem, &connectiontest.Recorder{}, r.Actions()), awslambda.WithFlusher(flusher))
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	invocationDeadline, _ := ctx.Deadline()

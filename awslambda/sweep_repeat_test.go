@@ -35,7 +35,7 @@ func TestSweepRepeatTakesOverALeaseEndingDuringTheInvocation(t *testing.T) {
 	if _, err := st.Claim(t.Context(), ar.RequestID, "dead-lambda", 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	h := awslambda.SweepHandler(streamer.NewProcessor(router), awslambda.WithSweepRepeat(50*time.Millisecond, 3*time.Second))
+	h := awslambda.SweepHandler(streamer.NewProcessor(st, rec, router.Actions(), streamer.WithProcessorConnections(st)), awslambda.WithSweepRepeat(50*time.Millisecond, 3*time.Second))
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	res, err := h(ctx, events.EventBridgeEvent{ID: "ev-1", DetailType: "Scheduled Event"})
@@ -51,8 +51,8 @@ func TestSweepRepeatTakesOverALeaseEndingDuringTheInvocation(t *testing.T) {
 // Without the option an invocation sweeps once: the live lease is left.
 func TestSweepOnceLeavesALiveLease(t *testing.T) {
 	st := memory.New()
-	router := streamer.NewRouter(st, &connectiontest.Recorder{}, streamer.WithConnectionStore(st))
-	router.HandleAsyncFunc("work", func(context.Context, *streamer.Request, progress.Reporter) (any, error) { return "ok", nil })
+	actions := streamer.NewActions()
+	actions.HandleAsyncFunc("work", func(context.Context, *streamer.Request, progress.Reporter) (any, error) { return "ok", nil })
 	ar := &store.AsyncRequest{RequestID: "r-1", ClientRequestID: "1", ConnectionID: "c1", UserID: "alice", Action: "work", TTL: time.Now().Add(time.Hour).Unix()}
 	if err := st.Enqueue(t.Context(), ar); err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func TestSweepOnceLeavesALiveLease(t *testing.T) {
 	if _, err := st.Claim(t.Context(), ar.RequestID, "live-lambda", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	res, err := awslambda.SweepHandler(streamer.NewProcessor(router))(t.Context(), events.EventBridgeEvent{})
+	res, err := awslambda.SweepHandler(streamer.NewProcessor(st, &connectiontest.Recorder{}, actions))(t.Context(), events.EventBridgeEvent{})
 	if err != nil || res.Ran != 0 {
 		t.Fatalf("sweep = %+v, %v; want nothing run", res, err)
 	}
@@ -70,6 +70,6 @@ func TestSweepOnceLeavesALiveLease(t *testing.T) {
 // invocation sweeps every 5 s for 50 s, so a request whose Lambda died is
 // taken over about 5 s after its lease ends (deploy/README.md).
 func ExampleWithSweepRepeat() {
-	var proc *streamer.Processor // streamer.NewProcessor(router), as in the package example
+	var proc *streamer.Processor // streamer.NewProcessor(st, mgr, router.Actions(), ...), as in the package example
 	lambda.Start(awslambda.SweepHandler(proc, awslambda.WithSweepRepeat(5*time.Second, 50*time.Second)))
 }

@@ -46,6 +46,12 @@ type sweepStore interface {
 // loses both: the stream record of one never arrives, the worker of the
 // other dies holding its lease. Both are past the processor's defaults
 // (pending grace, lease) on the returned clock.
+// sweepProcessor is the processor a scheduled sweep Lambda builds for
+// sweepFixture's router.
+func sweepProcessor(st sweepStore, rec *connectiontest.Recorder, router *streamer.Router, clock *testClock) *streamer.Processor {
+	return streamer.NewProcessor(st, rec, router.Actions(), streamer.WithProcessorConnections(st), streamer.WithProcessorClock(clock.Now))
+}
+
 func sweepFixture(t *testing.T, st sweepStore, clock *testClock) (*streamer.Router, *connectiontest.Recorder, *atomic.Int32, []string) {
 	t.Helper()
 	rec := &connectiontest.Recorder{}
@@ -115,7 +121,7 @@ func TestSweepHandlerOnAScheduledEvent(t *testing.T) {
 	st := memory.New(memory.WithClock(clock.Now))
 	router, rec, runs, ids := sweepFixture(t, st, clock)
 	flusher := &countingFlusher{}
-	h := awslambda.SweepHandler(streamer.NewProcessor(router), awslambda.WithFlusher(flusher))
+	h := awslambda.SweepHandler(sweepProcessor(st, rec, router, clock), awslambda.WithFlusher(flusher))
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // the invocation's deadline
 	defer cancel()
@@ -141,9 +147,9 @@ func TestSweepHandlerOnAScheduledEvent(t *testing.T) {
 func TestSweepHandlerStartsNothingPastItsDeadline(t *testing.T) {
 	clock := &testClock{now: time.Now().UTC().Truncate(time.Second)}
 	st := memory.New(memory.WithClock(clock.Now))
-	router, _, runs, ids := sweepFixture(t, st, clock)
+	router, rec, runs, ids := sweepFixture(t, st, clock)
 	flusher := &countingFlusher{}
-	h := awslambda.SweepHandler(streamer.NewProcessor(router), awslambda.WithFlusher(flusher))
+	h := awslambda.SweepHandler(sweepProcessor(st, rec, router, clock), awslambda.WithFlusher(flusher))
 	ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
 	defer cancel()
 	// Not the sweep's own time limit but the invocation's: reported.
@@ -165,7 +171,7 @@ func TestSweepHandlerOnDynamoDB(t *testing.T) {
 	clock := &testClock{now: time.Now().UTC().Truncate(time.Second)}
 	st := dynamo.New(client, dynamo.WithPrefix(prefix), dynamo.WithClock(clock.Now))
 	router, rec, runs, ids := sweepFixture(t, st, clock)
-	h := awslambda.SweepHandler(streamer.NewProcessor(router))
+	h := awslambda.SweepHandler(sweepProcessor(st, rec, router, clock))
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	if res, err := h(ctx, loadEvent[events.EventBridgeEvent](t, "eventbridge-scheduled-event.json")); err != nil || res.Ran != 2 {

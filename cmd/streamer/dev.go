@@ -225,9 +225,11 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		defer cancel()
 		s.channels.shutdown(sctx, logger)
 	})
-	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger), streamer.WithChannels(s.channels.svc), streamer.WithReplyEndpoint(devReplyEndpoint), streamer.WithRequestIDKey(o.replies.key))
+	queue := streamer.NewQueue(streamer.DefaultQueueSize) // the router hands the processor's pool what it stores
+	router := streamer.NewRouter(st, s.mgr, streamer.WithConnectionStore(st), streamer.WithLogger(logger), streamer.WithChannels(s.channels.svc), streamer.WithReplyEndpoint(devReplyEndpoint), streamer.WithRequestIDKey(o.replies.key), streamer.WithQueue(queue))
 	demo.Register(router, st, s.mgr)
-	s.proc = streamer.NewProcessor(router, append(o.recovery.processorOptions(), streamer.WithProcessorLogger(logger))...)
+	s.proc = streamer.NewProcessor(st, s.mgr, router.Actions(), append(o.recovery.processorOptions(),
+		streamer.WithProcessorConnections(st), streamer.WithProcessorQueue(queue), streamer.WithProcessorLogger(logger))...)
 	if err := s.proc.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start processor: %w", err)
 	}

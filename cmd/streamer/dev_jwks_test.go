@@ -95,7 +95,7 @@ func TestDevJWKSURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	m, err := newDevMetrics("", ln, mgr, streamer.NewProcessor(streamer.NewRouter(st, mgr)), set)
+	m, err := newDevMetrics("", ln, mgr, streamer.NewProcessor(st, mgr, streamer.NewActions()), set)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,7 +133,11 @@ func build(ctx context.Context, function string, log *slog.Logger) (any, error) 
 	}
 	conns := streamer.NewConnectHandler(st, connectOpts...)
 
-	proc := streamer.NewProcessor(router,
+	// No Queue: on Lambda the requests table's stream brings the
+	// processor what the router stores, and a scheduled sweep what no
+	// stream record brings.
+	proc := streamer.NewProcessor(st, mgr, router.Actions(),
+		streamer.WithProcessorConnections(st),
 		streamer.WithMaxAttempts(cfg.MaxAttempts),
 		streamer.WithProcessorLogger(log))
 	// One Embedded Metric Format line per invocation on stdout, which

@@ -12,7 +12,7 @@ import (
 // Actions is a registry of actions and middleware. A Router answers its
 // sync actions and queues its async ones; a Processor runs the async ones.
 // Both share one registry: the Router's (Router.Actions), or one made with
-// NewActions and given to both (WithActions, NewProcessorWith). Register
+// NewActions and given to both (WithActions, NewProcessor). Register
 // actions before serving; an Actions is safe for concurrent use.
 type Actions struct {
 	mu         sync.RWMutex

@@ -45,11 +45,16 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 	req.RequestID = requestIDFor(r.idKey, req.Identity, req.ID)
 	log = log.With(slog.String("request_id", req.RequestID), slog.String("action", a.name))
 
-	p := r.pool.Load()
-	if p != nil {
-		if err := p.reserve(); err != nil {
-			log.WarnContext(ctx, "refusing async request", slog.Any("error", err))
-			return r.reply(ctx, req.origin(), protocol.NewError(req.ID, protocol.CodeRateLimited, "server busy, retry later"))
+	// A slot in the in-process pool's queue, taken before the write so
+	// that a full queue refuses the request instead of stranding it.
+	held, err := r.queue.reserve()
+	if err != nil {
+		log.WarnContext(ctx, "refusing async request", slog.Any("error", err))
+		return r.reply(ctx, req.origin(), protocol.NewError(req.ID, protocol.CodeRateLimited, "server busy, retry later"))
+	}
+	free := func() {
+		if held {
+			r.queue.release()
 		}
 	}
 	now := r.now()
@@ -70,7 +75,7 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 	dispatch := false
 	var finished *store.AsyncRequest // a resubmission of a request that has ended
 	var prev *store.AsyncRequest     // the stored request a resubmission found
-	err := r.requests.Enqueue(ctx, ar)
+	err = r.requests.Enqueue(ctx, ar)
 	switch {
 	case err == nil:
 		dispatch = true
@@ -81,7 +86,7 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 		var gerr error
 		prev, gerr = r.requests.GetRequest(ctx, req.RequestID)
 		if gerr != nil {
-			p.release()
+			free()
 			log.ErrorContext(ctx, "reading resubmitted request", slog.Any("error", gerr))
 			return r.reply(ctx, req.origin(), protocol.NewError(req.ID, protocol.CodeInternal, msgInternal))
 		}
@@ -92,10 +97,10 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 		r.rebind(ctx, log, prev, req.ConnectionID)
 		log.DebugContext(ctx, "resubmitted async request", slog.String("status", string(prev.Status)))
 	case errors.Is(err, store.ErrTooLarge):
-		p.release()
+		free()
 		return r.reply(ctx, req.origin(), protocol.NewError(req.ID, protocol.CodeInvalidMessage, "payload too large"))
 	default:
-		p.release()
+		free()
 		log.ErrorContext(ctx, "queueing async request", slog.Any("error", err))
 		return r.reply(ctx, req.origin(), protocol.NewError(req.ID, protocol.CodeInternal, msgInternal))
 	}
@@ -108,12 +113,12 @@ func (r *Router) enqueue(ctx context.Context, log *slog.Logger, a *action, req *
 	replyErr := r.reply(ctx, req.origin(), ack)
 	if !dispatch && finished == nil && prev != nil {
 		// Running elsewhere: if that worker died, its lease ends soon.
-		p.expectLeaseEnd(prev)
+		r.queue.expectLeaseEnd(prev)
 	}
-	if dispatch {
-		p.push(req.RequestID)
+	if dispatch && held {
+		r.queue.push(req.RequestID)
 	} else {
-		p.release()
+		free()
 	}
 	if finished != nil && replyErr == nil {
 		// The client may have missed the outcome while it was away.
@@ -210,22 +215,19 @@ func (r *Router) rebind(ctx context.Context, log *slog.Logger, ar *store.AsyncRe
 	ar.ConnectionID = connectionID
 }
 
-// redispatch hands a request a client waits for to the pool if it needs
-// work (lost dispatch, expired lease); one running under a live lease,
-// perhaps of a worker that died, is looked at again when the lease ends,
-// so the client waits the lease, not a sweep interval.
+// redispatch hands a request a client waits for to the in-process pool's
+// queue, if the router has one, when it needs work (lost dispatch, expired
+// lease); one running under a live lease, perhaps of a worker that died,
+// is looked at again when the lease ends, so the client waits the lease,
+// not a sweep interval.
 func (r *Router) redispatch(ar *store.AsyncRequest) {
-	p := r.pool.Load()
-	if p == nil {
+	if !needsWork(ar, r.now()) {
+		r.queue.expectLeaseEnd(ar)
 		return
 	}
-	if needsWork(ar, r.now()) {
-		if p.reserve() == nil {
-			p.push(ar.RequestID)
-		}
-		return
+	if held, _ := r.queue.reserve(); held {
+		r.queue.push(ar.RequestID)
 	}
-	p.expectLeaseEnd(ar)
 }
 
 // resumeUnknown answers a resume from a connection whose record is gone

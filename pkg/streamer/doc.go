@@ -17,12 +17,17 @@
 //     handler, persists the outcome and sends complete or error to the
 //     user's live connections. [Processor.Process] runs one request (the
 //     Lambda stream adapter calls it); [Processor.Start] adds an in-process
-//     worker pool the router feeds, for one process such as `streamer dev`.
-//     A worker that dies is replaced through its lease: another takes the
-//     request over with the next attempt number (the ack's and progress'
-//     Attempt); a request whose record vanishes ends with REQUEST_LOST.
-//     [NewProcessor] wires one to a router; [NewProcessorWith] builds one
-//     from its own dependencies and the [Actions] it shares with a router.
+//     worker pool, for one process such as `streamer dev`. A worker that
+//     dies is replaced through its lease: another takes the request over
+//     with the next attempt number (the ack's and progress' Attempt); a
+//     request whose record vanishes ends with REQUEST_LOST. [NewProcessor]
+//     builds one from its own dependencies and the [Actions] it shares with
+//     the router (Router.Actions).
+//   - [Queue], the one thing a Router and a Processor in the same process
+//     share besides their registry: the router ([WithQueue]) hands each
+//     request it stores to the processor's pool ([WithProcessorQueue]).
+//     Neither holds the other. On Lambda there is no Queue: the table's
+//     stream and a scheduled sweep bring the stored requests.
 //   - [ConnectHandler], which verifies the token on $connect ([TokenVerifier],
 //     satisfied by *auth.Verifier) and stores the connection's identity.
 //     The router reads identity only from that record, never from a message.

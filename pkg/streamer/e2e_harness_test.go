@@ -137,7 +137,8 @@ func startStackSending(t testing.TB, newStores func(testing.TB) (store.Connectio
 	if wrap != nil {
 		sender = wrap(mgr)
 	}
-	s.router = streamer.NewRouter(requests, sender, append([]streamer.Option{streamer.WithConnectionStore(conns)}, routerOpts...)...)
+	queue := streamer.NewQueue(0)
+	s.router = streamer.NewRouter(requests, sender, append([]streamer.Option{streamer.WithConnectionStore(conns), streamer.WithQueue(queue)}, routerOpts...)...)
 	s.router.Handle("echo", echoHandler())
 	s.router.HandleAsync("report", streamer.AsyncHandlerOf(func(ctx context.Context, req *streamer.Request, in reportIn, p progress.Reporter) (any, error) {
 		s.runsMu.Lock()
@@ -158,7 +159,8 @@ func startStackSending(t testing.TB, newStores func(testing.TB) (store.Connectio
 		}
 		return map[string]any{"steps": in.Steps, "user": req.Identity.UserID}, nil
 	}))
-	s.proc = streamer.NewProcessor(s.router, procOpts...)
+	s.proc = streamer.NewProcessor(requests, sender, s.router.Actions(),
+		append([]streamer.ProcessorOption{streamer.WithProcessorConnections(conns), streamer.WithProcessorQueue(queue)}, procOpts...)...)
 	if err := s.proc.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

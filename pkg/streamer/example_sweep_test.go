@@ -31,7 +31,8 @@ func ExampleProcessor_Sweep() {
 	_ = st.Enqueue(ctx, &store.AsyncRequest{RequestID: "r-1", ConnectionID: "c1", UserID: "alice", Action: "report"})
 	_, _ = st.Claim(ctx, "r-1", "worker-that-crashed", streamer.DefaultLease)
 
-	proc := streamer.NewProcessor(router)
+	proc := streamer.NewProcessor(st, &connectiontest.Recorder{}, router.Actions(),
+		streamer.WithProcessorConnections(st), streamer.WithProcessorClock(clock))
 	ran, _ := proc.Sweep(ctx)
 	fmt.Println("while the lease holds:", ran)
 

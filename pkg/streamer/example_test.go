@@ -44,13 +44,17 @@ func ExampleRouter_Handle() {
 	// {"v":1,"type":"error","request_id":"2","code":"UNKNOWN_ACTION","message":"unknown action nope"}
 }
 
-// An async action: the router acknowledges and queues it, a Processor runs
-// it with a progress reporter and sends the result.
+// An async action: the router acknowledges and stores it, a Processor runs
+// it with a progress reporter and sends the result. In one process (as in
+// `streamer dev`) the two share a Queue, through which the router hands
+// the processor's pool each request it stores; on Lambda the Processor
+// gets them from the table's stream instead.
 func ExampleRouter_HandleAsync() {
 	ctx := context.Background()
 	st := memory.New()
 	sent := &connectiontest.Recorder{}
-	router := streamer.NewRouter(st, sent, streamer.WithConnectionStore(st))
+	queue := streamer.NewQueue(streamer.DefaultQueueSize)
+	router := streamer.NewRouter(st, sent, streamer.WithConnectionStore(st), streamer.WithQueue(queue))
 
 	type reportIn struct {
 		Steps int `json:"steps"`
@@ -65,8 +69,9 @@ func ExampleRouter_HandleAsync() {
 		return map[string]int{"steps": in.Steps}, nil
 	}))
 
-	// In `streamer dev` the pool runs in-process; Shutdown stops it.
-	proc := streamer.NewProcessor(router, streamer.WithWorkers(4))
+	// The pool runs in-process; Shutdown stops it.
+	proc := streamer.NewProcessor(st, sent, router.Actions(),
+		streamer.WithProcessorConnections(st), streamer.WithProcessorQueue(queue), streamer.WithWorkers(4))
 	_ = proc.Start(ctx)
 	defer proc.Shutdown(ctx)
 

@@ -110,19 +110,54 @@ func (r *recorder) last(t *testing.T, connectionID string) wire {
 
 func isType(typ string) func(wire) bool { return func(w wire) bool { return w.Type == typ } }
 
-// env is a router over a memory store with a recorder.
+// env is a router over a memory store with a recorder, and what a
+// Processor for it shares with it (see processor).
 type env struct {
 	store  *memory.Store
 	sent   *recorder
 	router *streamer.Router
+
+	// Where the router's dependencies differ from store and sent.
+	requests store.RequestStore
+	conns    store.ConnectionStore
+	sender   streamer.Sender
+	clock    func() time.Time
+	queue    *streamer.Queue // the router's, if it has one
 }
 
 func newEnv(t *testing.T, opts ...streamer.Option) *env {
 	t.Helper()
+	return newEnvQueue(t, streamer.NewQueue(0), opts...)
+}
+
+// newEnvQueue is newEnv whose router and processors share q.
+func newEnvQueue(t *testing.T, q *streamer.Queue, opts ...streamer.Option) *env {
+	t.Helper()
 	st := memory.New()
 	rec := newRecorder()
-	all := append([]streamer.Option{streamer.WithConnectionStore(st)}, opts...)
-	return &env{store: st, sent: rec, router: streamer.NewRouter(st, rec, all...)}
+	all := append([]streamer.Option{streamer.WithConnectionStore(st), streamer.WithQueue(q)}, opts...)
+	return &env{store: st, sent: rec, router: streamer.NewRouter(st, rec, all...), queue: q}
+}
+
+// processor builds the Processor for e's router as an application wires
+// one: the router's request store, sender, actions, connection store,
+// clock and Queue, then opts.
+func (e *env) processor(opts ...streamer.ProcessorOption) *streamer.Processor {
+	requests, conns, sender := e.requests, e.conns, e.sender
+	if requests == nil {
+		requests = e.store
+	}
+	if conns == nil {
+		conns = e.store
+	}
+	if sender == nil {
+		sender = e.sent
+	}
+	base := []streamer.ProcessorOption{streamer.WithProcessorConnections(conns), streamer.WithProcessorQueue(e.queue)}
+	if e.clock != nil {
+		base = append(base, streamer.WithProcessorClock(e.clock))
+	}
+	return streamer.NewProcessor(requests, sender, e.router.Actions(), append(base, opts...)...)
 }
 
 // connect stores a connection record as the $connect handler would.

@@ -102,7 +102,7 @@ func TestRouterAndProcessorNeverLogBodiesAtInfo(t *testing.T) {
 	e.router.HandleAsyncFunc("fail", func(context.Context, *streamer.Request, progress.Reporter) (any, error) {
 		return nil, streamer.NewClientError(protocol.CodeForbidden, "no")
 	})
-	proc := streamer.NewProcessor(e.router, streamer.WithProcessorLogger(log))
+	proc := e.processor(streamer.WithProcessorLogger(log))
 	e.connect(t, "c1", "alice", "")
 	bodies := []string{
 		`{"type":"request","id":"1","action":"echo","payload":{"text":"` + secret + `"}}`,

@@ -131,6 +131,17 @@ func WithActions(a *Actions) Option {
 	}
 }
 
+// WithQueue makes the router hand each async request it stores to the
+// pool of a Processor in the same process through q (see [Queue]). Nil is
+// ignored.
+func WithQueue(q *Queue) Option {
+	return func(r *Router) {
+		if q != nil {
+			r.queue = q
+		}
+	}
+}
+
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option {
 	return func(r *Router) {

@@ -28,7 +28,7 @@ func TestWithAsyncTimeout(t *testing.T) {
 			return "done", nil
 		}
 	}, streamer.Timeout(time.Minute))
-	p := streamer.NewProcessor(e.router, streamer.WithAsyncTimeout(20*time.Millisecond))
+	p := e.processor(streamer.WithAsyncTimeout(20 * time.Millisecond))
 	e.connect(t, "c1", "alice", "")
 
 	ack := e.reply(t, "c1", `{"type":"request","id":"s","action":"slow"}`)
@@ -61,7 +61,7 @@ func TestProcessorOwner(t *testing.T) {
 		claimed <- r.LeaseOwner
 		return nil, nil
 	})
-	p, q := streamer.NewProcessor(e.router), streamer.NewProcessor(e.router)
+	p, q := e.processor(), e.processor()
 	if p.Owner() == "" || p.Owner() == q.Owner() {
 		t.Fatalf("owners %q and %q: want two distinct names", p.Owner(), q.Owner())
 	}

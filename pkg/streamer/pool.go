@@ -5,8 +5,9 @@ import (
 	"log/slog"
 )
 
-// Start runs the in-process worker pool and tells the router to feed it
-// every request it queues. Unless [WithSweepInterval] turned it off, the
+// Start runs the in-process worker pool, which works from the processor's
+// Queue: a Router given the same Queue ([WithQueue]) hands it every request
+// it stores from now on. Unless [WithSweepInterval] turned it off, the
 // pool also sweeps for stalled requests at Start (work a previous process
 // left behind) and then periodically, queueing them for its workers; it
 // looks again at a request a client waits for when its lease ends, and
@@ -35,19 +36,18 @@ func (p *Processor) Start(ctx context.Context) error {
 		p.wg.Add(1)
 		go p.work(wctx)
 	}
-	if p.feed != nil {
-		p.feed.Store(p)
-	}
+	p.queue.workers.Add(1)
 	if p.sweepEvery > 0 {
 		// Its own context, cancelled as soon as Shutdown starts: a sweep
 		// in progress is not work to wait for.
 		sctx, endSweeps := context.WithCancel(wctx)
 		p.endSweeps = endSweeps
 		p.watching.Store(true)
+		p.queue.watchers.Add(1)
 		p.wg.Add(1)
 		go p.sweepLoop(sctx)
 	}
-	p.log.InfoContext(ctx, "processor started", slog.Int("workers", p.workers), slog.Int("queue", p.queueSize),
+	p.log.InfoContext(ctx, "processor started", slog.Int("workers", p.workers), slog.Int("queue", p.queue.Cap()),
 		slog.String("owner", p.owner), slog.Duration("sweep_interval", p.sweepEvery))
 	return nil
 }
@@ -58,8 +58,8 @@ func (p *Processor) work(ctx context.Context) {
 		select {
 		case <-p.stop:
 			return
-		case id := <-p.queue:
-			<-p.slots
+		case id := <-p.queue.items:
+			<-p.queue.slots
 			// select picks at random among ready cases: once Shutdown has
 			// begun, nothing new is claimed, even if the queue is not empty.
 			// The request stays PENDING in the store for another worker.
@@ -75,46 +75,20 @@ func (p *Processor) work(ctx context.Context) {
 	}
 }
 
-// reserve takes a queue slot before the router writes the request, so
-// that a full queue refuses the request instead of stranding it in the
-// store. Nil-safe: without a pool there is nothing to reserve.
-func (p *Processor) reserve() error {
-	if p == nil {
-		return nil
+// dispatch hands a request to the pool's workers through its queue if
+// there is room, and reports whether it did.
+func (p *Processor) dispatch(requestID string) bool {
+	held, _ := p.queue.reserve()
+	if held {
+		p.queue.push(requestID)
 	}
-	select {
-	case <-p.stop:
-		return ErrProcessorClosed
-	default:
-	}
-	select {
-	case p.slots <- struct{}{}:
-		return nil
-	default:
-		return ErrQueueFull
-	}
-}
-
-// push queues a request id under a reserved slot; it never blocks.
-func (p *Processor) push(requestID string) {
-	if p == nil {
-		return
-	}
-	p.queue <- requestID
-}
-
-// release returns an unused reserved slot.
-func (p *Processor) release() {
-	if p == nil {
-		return
-	}
-	<-p.slots
+	return held
 }
 
 // Shutdown stops the pool like http.Server.Shutdown: at once, nothing new
-// is claimed (the router stops feeding it and answers new async requests
-// RATE_LIMITED; queued requests that have not started stay PENDING in the
-// store), and Shutdown waits for running handlers to finish, their
+// is claimed (a Router sharing its Queue only stores new requests, for a
+// sweep to run later; queued requests that have not started stay PENDING
+// in the store), and Shutdown waits for running handlers to finish, their
 // progress and results still flowing to clients. When ctx ends first, it
 // cancels the handlers' contexts, waits for them to return, and returns
 // ctx.Err(); each request cut short is put back in the queue without using
@@ -125,14 +99,16 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		close(p.stop)
-		p.watching.Store(false)
+		if p.started {
+			p.queue.workers.Add(-1)
+		}
+		if p.watching.Swap(false) {
+			p.queue.watchers.Add(-1)
+		}
 		if p.endSweeps != nil {
 			p.endSweeps()
 		}
 		p.mu.Unlock()
-		if p.feed != nil {
-			p.feed.CompareAndSwap(p, nil)
-		}
 	})
 	done := make(chan struct{})
 	go func() {

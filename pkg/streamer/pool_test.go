@@ -16,7 +16,7 @@ func TestPoolRunsQueuedRequests(t *testing.T) {
 	e := newEnv(t)
 	var runs atomic.Int32
 	e.router.HandleAsync("count", countHandler(&runs))
-	p := streamer.NewProcessor(e.router, fastProgress, streamer.WithWorkers(4))
+	p := e.processor(fastProgress, streamer.WithWorkers(4))
 	if err := p.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestPoolRunsQueuedRequests(t *testing.T) {
 }
 
 func TestFullQueueRefusesWithRateLimitedAndStoresNothing(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvQueue(t, streamer.NewQueue(1))
 	started, ended := make(chan string, 10), make(chan error, 10)
 	// Quiet: no progress messages, so each reply is the only message.
 	e.router.HandleAsyncFunc("long", func(ctx context.Context, req *streamer.Request, _ progress.Reporter) (any, error) {
@@ -55,7 +55,7 @@ func TestFullQueueRefusesWithRateLimitedAndStoresNothing(t *testing.T) {
 		ended <- ctx.Err()
 		return nil, ctx.Err()
 	})
-	p := streamer.NewProcessor(e.router, streamer.WithWorkers(1), streamer.WithQueueSize(1))
+	p := e.processor(streamer.WithWorkers(1))
 	if err := p.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestShutdownWaitsForRunningHandler(t *testing.T) {
 		finished.Store(true)
 		return "ok", nil
 	})
-	p := streamer.NewProcessor(e.router, streamer.WithWorkers(2))
+	p := e.processor(streamer.WithWorkers(2))
 	if err := p.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestResumeRedispatchesARequestNoWorkerHas(t *testing.T) {
 	// Queued while no pool was attached (a process restarted, say): it
 	// sits PENDING with nobody to run it.
 	ack := e.reply(t, "c1", `{"type":"request","id":"lost","action":"count","payload":{"steps":2}}`)
-	p := streamer.NewProcessor(e.router, fastProgress)
+	p := e.processor(fastProgress)
 	if err := p.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

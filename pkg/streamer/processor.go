@@ -33,9 +33,8 @@ const (
 	// DefaultAsyncTimeout bounds one run of an async handler (Lambda's own
 	// maximum is 15 minutes).
 	DefaultAsyncTimeout = 15 * time.Minute
-	// DefaultWorkers and DefaultQueueSize size the in-process pool.
-	DefaultWorkers   = 16
-	DefaultQueueSize = 1024
+	// DefaultWorkers is the size of the in-process pool.
+	DefaultWorkers = 16
 	// DefaultSweepInterval is how often the in-process pool looks for
 	// stalled requests (see [Processor.Sweep]).
 	DefaultSweepInterval = time.Minute
@@ -56,25 +55,23 @@ const (
 // persists the result or error and sends complete or error to the user.
 //
 // Process runs one request; the Lambda stream adapter calls it for each
-// stream record. Start adds an in-process worker pool fed by the Router as
-// requests are queued, for a single process such as `streamer dev`;
+// stream record. Start adds an in-process worker pool, which works from a
+// [Queue] that a Router in the same process fills as it stores requests
+// (WithProcessorQueue), for a single process such as `streamer dev`;
 // Shutdown stops it. Sweep finds and runs the requests that no delivery
 // will bring (a lost dispatch, a worker that died holding a lease); the
 // pool sweeps periodically, and on Lambda a scheduled function does.
 type Processor struct {
 	// Its dependencies: the store it claims from and writes outcomes to,
 	// the Sender of its messages, the user's connections (results follow
-	// the user; nil: only the request's connection), and the registry of
-	// the actions it runs.
+	// the user; nil: only the request's connection), the registry of the
+	// actions it runs, and the queue its pool works from.
 	requests store.RequestStore
 	sender   Sender
 	conns    store.ConnectionStore
 	actions  *Actions
-	failures *sendFailures // shared with the router it was made from
-	// feed is the slot of the Router that hands this processor's pool
-	// what it queues (NewProcessor); Start fills it, Shutdown empties it.
-	// Nil for a processor made with NewProcessorWith.
-	feed *atomic.Pointer[Processor]
+	queue    *Queue
+	failures *sendFailures
 
 	log         *slog.Logger
 	owner       string
@@ -85,16 +82,11 @@ type Processor struct {
 	timeout     time.Duration
 	progress    []progress.Option
 	workers     int
-	queueSize   int
 	userListTTL time.Duration
 	sweepEvery  time.Duration
 	grace       time.Duration
 
-	// The pool. slots counts queued plus reserved items so that push never
-	// blocks: the router reserves before it writes to the store.
-	queue chan string
-	slots chan struct{}
-	stop  chan struct{} // closed by Shutdown
+	stop chan struct{} // closed by Shutdown
 
 	// rec is what the pool remembers to recover lost work (recovery.go);
 	// watching is set while its loop runs.
@@ -181,12 +173,14 @@ func WithWorkers(n int) ProcessorOption {
 	}
 }
 
-// WithQueueSize bounds the in-process queue (default [DefaultQueueSize]).
-// When it is full the router answers RATE_LIMITED and stores nothing.
-func WithQueueSize(n int) ProcessorOption {
+// WithProcessorQueue makes the pool started by Start work from q, the
+// Queue a Router in the same process fills ([WithQueue]); its sweeps queue
+// stalled requests there too. Default: a Queue of its own, of
+// [DefaultQueueSize], that only its sweeps fill. Nil is ignored.
+func WithProcessorQueue(q *Queue) ProcessorOption {
 	return func(p *Processor) {
-		if n > 0 {
-			p.queueSize = n
+		if q != nil {
+			p.queue = q
 		}
 	}
 }
@@ -227,8 +221,8 @@ func WithOwner(owner string) ProcessorOption {
 }
 
 // WithProcessorClock replaces the clock the processor compares stored
-// times with (a lease's end, a pending request's age; default: the
-// router's), for tests. Its own lease renewals and timers run on real
+// times with (a lease's end, a pending request's age; default: time.Now),
+// for tests; give it the clock the store and the Router use. Its own lease renewals and timers run on real
 // time.
 func WithProcessorClock(now func() time.Time) ProcessorOption {
 	return func(p *Processor) {
@@ -251,14 +245,14 @@ func WithProcessorRand(randN func(n int64) int64) ProcessorOption {
 
 // WithProcessorConnections sets where the processor lists a user's
 // connections, so that a request's messages reach the user's other
-// connections when its own has gone (NewProcessor: the router's
-// connection store).
+// connections when its own has gone (default: none; messages go to the
+// request's connection only). Give it the store the $connect handler
+// saves connections in, as the Router's WithConnectionStore.
 func WithProcessorConnections(cs store.ConnectionStore) ProcessorOption {
 	return func(p *Processor) { p.conns = cs }
 }
 
-// WithProcessorLogger sets the processor's logger (default: the router's,
-// or discard).
+// WithProcessorLogger sets the processor's logger (default: discard).
 func WithProcessorLogger(l *slog.Logger) ProcessorOption {
 	return func(p *Processor) {
 		if l != nil {
@@ -267,33 +261,19 @@ func WithProcessorLogger(l *slog.Logger) ProcessorOption {
 	}
 }
 
-// NewProcessor returns a Processor running the async actions registered on
-// router, with the router's request store, sender, connection store,
-// logger and clock (options may replace the last three), and fed by the
-// router: once Started, its pool runs each request the router queues at
-// once. A nil router panics, as a programming error.
-func NewProcessor(router *Router, opts ...ProcessorOption) *Processor {
-	if router == nil {
-		panic("streamer: NewProcessor needs a router")
-	}
-	base := []ProcessorOption{WithProcessorConnections(router.conns), WithProcessorLogger(router.log), WithProcessorClock(router.now)}
-	p := NewProcessorWith(router.requests, router.sender, router.actions, append(base, opts...)...)
-	p.feed = &router.pool
-	p.failures = router.failures
-	return p
-}
-
-// NewProcessorWith returns a Processor with its own dependencies: it claims
-// requests from requests, runs the async actions of actions (share the
-// registry with the Router that queues them: Router.Actions) and sends
-// through sender. No router feeds its pool: it runs what Process, Sweep
-// and its own sweeps give it, as on Lambda, where a DynamoDB stream
-// delivers the queued requests. Give it the connection store with
-// WithProcessorConnections so that results follow the user. Nil
-// dependencies panic, as a programming error.
-func NewProcessorWith(requests store.RequestStore, sender Sender, actions *Actions, opts ...ProcessorOption) *Processor {
+// NewProcessor returns a Processor with its own dependencies: it claims
+// requests from requests, runs the async actions of actions (the registry
+// the Router that queues them uses: Router.Actions, or one made with
+// NewActions and given to both) and sends through sender. Give it the
+// connection store with WithProcessorConnections so that results follow
+// the user, and, in a process that also runs the Router, the Router's
+// Queue with WithProcessorQueue so that its pool runs each request as the
+// Router stores it. On Lambda it needs neither queue nor Start: Process
+// runs what a DynamoDB stream delivers, Sweep what no delivery brings.
+// Nil dependencies panic, as a programming error.
+func NewProcessor(requests store.RequestStore, sender Sender, actions *Actions, opts ...ProcessorOption) *Processor {
 	if requests == nil || sender == nil || actions == nil {
-		panic("streamer: NewProcessorWith needs a request store, a sender and actions")
+		panic("streamer: NewProcessor needs a request store, a sender and actions")
 	}
 	p := &Processor{
 		requests:    requests,
@@ -306,7 +286,6 @@ func NewProcessorWith(requests store.RequestStore, sender Sender, actions *Actio
 		retry:       backoff.Policy{Base: 200 * time.Millisecond, Max: 10 * time.Second},
 		timeout:     DefaultAsyncTimeout,
 		workers:     DefaultWorkers,
-		queueSize:   DefaultQueueSize,
 		userListTTL: time.Second,
 		sweepEvery:  DefaultSweepInterval,
 		grace:       DefaultPendingGrace,
@@ -321,8 +300,9 @@ func NewProcessorWith(requests store.RequestStore, sender Sender, actions *Actio
 		}
 	}
 	p.renewEvery = p.lease / 3
-	p.queue = make(chan string, p.queueSize)
-	p.slots = make(chan struct{}, p.queueSize)
+	if p.queue == nil {
+		p.queue = NewQueue(DefaultQueueSize)
+	}
 	p.failures = newSendFailures(p.log, p.now)
 	return p
 }

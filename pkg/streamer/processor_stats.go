@@ -5,9 +5,9 @@ import "sync/atomic"
 // ProcessorStats is a snapshot of what a Processor did, for metrics. The
 // counters only grow; compare two snapshots for a rate.
 type ProcessorStats struct {
-	// QueueDepth is the in-process pool's requests waiting for a worker
-	// (queued, or reserved by the router and about to be); QueueCapacity
-	// is its size (WithQueueSize). Both are 0 without Start.
+	// QueueDepth is the requests waiting in the processor's Queue for a
+	// worker (queued, or reserved by the router and about to be);
+	// QueueCapacity is the Queue's size (NewQueue).
 	QueueDepth, QueueCapacity int
 	// Running is the requests whose handler runs now.
 	Running int64
@@ -41,9 +41,7 @@ func (p *Processor) Stats() ProcessorStats {
 		Lost:        s.lost.Load(),
 		StoreErrors: s.storeErrors.Load(),
 	}
-	if p.slots != nil {
-		st.QueueDepth, st.QueueCapacity = len(p.slots), cap(p.slots)
-	}
+	st.QueueDepth, st.QueueCapacity = p.queue.Len(), p.queue.Cap()
 	return st
 }
 

@@ -15,7 +15,7 @@ import (
 // a success, a request that fails at its retry limit, and a duplicate
 // delivery that runs nothing.
 func TestProcessorStatsCountOutcomes(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvQueue(t, streamer.NewQueue(7))
 	var flaky atomic.Int32
 	e.router.HandleAsyncFunc("ok", func(context.Context, *streamer.Request, progress.Reporter) (any, error) { return "ok", nil })
 	e.router.HandleAsyncFunc("bad", func(context.Context, *streamer.Request, progress.Reporter) (any, error) {
@@ -30,8 +30,7 @@ func TestProcessorStatsCountOutcomes(t *testing.T) {
 	e.router.HandleAsyncFunc("down", func(context.Context, *streamer.Request, progress.Reporter) (any, error) {
 		return nil, streamer.Retryable(errors.New("still down"))
 	})
-	p := streamer.NewProcessor(e.router, streamer.WithRetryBackoff(time.Millisecond, time.Millisecond), streamer.WithMaxAttempts(2),
-		streamer.WithQueueSize(7))
+	p := e.processor(streamer.WithRetryBackoff(time.Millisecond, time.Millisecond), streamer.WithMaxAttempts(2))
 	if st := p.Stats(); st != (streamer.ProcessorStats{QueueCapacity: 7}) {
 		t.Fatalf("fresh stats %+v", st)
 	}

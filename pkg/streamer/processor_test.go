@@ -39,7 +39,7 @@ func TestAsyncAckProgressComplete(t *testing.T) {
 	e := newEnv(t)
 	var runs atomic.Int32
 	e.router.HandleAsync("count", countHandler(&runs))
-	p := streamer.NewProcessor(e.router, fastProgress)
+	p := e.processor(fastProgress)
 	e.connect(t, "c1", "alice", "t1")
 
 	ack := e.reply(t, "c1", `{"type":"request","id":"job-1","action":"count","payload":{"steps":5}}`)
@@ -99,7 +99,7 @@ func TestResubmissionIsIdempotentPerUser(t *testing.T) {
 	e := newEnv(t)
 	var runs atomic.Int32
 	e.router.HandleAsync("count", countHandler(&runs))
-	p := streamer.NewProcessor(e.router, fastProgress)
+	p := e.processor(fastProgress)
 	e.connect(t, "a1", "alice", "")
 	e.connect(t, "a2", "alice", "")
 	e.connect(t, "b1", "bob", "")
@@ -141,8 +141,8 @@ func TestConcurrentDuplicateDeliveriesRunOnce(t *testing.T) {
 	e := newEnv(t)
 	var runs atomic.Int32
 	e.router.HandleAsync("count", countHandler(&runs))
-	p1 := streamer.NewProcessor(e.router, fastProgress)
-	p2 := streamer.NewProcessor(e.router, fastProgress)
+	p1 := e.processor(fastProgress)
+	p2 := e.processor(fastProgress)
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"d","action":"count","payload":{"steps":3}}`)
 	var wg sync.WaitGroup
@@ -178,7 +178,7 @@ func TestRetryableFailuresAreRetriedThenSucceed(t *testing.T) {
 		}
 		return "ok", nil
 	})
-	p := streamer.NewProcessor(e.router, streamer.WithRetryBackoff(time.Millisecond, 2*time.Millisecond), streamer.WithMaxAttempts(5))
+	p := e.processor(streamer.WithRetryBackoff(time.Millisecond, 2*time.Millisecond), streamer.WithMaxAttempts(5))
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"f","action":"flaky"}`)
 	if err := p.Process(t.Context(), ack.RequestID); err != nil {
@@ -200,7 +200,7 @@ func TestRetriesStopAtTheLimit(t *testing.T) {
 		calls.Add(1)
 		return nil, streamer.Retryable(errors.New("still down"))
 	})
-	p := streamer.NewProcessor(e.router, streamer.WithRetryBackoff(time.Millisecond, time.Millisecond), streamer.WithMaxAttempts(3))
+	p := e.processor(streamer.WithRetryBackoff(time.Millisecond, time.Millisecond), streamer.WithMaxAttempts(3))
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"f","action":"down"}`)
 	if err := p.Process(t.Context(), ack.RequestID); err != nil {
@@ -227,7 +227,7 @@ func TestAsyncFailuresArePersistedAndSent(t *testing.T) {
 	e.router.HandleAsyncFunc("plain", func(context.Context, *streamer.Request, progress.Reporter) (any, error) {
 		return nil, errors.New("connection refused to 10.0.0.7")
 	})
-	p := streamer.NewProcessor(e.router)
+	p := e.processor()
 	e.connect(t, "c1", "alice", "")
 	for action, want := range map[string]string{"panics": "INTERNAL", "refuses": "FORBIDDEN", "plain": "INTERNAL"} {
 		ack := e.reply(t, "c1", `{"type":"request","id":"`+action+`","action":"`+action+`"}`)
@@ -265,7 +265,7 @@ func TestCancelStopsTheRunningHandler(t *testing.T) {
 	e := newEnv(t)
 	started, ended := make(chan string, 1), make(chan error, 1)
 	e.router.HandleAsync("long", blockingHandler(started, ended))
-	p := streamer.NewProcessor(e.router, fastProgress)
+	p := e.processor(fastProgress)
 	e.connect(t, "c1", "alice", "")
 	e.connect(t, "m1", "mallory", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"l","action":"long"}`)
@@ -317,7 +317,7 @@ func TestCancelIsNoticedByLeaseRenewalWithoutProgress(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	p := streamer.NewProcessor(e.router, streamer.WithLease(30*time.Millisecond))
+	p := e.processor(streamer.WithLease(30 * time.Millisecond))
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"q","action":"quiet"}`)
 	done := make(chan error, 1)
@@ -333,7 +333,7 @@ func TestResumeReportsCurrentState(t *testing.T) {
 	e := newEnv(t)
 	var runs atomic.Int32
 	e.router.HandleAsync("count", countHandler(&runs))
-	p := streamer.NewProcessor(e.router, fastProgress)
+	p := e.processor(fastProgress)
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"r","action":"count","payload":{"steps":2}}`)
 	if w := e.reply(t, "c1", `{"type":"resume","request_id":"`+ack.RequestID+`"}`); w.Type != "progress" || w.Percentage != 0 {
@@ -361,7 +361,7 @@ func TestResultsFollowTheUser(t *testing.T) {
 		_ = p.Report(100, "done")
 		return "result", nil
 	})
-	p := streamer.NewProcessor(e.router, fastProgress)
+	p := e.processor(fastProgress)
 	e.connect(t, "old", "alice", "t")
 	e.connect(t, "phone", "alice", "t")
 	e.connect(t, "bob", "bob", "t")
@@ -392,7 +392,7 @@ func TestExpiredLeaseIsReclaimed(t *testing.T) {
 	r := streamer.NewRouter(st, rec, streamer.WithConnectionStore(st), streamer.WithClock(clock))
 	var runs atomic.Int32
 	r.HandleAsync("count", countHandler(&runs))
-	e := &env{store: st, sent: rec, router: r}
+	e := &env{store: st, sent: rec, router: r, clock: clock}
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"x","action":"count","payload":{"steps":1}}`)
 
@@ -400,7 +400,7 @@ func TestExpiredLeaseIsReclaimed(t *testing.T) {
 	if _, err := st.Claim(t.Context(), ack.RequestID, "dead-worker", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	p := streamer.NewProcessor(r, fastProgress)
+	p := e.processor(fastProgress)
 	if err := p.Process(t.Context(), ack.RequestID); err != nil || runs.Load() != 0 {
 		t.Fatalf("ran under a live lease: runs=%d err=%v", runs.Load(), err)
 	}
@@ -421,9 +421,9 @@ func TestQueuedActionMissingFromThisProcessFails(t *testing.T) {
 	e.router.HandleAsyncFunc("gone", func(context.Context, *streamer.Request, progress.Reporter) (any, error) { return nil, nil })
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"g","action":"gone"}`)
-	// A processor built on a router that lacks the action (another deploy).
-	other := streamer.NewRouter(e.store, e.sent, streamer.WithConnectionStore(e.store))
-	if err := streamer.NewProcessor(other).Process(t.Context(), ack.RequestID); err != nil {
+	// A processor whose registry lacks the action (another deploy).
+	other := streamer.NewProcessor(e.store, e.sent, streamer.NewActions(), streamer.WithProcessorConnections(e.store))
+	if err := other.Process(t.Context(), ack.RequestID); err != nil {
 		t.Fatal(err)
 	}
 	if w := e.sent.last(t, "c1"); w.Code != "UNKNOWN_ACTION" {
@@ -456,7 +456,7 @@ func TestRetriesAreBoundedByTheDeadline(t *testing.T) {
 	// invocation near its end, the request is left queued for the next
 	// delivery instead of sleeping past the deadline. The jitter draws
 	// the largest delay, an hour, so the outcome never depends on luck.
-	p := streamer.NewProcessor(e.router, streamer.WithRetryBackoff(time.Hour, time.Hour), streamer.WithMaxAttempts(5),
+	p := e.processor(streamer.WithRetryBackoff(time.Hour, time.Hour), streamer.WithMaxAttempts(5),
 		streamer.WithProcessorRand(func(n int64) int64 { return n - 1 }))
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"f","action":"flaky"}`)
@@ -483,7 +483,7 @@ func TestAsyncTimeoutFailsWithTIMEOUT(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}, streamer.Timeout(20*time.Millisecond))
-	p := streamer.NewProcessor(e.router)
+	p := e.processor()
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"s","action":"slow"}`)
 	if err := p.Process(t.Context(), ack.RequestID); err != nil {
@@ -511,7 +511,7 @@ func TestFinalProgressSurvivesTheContextEndingAtCompletion(t *testing.T) {
 		cancel()
 		return "ok", nil
 	})
-	p := streamer.NewProcessor(e.router)
+	p := e.processor()
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"edge","action":"edge"}`)
 	if err := p.Process(ctx, ack.RequestID); err != nil {
@@ -543,7 +543,7 @@ func TestProcessorWithItsOwnDependencies(t *testing.T) {
 	if r.Actions() != actions {
 		t.Fatal("the router does not use the shared registry")
 	}
-	p := streamer.NewProcessorWith(st, rec, actions, streamer.WithProcessorConnections(st))
+	p := streamer.NewProcessor(st, rec, actions, streamer.WithProcessorConnections(st))
 	e := &env{store: st, sent: rec, router: r}
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"w","action":"work"}`)

@@ -39,13 +39,13 @@ const (
 	maxRedeliveries = 6
 )
 
-// recovery is the pool's memory of work that may need it:
+// recovery is the pool's memory of work that may need it, besides the
+// lease ends its Queue keeps (requests running under another worker's
+// lease that a client is waiting for: it resumed or resubmitted them; if
+// that worker died, its lease ends at the given time, and the pool looks
+// again then, instead of at its next periodic sweep, which is how a
+// restarted process takes over within the lease after a crash):
 //
-//   - leaseEnds: requests running under another worker's lease that a
-//     client is waiting for (it resumed or resubmitted them). If that
-//     worker died, its lease ends at the given time, and the pool looks
-//     again then, instead of at its next periodic sweep. This is how a
-//     restarted process takes over within the lease after a crash.
 //   - orphans: requests this pool ran whose end it could not write (the
 //     store was unreachable). When the store answers again, the pool finds
 //     out what happened: gone (the client gets protocol.CodeRequestLost), its write
@@ -58,7 +58,6 @@ const (
 //     has no reason to resume, so the pool sends them again.
 type recovery struct {
 	mu          sync.Mutex
-	leaseEnds   map[string]time.Time
 	orphans     map[string]*store.AsyncRequest
 	undelivered map[string]*redelivery
 	wake        chan struct{} // capacity 1: a change for the loop to see
@@ -73,7 +72,7 @@ type redelivery struct {
 }
 
 func newRecovery() recovery {
-	return recovery{leaseEnds: map[string]time.Time{}, orphans: map[string]*store.AsyncRequest{},
+	return recovery{orphans: map[string]*store.AsyncRequest{},
 		undelivered: map[string]*redelivery{}, wake: make(chan struct{}, 1)}
 }
 
@@ -82,22 +81,6 @@ func (r *recovery) poke() {
 	case r.wake <- struct{}{}:
 	default:
 	}
-}
-
-// expectLeaseEnd asks the pool to look at ar again when its lease ends. It
-// does nothing without a running pool sweep loop (Lambda, or the periodic
-// sweep turned off), or unless ar is PROCESSING under a lease. Nil-safe.
-func (p *Processor) expectLeaseEnd(ar *store.AsyncRequest) {
-	if p == nil || ar == nil || ar.Status != store.StatusProcessing || ar.LeaseUntil.IsZero() || !p.watching.Load() {
-		return
-	}
-	p.rec.mu.Lock()
-	_, known := p.rec.leaseEnds[ar.RequestID]
-	if known || len(p.rec.leaseEnds) < maxRecoveryEntries {
-		p.rec.leaseEnds[ar.RequestID] = ar.LeaseUntil
-	}
-	p.rec.mu.Unlock()
-	p.rec.poke()
 }
 
 // orphan remembers a claimed request whose outcome could not be written.
@@ -111,24 +94,6 @@ func (p *Processor) orphan(ar *store.AsyncRequest) {
 	}
 	p.rec.mu.Unlock()
 	p.rec.poke()
-}
-
-// dueLeaseEnds removes and returns the watched requests whose lease ended
-// (plus the margin) by now, and the earliest end still ahead.
-func (p *Processor) dueLeaseEnds(now time.Time) (due []string, next time.Time) {
-	p.rec.mu.Lock()
-	defer p.rec.mu.Unlock()
-	for id, end := range p.rec.leaseEnds {
-		at := end.Add(leaseEndMargin)
-		if !now.Before(at) {
-			due = append(due, id)
-			delete(p.rec.leaseEnds, id)
-		} else if next.IsZero() || at.Before(next) {
-			next = at
-		}
-	}
-	slices.Sort(due)
-	return due, next
 }
 
 // redeliverLater asks the pool to send a request's final message again,
@@ -241,7 +206,7 @@ func (p *Processor) sweepLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		now := time.Now()
-		due, nextDue := p.dueLeaseEnds(now)
+		due, nextDue := p.queue.dueLeaseEnds(now)
 		if !now.Before(nextSweep) || (len(due) > 0 && now.Sub(lastSweep) >= minDueSweepGap) {
 			p.dispatchStalled(ctx)
 			lastSweep = now
@@ -281,6 +246,7 @@ func (p *Processor) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-p.rec.wake:
+		case <-p.queue.wake:
 		}
 	}
 }
@@ -305,11 +271,9 @@ func (p *Processor) lookAgain(ctx context.Context, ids []string) {
 		case needsWork(ar, p.now()):
 			p.log.InfoContext(ctx, "lease ended; taking the request over", slog.String("request_id", id),
 				slog.String("previous_owner", ar.LeaseOwner), slog.Time("lease_until", ar.LeaseUntil))
-			if p.reserve() == nil {
-				p.push(id)
-			}
+			p.dispatch(id)
 		default:
-			p.expectLeaseEnd(ar)
+			p.queue.expectLeaseEnd(ar)
 		}
 	}
 }
@@ -350,12 +314,10 @@ func (p *Processor) recheckOrphans(ctx context.Context) {
 			log.InfoContext(ctx, "an outcome written during a store outage is delivered now", slog.String("status", string(cur.Status)))
 			deliver(wctx, log, newTarget(p, cur), stateMessage(cur))
 		case needsWork(cur, p.now()):
-			if p.reserve() == nil {
-				p.push(cur.RequestID)
-			}
+			p.dispatch(cur.RequestID)
 		default:
 			// Another worker runs or ended it, or it was cancelled.
-			p.expectLeaseEnd(cur)
+			p.queue.expectLeaseEnd(cur)
 		}
 		cancel()
 	}

@@ -264,7 +264,7 @@ func TestShutdownRequeuesCutRequestsWithoutUsingUpAttempts(t *testing.T) {
 	e := newEnv(t)
 	started, ended := make(chan string, 4), make(chan error, 4)
 	e.router.HandleAsync("long", blockingHandler(started, ended))
-	p := streamer.NewProcessor(e.router, fastProgress, streamer.WithMaxAttempts(1), streamer.WithWorkers(1), streamer.WithSweepInterval(0))
+	p := e.processor(fastProgress, streamer.WithMaxAttempts(1), streamer.WithWorkers(1), streamer.WithSweepInterval(0))
 	if err := p.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +333,7 @@ func TestRetryCarriesTheNextAttemptNumber(t *testing.T) {
 		}
 		return "ok", nil
 	})
-	p := streamer.NewProcessor(e.router, fastProgress, streamer.WithRetryBackoff(time.Millisecond, time.Millisecond))
+	p := e.processor(fastProgress, streamer.WithRetryBackoff(time.Millisecond, time.Millisecond))
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"f","action":"flaky"}`)
 	if err := p.Process(t.Context(), ack.RequestID); err != nil {

@@ -73,15 +73,16 @@ func TestOutcomeOfAStoreOutageReachesTheClientWhenTheStoreAnswers(t *testing.T) 
 			var offset atomic.Int64
 			st := &lossyStore{Store: memory.New(memory.WithClock(func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }))}
 			rec := newRecorder()
-			r := streamer.NewRouter(st, rec, streamer.WithConnectionStore(st), streamer.WithRequestTTL(30*time.Minute))
-			e := &env{store: st.Store, sent: rec, router: r}
+			q := streamer.NewQueue(0)
+			r := streamer.NewRouter(st, rec, streamer.WithConnectionStore(st), streamer.WithRequestTTL(30*time.Minute), streamer.WithQueue(q))
+			e := &env{store: st.Store, sent: rec, router: r, requests: st, conns: st, queue: q}
 			release := make(chan struct{})
 			r.HandleAsyncFunc("wait", func(ctx context.Context, _ *streamer.Request, _ progress.Reporter) (any, error) {
 				<-release
 				return "done", nil
 			})
 			var logs syncLog
-			p := streamer.NewProcessor(r, fastProgress, streamer.WithSweepInterval(time.Hour),
+			p := e.processor(fastProgress, streamer.WithSweepInterval(time.Hour),
 				streamer.WithProcessorLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 			if err := p.Start(t.Context()); err != nil {
 				t.Fatal(err)
@@ -130,7 +131,7 @@ func TestFailingRenewalsAreLoggedWithACountAndStopTheRun(t *testing.T) {
 	cut := &partitioned{RequestStore: st}
 	rec := newRecorder()
 	r := streamer.NewRouter(cut, rec, streamer.WithConnectionStore(st))
-	e := &env{store: st, sent: rec, router: r}
+	e := &env{store: st, sent: rec, router: r, requests: cut}
 	stopped := make(chan error, 1)
 	r.HandleAsyncFunc("quiet", func(ctx context.Context, _ *streamer.Request, _ progress.Reporter) (any, error) {
 		cut.cut.Store(true)
@@ -139,7 +140,7 @@ func TestFailingRenewalsAreLoggedWithACountAndStopTheRun(t *testing.T) {
 		return nil, ctx.Err()
 	})
 	var logs syncLog
-	p := streamer.NewProcessor(r, streamer.WithLease(300*time.Millisecond), streamer.WithProcessorLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	p := e.processor(streamer.WithLease(300*time.Millisecond), streamer.WithProcessorLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	e.connect(t, "c1", "alice", "")
 	ack := e.reply(t, "c1", `{"type":"request","id":"q","action":"quiet"}`)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -196,8 +197,9 @@ func TestFinalThatTimedOutIsSentAgain(t *testing.T) {
 			st := memory.New()
 			sender := &slowFinals{recorder: newRecorder()}
 			sender.timeouts.Store(tc.timeouts)
-			r := streamer.NewRouter(st, sender, streamer.WithConnectionStore(st))
-			e := &env{store: st, sent: sender.recorder, router: r}
+			q := streamer.NewQueue(0)
+			r := streamer.NewRouter(st, sender, streamer.WithConnectionStore(st), streamer.WithQueue(q))
+			e := &env{store: st, sent: sender.recorder, router: r, sender: sender, queue: q}
 			r.HandleAsyncFunc("job", func(ctx context.Context, req *streamer.Request, _ progress.Reporter) (any, error) {
 				if string(req.Payload) == `"fail"` {
 					return nil, streamer.NewClientError(protocol.CodeInvalidMessage, "no")
@@ -205,7 +207,7 @@ func TestFinalThatTimedOutIsSentAgain(t *testing.T) {
 				return "done", nil
 			})
 			var logs syncLog
-			p := streamer.NewProcessor(r, fastProgress, streamer.WithSweepInterval(time.Hour),
+			p := e.processor(fastProgress, streamer.WithSweepInterval(time.Hour),
 				streamer.WithProcessorLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 			if err := p.Start(t.Context()); err != nil {
 				t.Fatal(err)

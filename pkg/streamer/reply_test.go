@@ -101,7 +101,7 @@ func TestResumeRebindsTheRequestToTheResumingConnection(t *testing.T) {
 	e.router.HandleAsyncFunc("work", func(context.Context, *streamer.Request, progress.Reporter) (any, error) {
 		return "done", nil
 	})
-	p := streamer.NewProcessor(e.router)
+	p := e.processor()
 	e.connect(t, "old", "alice", "")
 	e.connect(t, "new", "alice", "")
 	ack := e.reply(t, "old", `{"type":"request","id":"w","action":"work"}`)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"sync/atomic"
 	"time"
 
 	"github.com/streamer-go/streamer/pkg/connection"
@@ -37,7 +36,8 @@ type EndpointSender interface {
 // Router answers the messages of API Gateway's $default route. Sync
 // actions run at once and their response goes back through the Sender;
 // async actions are queued in the RequestStore, acknowledged, and run by a
-// [Processor]. Register actions before serving; a Router is safe for
+// [Processor]: one in the same process, through the [Queue] both share
+// (WithQueue), or one the store's stream or a sweep hands them to. Register actions before serving; a Router is safe for
 // concurrent use.
 type Router struct {
 	requests store.RequestStore
@@ -59,11 +59,7 @@ type Router struct {
 	channels      ChannelService    // nil: channel messages refused
 
 	actions *Actions
-
-	// pool is the started in-process pool of the Processor made from this
-	// router (NewProcessor), which the router hands every request it
-	// queues; nil without one.
-	pool atomic.Pointer[Processor]
+	queue   *Queue // nil: stored requests reach a Processor another way
 }
 
 // action is one registered action: exactly one of sync and async is set.
@@ -137,8 +133,8 @@ func (r *Router) HandleAsyncFunc(name string, fn func(ctx context.Context, req *
 // Use appends middleware to the router's Actions (see [Actions.Use]).
 func (r *Router) Use(mw ...Middleware) { r.actions.Use(mw...) }
 
-// Actions returns the router's action registry, which a Processor built
-// with NewProcessorWith shares.
+// Actions returns the router's action registry, for the Processor that
+// runs its async actions (NewProcessor).
 func (r *Router) Actions() *Actions { return r.actions }
 
 // HandleMessage validates one message, runs or queues it, and sends the

@@ -191,7 +191,7 @@ func TestMiddlewareWrapsSyncAndAsyncAlike(t *testing.T) {
 	e.router.HandleAsync("work", streamer.AsyncHandlerFunc(func(context.Context, *streamer.Request, progress.Reporter) (any, error) {
 		return "done", nil
 	}))
-	p := streamer.NewProcessor(e.router)
+	p := e.processor()
 	e.connect(t, "c1", "alice", "")
 	e.reply(t, "c1", `{"type":"request","id":"1","action":"echo"}`)
 	ack := e.reply(t, "c1", `{"type":"request","id":"2","action":"work"}`)

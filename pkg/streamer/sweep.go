@@ -107,11 +107,10 @@ func (p *Processor) dispatchStalled(ctx context.Context) {
 	n := 0
 	full := false
 	err := p.eachStalled(ctx, func(requestID string) bool {
-		if p.reserve() != nil {
+		if !p.dispatch(requestID) {
 			full = true
 			return false
 		}
-		p.push(requestID)
 		n++
 		return true
 	})

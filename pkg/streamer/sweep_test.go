@@ -62,8 +62,9 @@ func clockedEnv(t *testing.T, newStore func(now func() time.Time) bothStores) (*
 	clock := newManualClock()
 	st := newStore(clock.Now)
 	rec := newRecorder()
-	r := streamer.NewRouter(st, rec, streamer.WithConnectionStore(st), streamer.WithClock(clock.Now))
-	e := &env{sent: rec, router: r}
+	q := streamer.NewQueue(0)
+	r := streamer.NewRouter(st, rec, streamer.WithConnectionStore(st), streamer.WithClock(clock.Now), streamer.WithQueue(q))
+	e := &env{sent: rec, router: r, requests: st, conns: st, clock: clock.Now, queue: q}
 	if err := st.Save(t.Context(), &store.Connection{
 		ConnectionID: "c1", UserID: "alice", TenantID: "acme", Permissions: []string{"reports:run"},
 		ConnectedAt: clock.Now(), TTL: clock.Now().Add(time.Hour).Unix(),
@@ -94,7 +95,7 @@ func TestSweepCompletesARequestWhoseWorkerDied(t *testing.T) {
 		if _, err := st.Claim(t.Context(), ack.RequestID, "dead-worker", 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		p := streamer.NewProcessor(e.router, fastProgress)
+		p := e.processor(fastProgress)
 
 		clock.Advance(29 * time.Second)
 		if n, err := p.Sweep(t.Context()); err != nil || n != 0 || runs.Load() != 0 {
@@ -129,7 +130,7 @@ func TestSweepRunsPendingRequestsOnlyAfterTheGrace(t *testing.T) {
 		old := e.reply(t, "c1", `{"type":"request","id":"old","action":"count","payload":{"steps":1}}`)
 		clock.Advance(90 * time.Second)
 		fresh := e.reply(t, "c1", `{"type":"request","id":"fresh","action":"count","payload":{"steps":1}}`)
-		p := streamer.NewProcessor(e.router, fastProgress, streamer.WithPendingGrace(time.Minute))
+		p := e.processor(fastProgress, streamer.WithPendingGrace(time.Minute))
 		if n, err := p.Sweep(t.Context()); err != nil || n != 1 {
 			t.Fatalf("sweep: ran %d, err %v", n, err)
 		}
@@ -164,8 +165,8 @@ func TestConcurrentSweepsRunEachRequestOnce(t *testing.T) {
 		}
 		clock.Advance(2 * time.Minute)
 		procs := []*streamer.Processor{
-			streamer.NewProcessor(e.router, fastProgress, streamer.WithWorkers(3)),
-			streamer.NewProcessor(e.router, fastProgress, streamer.WithWorkers(3)),
+			e.processor(fastProgress, streamer.WithWorkers(3)),
+			e.processor(fastProgress, streamer.WithWorkers(3)),
 		}
 		var total atomic.Int32
 		var wg sync.WaitGroup
@@ -205,7 +206,7 @@ func TestPoolSweepPicksUpRequestsNobodyQueued(t *testing.T) {
 		left := e.reply(t, "c1", `{"type":"request","id":"left","action":"count","payload":{"steps":1}}`)
 		clock.Advance(2 * time.Minute)
 
-		p := streamer.NewProcessor(e.router, fastProgress, streamer.WithSweepInterval(20*time.Millisecond))
+		p := e.processor(fastProgress, streamer.WithSweepInterval(20*time.Millisecond))
 		if err := p.Start(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -254,8 +255,7 @@ func (c *countingRequests) ListStalled(ctx context.Context, before time.Time, li
 func TestSweepIntervalZeroTurnsThePoolSweepOff(t *testing.T) {
 	st := memory.New()
 	reqs := &countingRequests{RequestStore: st}
-	r := streamer.NewRouter(reqs, newRecorder(), streamer.WithConnectionStore(st))
-	p := streamer.NewProcessor(r, streamer.WithSweepInterval(0))
+	p := streamer.NewProcessor(reqs, newRecorder(), streamer.NewActions(), streamer.WithSweepInterval(0))
 	if err := p.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestSweepIntervalZeroTurnsThePoolSweepOff(t *testing.T) {
 
 	// On, the pool sweeps at Start; Shutdown stops the loop (goleak in
 	// TestMain checks that nothing is left running).
-	on := streamer.NewProcessor(r, streamer.WithSweepInterval(time.Hour))
+	on := streamer.NewProcessor(reqs, newRecorder(), streamer.NewActions(), streamer.WithSweepInterval(time.Hour))
 	if err := on.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -289,8 +289,7 @@ func TestSweepReportsStoreFailuresAndHonoursItsContext(t *testing.T) {
 	st := memory.New()
 	broken := errors.New("table unreachable")
 	reqs := &countingRequests{RequestStore: st, fail: broken}
-	r := streamer.NewRouter(reqs, newRecorder(), streamer.WithConnectionStore(st))
-	p := streamer.NewProcessor(r)
+	p := streamer.NewProcessor(reqs, newRecorder(), streamer.NewActions())
 	if n, err := p.Sweep(t.Context()); n != 0 || !errors.Is(err, broken) {
 		t.Fatalf("Sweep on a failing store = %d, %v", n, err)
 	}
@@ -319,7 +318,7 @@ func TestAsyncHandlerSeesTheQueuedPermissions(t *testing.T) {
 		if err := st.Delete(t.Context(), "c1"); err != nil { // the user left
 			t.Fatal(err)
 		}
-		if err := streamer.NewProcessor(e.router).Process(t.Context(), ack.RequestID); err != nil {
+		if err := e.processor().Process(t.Context(), ack.RequestID); err != nil {
 			t.Fatal(err)
 		}
 		got := status(t, st, ack.RequestID)

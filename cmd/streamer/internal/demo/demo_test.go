@@ -46,9 +46,10 @@ func startWith(t *testing.T, identity func(streamer.ConnectRequest) streamer.Ide
 	st := memory.New()
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")}
 	mgr := connection.NewManager(st, connection.NewAPIGatewayClient(cfg, endpoint), endpoint)
-	router := streamer.NewRouter(st, mgr, streamer.WithConnectionStore(st))
+	queue := streamer.NewQueue(0)
+	router := streamer.NewRouter(st, mgr, streamer.WithConnectionStore(st), streamer.WithQueue(queue))
 	demo.Register(router, st, mgr)
-	proc := streamer.NewProcessor(router)
+	proc := streamer.NewProcessor(st, mgr, router.Actions(), streamer.WithProcessorConnections(st), streamer.WithProcessorQueue(queue))
 	if err := proc.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
