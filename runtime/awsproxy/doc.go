@@ -15,9 +15,15 @@
 //     (aws-sdk-go-v2, net/http) and most HTTP clients use when HTTPS_PROXY
 //     names it;
 //   - a TLS server that picks the service by the name the client asks for
-//     (SNI), for the Node.js AWS SDKs (v3 and v2), which ignore
-//     HTTPS_PROXY: a module preloaded with NODE_OPTIONS ([WriteNodeHook])
-//     sends Node's TLS connections to *.amazonaws.com to the door instead.
+//     (SNI), and the same over plain HTTP by the Host header, for the
+//     Node.js AWS SDKs (v3 and v2), which ignore HTTPS_PROXY: a module
+//     preloaded with NODE_OPTIONS ([WriteNodeHook]) sends their https
+//     requests to *.amazonaws.com to the door over plain HTTP on
+//     loopback, through one keep-alive Agent per process (SDK clients
+//     built per invocation would otherwise open fresh TLS sockets each
+//     time), and other TLS connections to those hosts to the door's TLS
+//     server. It does the same for the local servers [LocalHTTPEnv]
+//     names (the gateway's domainName).
 //
 // [Env] is the environment that sets both up.
 //
@@ -30,7 +36,9 @@
 // HTTPS proxy does.
 //
 // Limits: only HTTPS is routed (plain http:// calls to AWS hostnames go
-// where DNS sends them); a client that ignores HTTPS_PROXY and is not
+// where DNS sends them); a Node.js https request the hook reroutes runs
+// over plain HTTP, so its socket has no certificate to inspect (the
+// response and the signature are the same); a client that ignores HTTPS_PROXY and is not
 // Node.js (a hand-rolled socket, curl without the variable) reaches the
 // real hostname; execute-api is served for the template's API in the
 // configured Region only, and DynamoDB and Lambda in that Region only.

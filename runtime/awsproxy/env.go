@@ -49,6 +49,15 @@ func Env(addr, nodeHook, nodeOptions string) []string {
 	}
 }
 
+// LocalHTTPEnv is the variable that tells the Node.js hook which local
+// servers (host:port, as an https URL names them) also serve plain HTTP
+// on the same port, as the gateway's tlsmux port does: the hook sends
+// the https requests to them over plain HTTP on loopback through one
+// keep-alive Agent per process (see the package doc).
+func LocalHTTPEnv(hostPorts ...string) string {
+	return "STREAMER_LOCAL_HTTP=" + strings.Join(hostPorts, ",")
+}
+
 // quoteNodeOption quotes a path for NODE_OPTIONS, which splits on spaces
 // and takes double quotes with backslash escapes.
 func quoteNodeOption(s string) string {

@@ -187,21 +187,22 @@ func (p *Proxy) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error
 }
 
 // ServeHTTP answers a door's requests: CONNECT opens a tunnel (into the
-// door's own TLS server for AWS hostnames), and a request over TLS goes
-// to the local server of its hostname's service.
+// door's own TLS server for AWS hostnames), and a request over TLS, or
+// over plain HTTP with an AWS hostname as its Host (what the Node.js hook
+// sends), goes to the local server of its hostname's service.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	caller, _ := r.Context().Value(callerKey{}).(string)
 	if r.Method == http.MethodConnect {
 		p.connect(w, r)
 		return
 	}
-	if r.TLS == nil {
-		http.Error(w, "awsproxy: this port is an HTTPS proxy for AWS endpoints (HTTP CONNECT) and a TLS server for them", http.StatusBadRequest)
-		return
-	}
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
+	}
+	if r.TLS == nil && (r.URL.IsAbs() || !isAWSHost(host)) {
+		http.Error(w, "awsproxy: this port is an HTTPS proxy for AWS endpoints (HTTP CONNECT), a TLS server for them, and serves them over plain HTTP by their Host", http.StatusBadRequest)
+		return
 	}
 	if host == "" {
 		host = r.TLS.ServerName

@@ -1,11 +1,13 @@
 package awsproxy_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -92,6 +94,7 @@ func newFixture(t *testing.T) *fixture {
 			return
 		}
 		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.Header().Set("X-Seen-Over", map[bool]string{true: "tls", false: "plain"}[r.TLS != nil])
 		io.WriteString(w, `{"TableNames":["seen-at-`+r.Host+`"]}`)
 	})
 	inv := invokeapi.New(invokeapi.Config{Functions: map[string]invokeapi.Function{"app-Echo": echoFn{}}})
@@ -262,7 +265,8 @@ func TestPythonBoto3ThroughHTTPSProxy(t *testing.T) {
 }
 
 // nodeScript calls AWS hostnames the way the JavaScript SDKs (v2 and v3's
-// node-http-handler) do: https.request with an Agent of their own.
+// node-http-handler) do: https.request with an Agent of their own (and
+// https.get, and a URL string, as hand-written code does).
 const nodeScript = `
 const https = require('node:https');
 const agent = new https.Agent({ keepAlive: true });
@@ -271,21 +275,34 @@ function call(host, headers, body) {
     const req = https.request({ host, path: '/', method: 'POST', agent, headers }, (res) => {
       let data = '';
       res.on('data', (d) => (data += d));
-      res.on('end', () => resolve({ status: res.statusCode, type: res.headers['x-amzn-errortype'], body: data }));
+      res.on('end', () => resolve({ status: res.statusCode, type: res.headers['x-amzn-errortype'], over: res.headers['x-seen-over'], body: data }));
     });
     req.on('error', reject);
     req.end(body);
   });
 }
+function get(url) {
+  return new Promise((resolve, reject) => {
+    https.get(url, { headers: { 'x-amz-target': 'DynamoDB_20120810.ListTables' } }, (res) => {
+      let data = '';
+      res.on('data', (d) => (data += d));
+      res.on('end', () => resolve({ status: res.statusCode, over: res.headers['x-seen-over'], body: data }));
+    }).on('error', reject);
+  });
+}
 (async () => {
   const ddb = await call('dynamodb.us-east-1.amazonaws.com', { 'x-amz-target': 'DynamoDB_20120810.ListTables', 'content-type': 'application/x-amz-json-1.0' }, '{}');
   const sqs = await call('sqs.us-east-1.amazonaws.com', { 'content-type': 'application/x-amz-json-1.0' }, '{}');
-  console.log(JSON.stringify({ ddb, sqs }));
+  const byURL = await get('https://dynamodb.us-east-1.amazonaws.com/');
+  console.log(JSON.stringify({ ddb, sqs, byURL }));
   agent.destroy();
 })().catch((e) => { console.error(e); process.exit(1); });
 `
 
-func TestNodeHookRoutesTLSConnections(t *testing.T) {
+// TestNodeHookRoutesAWSRequests: the hook sends a Node.js https request
+// to an AWS hostname to the door, over plain HTTP on loopback with the
+// hostname as its Host, whatever form the call takes.
+func TestNodeHookRoutesAWSRequests(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("node not installed")
 	}
@@ -296,18 +313,20 @@ func TestNodeHookRoutesTLSConnections(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	var got struct {
-		DDB, SQS struct {
-			Status int
-			Type   string
-			Body   string
-		}
+	type answer struct {
+		Status int
+		Type   string
+		Over   string
+		Body   string
 	}
+	var got struct{ DDB, SQS, ByURL answer }
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if got.DDB.Status != 200 || got.DDB.Body != `{"TableNames":["seen-at-dynamodb.us-east-1.amazonaws.com"]}` {
-		t.Errorf("dynamodb: %+v", got.DDB)
+	for name, a := range map[string]answer{"request": got.DDB, "get by URL": got.ByURL} {
+		if a.Status != 200 || a.Over != "plain" || a.Body != `{"TableNames":["seen-at-dynamodb.us-east-1.amazonaws.com"]}` {
+			t.Errorf("dynamodb, %s: %+v", name, a)
+		}
 	}
 	if got.SQS.Status != http.StatusNotImplemented || got.SQS.Type != "NotEmulated" || !strings.Contains(got.SQS.Body, "not emulated: sqs called by app-Node") {
 		t.Errorf("sqs: %+v", got.SQS)
@@ -371,12 +390,15 @@ func TestHTTP2ClientsAreServed(t *testing.T) {
 	}
 }
 
-// sessionScript makes three calls to each of two local TLS servers (the
-// door by an AWS hostname, and a server on loopback by name), each call
-// with an Agent of its own, as an SDK client built per invocation does,
-// and prints whether each call's TLS session was resumed.
+// sessionScript makes three TLS connections to each of two local TLS
+// servers (the door by an AWS hostname with tls.connect, as HTTP/2
+// clients connect, and a server on loopback that is not known to serve
+// plain HTTP with https.request, each call with an Agent of its own, as
+// an SDK client built per invocation does) and prints whether each
+// connection's TLS session was resumed.
 const sessionScript = `
 const https = require('node:https');
+const tls = require('node:tls');
 function call(host, port) {
   return new Promise((resolve, reject) => {
     const agent = new https.Agent({ keepAlive: true });
@@ -389,9 +411,20 @@ function call(host, port) {
     req.end('{}');
   });
 }
+function connect(host) {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host, port: 443, servername: host, ALPNProtocols: ['http/1.1'] }, () => {
+      // TLS 1.3 sends its session ticket after the handshake: wait
+      // for it before closing.
+      const reused = s.isSessionReused();
+      s.once('session', () => { s.end(); resolve(reused); });
+    });
+    s.on('error', reject);
+  });
+}
 (async () => {
   const out = { aws: [], loopback: [] };
-  for (let i = 0; i < 3; i++) out.aws.push(await call('dynamodb.us-east-1.amazonaws.com'));
+  for (let i = 0; i < 3; i++) out.aws.push(await connect('dynamodb.us-east-1.amazonaws.com'));
   for (let i = 0; i < 3; i++) out.loopback.push(await call('localhost', Number(process.env.LOCAL_PORT)));
   console.log(JSON.stringify(out));
 })().catch((e) => { console.error(e); process.exit(1); });
@@ -431,5 +464,136 @@ func TestNodeHookResumesTLSSessions(t *testing.T) {
 	want := []bool{false, true, true}
 	if !slices.Equal(got.AWS, want) || !slices.Equal(got.Loopback, want) {
 		t.Errorf("sessions resumed: door %v, loopback %v; want %v for each", got.AWS, got.Loopback, want)
+	}
+}
+
+// plainScript posts three times to a local server by its https URL, each
+// time with an Agent of its own, as an SDK client built per invocation
+// does.
+const plainScript = `
+const https = require('node:https');
+function call(i) {
+  return new Promise((resolve, reject) => {
+    const agent = new https.Agent({ keepAlive: true });
+    const req = https.request('https://localhost:' + process.env.LOCAL_PORT + '/prod/@connections/C' + i,
+      { method: 'POST', agent, headers: { 'content-type': 'text/plain' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      });
+    req.on('error', reject);
+    req.end('hello ' + i);
+  });
+}
+(async () => {
+  const out = [];
+  for (let i = 0; i < 3; i++) out.push(await call(i));
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+`
+
+// TestNodeHookSendsLocalServersPlainHTTP: a local server that
+// LocalHTTPEnv names (the gateway's port serves TLS and plain HTTP) gets
+// a function's https requests over plain HTTP, with the Host the https
+// URL gives, on one keep-alive socket shared by the per-call Agents.
+func TestNodeHookSendsLocalServersPlainHTTP(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node not installed")
+	}
+	f := newFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		seen  []string
+		conns atomic.Int32
+	)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			seen = append(seen, fmt.Sprintf("%s %s %s %s tls=%t", r.Method, r.Host, r.URL.Path, b, r.TLS != nil))
+			mu.Unlock()
+		}),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
+	mux := tlsmux.Listen(ln, f.ca.ServerConfig())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(mux)
+	}()
+	t.Cleanup(func() { srv.Close(); mux.Wait(); <-done })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+
+	cmd := exec.Command("node", "-e", plainScript)
+	cmd.Env = append(f.env(t, "app-Node"), "LOCAL_PORT="+port, awsproxy.LocalHTTPEnv("localhost:"+port, "127.0.0.1:"+port))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if strings.TrimSpace(string(out)) != "[200,200,200]" {
+		t.Errorf("statuses %s", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{
+		"POST localhost:" + port + " /prod/@connections/C0 hello 0 tls=false",
+		"POST localhost:" + port + " /prod/@connections/C1 hello 1 tls=false",
+		"POST localhost:" + port + " /prod/@connections/C2 hello 2 tls=false",
+	}
+	if !slices.Equal(seen, want) {
+		t.Errorf("server saw\n%s\nwant\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for three calls, want one kept alive across the Agents", n)
+	}
+}
+
+// TestDoorServesPlainHTTPByHost: over plain HTTP the door serves a
+// request whose Host is an AWS hostname (what the Node.js hook sends) and
+// refuses anything else: another Host, or a proxy's absolute URI.
+func TestDoorServesPlainHTTPByHost(t *testing.T) {
+	f := newFixture(t)
+	door, err := f.p.Listen("app-Plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(raw string) (int, string) {
+		t.Helper()
+		c, err := net.Dial("tcp", door)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, raw); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	const body = "{}"
+	req := func(target, host string) string {
+		return "POST " + target + " HTTP/1.1\r\nHost: " + host + "\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\n" +
+			"Content-Type: application/x-amz-json-1.0\r\nContent-Length: 2\r\nConnection: close\r\n\r\n" + body
+	}
+	if code, b := send(req("/", "dynamodb.us-east-1.amazonaws.com")); code != 200 || b != `{"TableNames":["seen-at-dynamodb.us-east-1.amazonaws.com"]}` {
+		t.Errorf("AWS Host: %d %s", code, b)
+	}
+	if code, b := send(req("/", "example.com")); code != http.StatusBadRequest {
+		t.Errorf("foreign Host: %d %s", code, b)
+	}
+	if code, b := send(req("http://dynamodb.us-east-1.amazonaws.com/", "dynamodb.us-east-1.amazonaws.com")); code != http.StatusBadRequest {
+		t.Errorf("absolute URI: %d %s", code, b)
 	}
 }

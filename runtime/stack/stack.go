@@ -415,6 +415,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return nil, err
 		}
 		fcfg.Env = append(fcfg.Env, awsproxy.Env(door, nodeHook, f.Environment["NODE_OPTIONS"])...)
+		fcfg.Env = append(fcfg.Env, awsproxy.LocalHTTPEnv(domain, "localhost:"+port, "127.0.0.1:"+port))
 		if cfg.Watch {
 			fcfg.Watch = []string{f.CodeDir}
 		}
