@@ -233,6 +233,8 @@ func (p *process) next(w http.ResponseWriter, r *http.Request) {
 		h.Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:"+p.f.cfg.Region+":123456789012:function:"+p.f.cfg.Name)
 		h.Set("Lambda-Runtime-Trace-Id", "Root=1-"+strconv.FormatInt(time.Now().Unix(), 16)+"-"+strings.ReplaceAll(inv.id, "-", "")[:24]+";Sampled=0")
 		h.Set("Content-Type", "application/json")
+		// A length, not chunks: the runtimes' clients read one body.
+		h.Set("Content-Length", strconv.Itoa(len(inv.payload)))
 		_, _ = w.Write(inv.payload)
 	case <-stale:
 		p.kill()

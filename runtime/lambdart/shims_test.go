@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +92,23 @@ func TestPythonShim(t *testing.T) {
 	_, err = invoke(t, newShimFunction(t, "python3.12", "nomodule.handler"), `{}`)
 	if !errors.Is(err, lambdart.ErrInit) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestNodeShimLargeEvents: events and answers of a megabyte, with
+// multi-byte characters, cross the Node.js shim's Runtime API client
+// intact, one after another on the same process.
+func TestNodeShimLargeEvents(t *testing.T) {
+	f := newShimFunction(t, "nodejs20.x", "app.handler")
+	for i := range 3 {
+		text := strings.Repeat("é€😀 ", 1<<18/4) + strconv.Itoa(i)
+		payload, _ := json.Marshal(map[string]string{"text": text})
+		got := answer(t, f, string(payload))
+		if echo, _ := got["got"].(map[string]any)["text"].(string); echo != text {
+			t.Fatalf("invocation %d: the echo differs (%d bytes, want %d)", i, len(echo), len(text))
+		}
+	}
+	if n := f.Processes(); n != 1 {
+		t.Errorf("%d processes, want the one reused", n)
 	}
 }

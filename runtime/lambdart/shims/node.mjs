@@ -6,28 +6,95 @@
 // STREAMER_NODE_SDK names a node_modules folder, an @aws-sdk/* import the
 // function does not ship resolves there, as Lambda's runtimes bundle the
 // SDK (CommonJS finds it through NODE_PATH).
-import http from "node:http";
+import net from "node:net";
 import module from "node:module";
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
 const api = process.env.AWS_LAMBDA_RUNTIME_API;
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const apiHost = api.slice(0, api.lastIndexOf(":"));
+const apiPort = Number(api.slice(api.lastIndexOf(":") + 1));
 const base = "/2018-06-01/runtime";
+
+// The Runtime API is called over one keep-alive socket, one request at a
+// time, with a small HTTP/1.1 client of its own: Lambda's runtime client
+// uses a native one, and node:http's machinery (ClientRequest, Agent,
+// streams) costs about as much CPU per invocation as a light handler.
+let socket = null;
+let pending = null; // { resolve, reject } of the request in flight
+let buf = Buffer.alloc(0);
+
+function apiSocket() {
+  if (socket !== null) return socket;
+  const s = net.connect({ host: apiHost, port: apiPort });
+  s.setNoDelay(true);
+  s.on("data", (chunk) => {
+    if (socket !== s) return;
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    parse();
+  });
+  // A socket given up on (Connection: close) is no longer this one: its
+  // end fails nothing.
+  const gone = (err) => {
+    if (socket !== s) return;
+    socket = null;
+    buf = Buffer.alloc(0);
+    if (pending !== null) {
+      const p = pending;
+      pending = null;
+      p.reject(err || new Error("the Runtime API closed the connection"));
+    }
+  };
+  s.on("error", gone);
+  s.on("close", () => gone());
+  socket = s;
+  return s;
+}
+
+// parse completes the pending request once buf holds its whole response
+// (its length is always given).
+function parse() {
+  if (pending === null) return;
+  const end = buf.indexOf("\r\n\r\n");
+  if (end < 0) return;
+  const lines = buf.toString("latin1", 0, end).split("\r\n");
+  const status = Number(lines[0].split(" ")[1]);
+  const headers = {};
+  for (let i = 1; i < lines.length; i++) {
+    const c = lines[i].indexOf(":");
+    if (c > 0) headers[lines[i].slice(0, c).trim().toLowerCase()] = lines[i].slice(c + 1).trim();
+  }
+  if (headers["transfer-encoding"] !== undefined) {
+    // The Runtime API (lambdart) sends every body with its length.
+    socket.destroy(new Error("the Runtime API sent a body without Content-Length"));
+    return;
+  }
+  const length = Number(headers["content-length"] || 0);
+  if (buf.length < end + 4 + length) return;
+  const body = buf.subarray(end + 4, end + 4 + length);
+  const rest = end + 4 + length;
+  buf = buf.subarray(rest);
+  const p = pending;
+  pending = null;
+  if (/close/i.test(headers.connection || "") && socket !== null) {
+    const s = socket;
+    socket = null;
+    buf = Buffer.alloc(0);
+    s.end();
+  }
+  p.resolve({ status, headers, body: Buffer.from(body) });
+}
 
 function call(method, p, body, headers = {}) {
   return new Promise((resolve, reject) => {
-    const [host, port] = [api.slice(0, api.lastIndexOf(":")), api.slice(api.lastIndexOf(":") + 1)];
-    const req = http.request({ host, port, path: base + p, method, agent, headers }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    if (body !== undefined) req.write(body);
-    req.end();
+    const payload = body === undefined ? null : Buffer.from(body);
+    let head = `${method} ${base}${p} HTTP/1.1\r\nHost: ${api}\r\n`;
+    for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+    if (payload !== null) head += `Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n`;
+    pending = { resolve, reject };
+    const s = apiSocket();
+    s.write(payload === null ? head + "\r\n" : Buffer.concat([Buffer.from(head + "\r\n", "latin1"), payload]));
   });
 }
 
