@@ -179,14 +179,37 @@ func (r *Router) cancel(ctx context.Context, log *slog.Logger, to origin, id Ide
 	}
 }
 
-// resume answers with the request's current state: its latest progress
-// while it runs, else its result or error. A request that needs work
-// (lost dispatch, expired lease) is dispatched again.
-func (r *Router) resume(ctx context.Context, log *slog.Logger, to origin, id Identity, requestID string) error {
+// serveResume answers a resume with the request's current state: its
+// latest progress while it runs, else its result or error. A request that
+// needs work (lost dispatch, expired lease) is dispatched again.
+//
+// The answer goes out within resumeTimeout of the router taking the resume
+// up, whatever the store does, and so does everything else the resume
+// does: its store reads before the answer (the connection's identity, then
+// the request) share one deadline, resumeReadTimeout, so a slow store costs
+// the client that once, not once per read; the answer's send and the rebind
+// after it end by resumeTimeout. The last matters as much as the first: a
+// connection's messages may be handled one after the other (the local
+// gateway does), so a resume that ran long would delay the next one. A
+// store that does not answer in time gets the client INTERNAL, and the
+// client resumes again later.
+func (r *Router) serveResume(ctx context.Context, log *slog.Logger, to origin, requestID string) error {
+	ctx, cancel := context.WithTimeout(ctx, resumeTimeout)
+	defer cancel()
+	rctx, cancelReads := context.WithTimeout(ctx, resumeReadTimeout)
+	defer cancelReads()
 	log = log.With(slog.String("request_id", requestID))
-	rctx, cancel := context.WithTimeout(ctx, resumeReadTimeout)
+	id, err := r.identity(rctx, to.connectionID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return r.resumeUnknown(ctx, rctx, log, to, requestID)
+	case err != nil:
+		log.ErrorContext(ctx, "reading connection", slog.Any("error", err))
+		return r.reply(ctx, to, protocol.NewError(requestID, protocol.CodeInternal, msgInternal))
+	}
+	log = log.With(slog.String("user_id", id.UserID))
 	ar, err := r.owned(rctx, id, requestID)
-	cancel()
+	cancelReads()
 	if err != nil {
 		return r.replyLookupError(ctx, log, to, requestID, err)
 	}
@@ -236,12 +259,10 @@ func (r *Router) redispatch(ar *store.AsyncRequest) {
 // from here is its own. A request that is gone is NOT_FOUND; one sent from
 // this connection gets its state; any other is refused UNAUTHORIZED, as
 // every message of an unknown connection is, and the client connects
-// again, which stores its identity anew.
-func (r *Router) resumeUnknown(ctx context.Context, log *slog.Logger, to origin, requestID string) error {
-	log = log.With(slog.String("request_id", requestID))
-	rctx, cancel := context.WithTimeout(ctx, resumeReadTimeout)
+// again, which stores its identity anew. rctx bounds its store read, ctx
+// the rest (see serveResume).
+func (r *Router) resumeUnknown(ctx, rctx context.Context, log *slog.Logger, to origin, requestID string) error {
 	ar, err := r.requests.GetRequest(rctx, requestID)
-	cancel()
 	switch {
 	case err != nil:
 		return r.replyLookupError(ctx, log, to, requestID, err)

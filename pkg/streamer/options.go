@@ -22,10 +22,13 @@ const (
 	// DefaultRequestTTL is how long an async request stays readable
 	// (resume) after it was queued.
 	DefaultRequestTTL = 24 * time.Hour
-	// resumeReadTimeout bounds each store read of a resume (the
-	// connection's identity, the request), so the client gets an answer
-	// within a second even from a store that hangs.
+	// resumeReadTimeout bounds the store reads of a resume before its
+	// answer (the connection's identity, then the request), all of them
+	// together; resumeTimeout bounds the whole resume, its answer and the
+	// rebind after it included (see serveResume). The client gets an
+	// answer within a second even from a store that hangs.
 	resumeReadTimeout = 450 * time.Millisecond
+	resumeTimeout     = 900 * time.Millisecond
 )
 
 // Option configures a Router.

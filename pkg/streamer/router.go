@@ -165,21 +165,15 @@ func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
 	}
 	// Everything but ping acts for a user: identity first, so an
 	// unauthenticated connection learns nothing, not even action names.
+	if in.Type == protocol.TypeResume {
+		return r.serveResume(ctx, log, to, in.RequestID)
+	}
 	replyID := in.ID
-	if in.Type == protocol.TypeCancel || in.Type == protocol.TypeResume {
+	if in.Type == protocol.TypeCancel {
 		replyID = in.RequestID
 	}
-	ictx, cancel := ctx, context.CancelFunc(func() {})
-	if in.Type == protocol.TypeResume {
-		// A resume is answered within a second, whatever the store does.
-		ictx, cancel = context.WithTimeout(ctx, resumeReadTimeout)
-	}
-	id, err := r.identity(ictx, msg.ConnectionID)
-	cancel()
+	id, err := r.identity(ctx, msg.ConnectionID)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) && in.Type == protocol.TypeResume {
-			return r.resumeUnknown(ctx, log, to, in.RequestID)
-		}
 		if errors.Is(err, store.ErrNotFound) {
 			log.InfoContext(ctx, "message on unknown connection")
 			return r.reply(ctx, to, protocol.NewError(replyID, protocol.CodeUnauthorized, "connection is not authenticated"))
@@ -191,8 +185,6 @@ func (r *Router) HandleMessage(ctx context.Context, msg Message) error {
 	switch in.Type {
 	case protocol.TypeCancel:
 		return r.cancel(ctx, log, to, id, in.RequestID)
-	case protocol.TypeResume:
-		return r.resume(ctx, log, to, id, in.RequestID)
 	case protocol.TypeSubscribe, protocol.TypeUnsubscribe, protocol.TypePublish, protocol.TypePresence:
 		return r.serveChannel(ctx, log, to, id, in)
 	}
