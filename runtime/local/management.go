@@ -123,6 +123,12 @@ func (g *Gateway) answerManagement(w http.ResponseWriter, r *http.Request, id st
 	}
 	switch r.Method {
 	case http.MethodPost:
+		// A caller that gave up before its message was queued (it timed
+		// out, or went away) is answered nothing, and the message is not
+		// delivered: the caller may already have sent what follows it.
+		if r.Context().Err() != nil {
+			return size
+		}
 		// Text stays text: API Gateway sends a body that is valid UTF-8 as
 		// a text frame and anything else as binary.
 		typ := websocket.MessageBinary
