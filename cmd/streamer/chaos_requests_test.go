@@ -62,6 +62,7 @@ type reqClient struct {
 	serverID string
 	frames   []frame     // about its request, in order of arrival
 	resumes  []time.Time // when each resume was sent on a live process's socket
+	asked    []time.Time // when each resume was sent, on any socket
 	final    time.Time   // when the first final message arrived
 	moved    int         // connections made after the first
 	conn     int         // sockets opened
@@ -103,7 +104,7 @@ func (s *procSet) isAlive(i int) bool {
 // run submits a report of the given length and follows it until ctx ends.
 func (c *reqClient) run(ctx context.Context, clientID string, seconds float64) {
 	c.mu.Lock()
-	c.clientID, c.serverID, c.frames, c.resumes, c.final = clientID, "", nil, nil, time.Time{}
+	c.clientID, c.serverID, c.frames, c.resumes, c.asked, c.final = clientID, "", nil, nil, nil, time.Time{}
 	c.conn, c.resumed = 0, 0
 	c.mu.Unlock()
 	type event struct {
@@ -145,6 +146,7 @@ func (c *reqClient) run(ctx context.Context, clientID string, seconds float64) {
 				}
 				c.mu.Lock()
 				c.resumed++
+				c.asked = append(c.asked, now)
 				c.mu.Unlock()
 				if c.procs.isAlive(proc) {
 					c.mu.Lock()
@@ -437,6 +439,12 @@ func TestChaosRequests(t *testing.T) {
 	stop()
 	for _, c := range frozen {
 		frames, _, _ := c.snapshot()
+		c.mu.Lock()
+		asked := append([]time.Time(nil), c.asked...)
+		c.mu.Unlock()
+		for _, f := range secondFinals(frames, asked) {
+			t.Errorf("%s: a second final %s after the first, answering no resume: %+v", c.name, f.at.Sub(c.final).Round(time.Millisecond), f.msg.serverMessage)
+		}
 		first, ok := outcomes(t, c.name, frames)
 		if !ok || first.Type != protocol.TypeComplete {
 			t.Errorf("%s: outcome %+v, want complete", c.name, first.serverMessage)
@@ -485,6 +493,35 @@ func TestChaosRequests(t *testing.T) {
 			p.stop(t)
 		}
 	}
+}
+
+// secondFinals returns the outcome frames after the first that answer no
+// resume: none was sent in the 1.5 s before them (a resume is answered
+// within a second). The client sends nothing once it has its outcome, so
+// such a frame is a final message sent a second time (by a run that lost
+// its lease, say).
+func secondFinals(frames []frame, asked []time.Time) (extra []frame) {
+	seen := false
+	for _, f := range frames {
+		if !isOutcome(&f.msg) {
+			continue
+		}
+		if !seen {
+			seen = true
+			continue
+		}
+		answers := false
+		for _, a := range asked {
+			if a.Before(f.at) && f.at.Sub(a) <= 1500*time.Millisecond {
+				answers = true
+				break
+			}
+		}
+		if !answers {
+			extra = append(extra, f)
+		}
+	}
+	return extra
 }
 
 // progressWentBack reports, for a client's frames in order of arrival,
@@ -567,6 +604,42 @@ func TestProgressWentBack(t *testing.T) {
 		why := progressWentBack(tc.frames)
 		if (why != "") != tc.bad {
 			t.Errorf("%s: progressWentBack = %q, want a finding: %t", tc.name, why, tc.bad)
+		}
+	}
+}
+
+// TestSecondFinals: the freeze phase's check tells a resume's answer from
+// a final message sent twice.
+func TestSecondFinals(t *testing.T) {
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	complete := func(ms int) frame {
+		var m chaosMessage
+		m.Type = protocol.TypeComplete
+		return frame{at: at(ms), msg: m}
+	}
+	progress := func(ms int) frame {
+		var m chaosMessage
+		m.Type = protocol.TypeProgress
+		return frame{at: at(ms), msg: m}
+	}
+	for _, tc := range []struct {
+		name   string
+		frames []frame
+		asked  []int // ms
+		extra  int
+	}{
+		{"one final", []frame{progress(0), complete(100)}, []int{50}, 0},
+		{"a resume sent just before the final is answered after it", []frame{complete(100), complete(400)}, []int{50}, 0},
+		{"the final sent again later", []frame{complete(100), complete(3000)}, []int{50}, 1},
+		{"progress is no final", []frame{complete(100), progress(3000)}, nil, 0},
+	} {
+		asked := make([]time.Time, len(tc.asked))
+		for i, ms := range tc.asked {
+			asked[i] = at(ms)
+		}
+		if got := secondFinals(tc.frames, asked); len(got) != tc.extra {
+			t.Errorf("%s: %d second finals, want %d", tc.name, len(got), tc.extra)
 		}
 	}
 }

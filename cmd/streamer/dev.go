@@ -293,7 +293,8 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 // requests put back in the queue), then the listener with the page and
 // console, then the gateway (no new messages; every socket closed with 1001
 // and $disconnect run), then channels and the manager (pending sends done).
-// Everything is bounded by ctx.
+// Everything is bounded by ctx; the sockets close while the runs cut at
+// the processor's deadline are put back (see stopProcessorThen).
 func (s *devStack) shutdown(ctx context.Context) error {
 	// The processor may use the budget up to a reserve that is left for
 	// closing the sockets and the manager's own background work (LastPing
@@ -305,7 +306,15 @@ func (s *devStack) shutdown(ctx context.Context) error {
 		pctx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
 		defer cancel()
 	}
-	procErr := s.proc.Shutdown(pctx)
+	var metricsErr, uiErr, gwErr, serveErr error
+	procErr := stopProcessorThen(pctx, s.proc, func() {
+		metricsErr = s.shutdownMetrics(ctx)
+		uiErr = s.shutdownUI(ctx)
+		gwErr = s.gw.Shutdown(ctx)
+		if serveErr = <-s.served; errors.Is(serveErr, http.ErrServerClosed) {
+			serveErr = nil
+		}
+	})
 	if procErr != nil && pctx.Err() != nil && ctx.Err() == nil {
 		// Handlers still running at the deadline were cancelled and their
 		// requests put back (one log line each); in a dev loop that is not
@@ -313,18 +322,32 @@ func (s *devStack) shutdown(ctx context.Context) error {
 		s.log.Warn("streamer dev: async handlers cancelled at the shutdown deadline; their requests stay queued", "err", procErr)
 		procErr = nil
 	}
-	metricsErr := s.shutdownMetrics(ctx)
-	uiErr := s.shutdownUI(ctx)
-	gwErr := s.gw.Shutdown(ctx)
-	serveErr := <-s.served
-	if errors.Is(serveErr, http.ErrServerClosed) {
-		serveErr = nil
-	}
 	chErr := s.channels.shutdown(ctx, s.log)
 	mgrErr := s.mgr.Shutdown(ctx)
 	s.closeClient()
 	s.stopJWKS()
 	return errors.Join(metricsErr, uiErr, gwErr, serveErr, procErr, chErr, mgrErr)
+}
+
+// stopProcessorThen shuts proc down under pctx, then runs closeSockets,
+// and returns proc's error once both are done. closeSockets runs once the
+// processor is done or, failing that, at pctx's deadline: the handlers cut
+// there have nothing more for the clients, and the store writes that put
+// their requests back (slow on a loaded machine) need no socket.
+func stopProcessorThen(pctx context.Context, proc interface{ Shutdown(context.Context) error }, closeSockets func()) error {
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err = proc.Shutdown(pctx)
+	}()
+	select {
+	case <-done:
+	case <-pctx.Done():
+	}
+	closeSockets()
+	<-done
+	return err
 }
 
 // devRun serves until ctx ends (SIGINT/SIGTERM), then closes every socket

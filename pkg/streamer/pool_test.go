@@ -151,3 +151,43 @@ func TestResumeRedispatchesARequestNoWorkerHas(t *testing.T) {
 		t.Fatalf("runs = %d", runs.Load())
 	}
 }
+
+// TestShutdownCutRunDrainsNoProgress: a run cut at Shutdown's deadline
+// ends without an outcome and its next attempt starts over, so its
+// pending progress is dropped, not sent or stored while the shutdown's
+// time runs out.
+func TestShutdownCutRunDrainsNoProgress(t *testing.T) {
+	e := newEnv(t)
+	firstSent, reported := make(chan struct{}), make(chan struct{})
+	e.router.HandleAsyncFunc("slow", func(ctx context.Context, _ *streamer.Request, p progress.Reporter) (any, error) {
+		_ = p.Report(10, "first") // sent at once
+		<-firstSent
+		_ = p.Report(50, "second") // held back by the rate limit
+		close(reported)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	p := e.processor(streamer.WithProgressOptions(progress.WithRate(0.001), progress.WithPersistInterval(time.Hour)), streamer.WithSweepInterval(0))
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e.connect(t, "c1", "alice", "")
+	ack := e.reply(t, "c1", `{"type":"request","id":"s","action":"slow"}`)
+	e.sent.waitFor(t, "c1", func(w wire) bool { return w.Type == "progress" && w.Percentage == 10 })
+	close(firstSent)
+	<-reported
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // the deadline has passed
+	if err := p.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	for _, w := range e.sent.messages("c1") {
+		if w.Type == "progress" && w.Percentage == 50 {
+			t.Errorf("the cut run's pending progress was sent: %+v", w)
+		}
+	}
+	got, _ := e.store.GetRequest(t.Context(), ack.RequestID)
+	if got.Status != store.StatusPending || got.Progress == 50 {
+		t.Errorf("stored %s at %g %%, want PENDING without the cut run's pending progress", got.Status, got.Progress)
+	}
+}

@@ -675,8 +675,14 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, a *action, mw []M
 		err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 	}
 	// Drain the reporter first: the last progress (100 %) goes out before
-	// complete, and is persisted.
+	// complete, and is persisted. A run the processor's own end cut short
+	// (shutdown, a Lambda deadline) drains nothing: it ends without an
+	// outcome, its next attempt starts over, and what time is left belongs
+	// to putting it back in the queue.
 	drain, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
+	if err != nil && ctx.Err() != nil {
+		cancelDrain()
+	}
 	if cerr := pub.Close(drain); cerr != nil && !errors.Is(cerr, store.ErrConflict) {
 		log.DebugContext(ctx, "final progress not delivered", slog.Any("error", cerr))
 	}
