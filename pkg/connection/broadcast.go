@@ -109,6 +109,9 @@ type delivery struct {
 	t        ticket
 	attempts int
 	due      time.Time // when a waiting retry may go
+	index    int       // in the retry heap, while waiting
+	parked   bool      // waiting for the Limiter to lower its rate too
+	epoch    uint64    // the Limiter's epoch of the last attempt
 	k        kind      // outcome of the last attempt
 	err      error
 }
@@ -118,8 +121,15 @@ type retryHeap []*delivery
 
 func (h retryHeap) Len() int           { return len(h) }
 func (h retryHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h retryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *retryHeap) Push(x any)        { *h = append(*h, x.(*delivery)) }
+func (h retryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *retryHeap) Push(x any) {
+	d := x.(*delivery)
+	d.index = len(*h)
+	*h = append(*h, d)
+}
 func (h *retryHeap) Pop() any {
 	old := *h
 	d := old[len(old)-1]
@@ -134,7 +144,11 @@ func (h *retryHeap) Pop() any {
 // earliest with a single timer. So a slow retry costs a heap entry, not a
 // worker, and the workers keep sending fresh IDs meanwhile; a worker that
 // slept through a backoff would hold its slot and make a faulted
-// Broadcast many times slower than a clean one.
+// Broadcast many times slower than a clean one. A throttled retry is also
+// parked until the adaptive Limiter lowers its rate below the one it was
+// throttled at, and then goes at once (its worker waits for a token at
+// the new rate); its backoff only bounds the wait, for one connection
+// answering 429 alone, which lowers nothing.
 func (m *Manager) broadcast(ctx context.Context, g routeGroup, data []byte) map[string]error {
 	ids := g.ids
 	t := m.clients.forEndpoint(g.endpoint)
@@ -171,9 +185,34 @@ func (m *Manager) broadcast(ctx context.Context, g routeGroup, data []byte) map[
 		waiting   retryHeap
 		timer     <-chan time.Time
 		timerDue  time.Time
+		parked    []*delivery     // in waiting, and waiting for the Limiter too
+		lowered   <-chan struct{} // closed when the Limiter lowers its rate
 		inFlight  = 0
 		remaining = len(ids)
 	)
+	// release moves the parked retries whose epoch is over to ready, and
+	// watches the epoch of the others.
+	release := func() {
+		lowered = nil
+		epoch := m.pace.epochNow()
+		kept := parked[:0]
+		for _, d := range parked {
+			switch {
+			case !d.parked: // its backoff passed first
+			case d.epoch != epoch:
+				d.parked = false
+				heap.Remove(&waiting, d.index)
+				ready = append(ready, d)
+			default:
+				kept = append(kept, d)
+			}
+		}
+		clear(parked[len(kept):])
+		parked = kept
+		if len(parked) > 0 {
+			lowered = m.pace.lowered(epoch)
+		}
+	}
 	arm := func() {
 		if len(waiting) == 0 {
 			timer = nil
@@ -241,6 +280,18 @@ loop:
 			if d.k.retryable() && d.attempts <= m.cfg.retry.MaxRetries {
 				m.metrics.retries.Add(1)
 				delay := m.retryDelay(d.attempts - 1)
+				if m.paceRetry(d.k) && delay > 0 {
+					select {
+					case <-m.pace.lowered(d.epoch):
+						delay = 0 // lowered since the attempt went out
+					default:
+						d.parked = true
+						parked = append(parked, d)
+						if lowered == nil {
+							lowered = m.pace.lowered(d.epoch)
+						}
+					}
+				}
 				if delay <= 0 {
 					ready = append(ready, d)
 					continue
@@ -257,9 +308,13 @@ loop:
 			timer = nil
 			now := m.cfg.clock.Now()
 			for len(waiting) > 0 && !waiting[0].due.After(now) {
-				ready = append(ready, heap.Pop(&waiting).(*delivery))
+				d := heap.Pop(&waiting).(*delivery)
+				d.parked = false
+				ready = append(ready, d)
 			}
 			arm()
+		case <-lowered:
+			release()
 		case <-ctx.Done():
 			cancelled = true
 			break loop
@@ -304,7 +359,7 @@ loop:
 
 // broadcastAttempt makes one attempt for d, on a worker.
 func (m *Manager) broadcastAttempt(ctx context.Context, t transport, data []byte, hash string, trust routeTrust, d *delivery) {
-	d.k, d.err = m.attempt(ctx, d.id, t, data, hash)
+	d.k, d.epoch, d.err = m.attempt(ctx, d.id, t, data, hash)
 	d.attempts++
 	if d.k != kindGone {
 		return

@@ -87,14 +87,22 @@ func (m *Manager) log(ctx context.Context, level slog.Level, msg string, attrs .
 	m.cfg.logger.LogAttrs(ctx, level, msg, attrs...)
 }
 
-// sleep waits d on the manager's clock, or until ctx ends.
-func (m *Manager) sleep(ctx context.Context, d time.Duration) error {
+// sleepOr waits d on the manager's clock, or until early is closed (a
+// nil channel never is), or until ctx ends.
+func (m *Manager) sleepOr(ctx context.Context, d time.Duration, early <-chan struct{}) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
 	select {
+	case <-early:
+		return ctx.Err()
+	default:
+	}
+	select {
 	case <-m.cfg.clock.After(d):
 		return nil
+	case <-early:
+		return ctx.Err()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -122,11 +130,12 @@ var errAttemptTimedOut = httppool.ErrDeadline
 
 // reservePace takes the Limiter's token for an attempt starting at now (a
 // reading of the real clock, handed on when the Limiter runs on real
-// time too) and returns how long to wait for it; 0 means go, and so does
-// a manager without pacing.
-func (m *Manager) reservePace(now time.Time) time.Duration {
+// time too) and returns how long to wait for it (0 means go, and so does
+// a manager without pacing) and the Limiter's epoch the attempt belongs
+// to.
+func (m *Manager) reservePace(now time.Time) (time.Duration, uint64) {
 	if m.pace == nil {
-		return 0
+		return 0, 0
 	}
 	if !m.paceRealTime {
 		now = time.Time{}
@@ -136,19 +145,21 @@ func (m *Manager) reservePace(now time.Time) time.Duration {
 
 // attempt waits for the pacing Limiter, makes one attempt of a Broadcast
 // under ctx (the Broadcast's context, shared by its workers) and
-// classifies its outcome. A bounded transport is given the attempt's
+// classifies its outcome; it also returns the Limiter's epoch the
+// attempt went out in. A bounded transport is given the attempt's
 // deadline; any other runs under a child of ctx that carries the
 // per-attempt timeout.
-func (m *Manager) attempt(ctx context.Context, connectionID string, t transport, data []byte, hash string) (kind, error) {
+func (m *Manager) attempt(ctx context.Context, connectionID string, t transport, data []byte, hash string) (kind, uint64, error) {
 	now := time.Now()
-	if d := m.reservePace(now); d > 0 {
+	d, epoch := m.reservePace(now)
+	if d > 0 {
 		if err := m.pace.sleep(ctx, d); err != nil {
-			return kindCanceled, ctxError(ctx)
+			return kindCanceled, epoch, ctxError(ctx)
 		}
 		now = time.Now()
 	}
 	if ctx.Err() != nil {
-		return kindCanceled, ctxError(ctx)
+		return kindCanceled, epoch, ctxError(ctx)
 	}
 	var (
 		err      error
@@ -163,9 +174,10 @@ func (m *Manager) attempt(ctx context.Context, connectionID string, t transport,
 		timedOut = a.end()
 	}
 	if err != nil && !timedOut && ctx.Err() != nil {
-		return kindCanceled, ctxError(ctx)
+		return kindCanceled, epoch, ctxError(ctx)
 	}
-	return m.settle(connectionID, classify(err, timedOut), err)
+	k, err := m.settle(connectionID, classify(err, timedOut), err, epoch)
+	return k, epoch, err
 }
 
 // unitAttempt is attempt for a Send or an IsActive: the call runs under
@@ -173,10 +185,12 @@ func (m *Manager) attempt(ctx context.Context, connectionID string, t transport,
 // errAttemptTimedOut) if the attempt outlasts its timeout, rather than
 // under a second context per attempt. The unit must have derived its
 // context.
-func (m *Manager) unitAttempt(u *unit, connectionID string, call func(ctx context.Context) error) (kind, error) {
+func (m *Manager) unitAttempt(u *unit, connectionID string, call func(ctx context.Context) error) (kind, uint64, error) {
+	var epoch uint64
 	if m.pace != nil {
-		if err := m.pace.Wait(u.ctx); err != nil {
-			return kindCanceled, ctxError(u.ctx)
+		var err error
+		if epoch, err = m.pace.wait(u.ctx); err != nil {
+			return kindCanceled, epoch, ctxError(u.ctx)
 		}
 	}
 	ctx := u.ctx
@@ -185,9 +199,10 @@ func (m *Manager) unitAttempt(u *unit, connectionID string, call func(ctx contex
 	timedOut := u.endAttempt()
 	if err != nil && !timedOut && ctx.Err() != nil {
 		// The caller's context ended or Shutdown stopped the manager.
-		return kindCanceled, ctxError(ctx)
+		return kindCanceled, epoch, ctxError(ctx)
 	}
-	return m.settle(connectionID, classify(err, timedOut), err)
+	k, err := m.settle(connectionID, classify(err, timedOut), err, epoch)
+	return k, epoch, err
 }
 
 // sendAttempt is one attempt of a Send. Through a transport that bounds
@@ -197,58 +212,82 @@ func (m *Manager) unitAttempt(u *unit, connectionID string, call func(ctx contex
 // watchdog nor a context to cancel is needed, and one reading of the
 // clock serves the Limiter and the deadline. Through any other it is a
 // unitAttempt.
-func (m *Manager) sendAttempt(u *unit, connectionID string, t transport, data []byte, hash string) (kind, error) {
+func (m *Manager) sendAttempt(u *unit, connectionID string, t transport, data []byte, hash string) (kind, uint64, error) {
 	if !t.bounded() {
 		return m.unitAttempt(u, connectionID, func(ctx context.Context) error {
 			return t.post(ctx, connectionID, data, hash, bounds{})
 		})
 	}
 	now := time.Now()
-	if d := m.reservePace(now); d > 0 {
+	d, epoch := m.reservePace(now)
+	if d > 0 {
 		u.derive() // something for Shutdown to cancel the wait with
 		if err := m.pace.sleep(u.ctx, d); err != nil {
-			return kindCanceled, ctxError(u.ctx)
+			return kindCanceled, epoch, ctxError(u.ctx)
 		}
 		now = time.Now()
 	}
 	if err := u.ctx.Err(); err != nil {
-		return kindCanceled, ctxError(u.ctx)
+		return kindCanceled, epoch, ctxError(u.ctx)
 	}
 	b := bounds{Deadline: now.Add(m.cfg.retry.AttemptTimeout), Stop: &m.life.halted}
 	err := t.post(u.ctx, connectionID, data, hash, b)
 	if err == nil {
-		return kindOK, nil
+		if m.pace != nil {
+			m.pace.admittedAnswer()
+		}
+		return kindOK, epoch, nil
 	}
 	timedOut := errors.Is(err, errAttemptTimedOut)
 	switch {
 	case timedOut:
 	case u.ctx.Err() != nil:
-		return kindCanceled, ctxError(u.ctx)
+		return kindCanceled, epoch, ctxError(u.ctx)
 	case u.stopped():
-		return kindCanceled, errStopped
+		return kindCanceled, epoch, errStopped
 	}
-	return m.settle(connectionID, classify(err, timedOut), err)
+	k, err := m.settle(connectionID, classify(err, timedOut), err, epoch)
+	return k, epoch, err
 }
 
-// settle counts an attempt's outcome; a 429 is reported to the Limiter,
-// which tells account throttling from one full connection.
-func (m *Manager) settle(connectionID string, k kind, err error) (kind, error) {
-	if k == kindThrottled {
+// settle counts an attempt's outcome (epoch is the Limiter's when the
+// attempt went out). A 429 is reported to the Limiter, which tells
+// account throttling from one full connection; so is any other answer of
+// the gateway but a 5xx, the calls it admitted, against which the Limiter
+// measures how far over the quota it is.
+func (m *Manager) settle(connectionID string, k kind, err error, epoch uint64) (kind, error) {
+	switch k {
+	case kindThrottled:
 		m.metrics.throttled.Add(1)
 		if m.pace != nil {
-			m.pace.Throttled(connectionID)
+			m.pace.throttledIn(connectionID, epoch)
+		}
+	case kindOK, kindGone, kindPayloadTooLarge, kindForbidden, kindClientError:
+		if m.pace != nil {
+			m.pace.admittedAnswer()
 		}
 	}
 	return k, err
 }
 
+// paceRetry reports whether a throttled attempt's retry waits for the
+// Limiter to lower its rate rather than for a backoff: it does when the
+// Limiter adapts.
+func (m *Manager) paceRetry(k kind) bool {
+	return k == kindThrottled && m.pace != nil && m.pace.adaptive
+}
+
 // withRetries makes the unit's attempts until one succeeds, fails in a
 // way retrying cannot fix, or the retries run out, sleeping a full-jitter
-// backoff between attempts (never after the last one). It returns the
-// last outcome and the number of attempts made.
-func (m *Manager) withRetries(u *unit, connectionID string, attempt func() (kind, error)) (kind, int, error) {
+// backoff between attempts (never after the last one). A throttled
+// attempt's retry goes as soon as the adaptive Limiter has lowered its
+// rate since the attempt went out (it then waits for a token at the new
+// rate), and after the backoff at the latest: one connection alone
+// answering 429 lowers nothing. It returns the last outcome and the
+// number of attempts made.
+func (m *Manager) withRetries(u *unit, connectionID string, attempt func() (kind, uint64, error)) (kind, int, error) {
 	for n := 1; ; n++ {
-		k, err := attempt()
+		k, epoch, err := attempt()
 		if !k.retryable() || n > m.cfg.retry.MaxRetries {
 			return k, n, err
 		}
@@ -258,7 +297,11 @@ func (m *Manager) withRetries(u *unit, connectionID string, attempt func() (kind
 			slog.String("connection_id", connectionID), slog.String("cause", k.String()),
 			slog.Int("attempt", n), slog.Duration("delay", d))
 		u.derive() // something for Shutdown to cancel the sleep with
-		if err := m.sleep(u.ctx, d); err != nil {
+		var lowered <-chan struct{}
+		if m.paceRetry(k) {
+			lowered = m.pace.lowered(epoch)
+		}
+		if err := m.sleepOr(u.ctx, d, lowered); err != nil {
 			return kindCanceled, n, ctxError(u.ctx)
 		}
 	}

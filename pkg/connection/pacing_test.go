@@ -183,10 +183,12 @@ func TestPacingOneFullConnectionLeavesTheRateAlone(t *testing.T) {
 // Throttling of many connections at once lowers the rate, and the
 // metrics say so in Stats, GetMetrics and the Prometheus collector.
 func TestPacingThrottleEventsInMetrics(t *testing.T) {
-	// Retry delays of 1 ns on the auto clock: the four 429s fall well
-	// within one throttle window and one cooldown, whatever the order.
+	// Retry delays of 1 ns on the auto clock: the eight 429s fall well
+	// within one throttle window, whatever the order. The Limiter lowers
+	// its rate once it has eight answers to measure the admitted share
+	// on; the retries, sent at the lowered rate, are all admitted.
 	f := newFixture(t, connection.WithRand(func(int64) int64 { return 1 }))
-	ids := []string{"a", "b", "c", "d"}
+	ids := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
 	f.connect(t, ids...)
 	for _, id := range ids {
 		f.srv.Script(id, 429)
@@ -200,11 +202,11 @@ func TestPacingThrottleEventsInMetrics(t *testing.T) {
 		}
 	}
 	s := f.m.Stats()
-	if s.ThrottledTotal != 4 || s.Pacing.ThrottleEventsTotal != 1 || s.Pacing.Rate >= connection.DefaultRate {
+	if s.ThrottledTotal != 8 || s.Pacing.ThrottleEventsTotal != 1 || s.Pacing.Rate >= connection.DefaultRate {
 		t.Errorf("stats: throttled %d, pacing %+v", s.ThrottledTotal, s.Pacing)
 	}
 	g := f.m.GetMetrics()
-	if g["throttled_total"] != uint64(4) || g["throttle_events_total"] != uint64(1) || g["pacing_rate"] != s.Pacing.Rate ||
+	if g["throttled_total"] != uint64(8) || g["throttle_events_total"] != uint64(1) || g["pacing_rate"] != s.Pacing.Rate ||
 		g["pacing_max_rate"] != float64(connection.DefaultRate) || g["pacing_burst"] != connection.DefaultBurst {
 		t.Errorf("GetMetrics = %v", g)
 	}
@@ -228,7 +230,7 @@ func TestPacingThrottleEventsInMetrics(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]float64{
-		"streamer_connection_throttled_total":       4,
+		"streamer_connection_throttled_total":       8,
 		"streamer_connection_throttle_events_total": 1,
 		"streamer_connection_pacing_rate":           s.Pacing.Rate,
 		"streamer_connection_pacing_max_rate":       connection.DefaultRate,
@@ -324,5 +326,73 @@ func TestLimiterTinyRateStillWaits(t *testing.T) {
 	_ = l.Wait(context.Background())
 	if d := clock.Now().Sub(start); d < time.Hour {
 		t.Errorf("the second call at 1e-15/s waited %v", d)
+	}
+}
+
+// A throttled attempt is retried as soon as the Limiter has lowered its
+// rate, not after its backoff: here the backoffs are an hour long on a
+// clock that never moves. Eight connections throttled at once by a
+// Broadcast lower the rate and are all delivered; a Send's throttled
+// attempt is retried when the Limiter lowers its rate.
+func TestPacingThrottledRetriesWaitForTheLimiterNotTheBackoff(t *testing.T) {
+	frozen := newManualClock() // the manager's: backoff timers never fire
+	limClock := newAutoClock()
+	lim := connection.NewLimiter(connection.LimiterConfig{Rate: 1000, Burst: 100, Clock: limClock})
+	f := newFixture(t, connection.WithClock(frozen), connection.WithLimiter(lim),
+		connection.WithRand(func(n int64) int64 { return n - 1 }),
+		connection.WithRetry(connection.RetryPolicy{BaseDelay: time.Hour, MaxDelay: time.Hour}))
+	ids := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	f.connect(t, ids...)
+	// A guard in real time, should the retries wait for their backoff.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	for _, id := range ids {
+		f.srv.Script(id, 429)
+	}
+	if err := f.m.Broadcast(ctx, ids, "broadcast"); err != nil {
+		t.Fatalf("Broadcast: %v", err)
+	}
+	if s := lim.Stats(); s.ThrottleEventsTotal != 1 || s.Rate >= 1000 {
+		t.Fatalf("after the Broadcast: %+v, want one decrease", s)
+	}
+
+	for len(frozen.after) > 0 { // the Broadcast's retry timers
+		<-frozen.after
+	}
+	f.srv.Script("a", 429)
+	sent := make(chan error, 1)
+	go func() { sent <- f.m.Send(ctx, "a", "send") }()
+	select {
+	case d := <-frozen.after: // the retry is armed with its backoff
+		if d != time.Hour {
+			t.Fatalf("backoff %v, want 1h", d)
+		}
+	case err := <-sent:
+		t.Fatalf("Send returned %v before its retry", err)
+	}
+	// Throttling of the account, reported from outside the manager,
+	// lowers the rate: the retry goes.
+	limClock.Advance(time.Second)
+	for _, id := range []string{"x", "y", "z"} {
+		lim.Throttled(id)
+	}
+	if err := <-sent; err != nil {
+		t.Errorf("Send: %v", err)
+	}
+	for _, id := range ids {
+		want := 1
+		if id == "a" {
+			want = 2
+		}
+		if got := f.srv.Received(id); len(got) != want {
+			t.Errorf("%s received %d messages, want %d", id, len(got), want)
+		}
+	}
+	if s := lim.Stats(); s.ThrottleEventsTotal != 2 || s.ThrottledTotal != 12 {
+		t.Errorf("after the Send: %+v, want a second decrease", s)
+	}
+	if !frozen.Now().Equal(newManualClock().Now()) {
+		t.Errorf("the manager's clock moved to %v", frozen.Now())
 	}
 }

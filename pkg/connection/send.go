@@ -117,7 +117,7 @@ func (m *Manager) post(u *unit, endpoint, connectionID string, data []byte) (kin
 		// watchdog cancels at the attempt timeout and Shutdown at once.
 		u.derive()
 	}
-	k, attempts, err := m.withRetries(u, connectionID, func() (kind, error) {
+	k, attempts, err := m.withRetries(u, connectionID, func() (kind, uint64, error) {
 		return m.sendAttempt(u, connectionID, t, data, hash)
 	})
 	return k, wrapPostError(k, connectionID, attempts, err)
@@ -193,7 +193,7 @@ func (m *Manager) IsActive(ctx context.Context, connectionID string) bool {
 		return false
 	}
 	t := m.clients.forEndpoint(rec.Endpoint)
-	k, _, err := m.withRetries(&u, connectionID, func() (kind, error) {
+	k, _, err := m.withRetries(&u, connectionID, func() (kind, uint64, error) {
 		return m.unitAttempt(&u, connectionID, func(ctx context.Context) error {
 			return t.get(ctx, connectionID)
 		})

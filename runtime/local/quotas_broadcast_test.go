@@ -200,20 +200,28 @@ func TestBroadcastUnderAWSQuotas(t *testing.T) {
 	t.Logf("%d connections x %d rounds in %v; calls by status: %v", conns, rounds, time.Since(start).Round(time.Millisecond), st)
 }
 
-// TestBroadcastThrottled: against a quota this machine exceeds (200
-// calls/s, burst 10), the gateway answers 429 LimitExceededException and
-// the Manager paces down and retries; every (connection, round) still
-// ends with exactly one outcome: read once by its client, or named as
-// failed by the Broadcast (broadcastUnderQuota checks each).
+// TestBroadcastThrottled: against a quota this machine exceeds many times
+// over (200 calls/s, burst 10), the gateway answers 429
+// LimitExceededException; the Manager's default Limiter (8,000/s) comes
+// down to just under the quota within the first round, measured against
+// what the gateway admits, and each throttled call is retried once the
+// Limiter has lowered its rate. So with the default four attempts every
+// (connection, round) is delivered exactly once (broadcastUnderQuota
+// checks each), no send fails, and 429s are a small share of the calls.
 func TestBroadcastThrottled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("hundreds of calls")
 	}
+	start := time.Now()
 	st, failed := broadcastUnderQuota(t, local.Quotas{RequestsPerSecond: 200, RequestsBurst: 10}, 100, 6)
-	if st[http.StatusOK]+failed != 600 || st[http.StatusTooManyRequests] == 0 {
-		t.Errorf("calls by status %v, %d failed: want 600 outcomes and some 429", st, failed)
+	calls := st[http.StatusOK] + st[http.StatusTooManyRequests]
+	if failed != 0 || st[http.StatusOK] != 600 {
+		t.Errorf("%d of 600 sends failed; calls by status %v", failed, st)
 	}
-	t.Logf("calls by status: %v; %d of 600 sends failed after their retries", st, failed)
+	if limited := st[http.StatusTooManyRequests]; limited == 0 || limited*100 > 15*calls {
+		t.Errorf("%d of %d calls answered 429, want some and at most 15 %%", limited, calls)
+	}
+	t.Logf("600 sends in %v; calls by status: %v", time.Since(start).Round(time.Millisecond), st)
 }
 
 // BenchmarkBroadcastUnderAWSQuotas sends 20,000 calls (1,000 connections,
