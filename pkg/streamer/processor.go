@@ -222,8 +222,8 @@ func WithOwner(owner string) ProcessorOption {
 
 // WithProcessorClock replaces the clock the processor compares stored
 // times with (a lease's end, a pending request's age; default: time.Now),
-// for tests; give it the clock the store and the Router use. Its own lease renewals and timers run on real
-// time.
+// for tests: give it the clock of the store and the Router. Its own lease
+// renewals and timers run on real time.
 func WithProcessorClock(now func() time.Time) ProcessorOption {
 	return func(p *Processor) {
 		if now != nil {
