@@ -17,85 +17,93 @@ const apiHost = api.slice(0, api.lastIndexOf(":"));
 const apiPort = Number(api.slice(api.lastIndexOf(":") + 1));
 const base = "/2018-06-01/runtime";
 
-// The Runtime API is called over one keep-alive socket, one request at a
-// time, with a small HTTP/1.1 client of its own: Lambda's runtime client
-// uses a native one, and node:http's machinery (ClientRequest, Agent,
-// streams) costs about as much CPU per invocation as a light handler.
-let socket = null;
-let pending = null; // { resolve, reject } of the request in flight
-let buf = Buffer.alloc(0);
+// The Runtime API is called over one keep-alive socket with a small
+// HTTP/1.1 client of its own: Lambda's runtime client uses a native one,
+// and node:http's machinery (ClientRequest, Agent, streams) costs about as
+// much CPU per invocation as a light handler. An answer and the request
+// for the next invocation go out together, pipelined in one write: each
+// write wakes the runtime, and on a busy machine each wake-up can cost
+// the function its CPU.
+let conn = null; // { socket, queue: [{ resolve, reject }], buf }
 
-function apiSocket() {
-  if (socket !== null) return socket;
-  const s = net.connect({ host: apiHost, port: apiPort });
-  s.setNoDelay(true);
-  s.on("data", (chunk) => {
-    if (socket !== s) return;
-    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-    parse();
+function apiConn() {
+  if (conn !== null) return conn;
+  const c = { socket: net.connect({ host: apiHost, port: apiPort }), queue: [], buf: Buffer.alloc(0) };
+  c.socket.setNoDelay(true);
+  c.socket.on("data", (chunk) => {
+    c.buf = c.buf.length === 0 ? chunk : Buffer.concat([c.buf, chunk]);
+    parse(c);
   });
-  // A socket given up on (Connection: close) is no longer this one: its
-  // end fails nothing.
   const gone = (err) => {
-    if (socket !== s) return;
-    socket = null;
-    buf = Buffer.alloc(0);
-    if (pending !== null) {
-      const p = pending;
-      pending = null;
-      p.reject(err || new Error("the Runtime API closed the connection"));
-    }
+    if (conn === c) conn = null;
+    for (const p of c.queue.splice(0)) p.reject(err || new Error("the Runtime API closed the connection"));
   };
-  s.on("error", gone);
-  s.on("close", () => gone());
-  socket = s;
-  return s;
+  c.socket.on("error", gone);
+  c.socket.on("close", () => gone());
+  conn = c;
+  return c;
 }
 
-// parse completes the pending request once buf holds its whole response
-// (its length is always given).
-function parse() {
-  if (pending === null) return;
-  const end = buf.indexOf("\r\n\r\n");
-  if (end < 0) return;
-  const lines = buf.toString("latin1", 0, end).split("\r\n");
-  const status = Number(lines[0].split(" ")[1]);
-  const headers = {};
-  for (let i = 1; i < lines.length; i++) {
-    const c = lines[i].indexOf(":");
-    if (c > 0) headers[lines[i].slice(0, c).trim().toLowerCase()] = lines[i].slice(c + 1).trim();
+// parse completes the requests of c, in order, whose whole responses c.buf
+// holds (their length is always given).
+function parse(c) {
+  while (c.queue.length > 0) {
+    const end = c.buf.indexOf("\r\n\r\n");
+    if (end < 0) return;
+    const lines = c.buf.toString("latin1", 0, end).split("\r\n");
+    const status = Number(lines[0].split(" ")[1]);
+    const headers = {};
+    for (let i = 1; i < lines.length; i++) {
+      const colon = lines[i].indexOf(":");
+      if (colon > 0) headers[lines[i].slice(0, colon).trim().toLowerCase()] = lines[i].slice(colon + 1).trim();
+    }
+    if (headers["transfer-encoding"] !== undefined) {
+      // The Runtime API (lambdart) sends every body with its length.
+      c.socket.destroy(new Error("the Runtime API sent a body without Content-Length"));
+      return;
+    }
+    const length = Number(headers["content-length"] || 0);
+    if (c.buf.length < end + 4 + length) return;
+    const body = Buffer.from(c.buf.subarray(end + 4, end + 4 + length));
+    c.buf = c.buf.subarray(end + 4 + length);
+    if (/close/i.test(headers.connection || "") && conn === c) {
+      // The server closes this socket: later calls open another, and
+      // requests already sent on it fail when it closes.
+      conn = null;
+    }
+    c.queue.shift().resolve({ status, headers, body });
   }
-  if (headers["transfer-encoding"] !== undefined) {
-    // The Runtime API (lambdart) sends every body with its length.
-    socket.destroy(new Error("the Runtime API sent a body without Content-Length"));
-    return;
-  }
-  const length = Number(headers["content-length"] || 0);
-  if (buf.length < end + 4 + length) return;
-  const body = buf.subarray(end + 4, end + 4 + length);
-  const rest = end + 4 + length;
-  buf = buf.subarray(rest);
-  const p = pending;
-  pending = null;
-  if (/close/i.test(headers.connection || "") && socket !== null) {
-    const s = socket;
-    socket = null;
-    buf = Buffer.alloc(0);
-    s.end();
-  }
-  p.resolve({ status, headers, body: Buffer.from(body) });
 }
 
-function call(method, p, body, headers = {}) {
-  return new Promise((resolve, reject) => {
+// send writes the requests ([method, path, body, headers]) in one write
+// and returns a promise of each response.
+function send(...requests) {
+  const c = apiConn();
+  const chunks = [];
+  const answers = requests.map(([method, p, body, headers = {}]) => {
     const payload = body === undefined ? null : Buffer.from(body);
     let head = `${method} ${base}${p} HTTP/1.1\r\nHost: ${api}\r\n`;
     for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
     if (payload !== null) head += `Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n`;
-    pending = { resolve, reject };
-    const s = apiSocket();
-    s.write(payload === null ? head + "\r\n" : Buffer.concat([Buffer.from(head + "\r\n", "latin1"), payload]));
+    chunks.push(Buffer.from(head + "\r\n", "latin1"));
+    if (payload !== null) chunks.push(payload);
+    return new Promise((resolve, reject) => c.queue.push({ resolve, reject }));
   });
+  c.socket.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  return answers;
+}
+
+function call(method, p, body, headers) {
+  return send([method, p, body, headers])[0];
+}
+
+// answerAndNext sends an invocation's answer and asks for the next
+// invocation, and returns the promise of the next one. A failed answer
+// (the runtime refused it) stops this process from the runtime's side.
+function answerAndNext(p, body) {
+  const [answered, next] = send(["POST", p, body], ["GET", "/invocation/next"]);
+  answered.catch(() => {});
+  return next;
 }
 
 function errorDoc(err) {
@@ -218,21 +226,24 @@ try {
   process.exit(1);
 }
 
+let pending = call("GET", "/invocation/next");
 for (;;) {
-  const next = await call("GET", "/invocation/next");
+  const next = await pending;
   const id = next.headers["lambda-runtime-aws-request-id"];
   let event;
   try {
     event = JSON.parse(next.body.toString("utf8"));
   } catch (e) {
-    await call("POST", `/invocation/${id}/error`, errorDoc(e));
+    pending = answerAndNext(`/invocation/${id}/error`, errorDoc(e));
     continue;
   }
+  let answer;
   try {
     const value = await run(handler, event, context(next.headers));
-    await call("POST", `/invocation/${id}/response`, value === undefined ? "null" : JSON.stringify(value));
+    answer = [`/invocation/${id}/response`, value === undefined ? "null" : JSON.stringify(value)];
   } catch (e) {
     console.error("Invoke Error", e);
-    await call("POST", `/invocation/${id}/error`, errorDoc(e));
+    answer = [`/invocation/${id}/error`, errorDoc(e)];
   }
+  pending = answerAndNext(...answer);
 }
