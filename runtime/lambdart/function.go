@@ -348,18 +348,17 @@ func (f *Function) maybeStart(ctx context.Context) (*process, <-chan struct{}, t
 // process. Lambda starts an environment for every concurrent request; on
 // one machine a cold start takes CPU from the processes already running,
 // so a process is added only when the backlog would take the warm ones
-// longer to clear than a cold start takes (start to first answer), and
-// at most one cold start per CPU runs at a time. Invocations shorter than
-// a cold start get shortPool processes, twice that for a backlog that
-// would take several cold starts to clear (a thousand $disconnects) or
+// longer to clear than a cold start takes (start to first answer), or
 // when the invocations' waits for a process add up to more than two cold
-// starts (connects arriving in batches), while a backlog of slow ones (waiting on I/O) grows the pool up
-// to Concurrency. A
-// process whose current invocation has already run longer than a cold
-// start does not count as one that will soon be free. When it holds
-// back, recheck says when to decide again (the running invocations may
-// turn out slow, a cold start may end, a process may take another's
-// invocation).
+// starts (connects arriving in batches), and at most one cold start per
+// CPU runs at a time. Invocations shorter than a cold start get at most
+// shortPool processes (a thousand $disconnects at once drain fastest
+// that way), while a backlog of slow ones (waiting on I/O) grows the pool
+// up to Concurrency. A process whose current invocation has already run
+// longer than a cold start does not count as one that will soon be free.
+// When it holds back, recheck says when to decide again (the running
+// invocations may turn out slow, a cold start may end, a process may
+// take another's invocation).
 func (f *Function) needProcessLocked() (start bool, recheck time.Duration) {
 	wait := min(max(f.avgCold/4, 10*time.Millisecond), time.Second)
 	if len(f.procs) >= f.cfg.Concurrency {
@@ -395,16 +394,11 @@ func (f *Function) needProcessLocked() (start bool, recheck time.Duration) {
 		return true, 0
 	}
 	clear := time.Duration(backlog) * f.avgRun / time.Duration(soon)
-	if f.avgRun < f.avgCold {
-		// Invocations shorter than a cold start mostly keep the CPUs
-		// busy: past shortPool processes, a cold start pays off only for
-		// a backlog that would take several cold starts to clear.
-		switch {
-		case len(f.procs) >= 2*shortPool:
-			return false, wait
-		case len(f.procs) >= shortPool && clear <= 4*f.avgCold && f.debt <= 2*f.avgCold:
-			return false, wait
-		}
+	if f.avgRun < f.avgCold && len(f.procs) >= shortPool {
+		// Invocations shorter than a cold start keep the CPUs busy: one
+		// more process would take CPU from the others for its start and
+		// for compiling its code again, more than it brings.
+		return false, wait
 	}
 	if clear > f.avgCold || f.debt > 2*f.avgCold {
 		f.debt = 0
@@ -429,10 +423,10 @@ func (f *Function) addDebtLocked(wait time.Duration) {
 var maxColdStarts = max(1, runtime.NumCPU())
 
 // shortPool is how many processes invocations shorter than a cold start
-// get (twice as many for a large backlog): one per CPU, at least 2.
-// Measured on the chat app, each Node.js process costs about 0.4 s of CPU
-// to start and load the SDK, more than a batch of invocations it would
-// share.
+// get: one per CPU, at least 2. Measured on the chat app, a Node.js
+// process costs ~0.15 s of CPU to start and load the SDK and as much
+// again to compile the SDK's hot paths over its first few hundred
+// invocations, more than the invocations it would take from the others.
 var shortPool = max(2, runtime.NumCPU())
 
 // observeRun and observeCold update the moving averages (weight 1/4):

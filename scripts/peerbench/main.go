@@ -9,6 +9,8 @@
 //     answered (the server's start and the $connect function's cold
 //     start);
 //   - connect: -connections clients connecting in batches of -batch;
+//   - connect cpu: the CPU time the server and all its descendants spent
+//     on those connects, per connect;
 //   - pss: the PSS of the server and all its descendants while the
 //     clients stay connected and idle, -settle after they connected;
 //   - drain: the clients leave; time until the table is empty (every
@@ -75,7 +77,7 @@ func (l *serverList) Set(v string) error {
 
 type result struct {
 	cold, connect, drain, fanout time.Duration
-	fanoutCPU                    time.Duration
+	connectCPU, fanoutCPU        time.Duration
 	pss                          int64 // KiB
 }
 
@@ -105,8 +107,8 @@ func main() {
 				fmt.Printf("round %d %-10s failed: %v\n", r, s.name, err)
 				continue
 			}
-			fmt.Printf("round %d %-10s cold %7.1f ms  connect %6.2f s  pss %6.1f MiB  drain %6.2f s  fanout %6.1f ms  fanout cpu %6.1f ms\n",
-				r, s.name, ms(res.cold), res.connect.Seconds(), float64(res.pss)/1024, res.drain.Seconds(), ms(res.fanout), ms(res.fanoutCPU))
+			fmt.Printf("round %d %-10s cold %7.1f ms  connect %6.2f s  connect cpu %5.2f ms  pss %6.1f MiB  drain %6.2f s  fanout %6.1f ms  fanout cpu %6.1f ms\n",
+				r, s.name, ms(res.cold), res.connect.Seconds(), ms(res.connectCPU), float64(res.pss)/1024, res.drain.Seconds(), ms(res.fanout), ms(res.fanoutCPU))
 			all[s.name] = append(all[s.name], res)
 		}
 	}
@@ -125,8 +127,9 @@ func main() {
 			slices.Sort(v)
 			return v[len(v)/2]
 		}
-		fmt.Printf("%-10s cold %7.1f ms  connect %6.2f s  pss %6.1f MiB  drain %6.2f s  fanout %6.1f ms  fanout cpu %6.1f ms\n", s.name,
+		fmt.Printf("%-10s cold %7.1f ms  connect %6.2f s  connect cpu %5.2f ms  pss %6.1f MiB  drain %6.2f s  fanout %6.1f ms  fanout cpu %6.1f ms\n", s.name,
 			med(func(r result) float64 { return ms(r.cold) }), med(func(r result) float64 { return r.connect.Seconds() }),
+			med(func(r result) float64 { return ms(r.connectCPU) }),
 			med(func(r result) float64 { return float64(r.pss) / 1024 }), med(func(r result) float64 { return r.drain.Seconds() }),
 			med(func(r result) float64 { return ms(r.fanout) }), med(func(r result) float64 { return ms(r.fanoutCPU) }))
 	}
@@ -182,6 +185,7 @@ func round(client *dynamodb.Client, ddb string, s server, r, conns, batch, fanou
 		return res, err
 	}
 
+	cpu := treeCPU(cmd.Process.Pid)
 	start := time.Now()
 	clients, err := connect(ctx, url, conns, batch)
 	if err != nil {
@@ -189,6 +193,7 @@ func round(client *dynamodb.Client, ddb string, s server, r, conns, batch, fanou
 		return res, fmt.Errorf("%w\nserver output:\n%s", err, tail(string(out), 30))
 	}
 	res.connect = time.Since(start)
+	res.connectCPU = cpuSince(cpu, treeCPU(cmd.Process.Pid)) / time.Duration(conns)
 	if err := waitCount(ctx, client, table, conns); err != nil {
 		return res, err
 	}
@@ -225,7 +230,6 @@ func round(client *dynamodb.Client, ddb string, s server, r, conns, batch, fanou
 		return res, err
 	}
 	var times []time.Duration
-	var cpu map[int]int64
 	for i := range 6 {
 		if i == 1 {
 			cpu = treeCPU(cmd.Process.Pid)
