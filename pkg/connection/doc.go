@@ -16,7 +16,9 @@
 // A message is never re-sent after API Gateway accepted it (answered 200).
 // An attempt the gateway rejected (5xx, or 429 "too many requests / the
 // client's buffer is full") was not delivered and is retried, with
-// exponential backoff and full jitter, up to the RetryPolicy's limit. Other
+// exponential backoff and full jitter, up to the RetryPolicy's limit; a
+// throttled attempt is retried as soon as the adaptive pacing (below) has
+// lowered its rate, the backoff bounding the wait. Other
 // 4xx answers are final: 410 Gone removes the connection from the store
 // (ErrConnectionStale), 403 and 413 are returned as they are. A network
 // failure or timeout is also retried, but an attempt that timed out may
@@ -56,10 +58,13 @@
 // first takes a token from its [Limiter]: a token bucket (by default
 // [DefaultRate] per second with a burst of [DefaultBurst], below AWS's
 // quota) that is also adaptive. When the gateway answers 429 for several
-// connections at once (the account is throttled) the rate is cut by 30 %
-// and then grows back by 1 % of the old rate every 100 ms (AIMD); when one
-// connection alone keeps answering 429 (its outbound buffer is full) the
-// rate is left alone and that connection's circuit breaker acts. Give one
+// connections at once (the account is throttled) the rate is cut to just
+// under the rate the gateway admits, measured from the Manager's answers
+// (so a sender far above its quota comes down to it in one or two round
+// trips, whatever its configured rate), and then grows back additively,
+// probing (AIMD); when one connection alone keeps answering 429 (its
+// outbound buffer is full) the rate is left alone and that connection's
+// circuit breaker acts. Give one
 // Limiter to every Manager of a process with [WithLimiter]; a Limiter
 // with no Rate is unlimited until the gateway throttles it.
 //

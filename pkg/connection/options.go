@@ -14,7 +14,9 @@ type RetryPolicy struct {
 	// Zero means 3 (4 attempts); a negative value means no retries.
 	MaxRetries int
 	// BaseDelay is the ceiling of the first retry's delay; each further
-	// retry doubles it. Zero means 100 ms.
+	// retry doubles it. Zero means 100 ms. A throttled attempt (429) is
+	// retried earlier, as soon as the Manager's adaptive Limiter has
+	// lowered its rate.
 	BaseDelay time.Duration
 	// MaxDelay caps every delay; it is reachable. Zero means 5 s.
 	MaxDelay time.Duration
