@@ -111,6 +111,7 @@ type delivery struct {
 	due      time.Time // when a waiting retry may go
 	index    int       // in the retry heap, while waiting
 	parked   bool      // waiting for the Limiter to lower its rate too
+	listed   bool      // in the scheduler's list of parked retries
 	epoch    uint64    // the Limiter's epoch of the last attempt
 	k        kind      // outcome of the last attempt
 	err      error
@@ -185,22 +186,26 @@ func (m *Manager) broadcast(ctx context.Context, g routeGroup, data []byte) map[
 		waiting   retryHeap
 		timer     <-chan time.Time
 		timerDue  time.Time
-		parked    []*delivery     // in waiting, and waiting for the Limiter too
+		parked    []*delivery     // in waiting, and waiting for the Limiter too (and some no longer)
+		nParked   = 0             // of parked, those still parked
 		lowered   <-chan struct{} // closed when the Limiter lowers its rate
 		inFlight  = 0
 		remaining = len(ids)
 	)
 	// release moves the parked retries whose epoch is over to ready, and
-	// watches the epoch of the others.
+	// watches the epoch of the others; it also drops from parked those
+	// whose backoff passed first.
 	release := func() {
 		lowered = nil
 		epoch := m.pace.epochNow()
 		kept := parked[:0]
 		for _, d := range parked {
 			switch {
-			case !d.parked: // its backoff passed first
+			case !d.parked:
+				d.listed = false
 			case d.epoch != epoch:
-				d.parked = false
+				d.parked, d.listed = false, false
+				nParked--
 				heap.Remove(&waiting, d.index)
 				ready = append(ready, d)
 			default:
@@ -286,7 +291,11 @@ loop:
 						delay = 0 // lowered since the attempt went out
 					default:
 						d.parked = true
-						parked = append(parked, d)
+						nParked++
+						if !d.listed {
+							d.listed = true
+							parked = append(parked, d)
+						}
 						if lowered == nil {
 							lowered = m.pace.lowered(d.epoch)
 						}
@@ -309,8 +318,14 @@ loop:
 			now := m.cfg.clock.Now()
 			for len(waiting) > 0 && !waiting[0].due.After(now) {
 				d := heap.Pop(&waiting).(*delivery)
-				d.parked = false
+				if d.parked {
+					d.parked = false
+					nParked--
+				}
 				ready = append(ready, d)
+			}
+			if len(parked) > 2*nParked+64 {
+				release() // one connection's 429s lower nothing: forget them
 			}
 			arm()
 		case <-lowered:

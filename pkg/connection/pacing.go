@@ -339,16 +339,17 @@ func (l *Limiter) adjust(now time.Time) {
 	}
 	l.refill(now) // tokens earned so far at the old rate
 	l.lastIncrease = l.lastIncrease.Add(time.Duration(steps) * increaseEvery)
-	for range steps {
-		step := max(1, l.ceiling*increaseFraction)
-		if l.rate < l.fastUntil {
-			step = max(1, l.ceiling*fastIncrease)
-		}
-		l.rate += step
-		if (l.maxRate > 0 && l.rate >= l.maxRate) || (l.maxRate == 0 && l.rate >= 2*l.ceiling) {
-			break
-		}
+	// Fast steps while below fastUntil (the last one may cross it), then
+	// slow ones; counted, not looped, since a long quiet spell is many
+	// steps.
+	n := float64(steps)
+	if l.rate < l.fastUntil {
+		fast := max(1, l.ceiling*fastIncrease)
+		k := min(n, math.Ceil((l.fastUntil-l.rate)/fast))
+		l.rate += k * fast
+		n -= k
 	}
+	l.rate += n * max(1, l.ceiling*increaseFraction)
 	switch {
 	case l.maxRate > 0 && l.rate >= l.maxRate:
 		l.rate = l.maxRate

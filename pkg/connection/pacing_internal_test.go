@@ -330,4 +330,18 @@ func TestLimiterIncrease(t *testing.T) {
 	if r := l.Stats().Rate; r != 1000 {
 		t.Errorf("a minute later %v, want the budget", r)
 	}
+
+	// A huge budget after a long quiet spell: billions of steps, counted
+	// at once.
+	huge := NewLimiter(LimiterConfig{Rate: 1e15, Clock: clock})
+	for i := range 3 {
+		huge.Throttled(fmt.Sprint("c", i))
+	}
+	if r := huge.Stats().Rate; r >= 1e15 {
+		t.Fatalf("not lowered: %v", r)
+	}
+	clock.now = clock.now.Add(1e6 * time.Hour)
+	if r := huge.Stats().Rate; r != 1e15 {
+		t.Errorf("after a million hours %v, want the budget", r)
+	}
 }

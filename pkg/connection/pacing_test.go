@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -396,4 +397,55 @@ func TestPacingThrottledRetriesWaitForTheLimiterNotTheBackoff(t *testing.T) {
 	if !frozen.Now().Equal(newManualClock().Now()) {
 		t.Errorf("the manager's clock moved to %v", frozen.Now())
 	}
+}
+
+// 429s that never add up to throttling of the account (here a second
+// apart on the Limiter's clock, as full buffers would answer) lower
+// nothing: each retry waits for its backoff, and every ID is delivered
+// once.
+func TestPacingBroadcastScatteredThrottlingKeepsTheBackoff(t *testing.T) {
+	lim := connection.NewLimiter(connection.LimiterConfig{Rate: 1000, Burst: 100, Clock: &tickClock{now: time.Unix(1e9, 0)}})
+	f := newFixture(t, connection.WithLimiter(lim), connection.WithRand(func(n int64) int64 { return n - 1 }),
+		connection.WithRetry(connection.RetryPolicy{BaseDelay: time.Hour, MaxDelay: time.Hour}))
+	ids := make([]string, 200)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("full-%03d", i)
+		f.srv.Script(ids[i], 429)
+	}
+	f.connect(t, ids...)
+	start := f.clock.Now()
+	if err := f.m.Broadcast(context.Background(), ids, "m"); err != nil {
+		t.Fatalf("Broadcast: %v", err)
+	}
+	for _, id := range ids {
+		if n := len(f.srv.Received(id)); n != 1 {
+			t.Errorf("%s received %d", id, n)
+		}
+	}
+	s := f.m.Stats()
+	if s.RetriesTotal != 200 || s.Pacing.ThrottledTotal != 200 || s.Pacing.ThrottleEventsTotal != 0 || s.Pacing.Rate != 1000 {
+		t.Errorf("stats: retries %d, pacing %+v", s.RetriesTotal, s.Pacing)
+	}
+	if d := f.clock.Now().Sub(start); d < time.Hour {
+		t.Errorf("the retries waited %v, want their hour of backoff", d)
+	}
+}
+
+// tickClock moves a second forward every time it is read.
+type tickClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *tickClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(time.Second)
+	return c.now
+}
+
+func (c *tickClock) After(time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	ch <- c.Now()
+	return ch
 }
