@@ -253,7 +253,11 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		logger.Warn("streamer dev: AUTH IS OFF: every connection is accepted as user \"anonymous\" in tenant \"default\"; pass --jwt-algorithms and a key to require tokens")
 	}
 	conns := streamer.NewConnectHandler(st, connectOpts...)
-	flush := awslambda.WithFlusher(s.mgr)
+	// No awslambda.WithFlusher here: Lambda freezes a process between
+	// invocations, so there a handler waits for its background work
+	// (LastPing writes) before it returns; this process is never frozen
+	// and serves every connection, so a Flush would make each handler wait
+	// for every connection's writes. s.mgr.Shutdown waits for them at exit.
 	logOpt := awslambda.WithLogger(logger)
 
 	if s.ui, err = newDevUI(o, s, st); err != nil {
@@ -263,9 +267,9 @@ func startDev(ctx context.Context, o devOptions, logger *slog.Logger, stderr io.
 		Stage:                    o.stage,
 		RouteSelectionExpression: o.routeSelection,
 		Routes: map[string]local.Handler{
-			local.RouteConnect:    awslambda.ConnectHandler(conns, flush, logOpt),
-			local.RouteDisconnect: awslambda.DisconnectHandler(conns, flush, logOpt),
-			local.RouteDefault:    awslambda.RouterHandler(router, flush, logOpt),
+			local.RouteConnect:    awslambda.ConnectHandler(conns, logOpt),
+			local.RouteDisconnect: awslambda.DisconnectHandler(conns, logOpt),
+			local.RouteDefault:    awslambda.RouterHandler(router, logOpt),
 		},
 		IdleTimeout:    o.idleTimeout,
 		MaxLifetime:    o.maxLifetime,

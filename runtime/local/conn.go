@@ -108,6 +108,16 @@ func (c *conn) abandon() {
 
 // readLoop reads messages until the connection ends, then runs
 // $disconnect exactly once.
+//
+// Each message is dispatched on a goroutine of its own, as API Gateway
+// invokes the integration for each message independently: a slow handler
+// does not hold back the connection's next messages, and they may finish
+// in any order. At most Config.MaxMessagesInFlight run at once; at the
+// bound the reader stops reading until one finishes, so the client is
+// slowed through TCP and nothing is dropped. $disconnect does not wait for
+// the messages still running (API Gateway does not either); readLoop
+// returns, which ends the connection's context, only once they are done,
+// so their contexts stay valid and Shutdown waits for them.
 func (g *Gateway) readLoop(ctx context.Context, c *conn) {
 	// Reads get their own context so that a close handshake the client
 	// never answers can drop the socket (closeSocket) while the handlers,
@@ -117,7 +127,13 @@ func (g *Gateway) readLoop(ctx context.Context, c *conn) {
 	c.mu.Lock()
 	c.stopRead = stopRead
 	c.mu.Unlock()
-	var err error
+	var (
+		err      error
+		inflight sync.WaitGroup
+		// slots holds one token per message in flight; it is made at the
+		// first message, so an idle connection holds none.
+		slots chan struct{}
+	)
 	for {
 		var typ websocket.MessageType
 		var data []byte
@@ -126,7 +142,14 @@ func (g *Gateway) readLoop(ctx context.Context, c *conn) {
 			break
 		}
 		c.touchInbound()
-		g.dispatch(ctx, c, typ, data)
+		if slots == nil {
+			slots = make(chan struct{}, g.cfg.MaxMessagesInFlight)
+		}
+		slots <- struct{}{} // backpressure: wait for a free slot
+		inflight.Go(func() {
+			defer func() { <-slots }()
+			g.dispatch(ctx, c, typ, data)
+		})
 	}
 	code, reason := c.end(err)
 	g.log.Debug("local: disconnected", "connectionId", c.id, "code", int(code), "reason", reason)
@@ -134,6 +157,7 @@ func (g *Gateway) readLoop(ctx context.Context, c *conn) {
 	if g.obs != nil {
 		g.obs.ConnectionClosed(c.info(), int(code), reason)
 	}
+	inflight.Wait()
 }
 
 // end stops the connection after its reader exited and reports the close

@@ -33,12 +33,22 @@
 //   - Inbound messages over 128 KiB close the socket with 1009; outbound
 //     messages over 32 KiB are split into frames of at most 32 KiB of one
 //     WebSocket message.
+//   - Each message is its own invocation: a connection's messages are
+//     handled concurrently, so a slow handler does not hold back the next
+//     message and responses come back in the order handlers finish, not
+//     the order messages were sent. At most [Config.MaxMessagesInFlight]
+//     (32) run at once per connection; beyond that the gateway stops
+//     reading the connection until one finishes (backpressure; nothing is
+//     dropped). A client that needs one message handled before the next
+//     must wait for its answer, as on AWS.
+//   - $disconnect does not wait for the connection's messages still
+//     being handled, as in API Gateway; their handlers keep a valid
+//     context and run to the end, their route responses are dropped, and
+//     Shutdown waits for them.
 //   - Idle timeout and maximum connection lifetime, 16-character
 //     base64-style connection IDs.
 //
-// Differences that remain: one connection's messages are handled one at a
-// time, in order, on its reader (API Gateway may invoke them concurrently);
-// $connect cannot attach a Lambda authorizer context for later events; the
+// Differences that remain: $connect cannot attach a Lambda authorizer context for later events; the
 // account-level rate limits (500 new connections/s, 10,000 requests/s with
 // a 5,000 burst) apply only when asked for ([Config.Quotas]), and API
 // Gateway's bad days (5xx, 410 for live connections, latency, lost

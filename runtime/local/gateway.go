@@ -39,13 +39,14 @@ const (
 
 // Defaults of the Config fields.
 const (
-	DefaultStage              = "dev"
-	DefaultRouteSelection     = "$request.body.action"
-	DefaultIdleTimeout        = 10 * time.Minute
-	DefaultMaxLifetime        = 2 * time.Hour
-	DefaultIntegrationTimeout = 29 * time.Second
-	DefaultOutboundQueue      = 256
-	DefaultCloseTimeout       = time.Second
+	DefaultStage               = "dev"
+	DefaultRouteSelection      = "$request.body.action"
+	DefaultIdleTimeout         = 10 * time.Minute
+	DefaultMaxLifetime         = 2 * time.Hour
+	DefaultIntegrationTimeout  = 29 * time.Second
+	DefaultOutboundQueue       = 256
+	DefaultCloseTimeout        = time.Second
+	DefaultMaxMessagesInFlight = 32
 )
 
 // ErrInvalidConfig is returned by New for a Config it cannot run.
@@ -84,6 +85,15 @@ type Config struct {
 	// full, POST @connections answers 429 LimitExceededException. Zero means
 	// 256.
 	OutboundQueue int
+	// MaxMessagesInFlight bounds how many of one connection's messages are
+	// handled at once. Each message is its own invocation, run
+	// concurrently with the connection's others as API Gateway runs them,
+	// so responses may come back in any order; at the bound the gateway
+	// stops reading the connection until one finishes (the client is
+	// slowed, nothing is dropped). 1 handles a connection's messages one
+	// at a time, in order, which API Gateway does not promise. Zero means
+	// DefaultMaxMessagesInFlight (32).
+	MaxMessagesInFlight int
 	// AllowedOrigins lists the browser origins allowed to connect, as host
 	// patterns matched with path.Match ("app.example.com", "localhost:*"),
 	// or "scheme://host" patterns. "*" allows any origin. Empty means any
@@ -219,8 +229,8 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.IdleTimeout < 0 || cfg.MaxLifetime < 0 || cfg.IntegrationTimeout < 0 || cfg.OutboundQueue < 0 || cfg.CloseTimeout < 0 {
-		return nil, fmt.Errorf("%w: negative timeout or queue size", ErrInvalidConfig)
+	if cfg.IdleTimeout < 0 || cfg.MaxLifetime < 0 || cfg.IntegrationTimeout < 0 || cfg.OutboundQueue < 0 || cfg.CloseTimeout < 0 || cfg.MaxMessagesInFlight < 0 {
+		return nil, fmt.Errorf("%w: negative timeout, queue size or MaxMessagesInFlight", ErrInvalidConfig)
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
@@ -251,6 +261,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.OutboundQueue == 0 {
 		cfg.OutboundQueue = DefaultOutboundQueue
+	}
+	if cfg.MaxMessagesInFlight == 0 {
+		cfg.MaxMessagesInFlight = DefaultMaxMessagesInFlight
 	}
 	if cfg.APIID == "" {
 		cfg.APIID = "local"

@@ -15,10 +15,14 @@ import (
 // history. Set it as Config.Observer, and combine several with
 // JoinObservers.
 //
-// The methods are called synchronously on the goroutine doing the work, so
-// an observer sees a connection's events in the order they happened. They
-// must be fast and must not block, and they must not call back into the
-// Gateway.
+// The methods are called synchronously on the goroutine doing the work,
+// concurrently for different connections and for one connection's
+// messages, which are handled concurrently (see Config.MaxMessagesInFlight):
+// an observer must be safe for concurrent use. ConnectionOpened comes
+// before the connection's other events; a message invocation still running
+// when the connection closes is reported after ConnectionClosed. The
+// methods must be fast and must not block, and they must not call back
+// into the Gateway.
 type Observer interface {
 	// ConnectionOpened is called once the upgrade is done, after $connect
 	// accepted the connection.

@@ -94,8 +94,10 @@ type gatewayMessage struct {
 	RequestID    string `json:"requestId"`
 }
 
-// dispatch routes one inbound message and runs its handler on the reader
-// goroutine, so one connection's messages are handled in order.
+// dispatch routes one inbound message and runs its handler. It runs on a
+// goroutine of its own (see readLoop), so one connection's messages are
+// handled concurrently and their responses go out in the order the
+// handlers finish.
 func (g *Gateway) dispatch(ctx context.Context, c *conn, typ websocket.MessageType, data []byte) {
 	reqID := g.newRequestID()
 	routeKey := RouteDefault
