@@ -182,6 +182,8 @@ export class StreamerClient {
   #byServerId = new Map<string, Pending>();
   #calls = new Map<string, Call>();
   #subs = new Map<string, Subscription<any>>();
+  /** Unsubscribes in flight by channel (see SubscriptionHost.unsubscribing). */
+  #unsubscribing = new Map<string, Promise<void>>();
   #waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
 
   constructor(url: string, options: ClientOptions = {}) {
@@ -340,6 +342,16 @@ export class StreamerClient {
     forget: (sub) => {
       if (this.#subs.get(sub.channel) === sub) this.#subs.delete(sub.channel);
     },
+    unsubscribing: (channel, done) => {
+      const tracked: Promise<void> = done.then(
+        () => {},
+        () => {},
+      ).then(() => {
+        if (this.#unsubscribing.get(channel) === tracked) this.#unsubscribing.delete(channel);
+      });
+      this.#unsubscribing.set(channel, tracked);
+    },
+    unsubscribed: (channel) => this.#unsubscribing.get(channel),
     warn: (msg, ...args) => this.#log.warn?.(msg, ...args),
     report: (where, err) => this.#report(where, err),
   };

@@ -51,6 +51,13 @@ export interface SubscriptionHost {
   call(msg: Record<string, unknown>): Promise<ServerMessage>;
   connected(): boolean;
   forget(sub: Subscription<any>): void;
+  /**
+   * Records an unsubscribe of channel in flight; while it is, a subscribe
+   * of the same channel waits for it (see Subscription.subscribe).
+   */
+  unsubscribing(channel: string, done: Promise<unknown>): void;
+  /** The unsubscribe of channel in flight, settled when it is answered; undefined when none is. */
+  unsubscribed(channel: string): Promise<void> | undefined;
   warn(msg: string, ...args: unknown[]): void;
   report(where: string, err: unknown): void;
 }
@@ -69,6 +76,8 @@ export class Subscription<T = unknown> {
   #pos: StreamPosition | undefined;
   #active = true;
   #subscribing = false;
+  /** The subscribe in flight, settled (either way) once it is answered. */
+  #inflight: Promise<void> | undefined;
   #buffered: Publication<T>[] = [];
   #everSubscribed = false;
   /** Publications ahead of a gap, by offset (same epoch as #pos). */
@@ -107,7 +116,13 @@ export class Subscription<T = unknown> {
     return this.#active;
   }
 
-  /** Stops delivery at once and tells the server (when connected). */
+  /**
+   * Stops delivery at once and tells the server (when connected). API
+   * Gateway may handle a connection's messages in any order, so the
+   * unsubscribe goes out only once a subscribe still in flight is
+   * answered: sent together, the subscribe could be handled last and
+   * leave the connection subscribed.
+   */
   async unsubscribe(): Promise<void> {
     if (!this.#active) return;
     this.#active = false;
@@ -115,8 +130,14 @@ export class Subscription<T = unknown> {
     this.#held.clear();
     this.#host.forget(this);
     this.#rejectReady(new StreamerError(ErrorCode.Cancelled, `unsubscribed from ${this.channel}`));
-    if (!this.#host.connected()) return; // the server drops a closed connection's subscriptions
-    await this.#host.call({ type: "unsubscribe", channel: this.channel });
+    const before = this.#inflight;
+    const done = (async () => {
+      if (before) await before;
+      if (!this.#host.connected()) return; // the server drops a closed connection's subscriptions
+      await this.#host.call({ type: "unsubscribe", channel: this.channel });
+    })();
+    this.#host.unsubscribing(this.channel, done);
+    await done;
   }
 
   /** The channel's current members (user_id, connection_id). */
@@ -128,14 +149,39 @@ export class Subscription<T = unknown> {
   /** @internal Sends subscribe, with since when a position is known. */
   subscribe(): void {
     if (!this.#active || this.#subscribing) return;
+    const before = this.#host.unsubscribed(this.channel);
+    if (before) {
+      // An unsubscribe of this channel is in flight: API Gateway may
+      // handle a connection's messages in any order, so the subscribe goes
+      // out once it is answered, lest the unsubscribe undo it.
+      void before.then(() => {
+        if (this.#host.connected()) this.subscribe();
+      });
+      return;
+    }
     this.#subscribing = true;
     const since = this.#pos;
     const resubscribed = this.#everSubscribed;
     const msg: Record<string, unknown> = { type: "subscribe", channel: this.channel };
     if (since) msg.since = { offset: since.offset, epoch: since.epoch };
-    this.#host.call(msg).then(
-      (m) => this.#subscribed(m, since !== undefined, resubscribed),
-      (err) => this.#refused(err),
+    const call = this.#host.call(msg);
+    const settled = call.then(
+      () => {},
+      () => {},
+    );
+    this.#inflight = settled;
+    const answered = () => {
+      if (this.#inflight === settled) this.#inflight = undefined;
+    };
+    call.then(
+      (m) => {
+        answered();
+        this.#subscribed(m, since !== undefined, resubscribed);
+      },
+      (err) => {
+        answered();
+        this.#refused(err);
+      },
     );
   }
 

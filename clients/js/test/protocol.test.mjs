@@ -143,6 +143,34 @@ test("presence, join/leave, unsubscribe, a refused subscribe", async (t) => {
   assert.equal(bad.active, false);
 });
 
+// API Gateway may handle one connection's messages in any order: a
+// subscribe and an unsubscribe of one channel sent together could be
+// handled the other way round, so each waits for the other's answer.
+test("unsubscribe waits for the subscribe in flight, and a new subscribe for the unsubscribe", async (t) => {
+  const server = scripted();
+  const c = newClient(t, server);
+  const sub = c.subscribe("news", { onPublication: () => {} });
+  await until(() => server.current()?.last("subscribe"));
+  const ws = server.current();
+  const un = sub.unsubscribe();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(ws.last("unsubscribe"), undefined, "unsubscribe sent before the subscribe was answered");
+  ws.push({ type: "subscribed", request_id: ws.last("subscribe").id, channel: "news", offset: 0, epoch: "e", recovered: false, publications: [] });
+  await until(() => ws.last("unsubscribe"), 1000, "unsubscribe after the subscribed answer");
+
+  // Subscribing again while that unsubscribe is in flight.
+  const again = c.subscribe("news", { onPublication: () => {} });
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(ws.sent.filter((m) => m.type === "subscribe").length, 1, "subscribe sent before the unsubscribe was answered");
+  ws.push({ type: "unsubscribed", request_id: ws.last("unsubscribe").id, channel: "news" });
+  await un;
+  await until(() => ws.sent.filter((m) => m.type === "subscribe").length === 2, 1000, "subscribe after the unsubscribed answer");
+  ws.push({ type: "subscribed", request_id: ws.last("subscribe").id, channel: "news", offset: 0, epoch: "e", recovered: false, publications: [] });
+  await again.ready;
+  assert.equal(again.active, true);
+  assert.equal(c.subscription("news"), again);
+});
+
 test("ack and progress expose attempt; a retry's progress starts over, a resume's repeat is dropped", async (t) => {
   const server = scripted();
   const c = newClient(t, server);

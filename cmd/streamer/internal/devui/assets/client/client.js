@@ -32,6 +32,8 @@ export class StreamerClient {
     #byServerId = new Map();
     #calls = new Map();
     #subs = new Map();
+    /** Unsubscribes in flight by channel (see SubscriptionHost.unsubscribing). */
+    #unsubscribing = new Map();
     #waiters = [];
     constructor(url, options = {}) {
         if (!/^wss?:\/\//i.test(url))
@@ -196,6 +198,14 @@ export class StreamerClient {
             if (this.#subs.get(sub.channel) === sub)
                 this.#subs.delete(sub.channel);
         },
+        unsubscribing: (channel, done) => {
+            const tracked = done.then(() => { }, () => { }).then(() => {
+                if (this.#unsubscribing.get(channel) === tracked)
+                    this.#unsubscribing.delete(channel);
+            });
+            this.#unsubscribing.set(channel, tracked);
+        },
+        unsubscribed: (channel) => this.#unsubscribing.get(channel),
         warn: (msg, ...args) => this.#log.warn?.(msg, ...args),
         report: (where, err) => this.#report(where, err),
     };

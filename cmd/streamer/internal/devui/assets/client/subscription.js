@@ -12,6 +12,8 @@ export class Subscription {
     #pos;
     #active = true;
     #subscribing = false;
+    /** The subscribe in flight, settled (either way) once it is answered. */
+    #inflight;
     #buffered = [];
     #everSubscribed = false;
     /** Publications ahead of a gap, by offset (same epoch as #pos). */
@@ -45,7 +47,13 @@ export class Subscription {
     get active() {
         return this.#active;
     }
-    /** Stops delivery at once and tells the server (when connected). */
+    /**
+     * Stops delivery at once and tells the server (when connected). API
+     * Gateway may handle a connection's messages in any order, so the
+     * unsubscribe goes out only once a subscribe still in flight is
+     * answered: sent together, the subscribe could be handled last and
+     * leave the connection subscribed.
+     */
     async unsubscribe() {
         if (!this.#active)
             return;
@@ -54,9 +62,16 @@ export class Subscription {
         this.#held.clear();
         this.#host.forget(this);
         this.#rejectReady(new StreamerError(ErrorCode.Cancelled, `unsubscribed from ${this.channel}`));
-        if (!this.#host.connected())
-            return; // the server drops a closed connection's subscriptions
-        await this.#host.call({ type: "unsubscribe", channel: this.channel });
+        const before = this.#inflight;
+        const done = (async () => {
+            if (before)
+                await before;
+            if (!this.#host.connected())
+                return; // the server drops a closed connection's subscriptions
+            await this.#host.call({ type: "unsubscribe", channel: this.channel });
+        })();
+        this.#host.unsubscribing(this.channel, done);
+        await done;
     }
     /** The channel's current members (user_id, connection_id). */
     async presence() {
@@ -67,13 +82,37 @@ export class Subscription {
     subscribe() {
         if (!this.#active || this.#subscribing)
             return;
+        const before = this.#host.unsubscribed(this.channel);
+        if (before) {
+            // An unsubscribe of this channel is in flight: API Gateway may
+            // handle a connection's messages in any order, so the subscribe goes
+            // out once it is answered, lest the unsubscribe undo it.
+            void before.then(() => {
+                if (this.#host.connected())
+                    this.subscribe();
+            });
+            return;
+        }
         this.#subscribing = true;
         const since = this.#pos;
         const resubscribed = this.#everSubscribed;
         const msg = { type: "subscribe", channel: this.channel };
         if (since)
             msg.since = { offset: since.offset, epoch: since.epoch };
-        this.#host.call(msg).then((m) => this.#subscribed(m, since !== undefined, resubscribed), (err) => this.#refused(err));
+        const call = this.#host.call(msg);
+        const settled = call.then(() => { }, () => { });
+        this.#inflight = settled;
+        const answered = () => {
+            if (this.#inflight === settled)
+                this.#inflight = undefined;
+        };
+        call.then((m) => {
+            answered();
+            this.#subscribed(m, since !== undefined, resubscribed);
+        }, (err) => {
+            answered();
+            this.#refused(err);
+        });
     }
     /** @internal The socket closed: the next open resubscribes. */
     disconnected() {
