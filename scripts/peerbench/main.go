@@ -21,7 +21,8 @@
 //     descendants spent per send over those 5 sends, a figure the load
 //     of other processes on the machine does not change much.
 //
-// It prints one line per round and server, then the medians. With
+// It prints one line per round and server, then the medians; with
+// -batch-times, also when each batch of the connect phase completed. With
 // serverless-offline prepared by offline/setup.sh in a scratch folder:
 //
 //	sh scripts/peerbench/offline/setup.sh /tmp/peer
@@ -89,6 +90,7 @@ func main() {
 	batch := flag.Int("batch", 50, "clients connecting at once")
 	fanout := flag.Int("fanout", 100, "clients for the fan-out")
 	settle := flag.Duration("settle", 15*time.Second, "wait after connecting before PSS (longer than the servers' idle reap)")
+	flag.BoolVar(&batchTimes, "batch-times", false, "print when each batch of the connect phase completed")
 	flag.Var(&servers, "server", "NAME=URL=COMMAND (repeatable)")
 	flag.Parse()
 	if *ddb == "" || len(servers) == 0 {
@@ -134,6 +136,9 @@ func main() {
 			med(func(r result) float64 { return ms(r.fanout) }), med(func(r result) float64 { return ms(r.fanoutCPU) }))
 	}
 }
+
+// batchTimes prints the connect phase batch by batch (-batch-times).
+var batchTimes bool
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
@@ -280,6 +285,13 @@ func dial(ctx context.Context, url string) (*websocket.Conn, error) {
 
 func connect(ctx context.Context, url string, n, batch int) ([]*websocket.Conn, error) {
 	out := make([]*websocket.Conn, 0, n)
+	start := time.Now()
+	var done []string
+	defer func() {
+		if batchTimes && len(done) > 1 {
+			fmt.Printf("  batches done at (ms): %s\n", strings.Join(done, " "))
+		}
+	}()
 	for len(out) < n {
 		k := min(batch, n-len(out))
 		got := make([]*websocket.Conn, k)
@@ -296,6 +308,7 @@ func connect(ctx context.Context, url string, n, batch int) ([]*websocket.Conn, 
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
+		done = append(done, strconv.FormatInt(time.Since(start).Milliseconds(), 10))
 		out = append(out, got...)
 	}
 	return out, nil
