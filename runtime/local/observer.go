@@ -18,8 +18,8 @@ import (
 // The methods are called synchronously on the goroutine doing the work,
 // concurrently for different connections and for one connection's
 // messages, which are handled concurrently (see Config.MaxMessagesInFlight):
-// an observer must be safe for concurrent use. ConnectionOpened comes
-// before the connection's other events; a message invocation still running
+// an observer must be safe for concurrent use. A connection's message
+// invocations are reported after its ConnectionOpened; one still running
 // when the connection closes is reported after ConnectionClosed. The
 // methods must be fast and must not block, and they must not call back
 // into the Gateway.
