@@ -468,14 +468,16 @@ func TestRouteResponsesOnlyOnTwoWayRoutes(t *testing.T) {
 	routes["bin"] = func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 		return events.APIGatewayProxyResponse{StatusCode: 200, Body: base64.StdEncoding.EncodeToString([]byte{0xff, 0x00}), IsBase64Encoded: true}, nil
 	}
-	gw := start(t, local.Config{Routes: routes, TwoWayRoutes: []string{"twoway", "bin"}})
+	// One message at a time, so the answers come in the order the messages
+	// were sent (the gateway, like API Gateway, otherwise handles them
+	// concurrently) and the first answer proves "dropped" was not sent.
+	gw := start(t, local.Config{Routes: routes, TwoWayRoutes: []string{"twoway", "bin"}, MaxMessagesInFlight: 1})
 	c, _ := connect(t, gw, rec)
 	for _, a := range []string{"oneway", "twoway", "bin"} {
 		if err := c.Write(ctxT(t), websocket.MessageText, []byte(`{"action":"`+a+`"}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Messages arrive in order, so the first one proves "dropped" was not sent.
 	typ, b, err := c.Read(ctxT(t))
 	if err != nil || typ != websocket.MessageText || string(b) != "answer" {
 		t.Fatalf("first message %v %q %v, want text answer", typ, b, err)

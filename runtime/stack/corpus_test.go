@@ -462,6 +462,10 @@ func TestCorpusBedrockStreaming(t *testing.T) {
 	if got := c.read(ctx); got != "Specified model does not support streaming response: ai21.j2-ultra-v1. Please try another model." {
 		t.Fatalf("unsupported model: %q", got)
 	}
+	// The gateway handles a connection's messages concurrently, as API
+	// Gateway does: the first invocation's return is awaited so that the
+	// routes are recorded in the order the assertion below names.
+	waitFor(t, "the first invokeModel to return", func() bool { return strings.Contains(strings.Join(obs.routes(), " "), "invokeModel:") })
 	start := time.Now()
 	c.send(ctx, `{"action":"invokeModel","prompt":"Hi","parameters":{"modelId":"anthropic.claude-v2"}}`)
 	got := c.read(ctx)
