@@ -296,3 +296,52 @@ func TestNegativeMessagesInFlightIsInvalid(t *testing.T) {
 		t.Errorf("New: %v, want ErrInvalidConfig", err)
 	}
 }
+
+// BenchmarkMessageDispatch measures one client's messages through the
+// gateway to a two-way echo route and back: sent one at a time (each
+// waits for its answer) and pipelined (window messages in flight), with
+// the messages handled concurrently (the default bound) or one at a time
+// (MaxMessagesInFlight 1).
+//
+//	go test -run '^$' -bench MessageDispatch -benchtime 2s ./runtime/local/
+func BenchmarkMessageDispatch(b *testing.B) {
+	echo := func(_ context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		return events.APIGatewayProxyResponse{StatusCode: 200, Body: ev.Body}, nil
+	}
+	for _, bound := range []int{1, local.DefaultMaxMessagesInFlight} {
+		for _, window := range []int{1, 32} {
+			b.Run(fmt.Sprintf("inflight=%d/window=%d", bound, window), func(b *testing.B) {
+				gw, err := local.New(local.Config{Routes: map[string]local.Handler{local.RouteDefault: echo}, TwoWayRoutes: []string{local.RouteDefault}, MaxMessagesInFlight: bound})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := gw.Start(); err != nil {
+					b.Fatal(err)
+				}
+				defer gw.Close()
+				ctx := context.Background()
+				c, _, err := websocket.Dial(ctx, gw.URL(), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.CloseNow()
+				msg := []byte(`{"action":"echo","text":"hello"}`)
+				sent := 0
+				b.ResetTimer()
+				for i := range b.N {
+					for sent < b.N && sent-i < window {
+						if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
+							b.Fatal(err)
+						}
+						sent++
+					}
+					if _, _, err := c.Read(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			})
+		}
+	}
+}
