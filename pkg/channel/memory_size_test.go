@@ -27,7 +27,7 @@ func subscriptionBytes(tb testing.TB, conns, perConn int) float64 {
 		user := fmt.Sprintf("user-%06d", c)
 		for j := range perConn {
 			key := channel.Key("tenant-1", fmt.Sprintf("chat:room-%03d", (c+j*7)%1000))
-			if err := st.Subscribe(tb.Context(), key, channel.Subscriber{ConnectionID: id, UserID: user}, exp); err != nil {
+			if _, err := st.Subscribe(tb.Context(), key, channel.Subscriber{ConnectionID: id, UserID: user}, exp); err != nil {
 				tb.Fatal(err)
 			}
 		}

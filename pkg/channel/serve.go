@@ -124,15 +124,32 @@ func (s *Service) subscribe(ctx context.Context, req *streamer.ChannelRequest, n
 	if err != nil {
 		return nil, fmt.Errorf("channel: listing subscriptions: %w", err)
 	}
-	already := slices.Contains(chans, key)
-	if !already && len(chans) >= s.maxSubs {
-		return nil, streamer.NewClientError(protocol.CodeForbidden, fmt.Sprintf("subscription limit of %d per connection reached", s.maxSubs))
+	limit := streamer.NewClientError(protocol.CodeForbidden, fmt.Sprintf("subscription limit of %d per connection reached", s.maxSubs))
+	if !slices.Contains(chans, key) && len(chans) >= s.maxSubs {
+		return nil, limit
 	}
 	sub := Subscriber{ConnectionID: req.ConnectionID, UserID: req.Identity.UserID}
-	if err := s.store.Subscribe(ctx, key, sub, s.now().Add(s.subTTL)); err != nil {
+	created, err := s.store.Subscribe(ctx, key, sub, s.now().Add(s.subTTL))
+	if err != nil {
 		return nil, fmt.Errorf("channel: subscribing: %w", err)
 	}
-	if !already && ns.JoinLeave {
+	if created {
+		// A connection's messages are handled concurrently (on API Gateway
+		// and in the local runtime), so other subscribes may have passed
+		// the check above at the same time: count again after the write
+		// and take back this one if the connection is over the limit. Of
+		// racing subscribes some may all be refused; none is kept over it.
+		if chans, err = s.store.Subscriptions(ctx, req.ConnectionID); err != nil {
+			return nil, fmt.Errorf("channel: listing subscriptions: %w", err)
+		}
+		if len(chans) > s.maxSubs {
+			if _, _, err := s.store.Unsubscribe(ctx, key, req.ConnectionID); err != nil {
+				return nil, fmt.Errorf("channel: taking back a subscription over the limit: %w", err)
+			}
+			return nil, limit
+		}
+	}
+	if created && ns.JoinLeave {
 		s.announce(ctx, key, protocol.NewJoin(req.Channel, protocol.ClientInfo{UserID: sub.UserID, ConnectionID: sub.ConnectionID}))
 	}
 	if req.Since == nil {

@@ -90,8 +90,10 @@ type HistoryOptions struct {
 // implementation runs channeltest.Run.
 type Store interface {
 	// Subscribe adds connection sub.ConnectionID to channel, or refreshes
-	// its expiry. Expired subscriptions are never returned by reads.
-	Subscribe(ctx context.Context, channel string, sub Subscriber, expires time.Time) error
+	// its expiry, and reports whether it added it: of concurrent calls
+	// for one connection and channel with none live before, exactly one
+	// reports created. Expired subscriptions are never returned by reads.
+	Subscribe(ctx context.Context, channel string, sub Subscriber, expires time.Time) (created bool, err error)
 	// Unsubscribe removes the connection's subscription to channel and
 	// returns it; ok is false when there was none (not an error).
 	Unsubscribe(ctx context.Context, channel, connectionID string) (sub Subscriber, ok bool, err error)

@@ -146,24 +146,27 @@ func live(item map[string]types.AttributeValue, now int64) bool {
 
 // Subscribe writes the connection's index item first, then the
 // subscription: a crash between the two leaves an index entry that
-// RemoveConnection cleans up, never a subscription no index names.
-func (s *DynamoStore) Subscribe(ctx context.Context, channel string, sub Subscriber, expires time.Time) error {
+// RemoveConnection cleans up, never a subscription no index names. The
+// subscription's put returns the item it replaced, so created is decided
+// by one atomic write.
+func (s *DynamoStore) Subscribe(ctx context.Context, channel string, sub Subscriber, expires time.Time) (bool, error) {
 	if err := checkKey(channel, sub.ConnectionID); err != nil {
-		return err
+		return false, err
 	}
 	ttl := num(expires.Unix())
 	idx := itemKey(connPK(sub.ConnectionID), channel)
 	idx[dynamo.AttrTTL] = ttl
 	if _, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: idx}); err != nil {
-		return fmt.Errorf("channel: indexing subscription: %w", err)
+		return false, fmt.Errorf("channel: indexing subscription: %w", err)
 	}
 	item := itemKey(chanPK(channel), subPrefix+sub.ConnectionID)
 	item[attrUser] = str(sub.UserID)
 	item[dynamo.AttrTTL] = ttl
-	if _, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
-		return fmt.Errorf("channel: storing subscription: %w", err)
+	out, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item, ReturnValues: types.ReturnValueAllOld})
+	if err != nil {
+		return false, fmt.Errorf("channel: storing subscription: %w", err)
 	}
-	return nil
+	return len(out.Attributes) == 0 || !live(out.Attributes, s.now().Unix()), nil
 }
 
 // Unsubscribe deletes the subscription, then its index item.

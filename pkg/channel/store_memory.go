@@ -95,20 +95,23 @@ func checkKey(channel, connectionID string) error {
 }
 
 // Subscribe adds or refreshes a subscription.
-func (s *MemoryStore) Subscribe(ctx context.Context, channel string, sub Subscriber, expires time.Time) error {
+func (s *MemoryStore) Subscribe(ctx context.Context, channel string, sub Subscriber, expires time.Time) (bool, error) {
 	if err := checkKey(channel, sub.ConnectionID); err != nil {
-		return err
+		return false, err
 	}
+	now := s.now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ch := s.channel(channel)
-	if _, ok := ch.subs[sub.ConnectionID]; !ok && !slices.Contains(s.byConn[sub.ConnectionID], channel) {
+	old, had := ch.subs[sub.ConnectionID]
+	created := !had || old.expires <= now
+	if !had && !slices.Contains(s.byConn[sub.ConnectionID], channel) {
 		// ch.key, not channel: every subscription then shares one copy
 		// of the key instead of retaining the caller's.
 		s.byConn[sub.ConnectionID] = append(s.byConn[sub.ConnectionID], ch.key)
 	}
 	ch.subs[sub.ConnectionID] = memSub{userID: sub.UserID, expires: expires.UnixNano()}
-	return nil
+	return created, nil
 }
 
 // Unsubscribe removes a subscription.

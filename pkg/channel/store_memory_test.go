@@ -17,7 +17,7 @@ func TestMemoryStoreForgetsIdleChannels(t *testing.T) {
 	ctx := t.Context()
 	idle, kept := channel.Key("t", "idle"), channel.Key("t", "kept")
 	for _, k := range []string{idle, kept} {
-		if err := st.Subscribe(ctx, k, channel.Subscriber{ConnectionID: "c", UserID: "u"}, clock.Now().Add(time.Hour)); err != nil {
+		if _, err := st.Subscribe(ctx, k, channel.Subscriber{ConnectionID: "c", UserID: "u"}, clock.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	}

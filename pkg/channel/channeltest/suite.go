@@ -79,6 +79,18 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// subscribe calls Subscribe and checks what it reports as created.
+func subscribe(t *testing.T, st channel.Store, ch string, sub channel.Subscriber, expires time.Time, wantCreated bool) {
+	t.Helper()
+	created, err := st.Subscribe(t.Context(), ch, sub, expires)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created != wantCreated {
+		t.Errorf("Subscribe(%s, %s) created = %v, want %v", ch, sub.ConnectionID, created, wantCreated)
+	}
+}
+
 func subscriberIDs(t *testing.T, st channel.Store, ch string) []string {
 	t.Helper()
 	subs, err := st.Subscribers(t.Context(), ch)
@@ -100,15 +112,14 @@ func subscriptions(t *testing.T, st channel.Store, conn string) []string {
 }
 
 func subscribeAndList(t *testing.T, st channel.Store, clock *Clock) {
-	ctx := t.Context()
 	a, b := key(t, "a"), key(t, "b")
 	conn1, conn2 := "c1-"+t.Name(), "c2-"+t.Name()
 	exp := clock.Now().Add(time.Hour)
-	must(t, st.Subscribe(ctx, a, channel.Subscriber{ConnectionID: conn1, UserID: "u1"}, exp))
-	must(t, st.Subscribe(ctx, a, channel.Subscriber{ConnectionID: conn2, UserID: "u2"}, exp))
-	must(t, st.Subscribe(ctx, b, channel.Subscriber{ConnectionID: conn1, UserID: "u1"}, exp))
+	subscribe(t, st, a, channel.Subscriber{ConnectionID: conn1, UserID: "u1"}, exp, true)
+	subscribe(t, st, a, channel.Subscriber{ConnectionID: conn2, UserID: "u2"}, exp, true)
+	subscribe(t, st, b, channel.Subscriber{ConnectionID: conn1, UserID: "u1"}, exp, true)
 	// Subscribing again refreshes; it adds nothing.
-	must(t, st.Subscribe(ctx, a, channel.Subscriber{ConnectionID: conn1, UserID: "u1"}, exp))
+	subscribe(t, st, a, channel.Subscriber{ConnectionID: conn1, UserID: "u1"}, exp, false)
 	if got, want := subscriberIDs(t, st, a), []string{conn1 + "/u1", conn2 + "/u2"}; !slices.Equal(got, want) {
 		t.Errorf("subscribers of a = %v, want %v", got, want)
 	}
@@ -132,8 +143,8 @@ func subscriptionExpires(t *testing.T, st channel.Store, clock *Clock) {
 	ctx := t.Context()
 	a := key(t, "a")
 	short, long := "short-"+t.Name(), "long-"+t.Name()
-	must(t, st.Subscribe(ctx, a, channel.Subscriber{ConnectionID: short, UserID: "u"}, clock.Now().Add(time.Minute)))
-	must(t, st.Subscribe(ctx, a, channel.Subscriber{ConnectionID: long, UserID: "u"}, clock.Now().Add(time.Hour)))
+	subscribe(t, st, a, channel.Subscriber{ConnectionID: short, UserID: "u"}, clock.Now().Add(time.Minute), true)
+	subscribe(t, st, a, channel.Subscriber{ConnectionID: long, UserID: "u"}, clock.Now().Add(time.Hour), true)
 	clock.Advance(2 * time.Minute)
 	if got, want := subscriberIDs(t, st, a), []string{long + "/u"}; !slices.Equal(got, want) {
 		t.Errorf("after expiry subscribers = %v, want %v", got, want)
@@ -144,8 +155,12 @@ func subscriptionExpires(t *testing.T, st channel.Store, clock *Clock) {
 	if _, ok, err := st.Unsubscribe(ctx, a, short); err != nil || ok {
 		t.Errorf("unsubscribing an expired subscription = %v, %v; want not found", ok, err)
 	}
-	// Renewing before expiry keeps it.
-	must(t, st.Subscribe(ctx, a, channel.Subscriber{ConnectionID: long, UserID: "u"}, clock.Now().Add(2*time.Hour)))
+	// Renewing before expiry keeps it; subscribing after expiry creates
+	// the subscription anew.
+	subscribe(t, st, a, channel.Subscriber{ConnectionID: long, UserID: "u"}, clock.Now().Add(2*time.Hour), false)
+	subscribe(t, st, key(t, "b"), channel.Subscriber{ConnectionID: short, UserID: "u"}, clock.Now().Add(time.Minute), true)
+	clock.Advance(2 * time.Minute)
+	subscribe(t, st, key(t, "b"), channel.Subscriber{ConnectionID: short, UserID: "u"}, clock.Now().Add(time.Minute), true)
 	clock.Advance(90 * time.Minute)
 	if got := subscriberIDs(t, st, a); len(got) != 1 {
 		t.Errorf("renewed subscription gone: %v", got)
@@ -156,7 +171,7 @@ func unsubscribeReportsRemoved(t *testing.T, st channel.Store, clock *Clock) {
 	ctx := t.Context()
 	a := key(t, "a")
 	conn := "c-" + t.Name()
-	must(t, st.Subscribe(ctx, a, channel.Subscriber{ConnectionID: conn, UserID: "alice"}, clock.Now().Add(time.Hour)))
+	subscribe(t, st, a, channel.Subscriber{ConnectionID: conn, UserID: "alice"}, clock.Now().Add(time.Hour), true)
 	sub, ok, err := st.Unsubscribe(ctx, a, conn)
 	if err != nil || !ok || sub.ConnectionID != conn || sub.UserID != "alice" {
 		t.Errorf("Unsubscribe = %+v, %v, %v", sub, ok, err)
@@ -421,7 +436,7 @@ func keysAreIndependent(t *testing.T, st channel.Store, clock *Clock) {
 		t.Errorf("globex history %+v", entries)
 	}
 	conn := "c-" + t.Name()
-	must(t, st.Subscribe(ctx, acme, channel.Subscriber{ConnectionID: conn, UserID: "u"}, clock.Now().Add(time.Hour)))
+	subscribe(t, st, acme, channel.Subscriber{ConnectionID: conn, UserID: "u"}, clock.Now().Add(time.Hour), true)
 	if got := subscriberIDs(t, st, globex); len(got) != 0 {
 		t.Errorf("globex sees acme's subscriber: %v", got)
 	}
@@ -436,10 +451,9 @@ func keysAreIndependent(t *testing.T, st channel.Store, clock *Clock) {
 func invalidInput(t *testing.T, st channel.Store, clock *Clock) {
 	ctx := context.WithoutCancel(t.Context())
 	exp := clock.Now().Add(time.Hour)
-	checks := map[string]error{
-		"subscribe without channel":    st.Subscribe(ctx, "", channel.Subscriber{ConnectionID: "c", UserID: "u"}, exp),
-		"subscribe without connection": st.Subscribe(ctx, key(t, "a"), channel.Subscriber{UserID: "u"}, exp),
-	}
+	checks := map[string]error{}
+	_, checks["subscribe without channel"] = st.Subscribe(ctx, "", channel.Subscriber{ConnectionID: "c", UserID: "u"}, exp)
+	_, checks["subscribe without connection"] = st.Subscribe(ctx, key(t, "a"), channel.Subscriber{UserID: "u"}, exp)
 	_, _, checks["unsubscribe without channel"] = st.Unsubscribe(ctx, "", "c")
 	_, checks["publish without channel"] = st.Publish(ctx, "", channel.Entry{Data: []byte(`1`)}, channel.HistoryOptions{})
 	_, _, checks["history without channel"] = st.History(ctx, "", 0)
