@@ -9,8 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/coder/websocket"
 
 	"github.com/streamer-go/streamer/pkg/store/dynamo/dynamotest"
 	"github.com/streamer-go/streamer/runtime/stack"
@@ -62,36 +60,8 @@ func TestCorpusSimpleWebSocketsChatAppSDKv2(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	a := dial(ctx, t, p.WebSocketURL(), nil)
-	b := dial(ctx, t, p.WebSocketURL(), nil)
-	c := dial(ctx, t, p.WebSocketURL(), nil)
-	if ids := scanIDs(ctx, t, ddb, table, "connectionId"); len(ids) != 3 {
-		t.Fatalf("connections stored after three $connect: %v", ids)
-	}
-	a.send(ctx, `{"action":"sendmessage","data":"hello from a"}`)
-	for who, cl := range map[string]*client{"a": a, "b": b, "c": c} {
-		if got := cl.read(ctx); got != "hello from a" {
-			t.Fatalf("%s read %q", who, got)
-		}
-	}
-
-	// c leaves: $disconnect deletes its row.
-	c.c.Close(websocket.StatusNormalClosure, "bye")
-	waitFor(t, "c's row to go", func() bool { return len(scanIDs(ctx, t, ddb, table, "connectionId")) == 2 })
-
-	// A ghost row: the post to it answers 410 GoneException, which the
-	// sample recognises and deletes.
-	ghost := "R2hvc3RHaG9zdA="
-	if _, err := ddb.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{"connectionId": &types.AttributeValueMemberS{Value: ghost}}}); err != nil {
-		t.Fatal(err)
-	}
-	b.send(ctx, `{"action":"sendmessage","data":"who is there?"}`)
-	if got := a.read(ctx); got != "who is there?" {
-		t.Fatalf("a read %q", got)
-	}
-	if got := b.read(ctx); got != "who is there?" {
-		t.Fatalf("b read %q", got)
-	}
+	// The sample recognises the ghost's 410 and deletes its row.
+	ghost := chatStory(ctx, t, p, ddb, table)
 	waitFor(t, "the ghost's row to go", func() bool { return len(scanIDs(ctx, t, ddb, table, "connectionId")) == 2 })
 	if ids := strings.Join(scanIDs(ctx, t, ddb, table, "connectionId"), ","); strings.Contains(ids, ghost) {
 		t.Errorf("rows after the 410: %s, want the ghost's gone", ids)
