@@ -1,11 +1,6 @@
 package stack
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/exec"
-)
+import "os"
 
 // functionBaseEnv is what every function gets besides its own variables:
 // dummy credentials (never the host's), the local DynamoDB endpoint, and
@@ -30,18 +25,4 @@ func functionBaseEnv(caFile, dynamoEndpoint string) []string {
 		env = append(env, "AWS_ENDPOINT_URL_DYNAMODB="+dynamoEndpoint)
 	}
 	return env
-}
-
-// goBuild builds the Go main package in dir into out, as SAM's go1.x
-// build method does for a provided runtime.
-func goBuild(dir, out string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-o", out, ".")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build in %s: %w\n%s", dir, err, b)
-		}
-		return nil
-	}
 }

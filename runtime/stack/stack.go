@@ -418,14 +418,20 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		fcfg.Env = append(fcfg.Env, awsproxy.LocalHTTPEnv(domain, "localhost:"+port, "127.0.0.1:"+port))
 		if cfg.Watch {
 			fcfg.Watch = []string{f.CodeDir}
+			if f.MakeBuilt() {
+				fcfg.Watch = []string{f.Build.SourceDir, f.Build.Makefile}
+			}
 		}
-		if f.GoPackage() {
-			out := filepath.Join(s.tmp, "build", id, "bootstrap")
-			fcfg.Command = []string{out}
-			fcfg.Dir = filepath.Dir(out)
-			fcfg.Build = goBuild(f.CodeDir, out)
+		code, build, err := functionCode(f, filepath.Join(s.tmp, "build", id), notice)
+		if err != nil {
+			return nil, err
+		}
+		fcfg.Dir, fcfg.Build = code, build
+		if build != nil && strings.HasPrefix(f.Runtime, "provided") {
+			// The bootstrap is there once the build has run.
+			fcfg.Command = []string{filepath.Join(code, "bootstrap")}
 		} else {
-			launch, err := runtimes.Launch(ctx, f.Name, f.Runtime, f.CodeDir, shims)
+			launch, err := runtimes.Launch(ctx, f.Name, f.Runtime, code, shims)
 			if err != nil {
 				field := "Properties.Runtime"
 				if strings.HasPrefix(f.Runtime, "provided") {

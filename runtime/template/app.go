@@ -3,7 +3,6 @@ package template
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -92,6 +91,9 @@ type Function struct {
 	// Architectures as declared (default x86_64); the local runtime runs
 	// the host's.
 	Architectures []string
+	// Build is how `sam build` makes the function's code, from its
+	// Metadata.
+	Build Build
 }
 
 // Table is a DynamoDB table.
@@ -401,6 +403,9 @@ func (a *App) function(id string) error {
 		code = filepath.Join(a.dir, code)
 	}
 	f.CodeDir = filepath.Clean(code)
+	if f.Build, err = a.buildMetadata(id, f.CodeDir); err != nil {
+		return err
+	}
 	if f.Runtime == "" {
 		return errorf(id, "Properties.Runtime", "missing")
 	}
@@ -863,23 +868,4 @@ func (a *App) api(id string, byType map[string][]string) error {
 	sort.Slice(api.Routes, func(i, j int) bool { return api.Routes[i].Key < api.Routes[j].Key })
 	a.API = api
 	return nil
-}
-
-// isGoPackage reports whether dir holds Go source (a main package to
-// build) rather than a built bootstrap.
-func isGoPackage(dir string) bool {
-	m, _ := filepath.Glob(filepath.Join(dir, "*.go"))
-	return len(m) > 0
-}
-
-// GoPackage reports whether the function's CodeUri is a Go package to
-// build (it holds .go files), as SAM's go1.x build method expects.
-func (f *Function) GoPackage() bool {
-	if !strings.HasPrefix(f.Runtime, "provided") {
-		return false
-	}
-	if _, err := os.Stat(filepath.Join(f.CodeDir, "bootstrap")); err == nil {
-		return false
-	}
-	return isGoPackage(f.CodeDir)
 }

@@ -7,7 +7,9 @@
 // --parameter-overrides` takes them), conditions and intrinsic functions,
 // and returns an [App]: the ProtocolType WEBSOCKET [API] with its routes,
 // integrations, REQUEST authorizers and stage; the [Function]s with their
-// runtime, handler, code, timeout and environment (SAM Globals merged); the
+// runtime, handler, code, timeout and environment (SAM Globals merged) and
+// the [Build] their Metadata gives `sam build` (BuildMethod, ContextPath,
+// ProjectRootDirectory, WorkingDirectory); the
 // [Table]s (AWS::DynamoDB::Table, and AWS::Serverless::SimpleTable as SAM
 // expands it); the DynamoDB Streams event sources ([StreamSource]) and
 // schedule rules ([Schedule]); the [Output]s, which [App.LocalOutputs]

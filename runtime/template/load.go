@@ -35,6 +35,9 @@ type Resource struct {
 	Type       string
 	Properties map[string]any
 	Condition  string
+	// Metadata is the resource's Metadata attribute, as written: where
+	// `sam build` reads how to build a function.
+	Metadata map[string]any
 }
 
 // ParseOverrides reads `Key=Value` pairs (the form `sam deploy
@@ -153,6 +156,11 @@ func Parse(data []byte, dir string, opts Options) (*App, error) {
 		if c, has := m["Condition"]; has {
 			if r.Condition, ok = c.(string); !ok {
 				return nil, errorf(id, "Condition", "want a condition name")
+			}
+		}
+		if md, has := m["Metadata"]; has {
+			if r.Metadata, ok = md.(map[string]any); !ok {
+				return nil, errorf(id, "Metadata", "want an object, got %s", describe(md))
 			}
 		}
 		all[id] = r

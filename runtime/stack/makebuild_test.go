@@ -1,0 +1,83 @@
+package stack_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/streamer-go/streamer/runtime/stack"
+)
+
+// TestMakefileGoFunction runs testdata/makeapp: a Go provided.al2023
+// function with BuildMethod makefile is built as `sam build` builds it,
+// by its Makefile's build-EchoFunction target into ARTIFACTS_DIR, which
+// becomes its code (the name the recipe's link flags give and the file it
+// copies there are in each answer), and answers two WebSocket clients
+// through the management API at https://{domainName}/{stage}. The source
+// folder gets nothing from the build.
+func TestMakefileGoFunction(t *testing.T) {
+	short(t)
+	p := startCorpus(t, stack.Config{Template: "testdata/makeapp/template.yaml", StackName: "make"})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	start := time.Now()
+	a := dial(ctx, t, p.WebSocketURL(), nil)
+	t.Logf("first $connect (make, go build, cold start) after %v", time.Since(start))
+	b := dial(ctx, t, p.WebSocketURL(), nil)
+	a.send(ctx, `{"say":"from a"}`)
+	b.send(ctx, `{"say":"from b"}`)
+	if got, want := a.read(ctx), `hello {"say":"from a"} (built by make)`; got != want {
+		t.Errorf("a read %q, want %q", got, want)
+	}
+	if got, want := b.read(ctx), `hello {"say":"from b"} (built by make)`; got != want {
+		t.Errorf("b read %q, want %q", got, want)
+	}
+	if _, err := os.Stat("testdata/makeapp/echo/bootstrap"); !os.IsNotExist(err) {
+		t.Errorf("the build wrote into the source folder: %v", err)
+	}
+}
+
+// TestMakefileMissingFailsStart checks that a function whose Makefile is
+// missing stops the start with a BuildError naming it and its target,
+// rather than running anything else.
+func TestMakefileMissingFailsStart(t *testing.T) {
+	dir := t.TempDir()
+	tpl := `Resources:
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {Name: nomake, ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: makefile}
+    Properties: {CodeUri: fn/, Handler: bootstrap, Runtime: provided.al2023}
+  Integration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: {ApiId: !Ref Api, IntegrationType: AWS_PROXY, IntegrationUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn.Arn}/invocations"}
+  Default:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Api, RouteKey: $default, Target: !Sub "integrations/${Integration}"}
+`
+	if err := os.MkdirAll(filepath.Join(dir, "fn"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "fn", "main.go"), []byte("package main\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "template.yaml"), []byte(tpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := stack.Start(ctx, stack.Config{Template: filepath.Join(dir, "template.yaml"), Notices: &syncBuffer{}})
+	if err == nil {
+		s.Shutdown(ctx)
+		t.Fatal("started without the function's Makefile")
+	}
+	var be *stack.BuildError
+	if !errors.As(err, &be) || be.Function != "Fn" || be.Target != "build-Fn" || !errors.Is(err, stack.ErrMakefileNotFound) {
+		t.Fatalf("start: %v, want a BuildError for Fn, build-Fn, ErrMakefileNotFound", err)
+	}
+}

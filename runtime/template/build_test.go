@@ -1,0 +1,103 @@
+package template
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// buildTemplate is a template whose functions' Metadata say how `sam
+// build` makes them; dir is its folder.
+const buildTemplate = `
+Resources:
+  Made:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: makefile
+      ProjectRootDirectory: .
+      ContextPath: made/ctx
+      WorkingDirectory: made/src
+    Properties: {CodeUri: made/src, Handler: bootstrap, Runtime: provided.al2023}
+  Plain:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: makefile}
+    Properties: {CodeUri: plain, Runtime: provided.al2023}
+  ByDefault:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: bydefault, Runtime: provided.al2023}
+  GoNamed:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: go1.x}
+    Properties: {CodeUri: gonamed, Runtime: provided.al2023}
+  GoGuessed:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: goguessed, Runtime: provided.al2}
+  Node:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: esbuild}
+    Properties: {CodeUri: node, Handler: app.handler, Runtime: nodejs22.x}
+`
+
+func TestBuildMetadata(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel string) {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ByDefault has a Makefile, which SAM's default build for provided
+	// runtimes runs even beside .go files; GoNamed has a bootstrap and
+	// still builds, as BuildMethod go1.x says.
+	write("bydefault/Makefile")
+	write("bydefault/main.go")
+	write("gonamed/main.go")
+	write("gonamed/bootstrap")
+	write("goguessed/main.go")
+	app, err := Parse([]byte(buildTemplate), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := app.Functions["Made"].Build
+	want := Build{Method: BuildMakefile, SourceDir: dir, Makefile: filepath.Join(dir, "made/ctx/Makefile"), WorkingDirectory: filepath.Join(dir, "made/src")}
+	if made != want {
+		t.Errorf("Made: %+v\nwant %+v", made, want)
+	}
+	plain := app.Functions["Plain"].Build
+	if want := (Build{Method: BuildMakefile, SourceDir: filepath.Join(dir, "plain"), Makefile: filepath.Join(dir, "plain/Makefile")}); plain != want {
+		t.Errorf("Plain: %+v\nwant %+v", plain, want)
+	}
+	for id, wantMake := range map[string]bool{"Made": true, "Plain": true, "ByDefault": true, "GoNamed": false, "GoGuessed": false, "Node": false} {
+		if got := app.Functions[id].MakeBuilt(); got != wantMake {
+			t.Errorf("%s: MakeBuilt = %v, want %v", id, got, wantMake)
+		}
+	}
+	for id, wantGo := range map[string]bool{"Made": false, "Plain": false, "ByDefault": false, "GoNamed": true, "GoGuessed": true, "Node": false} {
+		if got := app.Functions[id].GoPackage(); got != wantGo {
+			t.Errorf("%s: GoPackage = %v, want %v", id, got, wantGo)
+		}
+	}
+	if m := app.Functions["Node"].Build.Method; m != "esbuild" {
+		t.Errorf("Node: BuildMethod %q", m)
+	}
+}
+
+func TestBuildMetadataErrors(t *testing.T) {
+	for _, tc := range []struct{ meta, field string }{
+		{`Metadata: [makefile]`, "Metadata"},
+		{`Metadata: {BuildMethod: 3}`, "Metadata.BuildMethod"},
+		{`Metadata: {BuildMethod: makefile, ContextPath: {Ref: X}}`, "Metadata.ContextPath"},
+		{`Metadata: {BuildMethod: makefile, WorkingDirectory: ""}`, "Metadata.WorkingDirectory"},
+	} {
+		src := "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    " + tc.meta + "\n    Properties: {CodeUri: fn, Runtime: provided.al2023}\n"
+		_, err := Parse([]byte(src), t.TempDir(), Options{})
+		var te *Error
+		if !errors.As(err, &te) || te.Resource != "Fn" || te.Field != tc.field {
+			t.Errorf("%s: %v, want an error at Fn %s", tc.meta, err, tc.field)
+		}
+	}
+}
