@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +81,41 @@ func TestMakefileMissingFailsStart(t *testing.T) {
 	var be *stack.BuildError
 	if !errors.As(err, &be) || be.Function != "Fn" || be.Target != "build-Fn" || !errors.Is(err, stack.ErrMakefileNotFound) {
 		t.Fatalf("start: %v, want a BuildError for Fn, build-Fn, ErrMakefileNotFound", err)
+	}
+}
+
+// TestMakefileRebuildsOnChange runs a Python function that its Makefile
+// builds (any runtime may name BuildMethod makefile): the recipe writes
+// the handler into ARTIFACTS_DIR from a template and a version file, and
+// with Watch on, a change to the version file makes the next invocation
+// run a fresh build.
+func TestMakefileRebuildsOnChange(t *testing.T) {
+	short(t)
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not installed")
+	}
+	dir := t.TempDir()
+	tpl := strings.Replace(watchTemplate, "    Type: AWS::Serverless::Function\n", "    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: makefile}\n", 1)
+	files := map[string]string{
+		"template.yaml":   tpl,
+		"src/app.tmpl":    "def handler(event, context):\n    return {'statusCode': 200, 'body': 'VERSION'}\n",
+		"src/Makefile":    "build-Fn:\n\tsed \"s/VERSION/$$(cat version.txt)/\" app.tmpl > \"$(ARTIFACTS_DIR)/app.py\"\n",
+		"src/version.txt": "v1",
+	}
+	for name, content := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, ask := startWatched(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, "src/version.txt"), []byte("v2-longer"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	awaitAnswer(t, ask, "v1", "v2-longer")
+	if _, err := os.Stat(filepath.Join(dir, "src/app.py")); !os.IsNotExist(err) {
+		t.Errorf("the build wrote into the source folder: %v", err)
 	}
 }

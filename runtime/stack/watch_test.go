@@ -56,35 +56,43 @@ func TestCodeChangeIsPickedUp(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "template.yaml"), []byte(watchTemplate), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	p, ask := startWatched(t, dir)
+	write("v2-longer") // a different size, whatever the file system's time resolution
+	awaitAnswer(t, ask, "v1", "v2-longer")
+	p.stop(t)
+}
+
+// startWatched starts dir/template.yaml with Watch on and returns ask,
+// which sends a message and returns the answer; the first must be v1.
+func startWatched(t *testing.T, dir string) (*running, func() string) {
+	t.Helper()
 	p := start(t, stack.Config{Template: filepath.Join(dir, "template.yaml"), Watch: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	c := dial(ctx, t, p.WebSocketURL(), nil)
 	ask := func() string {
 		t.Helper()
 		c.send(ctx, `{"action":"anything"}`)
-		_, b, err := c.c.Read(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
+		return c.read(ctx)
 	}
 	if got := ask(); got != "v1" {
 		t.Fatalf("first answer %q, want v1", got)
 	}
-	write("v2-longer") // a different size, whatever the file system's time resolution
-	// The watcher polls every 500 ms; ask until the new code answers.
+	return p, ask
+}
+
+// awaitAnswer asks until the answer turns from old to new: the watcher
+// polls every 500 ms. Any other answer, or old for 20 s, fails the test.
+func awaitAnswer(t *testing.T, ask func() string, old, new string) {
+	t.Helper()
 	var got string
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if got = ask(); got == "v2-longer" {
-			break
+		if got = ask(); got == new {
+			return
 		}
-		if got != "v1" {
+		if got != old {
 			t.Fatalf("answer %q", got)
 		}
 	}
-	if got != "v2-longer" {
-		t.Fatalf("still %q after the code changed", got)
-	}
-	p.stop(t)
+	t.Fatalf("still %q after the code changed", got)
 }
