@@ -86,6 +86,15 @@ type Config struct {
 	Build func(ctx context.Context) error
 	// Logger receives the pool's own logs. Nil discards them.
 	Logger *slog.Logger
+	// ProactiveInit starts a second process with the function's first
+	// one (a cold start with no other process running), so that a burst
+	// of invocations finds two warm ones instead of paying a cold start
+	// while it runs. Lambda does the same for on-demand functions ("Lambda
+	// occasionally pre-initializes execution environments to reduce the
+	// number of cold start invocations"); the spare is reclaimed like any
+	// idle process. It applies on machines with more than one CPU, with a
+	// Concurrency above one, and not after a failed init of the same code.
+	ProactiveInit bool
 }
 
 // Function is a running pool of one function's processes. Create it with
@@ -116,13 +125,16 @@ type Function struct {
 	// last update: a debt larger than a cold start says one more process
 	// would have paid for itself, even when each burst of waiting
 	// invocations is small (connects in batches).
-	debt     time.Duration
-	debtAt   time.Time
-	closed   bool
-	buildMu  sync.Mutex
-	wg       sync.WaitGroup // processes and the watcher
-	stop     chan struct{}
-	stopOnce sync.Once
+	debt   time.Duration
+	debtAt time.Time
+	// initFailed is the last gen a process failed its init in (-1 for
+	// none): no proactive init for it.
+	initFailed int
+	closed     bool
+	buildMu    sync.Mutex
+	wg         sync.WaitGroup // processes and the watcher
+	stop       chan struct{}
+	stopOnce   sync.Once
 }
 
 // New checks cfg and returns the function with no process running yet:
@@ -161,15 +173,16 @@ func New(cfg Config) (*Function, error) {
 		out = io.Discard
 	}
 	f := &Function{
-		cfg:     cfg,
-		log:     logger.With("function", cfg.Name),
-		out:     &lineOutput{w: out},
-		work:    make(chan *invocation),
-		procs:   map[*process]bool{},
-		stale:   make(chan struct{}),
-		changed: make(chan struct{}),
-		built:   -1,
-		stop:    make(chan struct{}),
+		cfg:        cfg,
+		log:        logger.With("function", cfg.Name),
+		out:        &lineOutput{w: out},
+		work:       make(chan *invocation),
+		procs:      map[*process]bool{},
+		stale:      make(chan struct{}),
+		changed:    make(chan struct{}),
+		built:      -1,
+		initFailed: -1,
+		stop:       make(chan struct{}),
 	}
 	if len(cfg.Watch) > 0 {
 		w := newWatcher(cfg.Watch)
@@ -341,6 +354,7 @@ func (f *Function) maybeStart(ctx context.Context) (*process, <-chan struct{}, t
 	if err != nil {
 		return nil, nil, 0, err
 	}
+	f.proactiveInitLocked(f.gen)
 	return p, f.changed, 0, nil
 }
 
@@ -405,6 +419,30 @@ func (f *Function) needProcessLocked() (start bool, recheck time.Duration) {
 		return true, 0
 	}
 	return false, wait
+}
+
+// proactiveInitLocked pre-initializes a second process of gen next to
+// the one just started when it is the function's only process (see
+// Config.ProactiveInit). Both start at once, on two CPUs, so the spare
+// is warm before a burst comes instead of starting in its midst. After a
+// failed init of gen, no spare starts until the code changes: a function
+// whose init fails does not fail twice per invocation.
+func (f *Function) proactiveInitLocked(gen int) {
+	if !f.cfg.ProactiveInit || runtime.NumCPU() < 2 || f.cfg.Concurrency < 2 || f.initFailed == gen {
+		return
+	}
+	n := 0
+	for p := range f.procs {
+		if p.gen == gen {
+			n++
+		}
+	}
+	if n != 1 {
+		return
+	}
+	if _, err := f.startProcess(gen); err != nil {
+		f.log.Info("lambdart: proactive init", "err", err)
+	}
 }
 
 // addDebtLocked adds an invocation's wait for a process to the debt,
@@ -486,7 +524,13 @@ func (f *Function) build(ctx context.Context, gen int) error {
 
 // processExited forgets p and wakes the invocations waiting for room.
 func (f *Function) processExited(p *process) {
+	p.mu.Lock()
+	ready, killed := p.ready, p.killed
+	p.mu.Unlock()
 	f.mu.Lock()
+	if !ready && !killed {
+		f.initFailed = p.gen
+	}
 	delete(f.procs, p)
 	f.poolChangedLocked()
 	f.mu.Unlock()

@@ -14,6 +14,10 @@ import (
 var goBootstrap string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(rawRuntimeEnv) != "" {
+		// Started by a test as a function process (see rawRuntime).
+		os.Exit(rawRuntime())
+	}
 	dir, err := os.MkdirTemp("", "lambdart-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

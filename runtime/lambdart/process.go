@@ -21,6 +21,14 @@ const (
 	pathInitError = "/2018-06-01/runtime/init/error"
 )
 
+// headerThenNext, on an invocation's response or error, asks the Runtime
+// API to answer with the next invocation (as GET next would) instead of
+// 202 once the answer is taken. Streamer's own shims send it: one request
+// and one response per invocation instead of two of each, so the
+// function process wakes once per invocation. Lambda's Runtime API has no
+// such header; runtimes that do not send it see the API unchanged.
+const headerThenNext = "Streamer-Then-Next"
+
 // process is one running instance of the function with its own Runtime
 // API listener.
 type process struct {
@@ -300,6 +308,10 @@ func (p *process) answer(w http.ResponseWriter, r *http.Request, id string, isEr
 		res.body = body
 	}
 	inv.done <- res
+	if r.Header.Get(headerThenNext) != "" {
+		p.next(w, r)
+		return
+	}
 	writeStatus(w, http.StatusAccepted, "", "OK")
 }
 

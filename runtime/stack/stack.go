@@ -394,17 +394,18 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	for _, id := range ids {
 		f := app.Functions[id]
 		fcfg := lambdart.Config{
-			Name:        f.Name,
-			Dir:         f.CodeDir,
-			Handler:     f.Handler,
-			Runtime:     f.Runtime,
-			Timeout:     f.Timeout,
-			MemoryMB:    f.MemoryMB,
-			Concurrency: cfg.Concurrency,
-			IdleTimeout: cfg.FunctionIdleTimeout,
-			Region:      cfg.Region,
-			Output:      cfg.FunctionOutput,
-			Logger:      logger,
+			Name:          f.Name,
+			Dir:           f.CodeDir,
+			Handler:       f.Handler,
+			Runtime:       f.Runtime,
+			Timeout:       f.Timeout,
+			MemoryMB:      f.MemoryMB,
+			Concurrency:   cfg.Concurrency,
+			IdleTimeout:   cfg.FunctionIdleTimeout,
+			Region:        cfg.Region,
+			Output:        cfg.FunctionOutput,
+			Logger:        logger,
+			ProactiveInit: true,
 		}
 		for k, v := range f.Environment {
 			fcfg.Env = append(fcfg.Env, k+"="+v)

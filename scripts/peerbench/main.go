@@ -91,6 +91,7 @@ func main() {
 	fanout := flag.Int("fanout", 100, "clients for the fan-out")
 	settle := flag.Duration("settle", 15*time.Second, "wait after connecting before PSS (longer than the servers' idle reap)")
 	flag.BoolVar(&batchTimes, "batch-times", false, "print when each batch of the connect phase completed")
+	flag.BoolVar(&cpuByProcess, "cpu-by-process", false, "print the connect phase's CPU time of each process")
 	flag.Var(&servers, "server", "NAME=URL=COMMAND (repeatable)")
 	flag.Parse()
 	if *ddb == "" || len(servers) == 0 {
@@ -139,6 +140,10 @@ func main() {
 
 // batchTimes prints the connect phase batch by batch (-batch-times).
 var batchTimes bool
+
+// cpuByProcess prints the connect phase's CPU time process by process
+// (-cpu-by-process).
+var cpuByProcess bool
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
@@ -191,6 +196,7 @@ func round(client *dynamodb.Client, ddb string, s server, r, conns, batch, fanou
 	}
 
 	cpu := treeCPU(cmd.Process.Pid)
+	machine := machineCPU()
 	start := time.Now()
 	clients, err := connect(ctx, url, conns, batch)
 	if err != nil {
@@ -198,7 +204,13 @@ func round(client *dynamodb.Client, ddb string, s server, r, conns, batch, fanou
 		return res, fmt.Errorf("%w\nserver output:\n%s", err, tail(string(out), 30))
 	}
 	res.connect = time.Since(start)
-	res.connectCPU = cpuSince(cpu, treeCPU(cmd.Process.Pid)) / time.Duration(conns)
+	end := treeCPU(cmd.Process.Pid)
+	res.connectCPU = cpuSince(cpu, end) / time.Duration(conns)
+	if cpuByProcess {
+		busy, idle := machineCPU().since(machine)
+		fmt.Printf("  %-10s machine busy %5d ms idle %5d ms\n", s.name, busy.Milliseconds(), idle.Milliseconds())
+		printCPUByProcess(s.name, cpu, end)
+	}
 	if err := waitCount(ctx, client, table, conns); err != nil {
 		return res, err
 	}
@@ -473,6 +485,48 @@ func cpuSince(start, end map[int]int64) time.Duration {
 		ticks += t - start[p]
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// machineTicks is the machine's CPU time from /proc/stat: busy (all but
+// idle and iowait) and idle, in clock ticks.
+type machineTicks struct{ busy, idle int64 }
+
+func machineCPU() machineTicks {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineTicks{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	var t machineTicks
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseInt(f, 10, 64)
+		if i == 3 || i == 4 {
+			t.idle += v
+		} else if i < 8 {
+			t.busy += v
+		}
+	}
+	return t
+}
+
+// since is the busy and idle CPU time of the machine between start and t.
+func (t machineTicks) since(start machineTicks) (busy, idle time.Duration) {
+	return time.Duration(t.busy-start.busy) * 10 * time.Millisecond, time.Duration(t.idle-start.idle) * 10 * time.Millisecond
+}
+
+// printCPUByProcess prints the CPU time each process of end spent since
+// start, with its command line, to show where a phase's CPU goes.
+func printCPUByProcess(name string, start, end map[int]int64) {
+	pids := make([]int, 0, len(end))
+	for p := range end {
+		pids = append(pids, p)
+	}
+	slices.Sort(pids)
+	for _, p := range pids {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		args := strings.Fields(strings.ReplaceAll(string(cmdline), "\x00", " "))
+		fmt.Printf("  %-10s pid %-7d cpu %5d ms  %s\n", name, p, (end[p]-start[p])*10, strings.Join(args[:min(len(args), 3)], " "))
+	}
 }
 
 func tail(s string, n int) string {

@@ -20,10 +20,10 @@ const base = "/2018-06-01/runtime";
 // The Runtime API is called over one keep-alive socket with a small
 // HTTP/1.1 client of its own: Lambda's runtime client uses a native one,
 // and node:http's machinery (ClientRequest, Agent, streams) costs about as
-// much CPU per invocation as a light handler. An answer and the request
-// for the next invocation go out together, pipelined in one write: each
-// write wakes the runtime, and on a busy machine each wake-up can cost
-// the function its CPU.
+// much CPU per invocation as a light handler. An answer asks for the next
+// invocation in the same request (answerAndNext): each write wakes the
+// runtime and each response wakes this process, and on a busy machine
+// each wake-up can cost the function its CPU.
 let conn = null; // { socket, queue: [{ resolve, reject }], buf }
 
 function apiConn() {
@@ -75,35 +75,27 @@ function parse(c) {
   }
 }
 
-// send writes the requests ([method, path, body, headers]) in one write
-// and returns a promise of each response.
-function send(...requests) {
+// call sends one request in one write and returns the promise of its
+// response.
+function call(method, p, body, headers = {}) {
   const c = apiConn();
-  const chunks = [];
-  const answers = requests.map(([method, p, body, headers = {}]) => {
-    const payload = body === undefined ? null : Buffer.from(body);
-    let head = `${method} ${base}${p} HTTP/1.1\r\nHost: ${api}\r\n`;
-    for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
-    if (payload !== null) head += `Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n`;
-    chunks.push(Buffer.from(head + "\r\n", "latin1"));
-    if (payload !== null) chunks.push(payload);
-    return new Promise((resolve, reject) => c.queue.push({ resolve, reject }));
-  });
-  c.socket.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-  return answers;
+  const payload = body === undefined ? null : Buffer.from(body);
+  let head = `${method} ${base}${p} HTTP/1.1\r\nHost: ${api}\r\n`;
+  for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+  if (payload !== null) head += `Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n`;
+  const headBuf = Buffer.from(head + "\r\n", "latin1");
+  const response = new Promise((resolve, reject) => c.queue.push({ resolve, reject }));
+  c.socket.write(payload === null ? headBuf : Buffer.concat([headBuf, payload]));
+  return response;
 }
 
-function call(method, p, body, headers) {
-  return send([method, p, body, headers])[0];
-}
-
-// answerAndNext sends an invocation's answer and asks for the next
-// invocation, and returns the promise of the next one. A failed answer
-// (the runtime refused it) stops this process from the runtime's side.
+// answerAndNext sends an invocation's answer and returns the promise of
+// the next invocation: the Runtime API answers the one request with it
+// (Streamer-Then-Next). An answer the runtime refused stops this process
+// from the runtime's side; until then it asks for the next one as usual.
 function answerAndNext(p, body) {
-  const [answered, next] = send(["POST", p, body], ["GET", "/invocation/next"]);
-  answered.catch(() => {});
-  return next;
+  return call("POST", p, body, { "Streamer-Then-Next": "1" })
+    .then((r) => (r.status === 200 ? r : call("GET", "/invocation/next")));
 }
 
 function errorDoc(err) {

@@ -33,6 +33,9 @@ func handle(ctx context.Context, ev event) (any, error) {
 	case "sleep":
 		time.Sleep(time.Duration(ev.Ms) * time.Millisecond)
 		return "slept", nil
+	case "sleepPid":
+		time.Sleep(time.Duration(ev.Ms) * time.Millisecond)
+		return os.Getpid(), nil
 	case "hang":
 		select {}
 	case "crash":

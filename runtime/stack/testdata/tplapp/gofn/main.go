@@ -34,9 +34,10 @@ func handle(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (eve
 	case "pid":
 		return events.APIGatewayProxyResponse{StatusCode: 200, Body: strconv.Itoa(os.Getpid())}, nil
 	case "crash":
-		fmt.Println("crashing on purpose")
+		fmt.Printf("crashing on purpose in process %d\n", os.Getpid())
 		os.Exit(2)
 	case "hang":
+		fmt.Printf("hanging on purpose in process %d\n", os.Getpid())
 		time.Sleep(time.Hour)
 	}
 	return events.APIGatewayProxyResponse{}, fmt.Errorf("unexpected route %q", ev.RequestContext.RouteKey)
