@@ -93,8 +93,11 @@ func (f *Function) startProcess(gen int) (*process, error) {
 		if !killed {
 			f.log.Info("lambdart: process exited", "pid", cmd.Process.Pid, "err", err)
 		}
-		f.processExited(p)
+		// exitedCh first: an invocation waiting on the process it started
+		// sees the exit before the pool's change, so it fails with the
+		// init error instead of starting another process for itself.
 		close(p.exitedCh)
+		f.processExited(p)
 	}()
 	f.log.Debug("lambdart: process started", "pid", cmd.Process.Pid, "runtimeApi", ln.Addr().String())
 	return p, nil

@@ -12,6 +12,7 @@ import traceback
 
 API = os.environ["AWS_LAMBDA_RUNTIME_API"]
 BASE = "/2018-06-01/runtime"
+THEN_NEXT = {"Streamer-Then-Next": "1"}
 _conn = None
 
 
@@ -76,18 +77,22 @@ def main():
         traceback.print_exc()
         call("POST", "/init/error", error_doc(exc), {"Lambda-Runtime-Function-Error-Type": "Runtime.ImportModuleError"})
         sys.exit(1)
+    status, headers, body = call("GET", "/invocation/next")
     while True:
-        _, headers, body = call("GET", "/invocation/next")
         request_id = headers.get("Lambda-Runtime-Aws-Request-Id")
         try:
             event = json.loads(body)
             result = handler(event, Context(headers))
-            out = json.dumps(result)
+            answer = ("/invocation/%s/response" % request_id, json.dumps(result))
         except Exception as exc:
             traceback.print_exc()
-            call("POST", "/invocation/%s/error" % request_id, error_doc(exc))
-            continue
-        call("POST", "/invocation/%s/response" % request_id, out)
+            answer = ("/invocation/%s/error" % request_id, error_doc(exc))
+        # The answer's reply is the next invocation (Streamer-Then-Next):
+        # one request per invocation. An answer the runtime refused stops
+        # this process from the runtime's side; until then it asks as usual.
+        status, headers, body = call("POST", answer[0], answer[1], THEN_NEXT)
+        if status != 200:
+            status, headers, body = call("GET", "/invocation/next")
 
 
 if __name__ == "__main__":
