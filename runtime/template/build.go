@@ -82,15 +82,20 @@ func (a *App) buildMetadata(id, codeDir string) (Build, error) {
 	return b, nil
 }
 
-// MakeBuilt reports whether `sam build` builds the function with its
-// Makefile: BuildMethod makefile, or, SAM's default for a provided
-// runtime, no BuildMethod and a Makefile where the build looks for one.
+// MakeBuilt reports whether the function is built with its Makefile:
+// BuildMethod makefile, or, SAM's default for a provided runtime, no
+// BuildMethod and a Makefile where the build looks for one. A provided
+// function with no BuildMethod and a bootstrap in CodeUri runs that
+// bootstrap, as `sam local` runs a template it has not built.
 func (f *Function) MakeBuilt() bool {
 	switch f.Build.Method {
 	case BuildMakefile:
 		return true
 	case "":
 		if !strings.HasPrefix(f.Runtime, "provided") {
+			return false
+		}
+		if _, err := os.Stat(filepath.Join(f.CodeDir, "bootstrap")); err == nil {
 			return false
 		}
 		_, err := os.Stat(f.Build.Makefile)
@@ -102,7 +107,7 @@ func (f *Function) MakeBuilt() bool {
 // GoPackage reports whether the function is a Go main package to build
 // into bootstrap, as SAM's go1.x build method does: a provided runtime
 // whose CodeUri holds .go files, with BuildMethod go1.x, or with no
-// BuildMethod, no Makefile and no bootstrap.
+// BuildMethod, no bootstrap and no Makefile.
 func (f *Function) GoPackage() bool {
 	if !strings.HasPrefix(f.Runtime, "provided") {
 		return false
@@ -114,11 +119,8 @@ func (f *Function) GoPackage() bool {
 	case BuildGo:
 		return true
 	case "":
-		if f.MakeBuilt() {
-			return false
-		}
 		_, err := os.Stat(filepath.Join(f.CodeDir, "bootstrap"))
-		return err != nil
+		return err != nil && !f.MakeBuilt()
 	}
 	return false
 }

@@ -33,6 +33,9 @@ Resources:
   GoGuessed:
     Type: AWS::Serverless::Function
     Properties: {CodeUri: goguessed, Runtime: provided.al2}
+  Prebuilt:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: prebuilt, Runtime: provided.al2023}
   Node:
     Type: AWS::Serverless::Function
     Metadata: {BuildMethod: esbuild}
@@ -51,10 +54,14 @@ func TestBuildMetadata(t *testing.T) {
 		}
 	}
 	// ByDefault has a Makefile, which SAM's default build for provided
-	// runtimes runs even beside .go files; GoNamed has a bootstrap and
-	// still builds, as BuildMethod go1.x says.
+	// runtimes runs even beside .go files; Prebuilt has a bootstrap
+	// beside its Makefile and .go files, which runs as it is; GoNamed has
+	// a bootstrap and still builds, as BuildMethod go1.x says.
 	write("bydefault/Makefile")
 	write("bydefault/main.go")
+	write("prebuilt/Makefile")
+	write("prebuilt/main.go")
+	write("prebuilt/bootstrap")
 	write("gonamed/main.go")
 	write("gonamed/bootstrap")
 	write("goguessed/main.go")
@@ -71,12 +78,12 @@ func TestBuildMetadata(t *testing.T) {
 	if want := (Build{Method: BuildMakefile, SourceDir: filepath.Join(dir, "plain"), Makefile: filepath.Join(dir, "plain/Makefile")}); plain != want {
 		t.Errorf("Plain: %+v\nwant %+v", plain, want)
 	}
-	for id, wantMake := range map[string]bool{"Made": true, "Plain": true, "ByDefault": true, "GoNamed": false, "GoGuessed": false, "Node": false} {
+	for id, wantMake := range map[string]bool{"Made": true, "Plain": true, "ByDefault": true, "GoNamed": false, "GoGuessed": false, "Prebuilt": false, "Node": false} {
 		if got := app.Functions[id].MakeBuilt(); got != wantMake {
 			t.Errorf("%s: MakeBuilt = %v, want %v", id, got, wantMake)
 		}
 	}
-	for id, wantGo := range map[string]bool{"Made": false, "Plain": false, "ByDefault": false, "GoNamed": true, "GoGuessed": true, "Node": false} {
+	for id, wantGo := range map[string]bool{"Made": false, "Plain": false, "ByDefault": false, "GoNamed": true, "GoGuessed": true, "Prebuilt": false, "Node": false} {
 		if got := app.Functions[id].GoPackage(); got != wantGo {
 			t.Errorf("%s: GoPackage = %v, want %v", id, got, wantGo)
 		}
