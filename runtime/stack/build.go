@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/streamer-go/streamer/runtime/template"
 )
@@ -89,7 +90,7 @@ func goBuild(f *template.Function, out string) func(context.Context) error {
 		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-o", out, ".")
 		cmd.Dir = f.CodeDir
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
+		if b, err := runBuild(cmd); err != nil {
 			return &BuildError{Function: f.LogicalID, Method: template.BuildGo, Err: err, Output: b}
 		}
 		return nil
@@ -136,11 +137,23 @@ func makeBuild(f *template.Function, artifacts string) (func(context.Context) er
 		cmd := exec.CommandContext(ctx, mk, "--makefile", b.Makefile, target)
 		cmd.Dir = makeDir(b, scratch)
 		cmd.Env = append(os.Environ(), "ARTIFACTS_DIR="+artifacts)
-		if out, err := cmd.CombinedOutput(); err != nil {
+		if out, err := runBuild(cmd); err != nil {
 			return fail(err, out)
 		}
 		return nil
 	}, nil
+}
+
+// buildWaitDelay bounds how long a cancelled build waits for the
+// processes its command started (go's compilers, a recipe's commands)
+// to let go of its output, so a shutdown during a build is not held up
+// by them.
+const buildWaitDelay = 2 * time.Second
+
+// runBuild runs a build command and returns what it printed.
+func runBuild(cmd *exec.Cmd) ([]byte, error) {
+	cmd.WaitDelay = buildWaitDelay
+	return cmd.CombinedOutput()
 }
 
 // makeDir is where make runs: WorkingDirectory, moved into the scratch

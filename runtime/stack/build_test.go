@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/streamer-go/streamer/runtime/template"
 )
@@ -231,5 +232,32 @@ func TestFunctionCodeWithoutBuild(t *testing.T) {
 		if tc.line == "" && len(lines) != 0 || tc.line != "" && (len(lines) != 1 || !strings.HasPrefix(lines[0], tc.line)) {
 			t.Errorf("%s: notices %q, want %q", tc.f.LogicalID, lines, tc.line)
 		}
+	}
+}
+
+// TestMakeBuildCancelled checks that a cancelled build (the stack shutting
+// down) returns soon even when its recipe started a process that holds
+// make's output open: make is stopped and the build does not wait for
+// the rest.
+func TestMakeBuildCancelled(t *testing.T) {
+	src := t.TempDir()
+	files(t, src, map[string]string{"Makefile": "build-Fn:\n\tsleep 20\n"})
+	_, build, err := functionCode(madeFunction(src), filepath.Join(t.TempDir(), "Fn"), (&notices{}).add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- build(ctx) }()
+	time.Sleep(200 * time.Millisecond) // let make start its recipe
+	cancel()
+	select {
+	case err := <-done:
+		var be *BuildError
+		if !errors.As(err, &be) {
+			t.Errorf("cancelled build: %v, want a BuildError", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a cancelled build waits for its recipe's processes")
 	}
 }
