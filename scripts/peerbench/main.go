@@ -220,6 +220,7 @@ func round(client *dynamodb.Client, ddb string, s server, r, conns, batch, fanou
 	// Everyone leaves at once; a close handshake waits for the server's
 	// answer, so the closes run side by side.
 	start = time.Now()
+	cpu, machine = treeCPU(cmd.Process.Pid), machineCPU()
 	var closing sync.WaitGroup
 	for _, c := range clients {
 		closing.Add(1)
@@ -233,6 +234,11 @@ func round(client *dynamodb.Client, ddb string, s server, r, conns, batch, fanou
 		return res, err
 	}
 	res.drain = time.Since(start)
+	if cpuByProcess {
+		busy, idle := machineCPU().since(machine)
+		fmt.Printf("  %-10s drain: machine busy %5d ms idle %5d ms\n", s.name, busy.Milliseconds(), idle.Milliseconds())
+		printCPUByProcess(s.name, cpu, treeCPU(cmd.Process.Pid))
+	}
 
 	clients, err = connect(ctx, url, fanout, batch)
 	if err != nil {
