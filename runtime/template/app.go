@@ -34,6 +34,9 @@ type App struct {
 	dir   string
 	stack *stack
 	names map[string]string // function physical name → logical ID
+	// served is the logical ID of the WebSocket API the runtime serves:
+	// the first by logical ID.
+	served string
 }
 
 // API is a WebSocket API.
@@ -209,7 +212,7 @@ func (a *App) physicalName(id string) string {
 			return n
 		}
 	case "AWS::ApiGatewayV2::Api":
-		return a.APIID
+		return a.apiID(id)
 	case "AWS::ApiGatewayV2::Stage":
 		// Ref of a stage is its name (wss://${Api}.execute-api.../${Stage}).
 		if n := a.nameProp(id, "StageName"); n != "" {
@@ -220,6 +223,16 @@ func (a *App) physicalName(id string) string {
 		return id
 	}
 	return a.StackName + "-" + id
+}
+
+// apiID is what Ref of an AWS::ApiGatewayV2::Api gives: APIID for the
+// WebSocket API the runtime serves, "{APIID}-{LogicalID}" for any other,
+// so what is declared on another API is told apart from the served one's.
+func (a *App) apiID(id string) string {
+	if a.served == "" || id == a.served {
+		return a.APIID
+	}
+	return a.APIID + "-" + id
 }
 
 // nameProp resolves a name property on its own, so a Ref to a table does
@@ -248,9 +261,9 @@ func (a *App) attribute(id, attr string) (string, error) {
 	case (r.Type == "AWS::Serverless::Function" || r.Type == "AWS::Lambda::Function") && attr == "Arn":
 		return a.arn("lambda", "function:"+name), nil
 	case r.Type == "AWS::ApiGatewayV2::Api" && attr == "ApiId":
-		return a.APIID, nil
+		return a.apiID(id), nil
 	case r.Type == "AWS::ApiGatewayV2::Api" && attr == "ApiEndpoint":
-		return "wss://" + a.APIHost(), nil
+		return "wss://" + a.hostOf(a.apiID(id)), nil
 	case attr == "Arn":
 		// Roles, queues, topics: nothing local reads their ARNs, but
 		// templates pass them around.
@@ -285,6 +298,12 @@ func (a *App) build() error {
 	for _, id := range ids {
 		t := a.stack.resources[id].Type
 		byType[t] = append(byType[t], id)
+	}
+	for _, id := range byType["AWS::ApiGatewayV2::Api"] {
+		if a.nameProp(id, "ProtocolType") == "WEBSOCKET" {
+			a.served = id
+			break
+		}
 	}
 	iam := false
 	for _, id := range ids {
@@ -697,6 +716,9 @@ func (a *App) api(id string, byType map[string][]string) error {
 	if str(p, "ApiKeySelectionExpression") != "" {
 		a.unsupported("%s: API keys are not checked", id)
 	}
+	if b, _ := p["DisableExecuteApiEndpoint"].(bool); b {
+		a.unsupported("%s: DisableExecuteApiEndpoint is not emulated: the local endpoint serves the API", id)
+	}
 	api := &API{LogicalID: id, Name: str(p, "Name"), RouteSelectionExpression: str(p, "RouteSelectionExpression")}
 	if api.RouteSelectionExpression == "" {
 		return errorf(id, "Properties.RouteSelectionExpression", "missing (a WebSocket API needs one)")
@@ -706,7 +728,7 @@ func (a *App) api(id string, byType map[string][]string) error {
 		if v == "" {
 			return false, errorf(res, "Properties.ApiId", "missing")
 		}
-		return v == a.APIID, nil
+		return v == a.apiID(id), nil
 	}
 	integrations := map[string]map[string]any{}
 	for _, iid := range byType["AWS::ApiGatewayV2::Integration"] {

@@ -27,6 +27,9 @@ type stack struct {
 	condBusy   map[string]bool
 	mappings   map[string]any
 	resources  map[string]*Resource
+	// aliases are the references SAM rewrites to a resource it generates:
+	// "Api.Stage" is the stage of an AWS::Serverless::WebSocketApi.
+	aliases map[string]string
 	// physical and attribute give the local value of Ref and Fn::GetAtt
 	// on a resource.
 	physical  func(id string) string
@@ -262,6 +265,9 @@ func (s *stack) ref(name, res, where string) (any, error) {
 	if _, ok := s.resources[name]; ok {
 		return s.physical(name), nil
 	}
+	if id, ok := s.aliases[name]; ok {
+		return s.physical(id), nil
+	}
 	return nil, errorf(res, where, "%q is neither a parameter nor a resource", name)
 }
 
@@ -315,6 +321,8 @@ func (s *stack) sub(arg any, res, where string) (any, error) {
 		var err error
 		if x, ok := vars[name]; ok {
 			v = x
+		} else if id, ok := s.aliases[name]; ok {
+			v = s.physical(id)
 		} else if id, attr, ok := strings.Cut(name, "."); ok && s.resources[id] != nil {
 			v, err = s.getAtt(id, attr, res, where)
 		} else {

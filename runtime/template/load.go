@@ -187,6 +187,9 @@ func Parse(data []byte, dir string, opts Options) (*App, error) {
 	a := &App{StackName: opts.StackName, Region: opts.Region, AccountID: opts.AccountID, APIID: opts.APIID, dir: dir, stack: s}
 	s.physical = a.physicalName
 	s.attribute = a.attribute
+	if err := a.expandWebSocketAPIs(); err != nil {
+		return nil, err
+	}
 	if err := a.build(); err != nil {
 		return nil, err
 	}
@@ -366,13 +369,21 @@ func applyGlobals(raw any, resources map[string]*Resource) error {
 	for section, v := range g {
 		typ := map[string]string{"Function": "AWS::Serverless::Function", "Api": "AWS::Serverless::Api",
 			"HttpApi": "AWS::Serverless::HttpApi", "SimpleTable": "AWS::Serverless::SimpleTable",
-			"StateMachine": "AWS::Serverless::StateMachine", "LayerVersion": "AWS::Serverless::LayerVersion"}[section]
+			"StateMachine": "AWS::Serverless::StateMachine", "LayerVersion": "AWS::Serverless::LayerVersion",
+			"WebSocketApi": webSocketAPIType}[section]
 		if typ == "" {
 			return errorf("Globals", section, "not a Globals section SAM knows")
 		}
 		props, ok := v.(map[string]any)
 		if !ok {
 			return errorf("Globals", section, "want an object, got %s", describe(v))
+		}
+		if typ == webSocketAPIType {
+			for _, k := range sortedKeys(props) {
+				if !webSocketAPIGlobals[k] {
+					return errorf("Globals", section+"."+k, "not a property Globals can set for %s", typ)
+				}
+			}
 		}
 		for _, r := range resources {
 			if r.Type == typ {

@@ -92,5 +92,10 @@ func (a *App) LocalOutputs(addr string) []Output {
 // {APIID}.execute-api.{Region}.{URLSuffix}, as the template's values
 // spell it.
 func (a *App) APIHost() string {
-	return a.APIID + ".execute-api." + a.Region + "." + a.stack.pseudo["AWS::URLSuffix"]
+	return a.hostOf(a.APIID)
+}
+
+// hostOf is the execute-api host name of the API whose id is apiID.
+func (a *App) hostOf(apiID string) string {
+	return apiID + ".execute-api." + a.Region + "." + a.stack.pseudo["AWS::URLSuffix"]
 }

@@ -1,0 +1,443 @@
+package template
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// samChat is a chat on AWS::Serverless::WebSocketApi with every default
+// left as SAM sets it.
+const samChat = `Transform: AWS::Serverless-2016-10-31
+Resources:
+  OnConnect:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Handler: app.connect, Runtime: nodejs22.x}
+  OnDisconnect:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Handler: app.disconnect, Runtime: nodejs22.x}
+  OnMessage:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn/
+      Handler: app.message
+      Runtime: nodejs22.x
+      Environment:
+        Variables:
+          ENDPOINT: !Sub https://${ChatApi}.execute-api.${AWS::Region}.amazonaws.com/${ChatApi.Stage}
+  ChatApi:
+    Type: AWS::Serverless::WebSocketApi
+    Properties:
+      RouteSelectionExpression: $request.body.action
+      Routes:
+        $connect: {FunctionArn: !GetAtt OnConnect.Arn}
+        $disconnect: {FunctionArn: !GetAtt OnDisconnect.Arn}
+        sendMessage: {FunctionArn: !GetAtt OnMessage.Arn}
+        $default: {FunctionArn: !GetAtt OnMessage.Arn}
+Outputs:
+  WebSocketURL:
+    Value: !Sub wss://${ChatApi}.execute-api.${AWS::Region}.amazonaws.com/${ChatApi.Stage}
+  Endpoint:
+    Value: !GetAtt ChatApi.ApiEndpoint
+  Id:
+    Value: !GetAtt ChatApi.ApiId
+  Ref:
+    Value: !Ref ChatApi
+  Stage:
+    Value: !Ref ChatApi.Stage
+  StageResource:
+    Value: !Ref ChatApiDefaultStage
+`
+
+// oneFunction starts a template with one function, Fn.
+const oneFunction = `Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Handler: app.h, Runtime: nodejs22.x}
+`
+
+func parseSAM(t *testing.T, text string, opts Options) *App {
+	t.Helper()
+	app, err := Parse([]byte(text), t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+func routeFunctions(api *API) map[string]string {
+	out := map[string]string{}
+	for _, r := range api.Routes {
+		out[r.Key] = r.Function
+	}
+	return out
+}
+
+func TestWebSocketAPIDefaults(t *testing.T) {
+	app := parseSAM(t, samChat, Options{Region: "eu-west-1"})
+	api := app.API
+	if api == nil {
+		t.Fatal("no API")
+	}
+	if api.LogicalID != "ChatApi" || api.Name != "ChatApi" || api.Stage != "default" || api.RouteSelectionExpression != "$request.body.action" {
+		t.Errorf("api = %+v", api)
+	}
+	want := map[string]string{"$connect": "OnConnect", "$disconnect": "OnDisconnect", "sendMessage": "OnMessage", "$default": "OnMessage"}
+	if got := routeFunctions(api); !reflect.DeepEqual(got, want) {
+		t.Errorf("routes = %v, want %v", got, want)
+	}
+	for _, r := range api.Routes {
+		if r.Authorizer != nil || r.TwoWay {
+			t.Errorf("route %s = %+v", r.Key, r)
+		}
+	}
+	outs := map[string]string{}
+	for _, o := range app.Outputs {
+		outs[o.Name] = o.Value
+	}
+	wantOuts := map[string]string{
+		"WebSocketURL":  "wss://local.execute-api.eu-west-1.amazonaws.com/default",
+		"Endpoint":      "wss://local.execute-api.eu-west-1.amazonaws.com",
+		"Id":            "local",
+		"Ref":           "local",
+		"Stage":         "default",
+		"StageResource": "default",
+	}
+	if !reflect.DeepEqual(outs, wantOuts) {
+		t.Errorf("outputs = %v, want %v", outs, wantOuts)
+	}
+	for _, o := range app.LocalOutputs("127.0.0.1:9000") {
+		if o.Name == "WebSocketURL" && o.Value != "ws://127.0.0.1:9000/default" {
+			t.Errorf("local URL = %s", o.Value)
+		}
+	}
+	if got := app.Functions["OnMessage"].Environment["ENDPOINT"]; got != "https://local.execute-api.eu-west-1.amazonaws.com/default" {
+		t.Errorf("ENDPOINT = %s", got)
+	}
+	// The permissions SAM generates are the only IAM in the template.
+	if joined := strings.Join(app.Unsupported, "\n"); joined != "IAM roles, policies and Lambda permissions are not enforced: every function may call everything" {
+		t.Errorf("unsupported = %q", joined)
+	}
+}
+
+// TestWebSocketAPIGolden compares the CloudFormation resources the
+// expansion makes, resolved, with what SAM generates for the same
+// template (testdata/websocketapi/*.json; -update rewrites them).
+func TestWebSocketAPIGolden(t *testing.T) {
+	for _, name := range []string{"defaults", "configured"} {
+		t.Run(name, func(t *testing.T) {
+			src, err := os.ReadFile(filepath.Join("testdata", "websocketapi", name+".yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			app := parseSAM(t, string(src), Options{})
+			got := map[string]any{}
+			for id, r := range app.stack.resources {
+				if r.Type == "AWS::Serverless::Function" {
+					continue
+				}
+				p, err := app.props(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[id] = map[string]any{"Type": r.Type, "Properties": p}
+			}
+			b, _ := json.MarshalIndent(map[string]any{"Resources": got, "Unsupported": app.Unsupported}, "", "  ")
+			golden := filepath.Join("testdata", "websocketapi", name+".json")
+			if *update {
+				if err := os.WriteFile(golden, append(b, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(want) != string(b)+"\n" {
+				t.Errorf("expansion differs from %s:\n%s", golden, b)
+			}
+		})
+	}
+}
+
+func TestWebSocketAPIAuthorizer(t *testing.T) {
+	const tpl = `Parameters:
+  Stage: {Type: String, Default: prod}
+Resources:
+  Connect:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Handler: app.connect, Runtime: nodejs22.x}
+  Authorize:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Handler: app.authorize, Runtime: nodejs22.x}
+  Api:
+    Type: AWS::Serverless::WebSocketApi
+    Properties:
+      Name: chat
+      StageName: !Ref Stage
+      RouteSelectionExpression: $request.body.type
+      Auth:
+        AuthType: CUSTOM
+        AuthArn: !GetAtt Authorize.Arn
+        IdentitySource: [route.request.querystring.token, route.request.header.Auth]
+      Routes:
+        $connect: {FunctionArn: !GetAtt Connect.Arn}
+Outputs:
+  Url: {Value: !Sub "wss://${Api}.execute-api.${AWS::Region}.amazonaws.com/${Api.Stage}"}
+`
+	app := parseSAM(t, tpl, Options{})
+	api := app.API
+	if api.Stage != "prod" || api.Name != "chat" || api.RouteSelectionExpression != "$request.body.type" || len(api.Routes) != 1 {
+		t.Fatalf("api = %+v", api)
+	}
+	au := api.Routes[0].Authorizer
+	if au == nil || au.LogicalID != "ApiConnectAuthorizer" || au.Name != "ApiConnectAuthorizer" || au.Function != "Authorize" ||
+		!reflect.DeepEqual(au.IdentitySources, []string{"route.request.querystring.token", "route.request.header.Auth"}) {
+		t.Fatalf("authorizer = %+v", au)
+	}
+	// A StageName that is an intrinsic function gives {Api}Stage.
+	if r := app.stack.resources["ApiStage"]; r == nil || r.Type != "AWS::ApiGatewayV2::Stage" {
+		t.Errorf("stage resource = %+v", r)
+	}
+	if _, ok := app.stack.resources["ApiAuthorizerPermission"]; !ok {
+		t.Error("no ApiAuthorizerPermission")
+	}
+	if got := app.Outputs[0].Value; got != "wss://local.execute-api.us-east-1.amazonaws.com/prod" {
+		t.Errorf("url = %s", got)
+	}
+
+	// InvokeRole: API Gateway invokes with the role, SAM adds no permission.
+	named := strings.Replace(tpl, "        IdentitySource:", "        Name: tokens\n        InvokeRole: arn:aws:iam::123456789012:role/r\n        IdentitySource:", 1)
+	app = parseSAM(t, named, Options{})
+	if au := app.API.Routes[0].Authorizer; au == nil || au.Name != "tokens" {
+		t.Fatalf("authorizer = %+v", au)
+	}
+	if _, ok := app.stack.resources["ApiAuthorizerPermission"]; ok {
+		t.Error("ApiAuthorizerPermission with InvokeRole")
+	}
+
+	// SAM checks AuthType in any case but attaches the authorizer only to
+	// CUSTOM as written: "custom" leaves $connect open.
+	lower := strings.Replace(tpl, "AuthType: CUSTOM", "AuthType: custom", 1)
+	app = parseSAM(t, lower, Options{})
+	if au := app.API.Routes[0].Authorizer; au != nil {
+		t.Errorf("authorizer for AuthType custom = %+v", au)
+	}
+
+	iam := `Resources:
+  Connect:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Handler: app.connect, Runtime: nodejs22.x}
+  Api:
+    Type: AWS::Serverless::WebSocketApi
+    Properties:
+      RouteSelectionExpression: $request.body.action
+      Auth: {AuthType: AWS_IAM}
+      Routes:
+        $connect: {FunctionArn: !GetAtt Connect.Arn}
+`
+	app = parseSAM(t, iam, Options{})
+	if !strings.Contains(strings.Join(app.Unsupported, "\n"), "ApiConnectRoute: AuthorizationType AWS_IAM is not checked") {
+		t.Errorf("unsupported = %q", app.Unsupported)
+	}
+}
+
+func TestWebSocketAPIGlobalsAndStageNames(t *testing.T) {
+	const tpl = `Globals:
+  WebSocketApi:
+    RouteSelectionExpression: $request.body.route
+    StageVariables: {a: b}
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Handler: app.h, Runtime: python3.12}
+  Api:
+    Type: AWS::Serverless::WebSocketApi
+    Properties:
+      StageName: Prod
+      Routes:
+        $default: {FunctionArn: !GetAtt Fn.Arn}
+`
+	app := parseSAM(t, tpl, Options{})
+	if app.API.RouteSelectionExpression != "$request.body.route" || app.API.Stage != "Prod" {
+		t.Errorf("api = %+v", app.API)
+	}
+	if r := app.stack.resources["ApiProdStage"]; r == nil {
+		t.Error("no ApiProdStage")
+	}
+	if !strings.Contains(strings.Join(app.Unsupported, "\n"), "ApiProdStage: stage variables are not passed to events") {
+		t.Errorf("unsupported = %q", app.Unsupported)
+	}
+	bad := strings.Replace(tpl, "    StageVariables: {a: b}", "    StageName: dev", 1)
+	_, err := Parse([]byte(bad), t.TempDir(), Options{})
+	var te *Error
+	if !errors.As(err, &te) || te.Resource != "Globals" || te.Field != "WebSocketApi.StageName" {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// TestWebSocketAPIMixedForms: routes declared as CloudFormation resources
+// on a SAM API join its routes; a CloudFormation API beside a SAM one
+// keeps its own routes.
+func TestWebSocketAPIMixedForms(t *testing.T) {
+	const tpl = oneFunction + `  Other:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Handler: app.other, Runtime: nodejs22.x}
+  Api:
+    Type: AWS::Serverless::WebSocketApi
+    Properties:
+      RouteSelectionExpression: $request.body.action
+      Routes:
+        $default: {FunctionArn: !GetAtt Fn.Arn}
+  PingRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Api
+      RouteKey: ping
+      RouteResponseSelectionExpression: $default
+      Target: !Join [/, [integrations, !Ref PingInteg]]
+  PingInteg:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref Api
+      IntegrationType: AWS_PROXY
+      IntegrationUri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Other.Arn}/invocations
+`
+	app := parseSAM(t, tpl, Options{})
+	want := map[string]string{"$default": "Fn", "ping": "Other"}
+	if got := routeFunctions(app.API); !reflect.DeepEqual(got, want) {
+		t.Errorf("routes = %v, want %v", got, want)
+	}
+	for _, r := range app.API.Routes {
+		if r.TwoWay != (r.Key == "ping") {
+			t.Errorf("route %s two-way = %v", r.Key, r.TwoWay)
+		}
+	}
+
+	// A second API, in the CloudFormation form, sorted after the SAM one:
+	// its route stays its own and it is not served.
+	second := tpl + `  Zed:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {Name: zed, ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}
+  ZedRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Zed
+      RouteKey: zed
+      Target: !Join [/, [integrations, !Ref ZedInteg]]
+  ZedInteg:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref Zed
+      IntegrationType: AWS_PROXY
+      IntegrationUri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Other.Arn}/invocations
+Outputs:
+  ZedId: {Value: !Ref Zed}
+`
+	app = parseSAM(t, second, Options{})
+	if app.API.LogicalID != "Api" {
+		t.Fatalf("served %s", app.API.LogicalID)
+	}
+	if got := routeFunctions(app.API); !reflect.DeepEqual(got, want) {
+		t.Errorf("routes = %v, want %v", got, want)
+	}
+	if !strings.Contains(strings.Join(app.Unsupported, "\n"), "Zed: a second WebSocket API is not served (only Api)") {
+		t.Errorf("unsupported = %q", app.Unsupported)
+	}
+	if app.Outputs[0].Value != "local-Zed" {
+		t.Errorf("Ref Zed = %s", app.Outputs[0].Value)
+	}
+}
+
+// TestWebSocketAPIRefused: what SAM refuses to transform is refused at
+// load, naming the property.
+func TestWebSocketAPIRefused(t *testing.T) {
+	const head = oneFunction + `  Auth:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Handler: app.auth, Runtime: nodejs22.x}
+  Api:
+    Type: AWS::Serverless::WebSocketApi
+    Properties:
+`
+	cases := []struct {
+		name, props, field, text string
+	}{
+		{"no routes", "      RouteSelectionExpression: $request.body.action\n", "Properties.Routes", "missing"},
+		{"empty routes", "      RouteSelectionExpression: $request.body.action\n      Routes: {}\n", "Properties.Routes", "at least one route"},
+		{"no route selection expression", "      Routes:\n        $default: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.RouteSelectionExpression", "missing"},
+		{"invalid route key", "      RouteSelectionExpression: $request.body.action\n      Routes:\n        $nonsense: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Routes.$nonsense", "must be alphanumeric"},
+		{"route key with a dash", "      RouteSelectionExpression: $request.body.action\n      Routes:\n        send-message: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Routes.send-message", "must be alphanumeric"},
+		{"route without function", "      RouteSelectionExpression: $request.body.action\n      Routes:\n        $connect: {IntegrationTimeout: 15000}\n", "Properties.Routes.$connect.FunctionArn", "associated function"},
+		{"route not an object", "      RouteSelectionExpression: $request.body.action\n      Routes:\n        $default: !GetAtt Fn.Arn\n", "Properties.Routes.$default", "want an object"},
+		{"two keys one ID", "      RouteSelectionExpression: $request.body.action\n      Routes:\n        send: {FunctionArn: !GetAtt Fn.Arn}\n        Send: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Routes", "same logical ID ApiSendRoute"},
+		{"request parameters off $connect", "      RouteSelectionExpression: $request.body.action\n      Routes:\n        $default:\n          FunctionArn: !GetAtt Fn.Arn\n          RequestParameters: {route.request.querystring.p1: {Required: true}}\n", "Properties.Routes.$default.RequestParameters", "only supported for the $connect route"},
+		{"stage $default", "      RouteSelectionExpression: $request.body.action\n      StageName: $default\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.StageName", "cannot be named $default"},
+		{"auth without $connect", "      RouteSelectionExpression: $request.body.action\n      Auth: {AuthType: CUSTOM, AuthArn: !GetAtt Auth.Arn}\n      Routes:\n        $default: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Auth", "only available if there is a $connect route"},
+		{"auth without type", "      RouteSelectionExpression: $request.body.action\n      Auth: {AuthArn: !GetAtt Auth.Arn}\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Auth.AuthType", "must be specified"},
+		{"custom without arn", "      RouteSelectionExpression: $request.body.action\n      Auth: {AuthType: CUSTOM}\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Auth.AuthArn", "must be specified if AuthType is CUSTOM"},
+		{"unknown auth type", "      RouteSelectionExpression: $request.body.action\n      Auth: {AuthType: Nonsense, AuthArn: !GetAtt Auth.Arn}\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Auth.AuthType", "not one of AWS_IAM, CUSTOM or NONE"},
+		{"none with config", "      RouteSelectionExpression: $request.body.action\n      Auth: {AuthType: None, AuthArn: !GetAtt Auth.Arn}\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Auth", "no additional configurations supported for AuthType NONE"},
+		{"iam with config", "      RouteSelectionExpression: $request.body.action\n      Auth: {AuthType: AWS_IAM, IdentitySource: [route.request.header.A]}\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Auth", "AuthType AWS_IAM"},
+		{"ip address type", "      RouteSelectionExpression: $request.body.action\n      IpAddressType: nonsense\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.IpAddressType", "ipv4 or dualstack"},
+		{"mutual TLS", "      RouteSelectionExpression: $request.body.action\n      Domain: {DomainName: x.example.com, CertificateArn: arn, MutualTlsAuthentication: {TruststoreUri: s3://b/k}}\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Domain.MutualTlsAuthentication", "not supported for WebSocket APIs"},
+		{"list settings", "      RouteSelectionExpression: $request.body.action\n      RouteSettings: [{ThrottlingBurstLimit: 100}]\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.RouteSettings", "should be a map"},
+		{"unknown property", "      RouteSelectionExpression: $request.body.action\n      CorsConfiguration: {}\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.CorsConfiguration", "not a property"},
+		{"unknown route property", "      RouteSelectionExpression: $request.body.action\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn, Target: x}\n", "Properties.Routes.$connect.Target", "not a property"},
+		{"function not in the template", "      RouteSelectionExpression: $request.body.action\n      Routes:\n        $connect: {FunctionArn: arn:aws:lambda:us-east-1:123456789012:function:elsewhere}\n", "Properties.IntegrationUri", "does not invoke a function of this template"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(head+c.props), t.TempDir(), Options{})
+			var te *Error
+			if !errors.As(err, &te) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want *Error", err)
+			}
+			if te.Field != c.field || !strings.Contains(err.Error(), c.text) {
+				t.Errorf("err = %v (field %q), want field %q and %q", err, te.Field, c.field, c.text)
+			}
+		})
+	}
+}
+
+// TestWebSocketAPINotEmulated: each property that changes nothing the
+// local runtime does gets one line.
+func TestWebSocketAPINotEmulated(t *testing.T) {
+	const tpl = oneFunction + `  Api:
+    Type: AWS::Serverless::WebSocketApi
+    Properties:
+      RouteSelectionExpression: $request.body.action
+      ApiKeySelectionExpression: $request.header.x-api-key
+      DisableExecuteApiEndpoint: true
+      DefaultRouteSettings: {ThrottlingBurstLimit: 10}
+      RouteSettings: {$default: {LoggingLevel: INFO}}
+      AccessLogSettings: {DestinationArn: arn:aws:logs:us-east-1:123456789012:log-group:g, Format: $context.requestId}
+      Domain: {DomainName: chat.example.com, CertificateArn: arn:aws:acm:us-east-1:123456789012:certificate/c}
+      Routes:
+        $default: {FunctionArn: !GetAtt Fn.Arn, IntegrationTimeout: 5000, ApiKeyRequired: true}
+`
+	app := parseSAM(t, tpl, Options{})
+	want := []string{
+		"Api: API keys are not checked",
+		"Api: DisableExecuteApiEndpoint is not emulated: the local endpoint serves the API",
+		"Api: Domain (custom domain name, base path mapping, Route 53 records) is not emulated: the API is served on the local address only",
+		"ApiDefaultIntegration: TimeoutInMillis is not emulated",
+		"ApiDefaultRoute: ApiKeyRequired is not checked",
+		"ApiDefaultStage: AccessLogSettings is not emulated",
+		"ApiDefaultStage: RouteSettings is not emulated",
+		"ApiDefaultStage: throttling and logging settings are not applied",
+		"IAM roles, policies and Lambda permissions are not enforced: every function may call everything",
+	}
+	got := append([]string(nil), app.Unsupported...)
+	sort.Strings(got)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("unsupported =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
