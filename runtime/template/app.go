@@ -534,9 +534,25 @@ func (a *App) samEvent(fn, name string, raw any) error {
 		}
 		a.Schedules = append(a.Schedules, &Schedule{Name: fn + "." + name, Function: fn, Expression: expr, Input: input, Enabled: enabled})
 	default:
+		if !samEventTypes[typ] {
+			hint := ""
+			if strings.Contains(strings.ToLower(typ), "websocket") {
+				hint = ": a WebSocket API's routes are the Routes of its AWS::Serverless::WebSocketApi"
+			}
+			return errorf(fn, field+".Type", "invalid event type %q (SAM refuses it)%s", typ, hint)
+		}
 		a.unsupported("%s: event %s of type %s is not emulated", fn, name, typ)
 	}
 	return nil
+}
+
+// samEventTypes are the event source types of AWS::Serverless::Function;
+// SAM refuses any other.
+var samEventTypes = map[string]bool{
+	"AlexaSkill": true, "Api": true, "CloudWatchEvent": true, "CloudWatchLogs": true, "Cognito": true,
+	"DocumentDB": true, "DynamoDB": true, "EventBridgeRule": true, "HttpApi": true, "IoTRule": true,
+	"Kinesis": true, "MQ": true, "MSK": true, "S3": true, "SNS": true, "SQS": true, "Schedule": true,
+	"ScheduleV2": true, "SelfManagedKafka": true,
 }
 
 func (a *App) streamSource(name, fn, field string, p map[string]any, arn string) (*StreamSource, error) {

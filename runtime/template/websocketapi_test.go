@@ -396,14 +396,34 @@ func TestWebSocketAPIRefused(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte(head+c.props), t.TempDir(), Options{})
-			var te *Error
-			if !errors.As(err, &te) || !errors.Is(err, ErrInvalid) {
-				t.Fatalf("err = %v, want *Error", err)
-			}
-			if te.Field != c.field || !strings.Contains(err.Error(), c.text) {
-				t.Errorf("err = %v (field %q), want field %q and %q", err, te.Field, c.field, c.text)
-			}
+			check(t, err, c.field, c.text)
 		})
+	}
+	// SAM has no function event for WebSocket routes, whatever some
+	// examples show.
+	const event = `Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn/
+      Handler: app.h
+      Runtime: nodejs22.x
+      Events:
+        Connect: {Type: WebSocket, Properties: {Route: $connect}}
+`
+	_, err := Parse([]byte(event), t.TempDir(), Options{})
+	check(t, err, "Properties.Events.Connect.Type", "Routes of its AWS::Serverless::WebSocketApi")
+}
+
+// check asserts that err is an *Error on field whose text has text.
+func check(t *testing.T, err error, field, text string) {
+	t.Helper()
+	var te *Error
+	if !errors.As(err, &te) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v, want *Error", err)
+	}
+	if te.Field != field || !strings.Contains(err.Error(), text) {
+		t.Errorf("err = %v (field %q), want field %q and %q", err, te.Field, field, text)
 	}
 }
 
