@@ -6,7 +6,10 @@
 // (defaults, AllowedValues, AllowedPattern, overrides as `sam deploy
 // --parameter-overrides` takes them), conditions and intrinsic functions,
 // and returns an [App]: the ProtocolType WEBSOCKET [API] with its routes,
-// integrations, REQUEST authorizers and stage; the [Function]s with their
+// integrations, REQUEST authorizers and stage, declared as
+// AWS::ApiGatewayV2 resources or as SAM's AWS::Serverless::WebSocketApi,
+// which is expanded into the resources SAM generates for it (same logical
+// IDs, `${Api.Stage}` included) and read as those; the [Function]s with their
 // runtime, handler, code, timeout and environment (SAM Globals merged) and
 // the [Build] their Metadata gives `sam build` (BuildMethod, ContextPath,
 // ProjectRootDirectory, WorkingDirectory); the
