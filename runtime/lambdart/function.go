@@ -106,6 +106,12 @@ type Function struct {
 
 	// work hands an invocation to a process waiting in /next.
 	work chan *invocation
+	// recheck holds one token: the waiting invocation that has it decides
+	// again on a timer whether the pool needs a process (the decision is
+	// the pool's, not the invocation's), the others only when the pool
+	// changes. A thousand waiters with a timer each would wake tens of
+	// thousands of times a second for the same answer.
+	recheck chan struct{}
 
 	mu      sync.Mutex
 	procs   map[*process]bool
@@ -177,6 +183,7 @@ func New(cfg Config) (*Function, error) {
 		log:        logger.With("function", cfg.Name),
 		out:        &lineOutput{w: out},
 		work:       make(chan *invocation),
+		recheck:    make(chan struct{}, 1),
 		procs:      map[*process]bool{},
 		stale:      make(chan struct{}),
 		changed:    make(chan struct{}),
@@ -184,6 +191,7 @@ func New(cfg Config) (*Function, error) {
 		initFailed: -1,
 		stop:       make(chan struct{}),
 	}
+	f.recheck <- struct{}{}
 	if len(cfg.Watch) > 0 {
 		w := newWatcher(cfg.Watch)
 		f.wg.Add(1)
@@ -265,6 +273,14 @@ func (f *Function) dispatch(ctx context.Context, inv *invocation) (*process, err
 		f.mu.Unlock()
 	}()
 	var started *process
+	// rechecker: this invocation holds the recheck token (see
+	// Function.recheck), given back when it stops waiting.
+	rechecker := false
+	defer func() {
+		if rechecker {
+			f.recheck <- struct{}{}
+		}
+	}()
 	for {
 		if started != nil {
 			select {
@@ -285,11 +301,21 @@ func (f *Function) dispatch(ctx context.Context, inv *invocation) (*process, err
 		}
 		var again <-chan time.Time
 		var timer *time.Timer
-		if recheck > 0 {
+		var token chan struct{}
+		switch {
+		case recheck > 0 && rechecker:
 			// Unstopped on the return paths: since Go 1.23 an
 			// unreferenced timer is collected.
 			timer = time.NewTimer(recheck)
 			again = timer.C
+		case rechecker:
+			// It started a process: the token goes back for any waiter
+			// to take, this one included.
+			f.recheck <- struct{}{}
+			rechecker = false
+			token = f.recheck
+		default:
+			token = f.recheck
 		}
 		if p != nil {
 			started = p
@@ -307,6 +333,8 @@ func (f *Function) dispatch(ctx context.Context, inv *invocation) (*process, err
 			// be room to start one.
 		case <-again:
 			// The running invocations may be slower than they looked.
+		case <-token:
+			rechecker = true
 		case <-f.stop:
 			return nil, ErrClosed
 		case <-ctx.Done():
