@@ -120,11 +120,17 @@ func TestProactiveInitWarmsASecondProcess(t *testing.T) {
 	}
 	waitFor(t, "both reaped", func() bool { return f.Processes() == 0 })
 
-	// Without it, one invocation leaves one process.
+	// Without it, or with a Concurrency of one, one invocation leaves
+	// one process.
 	plain, _ := newGoFunction(t, func(c *lambdart.Config) { c.Concurrency = 4 })
 	pid(t, plain)
 	if n := plain.Processes(); n != 1 {
 		t.Errorf("%d processes without ProactiveInit, want 1", n)
+	}
+	one, _ := newGoFunction(t, func(c *lambdart.Config) { c.ProactiveInit = true; c.Concurrency = 1 })
+	pid(t, one)
+	if n := one.Processes(); n != 1 {
+		t.Errorf("%d processes with Concurrency 1, want 1", n)
 	}
 }
 
