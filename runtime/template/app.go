@@ -213,6 +213,11 @@ func (a *App) physicalName(id string) string {
 		}
 	case "AWS::ApiGatewayV2::Api":
 		return a.apiID(id)
+	case "AWS::ApiGatewayV2::DomainName":
+		if n := a.nameProp(id, "DomainName"); n != "" {
+			return n
+		}
+		return id
 	case "AWS::ApiGatewayV2::Stage":
 		// Ref of a stage is its name (wss://${Api}.execute-api.../${Stage}).
 		if n := a.nameProp(id, "StageName"); n != "" {
@@ -329,6 +334,11 @@ func (a *App) build() error {
 			iam = true
 		case "AWS::Logs::LogGroup":
 			// Logs go to the runtime's output.
+		case "AWS::ApiGatewayV2::DomainName":
+			if a.stack.resources[id].generatedBy == "" {
+				a.unsupported("%s (%s) is not emulated", id, t)
+			}
+			// A WebSocketApi's Domain has its own line.
 		default:
 			a.unsupported("%s (%s) is not emulated", id, t)
 		}

@@ -38,6 +38,10 @@ type Resource struct {
 	// Metadata is the resource's Metadata attribute, as written: where
 	// `sam build` reads how to build a function.
 	Metadata map[string]any
+
+	// generatedBy is the SAM resource whose expansion made this one;
+	// empty for the template's own resources.
+	generatedBy string
 }
 
 // ParseOverrides reads `Key=Value` pairs (the form `sam deploy

@@ -1,6 +1,11 @@
 package template
 
 import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"regexp"
 	"sort"
 	"strings"
 	"unicode"
@@ -118,16 +123,10 @@ func (a *App) expandWebSocketAPI(id string) error {
 	if v, ok := p["IpAddressType"].(string); ok && v != "ipv4" && v != "dualstack" {
 		return errorf(id, "Properties.IpAddressType", "%q: want ipv4 or dualstack", v)
 	}
-	if d, ok := p["Domain"].(map[string]any); ok {
-		if _, mtls := d["MutualTlsAuthentication"]; mtls {
-			return errorf(id, "Properties.Domain.MutualTlsAuthentication", "mutual TLS is not supported for WebSocket APIs")
-		}
-		if bp, ok := d["BasePath"].([]any); ok {
-			for _, b := range bp {
-				if _, isStr := b.(string); !isStr {
-					return errorf(id, "Properties.Domain.BasePath", "each base path must be a string")
-				}
-			}
+	domain, hasDomain := p["Domain"].(map[string]any)
+	if hasDomain {
+		if err := checkDomain(id, domain); err != nil {
+			return err
 		}
 		a.unsupported("%s: Domain (custom domain name, base path mapping, Route 53 records) is not emulated: the API is served on the local address only", id)
 	}
@@ -140,7 +139,7 @@ func (a *App) expandWebSocketAPI(id string) error {
 		if _, taken := a.stack.resources[logicalID]; taken && logicalID != id {
 			return errorf(id, "", "SAM generates %s (%s), which the template declares too", logicalID, typ)
 		}
-		gen[logicalID] = &Resource{Type: typ, Properties: props, Condition: src.Condition}
+		gen[logicalID] = &Resource{Type: typ, Properties: props, Condition: src.Condition, generatedBy: id}
 		return nil
 	}
 	ref := func(x string) map[string]any { return map[string]any{"Ref": x} }
@@ -189,6 +188,24 @@ func (a *App) expandWebSocketAPI(id string) error {
 		a.stack.aliases = map[string]string{}
 	}
 	a.stack.aliases[id+".Stage"] = stageID
+	if hasDomain {
+		// The domain name resource, so `{Api}.DomainName` resolves to the
+		// name as on AWS; its mappings and records are in the line above.
+		name := domain["DomainName"]
+		if r, ok := name.(map[string]any); ok && len(r) == 1 {
+			// SAM resolves parameters in Domain before it hashes the name.
+			if param, ok := r["Ref"].(string); ok && !a.stack.paramLists[param] {
+				if v, ok := a.stack.params[param]; ok {
+					name = v
+				}
+			}
+		}
+		domainID := "ApiGatewayDomainNameV2" + logicalIDHash(name)
+		if err := add(domainID, "AWS::ApiGatewayV2::DomainName", map[string]any{"DomainName": domain["DomainName"]}); err != nil {
+			return err
+		}
+		a.stack.aliases[id+".DomainName"] = domainID
+	}
 
 	authType := ""
 	if len(auth) > 0 {
@@ -291,6 +308,49 @@ func (a *App) expandWebSocketAPI(id string) error {
 		a.stack.resources[gid] = r
 	}
 	return nil
+}
+
+// checkDomain refuses a Domain SAM refuses.
+func checkDomain(id string, d map[string]any) error {
+	if _, mtls := d["MutualTlsAuthentication"]; mtls {
+		return errorf(id, "Properties.Domain.MutualTlsAuthentication", "mutual TLS is not supported for WebSocket APIs")
+	}
+	if d["DomainName"] == nil || d["CertificateArn"] == nil {
+		return errorf(id, "Properties.Domain", "a custom domain needs both DomainName and CertificateArn")
+	}
+	if ec, ok := d["EndpointConfiguration"].(string); ok && ec != "REGIONAL" {
+		return errorf(id, "Properties.Domain.EndpointConfiguration", "%q: want REGIONAL", ec)
+	}
+	if bp, ok := d["BasePath"].([]any); ok {
+		for _, b := range bp {
+			path, isStr := b.(string)
+			if !isStr {
+				return errorf(id, "Properties.Domain.BasePath", "each base path must be a string")
+			}
+			if invalidBasePath.MatchString(path) {
+				return errorf(id, "Properties.Domain.BasePath", "%q: only letters, digits, /, - and _", path)
+			}
+		}
+	}
+	return nil
+}
+
+var invalidBasePath = regexp.MustCompile(`[^0-9a-zA-Z/\-_]`)
+
+// logicalIDHash is the suffix SAM gives a logical ID it derives from v:
+// the first 10 hex digits of the SHA-1 of v, or of its compact JSON with
+// sorted keys when v is not a string.
+func logicalIDHash(v any) string {
+	text, ok := v.(string)
+	if !ok {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(v)
+		text = strings.TrimSuffix(b.String(), "\n")
+	}
+	sum := sha1.Sum([]byte(text))
+	return hex.EncodeToString(sum[:])[:10]
 }
 
 // webSocketAuthType checks Auth as SAM does and returns its AuthType as

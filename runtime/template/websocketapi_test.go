@@ -388,6 +388,9 @@ func TestWebSocketAPIRefused(t *testing.T) {
 		{"iam with config", "      RouteSelectionExpression: $request.body.action\n      Auth: {AuthType: AWS_IAM, IdentitySource: [route.request.header.A]}\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Auth", "AuthType AWS_IAM"},
 		{"ip address type", "      RouteSelectionExpression: $request.body.action\n      IpAddressType: nonsense\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.IpAddressType", "ipv4 or dualstack"},
 		{"mutual TLS", "      RouteSelectionExpression: $request.body.action\n      Domain: {DomainName: x.example.com, CertificateArn: arn, MutualTlsAuthentication: {TruststoreUri: s3://b/k}}\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Domain.MutualTlsAuthentication", "not supported for WebSocket APIs"},
+		{"domain without certificate", "      RouteSelectionExpression: $request.body.action\n      Domain: {DomainName: x.example.com}\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Domain", "both DomainName and CertificateArn"},
+		{"edge domain", "      RouteSelectionExpression: $request.body.action\n      Domain: {DomainName: x.example.com, CertificateArn: arn, EndpointConfiguration: EDGE}\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Domain.EndpointConfiguration", "want REGIONAL"},
+		{"base path", "      RouteSelectionExpression: $request.body.action\n      Domain: {DomainName: x.example.com, CertificateArn: arn, BasePath: [/v1.0]}\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.Domain.BasePath", "only letters"},
 		{"list settings", "      RouteSelectionExpression: $request.body.action\n      RouteSettings: [{ThrottlingBurstLimit: 100}]\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.RouteSettings", "should be a map"},
 		{"unknown property", "      RouteSelectionExpression: $request.body.action\n      CorsConfiguration: {}\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn}\n", "Properties.CorsConfiguration", "not a property"},
 		{"unknown route property", "      RouteSelectionExpression: $request.body.action\n      Routes:\n        $connect: {FunctionArn: !GetAtt Fn.Arn, Target: x}\n", "Properties.Routes.$connect.Target", "not a property"},
@@ -442,8 +445,17 @@ func TestWebSocketAPINotEmulated(t *testing.T) {
       Domain: {DomainName: chat.example.com, CertificateArn: arn:aws:acm:us-east-1:123456789012:certificate/c}
       Routes:
         $default: {FunctionArn: !GetAtt Fn.Arn, IntegrationTimeout: 5000, ApiKeyRequired: true}
+Outputs:
+  Domain: {Value: !Sub "wss://${Api.DomainName}"}
 `
 	app := parseSAM(t, tpl, Options{})
+	// The domain name resource SAM makes, under the ID SAM gives it.
+	if r := app.stack.resources["ApiGatewayDomainNameV2ce78a13742"]; r == nil || r.Type != "AWS::ApiGatewayV2::DomainName" {
+		t.Errorf("domain name resource = %+v", r)
+	}
+	if got := app.Outputs[0].Value; got != "wss://chat.example.com" {
+		t.Errorf("${Api.DomainName} = %s", got)
+	}
 	want := []string{
 		"Api: API keys are not checked",
 		"Api: DisableExecuteApiEndpoint is not emulated: the local endpoint serves the API",
@@ -459,5 +471,19 @@ func TestWebSocketAPINotEmulated(t *testing.T) {
 	sort.Strings(got)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("unsupported =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestLogicalIDHash: the IDs SAM derives from a value, as its own
+// translator tests have them (websocket_api_custom_domains_regional, whose
+// DomainName is a parameter with no value).
+func TestLogicalIDHash(t *testing.T) {
+	for v, want := range map[any]string{"chat.example.com": "ce78a13742"} {
+		if got := logicalIDHash(v); got != want {
+			t.Errorf("logicalIDHash(%v) = %s, want %s", v, got, want)
+		}
+	}
+	if got := logicalIDHash(map[string]any{"Ref": "MyDomainName"}); got != "e12ae193a4" {
+		t.Errorf("logicalIDHash(Ref MyDomainName) = %s, want e12ae193a4", got)
 	}
 }
