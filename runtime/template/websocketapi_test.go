@@ -14,55 +14,22 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-// samChat is a chat on AWS::Serverless::WebSocketApi with every default
-// left as SAM sets it.
-const samChat = `Transform: AWS::Serverless-2016-10-31
-Resources:
-  OnConnect:
-    Type: AWS::Serverless::Function
-    Properties: {CodeUri: fn/, Handler: app.connect, Runtime: nodejs22.x}
-  OnDisconnect:
-    Type: AWS::Serverless::Function
-    Properties: {CodeUri: fn/, Handler: app.disconnect, Runtime: nodejs22.x}
-  OnMessage:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: fn/
-      Handler: app.message
-      Runtime: nodejs22.x
-      Environment:
-        Variables:
-          ENDPOINT: !Sub https://${ChatApi}.execute-api.${AWS::Region}.amazonaws.com/${ChatApi.Stage}
-  ChatApi:
-    Type: AWS::Serverless::WebSocketApi
-    Properties:
-      RouteSelectionExpression: $request.body.action
-      Routes:
-        $connect: {FunctionArn: !GetAtt OnConnect.Arn}
-        $disconnect: {FunctionArn: !GetAtt OnDisconnect.Arn}
-        sendMessage: {FunctionArn: !GetAtt OnMessage.Arn}
-        $default: {FunctionArn: !GetAtt OnMessage.Arn}
-Outputs:
-  WebSocketURL:
-    Value: !Sub wss://${ChatApi}.execute-api.${AWS::Region}.amazonaws.com/${ChatApi.Stage}
-  Endpoint:
-    Value: !GetAtt ChatApi.ApiEndpoint
-  Id:
-    Value: !GetAtt ChatApi.ApiId
-  Ref:
-    Value: !Ref ChatApi
-  Stage:
-    Value: !Ref ChatApi.Stage
-  StageResource:
-    Value: !Ref ChatApiDefaultStage
-`
-
 // oneFunction starts a template with one function, Fn.
 const oneFunction = `Resources:
   Fn:
     Type: AWS::Serverless::Function
     Properties: {CodeUri: fn/, Handler: app.h, Runtime: nodejs22.x}
 `
+
+// fixture is the text of testdata/websocketapi/name.
+func fixture(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "websocketapi", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 func parseSAM(t *testing.T, text string, opts Options) *App {
 	t.Helper()
@@ -82,7 +49,7 @@ func routeFunctions(api *API) map[string]string {
 }
 
 func TestWebSocketAPIDefaults(t *testing.T) {
-	app := parseSAM(t, samChat, Options{Region: "eu-west-1"})
+	app := parseSAM(t, fixture(t, "chat.yaml"), Options{Region: "eu-west-1"})
 	api := app.API
 	if api == nil {
 		t.Fatal("no API")
@@ -134,11 +101,7 @@ func TestWebSocketAPIDefaults(t *testing.T) {
 func TestWebSocketAPIGolden(t *testing.T) {
 	for _, name := range []string{"defaults", "configured"} {
 		t.Run(name, func(t *testing.T) {
-			src, err := os.ReadFile(filepath.Join("testdata", "websocketapi", name+".yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			app := parseSAM(t, string(src), Options{})
+			app := parseSAM(t, fixture(t, name+".yaml"), Options{})
 			got := map[string]any{}
 			for id, r := range app.stack.resources {
 				if r.Type == "AWS::Serverless::Function" {
@@ -169,30 +132,7 @@ func TestWebSocketAPIGolden(t *testing.T) {
 }
 
 func TestWebSocketAPIAuthorizer(t *testing.T) {
-	const tpl = `Parameters:
-  Stage: {Type: String, Default: prod}
-Resources:
-  Connect:
-    Type: AWS::Serverless::Function
-    Properties: {CodeUri: fn/, Handler: app.connect, Runtime: nodejs22.x}
-  Authorize:
-    Type: AWS::Serverless::Function
-    Properties: {CodeUri: fn/, Handler: app.authorize, Runtime: nodejs22.x}
-  Api:
-    Type: AWS::Serverless::WebSocketApi
-    Properties:
-      Name: chat
-      StageName: !Ref Stage
-      RouteSelectionExpression: $request.body.type
-      Auth:
-        AuthType: CUSTOM
-        AuthArn: !GetAtt Authorize.Arn
-        IdentitySource: [route.request.querystring.token, route.request.header.Auth]
-      Routes:
-        $connect: {FunctionArn: !GetAtt Connect.Arn}
-Outputs:
-  Url: {Value: !Sub "wss://${Api}.execute-api.${AWS::Region}.amazonaws.com/${Api.Stage}"}
-`
+	tpl := fixture(t, "authorizer.yaml")
 	app := parseSAM(t, tpl, Options{})
 	api := app.API
 	if api.Stage != "prod" || api.Name != "chat" || api.RouteSelectionExpression != "$request.body.type" || len(api.Routes) != 1 {
@@ -232,18 +172,7 @@ Outputs:
 		t.Errorf("authorizer for AuthType custom = %+v", au)
 	}
 
-	iam := `Resources:
-  Connect:
-    Type: AWS::Serverless::Function
-    Properties: {CodeUri: fn/, Handler: app.connect, Runtime: nodejs22.x}
-  Api:
-    Type: AWS::Serverless::WebSocketApi
-    Properties:
-      RouteSelectionExpression: $request.body.action
-      Auth: {AuthType: AWS_IAM}
-      Routes:
-        $connect: {FunctionArn: !GetAtt Connect.Arn}
-`
+	iam := fixture(t, "iam.yaml")
 	app = parseSAM(t, iam, Options{})
 	if !strings.Contains(strings.Join(app.Unsupported, "\n"), "ApiConnectRoute: AuthorizationType AWS_IAM is not checked") {
 		t.Errorf("unsupported = %q", app.Unsupported)
@@ -251,21 +180,7 @@ Outputs:
 }
 
 func TestWebSocketAPIGlobalsAndStageNames(t *testing.T) {
-	const tpl = `Globals:
-  WebSocketApi:
-    RouteSelectionExpression: $request.body.route
-    StageVariables: {a: b}
-Resources:
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties: {CodeUri: fn/, Handler: app.h, Runtime: python3.12}
-  Api:
-    Type: AWS::Serverless::WebSocketApi
-    Properties:
-      StageName: Prod
-      Routes:
-        $default: {FunctionArn: !GetAtt Fn.Arn}
-`
+	tpl := fixture(t, "globals.yaml")
 	app := parseSAM(t, tpl, Options{})
 	if app.API.RouteSelectionExpression != "$request.body.route" || app.API.Stage != "Prod" {
 		t.Errorf("api = %+v", app.API)
@@ -288,29 +203,7 @@ Resources:
 // on a SAM API join its routes; a CloudFormation API beside a SAM one
 // keeps its own routes.
 func TestWebSocketAPIMixedForms(t *testing.T) {
-	const tpl = oneFunction + `  Other:
-    Type: AWS::Serverless::Function
-    Properties: {CodeUri: fn/, Handler: app.other, Runtime: nodejs22.x}
-  Api:
-    Type: AWS::Serverless::WebSocketApi
-    Properties:
-      RouteSelectionExpression: $request.body.action
-      Routes:
-        $default: {FunctionArn: !GetAtt Fn.Arn}
-  PingRoute:
-    Type: AWS::ApiGatewayV2::Route
-    Properties:
-      ApiId: !Ref Api
-      RouteKey: ping
-      RouteResponseSelectionExpression: $default
-      Target: !Join [/, [integrations, !Ref PingInteg]]
-  PingInteg:
-    Type: AWS::ApiGatewayV2::Integration
-    Properties:
-      ApiId: !Ref Api
-      IntegrationType: AWS_PROXY
-      IntegrationUri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Other.Arn}/invocations
-`
+	tpl := fixture(t, "mixed.yaml")
 	app := parseSAM(t, tpl, Options{})
 	want := map[string]string{"$default": "Fn", "ping": "Other"}
 	if got := routeFunctions(app.API); !reflect.DeepEqual(got, want) {
@@ -324,24 +217,7 @@ func TestWebSocketAPIMixedForms(t *testing.T) {
 
 	// A second API, in the CloudFormation form, sorted after the SAM one:
 	// its route stays its own and it is not served.
-	second := tpl + `  Zed:
-    Type: AWS::ApiGatewayV2::Api
-    Properties: {Name: zed, ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}
-  ZedRoute:
-    Type: AWS::ApiGatewayV2::Route
-    Properties:
-      ApiId: !Ref Zed
-      RouteKey: zed
-      Target: !Join [/, [integrations, !Ref ZedInteg]]
-  ZedInteg:
-    Type: AWS::ApiGatewayV2::Integration
-    Properties:
-      ApiId: !Ref Zed
-      IntegrationType: AWS_PROXY
-      IntegrationUri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Other.Arn}/invocations
-Outputs:
-  ZedId: {Value: !Ref Zed}
-`
+	second := fixture(t, "mixed-two-apis.yaml")
 	app = parseSAM(t, second, Options{})
 	if app.API.LogicalID != "Api" {
 		t.Fatalf("served %s", app.API.LogicalID)
@@ -433,21 +309,7 @@ func check(t *testing.T, err error, field, text string) {
 // TestWebSocketAPINotEmulated: each property that changes nothing the
 // local runtime does gets one line.
 func TestWebSocketAPINotEmulated(t *testing.T) {
-	const tpl = oneFunction + `  Api:
-    Type: AWS::Serverless::WebSocketApi
-    Properties:
-      RouteSelectionExpression: $request.body.action
-      ApiKeySelectionExpression: $request.header.x-api-key
-      DisableExecuteApiEndpoint: true
-      DefaultRouteSettings: {ThrottlingBurstLimit: 10}
-      RouteSettings: {$default: {LoggingLevel: INFO}}
-      AccessLogSettings: {DestinationArn: arn:aws:logs:us-east-1:123456789012:log-group:g, Format: $context.requestId}
-      Domain: {DomainName: chat.example.com, CertificateArn: arn:aws:acm:us-east-1:123456789012:certificate/c}
-      Routes:
-        $default: {FunctionArn: !GetAtt Fn.Arn, IntegrationTimeout: 5000, ApiKeyRequired: true}
-Outputs:
-  Domain: {Value: !Sub "wss://${Api.DomainName}"}
-`
+	tpl := fixture(t, "not-emulated.yaml")
 	app := parseSAM(t, tpl, Options{})
 	// The domain name resource SAM makes, under the ID SAM gives it.
 	if r := app.stack.resources["ApiGatewayDomainNameV2ce78a13742"]; r == nil || r.Type != "AWS::ApiGatewayV2::DomainName" {
