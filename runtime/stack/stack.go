@@ -33,8 +33,9 @@ import (
 )
 
 // ErrNoWebSocketAPI is returned by Start for a template that declares no
-// AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET.
-var ErrNoWebSocketAPI = errors.New("stack: the template declares no AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET to serve")
+// WebSocket API: neither an AWS::ApiGatewayV2::Api with ProtocolType
+// WEBSOCKET nor an AWS::Serverless::WebSocketApi.
+var ErrNoWebSocketAPI = errors.New("stack: the template declares no WebSocket API to serve (an AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET, or an AWS::Serverless::WebSocketApi)")
 
 // Config configures Start. Template is required; the zero value of every
 // other field is documented on it.
