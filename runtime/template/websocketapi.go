@@ -124,6 +124,14 @@ func (a *App) expandWebSocketAPI(id string) error {
 		return errorf(id, "Properties.IpAddressType", "%q: want ipv4 or dualstack", v)
 	}
 	domain, hasDomain := p["Domain"].(map[string]any)
+	if hasDomain && isIntrinsic(domain) {
+		// `!If [Cond, {...}, !Ref AWS::NoValue]`: the domain if any.
+		v, err := a.stack.resolve(domain, id, "Properties.Domain")
+		if err != nil {
+			return err
+		}
+		domain, hasDomain = v.(map[string]any)
+	}
 	if hasDomain {
 		if err := checkDomain(id, domain); err != nil {
 			return err
@@ -274,7 +282,7 @@ func (a *App) expandWebSocketAPI(id string) error {
 	}
 	if authType == "CUSTOM" {
 		raw, ok := p["Auth"].(map[string]any)
-		if !ok { // an intrinsic function that resolved to the map
+		if !ok || isIntrinsic(raw) { // an intrinsic function: what it resolved to
 			raw = auth
 		}
 		authID := id + "ConnectAuthorizer"

@@ -172,6 +172,18 @@ func TestWebSocketAPIAuthorizer(t *testing.T) {
 		t.Errorf("authorizer for AuthType custom = %+v", au)
 	}
 
+	// Auth behind Fn::If is read once resolved.
+	block := "      Auth:\n        AuthType: CUSTOM\n        AuthArn: !GetAtt Authorize.Arn\n        IdentitySource: [route.request.querystring.token, route.request.header.Auth]\n"
+	if !strings.Contains(tpl, block) {
+		t.Fatal("authorizer.yaml changed")
+	}
+	cond := "Conditions:\n  On: !Equals [a, a]\n" + strings.Replace(tpl, block,
+		"      Auth: !If [On, {AuthType: CUSTOM, AuthArn: !GetAtt Authorize.Arn, IdentitySource: [route.request.querystring.token]}, !Ref AWS::NoValue]\n", 1)
+	app = parseSAM(t, cond, Options{})
+	if au := app.API.Routes[0].Authorizer; au == nil || au.Function != "Authorize" || len(au.IdentitySources) != 1 {
+		t.Errorf("authorizer behind Fn::If = %+v", au)
+	}
+
 	iam := fixture(t, "iam.yaml")
 	app = parseSAM(t, iam, Options{})
 	if !strings.Contains(strings.Join(app.Unsupported, "\n"), "ApiConnectRoute: AuthorizationType AWS_IAM is not checked") {
@@ -347,5 +359,23 @@ func TestLogicalIDHash(t *testing.T) {
 	}
 	if got := logicalIDHash(map[string]any{"Ref": "MyDomainName"}); got != "e12ae193a4" {
 		t.Errorf("logicalIDHash(Ref MyDomainName) = %s, want e12ae193a4", got)
+	}
+}
+
+// TestWebSocketAPIConditionalDomain: a Domain behind Fn::If is read once
+// resolved, and none at all when it resolves to AWS::NoValue.
+func TestWebSocketAPIConditionalDomain(t *testing.T) {
+	tpl := fixture(t, "not-emulated.yaml")
+	for _, on := range []string{"true", "false"} {
+		text := "Conditions:\n  WithDomain: !Equals [\"" + on + "\", \"true\"]\n" + strings.Replace(tpl,
+			"      Domain: {DomainName: chat.example.com, CertificateArn: arn:aws:acm:us-east-1:123456789012:certificate/c}",
+			"      Domain: !If [WithDomain, {DomainName: chat.example.com, CertificateArn: arn:aws:acm:us-east-1:123456789012:certificate/c}, !Ref AWS::NoValue]", 1)
+		text = strings.Replace(text, "Outputs:\n  Domain: {Value: !Sub \"wss://${Api.DomainName}\"}\n", "", 1)
+		app := parseSAM(t, text, Options{})
+		_, made := app.stack.resources["ApiGatewayDomainNameV2ce78a13742"]
+		line := strings.Contains(strings.Join(app.Unsupported, "\n"), "Api: Domain (custom domain name")
+		if want := on == "true"; made != want || line != want {
+			t.Errorf("WithDomain %s: domain name resource %v, not-emulated line %v", on, made, line)
+		}
 	}
 }
