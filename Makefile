@@ -45,7 +45,10 @@ CHAT_APP := cmd/streamer/testdata/chat
 # under sdkv2 ships the SDK v2 in its package.json, installed there as
 # `sam build` would.
 CORPUS := runtime/stack/testdata/corpus
-test-deps: $(CHAT_APP)/node_modules/.package-lock.json $(CORPUS)/node_modules/.package-lock.json $(CORPUS)/sdkv2/node_modules/.package-lock.json
+# The TypeScript app of runtime/stack's esbuild tests: esbuild and the
+# client its bundle carries.
+ESBUILD_APP := runtime/stack/testdata/esbuildapp
+test-deps: $(CHAT_APP)/node_modules/.package-lock.json $(CORPUS)/node_modules/.package-lock.json $(CORPUS)/sdkv2/node_modules/.package-lock.json $(ESBUILD_APP)/node_modules/.package-lock.json
 
 $(CHAT_APP)/node_modules/.package-lock.json: $(CHAT_APP)/package-lock.json $(CHAT_APP)/package.json
 	cd $(CHAT_APP) && npm ci --no-audit --no-fund
@@ -57,6 +60,10 @@ $(CORPUS)/node_modules/.package-lock.json: $(CORPUS)/package-lock.json $(CORPUS)
 
 $(CORPUS)/sdkv2/node_modules/.package-lock.json: $(CORPUS)/sdkv2/package-lock.json $(CORPUS)/sdkv2/package.json
 	cd $(CORPUS)/sdkv2 && npm ci --no-audit --no-fund
+	@touch $@
+
+$(ESBUILD_APP)/node_modules/.package-lock.json: $(ESBUILD_APP)/package-lock.json $(ESBUILD_APP)/package.json
+	cd $(ESBUILD_APP) && npm ci --no-audit --no-fund
 	@touch $@
 
 test-go:

@@ -221,7 +221,7 @@ func TestFunctionCodeWithoutBuild(t *testing.T) {
 		line string
 	}{
 		{madeFunction(built), "not emulated: function Fn names BuildMethod makefile but has no Makefile"},
-		{&template.Function{LogicalID: "Js", Runtime: "nodejs22.x", CodeDir: node, Build: template.Build{Method: "esbuild", SourceDir: node}}, "not emulated: function Js names BuildMethod esbuild, which is not run"},
+		{&template.Function{LogicalID: "Rs", Runtime: "provided.al2023", CodeDir: built, Build: template.Build{Method: "rust-cargolambda", SourceDir: built}}, "not emulated: function Rs names BuildMethod rust-cargolambda, which is not run"},
 		{&template.Function{LogicalID: "Plain", Runtime: "nodejs22.x", CodeDir: node, Build: template.Build{SourceDir: node}}, ""},
 	} {
 		var lines notices

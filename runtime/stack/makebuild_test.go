@@ -68,6 +68,30 @@ func TestMakefileMissingFailsStart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "fn", "main.go"), []byte("package main\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	err := startFails(t, dir, tpl)
+	var be *stack.BuildError
+	if !errors.As(err, &be) || be.Function != "Fn" || be.Target != "build-Fn" || !errors.Is(err, stack.ErrMakefileNotFound) {
+		t.Fatalf("start: %v, want a BuildError for Fn, build-Fn, ErrMakefileNotFound", err)
+	}
+}
+
+// writeTree writes name → content under dir.
+func writeTree(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// startFails writes the template tpl into dir and returns the error that
+// stops its start; a start that succeeds fails the test.
+func startFails(t *testing.T, dir, tpl string) error {
+	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "template.yaml"), []byte(tpl), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -76,12 +100,9 @@ func TestMakefileMissingFailsStart(t *testing.T) {
 	s, err := stack.Start(ctx, stack.Config{Template: filepath.Join(dir, "template.yaml"), Notices: &syncBuffer{}})
 	if err == nil {
 		s.Shutdown(ctx)
-		t.Fatal("started without the function's Makefile")
+		t.Fatal("the stack started")
 	}
-	var be *stack.BuildError
-	if !errors.As(err, &be) || be.Function != "Fn" || be.Target != "build-Fn" || !errors.Is(err, stack.ErrMakefileNotFound) {
-		t.Fatalf("start: %v, want a BuildError for Fn, build-Fn, ErrMakefileNotFound", err)
-	}
+	return err
 }
 
 // TestMakefileRebuildsOnChange runs a Python function that its Makefile
@@ -102,14 +123,7 @@ func TestMakefileRebuildsOnChange(t *testing.T) {
 		"src/Makefile":    "build-Fn:\n\tsed \"s/VERSION/$$(cat version.txt)/\" app.tmpl > \"$(ARTIFACTS_DIR)/app.py\"\n",
 		"src/version.txt": "v1",
 	}
-	for name, content := range files {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTree(t, dir, files)
 	_, ask := startWatched(t, dir)
 	if err := os.WriteFile(filepath.Join(dir, "src/version.txt"), []byte("v2-longer"), 0o644); err != nil {
 		t.Fatal(err)

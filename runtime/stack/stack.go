@@ -416,7 +416,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		if err != nil {
 			return nil, err
 		}
-		fcfg.Env = append(fcfg.Env, awsproxy.Env(door, nodeHook, f.Environment["NODE_OPTIONS"])...)
+		handler, nodeOptions := builtFunction(f)
+		fcfg.Handler = handler
+		fcfg.Env = append(fcfg.Env, awsproxy.Env(door, nodeHook, nodeOptions)...)
 		fcfg.Env = append(fcfg.Env, awsproxy.LocalHTTPEnv(domain, "localhost:"+port, "127.0.0.1:"+port))
 		if cfg.Watch {
 			fcfg.Watch = []string{f.CodeDir}
@@ -674,8 +676,9 @@ func reverseProxy(endpoint string, transport http.RoundTripper) (http.Handler, e
 
 // needsNodeSDK reports whether a function runs on a Node.js runtime that
 // bundles the SDK v3 (nodejs18.x and later) and no node_modules in its
-// code folder or above it holds an @aws-sdk package, so it relies on the
-// SDK Lambda bundles.
+// code folder or above it holds an @aws-sdk package, or its esbuild
+// bundle leaves @aws-sdk packages out, so it relies on the SDK Lambda
+// bundles.
 func needsNodeSDK(app *template.App) bool {
 	for _, f := range app.Functions {
 		v, ok := strings.CutPrefix(f.Runtime, "nodejs")
@@ -683,6 +686,14 @@ func needsNodeSDK(app *template.App) bool {
 			continue
 		}
 		if major, err := strconv.Atoi(strings.TrimSuffix(v, ".x")); err != nil || major < 18 {
+			continue
+		}
+		if f.Build.Method == template.BuildEsbuild {
+			// The bundle runs from the artifacts folder, with only the
+			// packages External leaves out to find.
+			if esbuildLeavesOutSDK(f.Build.Properties) {
+				return true
+			}
 			continue
 		}
 		if !shipsSDK(f.CodeDir) {

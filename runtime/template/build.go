@@ -14,6 +14,9 @@ const (
 	// BuildGo builds a Go main package into bootstrap, for a provided
 	// runtime.
 	BuildGo = "go1.x"
+	// BuildEsbuild bundles a Node.js function's entry points, TypeScript
+	// or JavaScript, with esbuild (Build.Properties).
+	BuildEsbuild = "esbuild"
 )
 
 // Build is how `sam build` makes a function's code, read from the
@@ -24,7 +27,9 @@ type Build struct {
 	// a runtime name, esbuild, ... Empty when the template names none.
 	Method string
 	// SourceDir is the folder `sam build` copies to a scratch folder and
-	// builds there: Metadata.ProjectRootDirectory, else CodeUri.
+	// builds there: Metadata.ProjectRootDirectory, else CodeUri; always
+	// CodeUri for BuildEsbuild, as SAM reads ProjectRootDirectory only
+	// for the makefile method.
 	SourceDir string
 	// Makefile is the Makefile of the makefile method: the one in
 	// Metadata.ContextPath, else the one in SourceDir.
@@ -33,6 +38,11 @@ type Build struct {
 	// the scratch copy when it lies inside SourceDir). Empty runs make in
 	// the scratch copy's root.
 	WorkingDirectory string
+	// Properties is Metadata.BuildProperties of a BuildEsbuild function,
+	// keyed as written (Minify, EntryPoints, ...), each value a bool, a
+	// string or a []string: the only kinds `sam build` turns into esbuild
+	// flags. Nil for other methods, whose BuildProperties are not read.
+	Properties map[string]any
 }
 
 // buildMetadata reads the build keys of resource id's Metadata; codeDir
@@ -60,6 +70,14 @@ func (a *App) buildMetadata(id, codeDir string) (Build, error) {
 			return Build{}, errorf(id, "Metadata.BuildMethod", "want a build method, got %s", describe(v))
 		}
 		b.Method = s
+	}
+	if b.Method == BuildEsbuild {
+		props, err := esbuildProperties(id, md["BuildProperties"])
+		if err != nil {
+			return Build{}, err
+		}
+		b.Properties = props
+		return b, nil
 	}
 	root, err := path("ProjectRootDirectory")
 	if err != nil {
@@ -123,4 +141,42 @@ func (f *Function) GoPackage() bool {
 		return err != nil && !f.MakeBuilt()
 	}
 	return false
+}
+
+// esbuildProperties reads the BuildProperties v of an esbuild function.
+// `sam build` turns a true into a flag, a string into --key=value and each
+// item of a list into --key:item, and fails on any other kind; EntryPoints
+// must be a list. A template that would fail that way is refused here.
+func esbuildProperties(id string, v any) (map[string]any, error) {
+	if v == nil {
+		return map[string]any{}, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errorf(id, "Metadata.BuildProperties", "want an object, got %s", describe(v))
+	}
+	props := make(map[string]any, len(m))
+	for k, v := range m {
+		field := "Metadata.BuildProperties." + k
+		switch x := v.(type) {
+		case bool, string:
+			if k == "EntryPoints" {
+				return nil, errorf(id, field, "want a list of paths, got %s", describe(v))
+			}
+			props[k] = x
+		case []any:
+			items := make([]string, 0, len(x))
+			for _, it := range x {
+				s, isStr := it.(string)
+				if !isStr {
+					return nil, errorf(id, field, "want a list of strings, got an item %s", describe(it))
+				}
+				items = append(items, s)
+			}
+			props[k] = items
+		default:
+			return nil, errorf(id, field, "want a boolean, a string or a list of strings (what esbuild takes), got %s", describe(v))
+		}
+	}
+	return props, nil
 }

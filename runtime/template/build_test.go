@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -38,7 +39,14 @@ Resources:
     Properties: {CodeUri: prebuilt, Runtime: provided.al2023}
   Node:
     Type: AWS::Serverless::Function
-    Metadata: {BuildMethod: esbuild}
+    Metadata:
+      BuildMethod: esbuild
+      ProjectRootDirectory: elsewhere
+      BuildProperties:
+        Minify: false
+        Target: es2022
+        EntryPoints: [src/app.ts]
+        Loader: [.txt=text]
     Properties: {CodeUri: node, Handler: app.handler, Runtime: nodejs22.x}
 `
 
@@ -71,11 +79,11 @@ func TestBuildMetadata(t *testing.T) {
 	}
 	made := app.Functions["Made"].Build
 	want := Build{Method: BuildMakefile, SourceDir: dir, Makefile: filepath.Join(dir, "made/ctx/Makefile"), WorkingDirectory: filepath.Join(dir, "made/src")}
-	if made != want {
+	if !reflect.DeepEqual(made, want) {
 		t.Errorf("Made: %+v\nwant %+v", made, want)
 	}
 	plain := app.Functions["Plain"].Build
-	if want := (Build{Method: BuildMakefile, SourceDir: filepath.Join(dir, "plain"), Makefile: filepath.Join(dir, "plain/Makefile")}); plain != want {
+	if want := (Build{Method: BuildMakefile, SourceDir: filepath.Join(dir, "plain"), Makefile: filepath.Join(dir, "plain/Makefile")}); !reflect.DeepEqual(plain, want) {
 		t.Errorf("Plain: %+v\nwant %+v", plain, want)
 	}
 	for id, wantMake := range map[string]bool{"Made": true, "Plain": true, "ByDefault": true, "GoNamed": false, "GoGuessed": false, "Prebuilt": false, "Node": false} {
@@ -88,8 +96,14 @@ func TestBuildMetadata(t *testing.T) {
 			t.Errorf("%s: GoPackage = %v, want %v", id, got, wantGo)
 		}
 	}
-	if m := app.Functions["Node"].Build.Method; m != "esbuild" {
-		t.Errorf("Node: BuildMethod %q", m)
+	// SAM reads ProjectRootDirectory for the makefile method only: an
+	// esbuild function builds CodeUri, with its BuildProperties as typed.
+	node := app.Functions["Node"].Build
+	wantNode := Build{Method: BuildEsbuild, SourceDir: filepath.Join(dir, "node"), Properties: map[string]any{
+		"Minify": false, "Target": "es2022", "EntryPoints": []string{"src/app.ts"}, "Loader": []string{".txt=text"},
+	}}
+	if !reflect.DeepEqual(node, wantNode) {
+		t.Errorf("Node: %+v\nwant %+v", node, wantNode)
 	}
 }
 
@@ -99,6 +113,12 @@ func TestBuildMetadataErrors(t *testing.T) {
 		{`Metadata: {BuildMethod: 3}`, "Metadata.BuildMethod"},
 		{`Metadata: {BuildMethod: makefile, ContextPath: {Ref: X}}`, "Metadata.ContextPath"},
 		{`Metadata: {BuildMethod: makefile, WorkingDirectory: ""}`, "Metadata.WorkingDirectory"},
+		// What `sam build` cannot turn into esbuild flags.
+		{`Metadata: {BuildMethod: esbuild, BuildProperties: [Minify]}`, "Metadata.BuildProperties"},
+		{`Metadata: {BuildMethod: esbuild, BuildProperties: {Target: 2020}}`, "Metadata.BuildProperties.Target"},
+		{`Metadata: {BuildMethod: esbuild, BuildProperties: {Define: {X: "1"}}}`, "Metadata.BuildProperties.Define"},
+		{`Metadata: {BuildMethod: esbuild, BuildProperties: {Loader: [.png=file, 3]}}`, "Metadata.BuildProperties.Loader"},
+		{`Metadata: {BuildMethod: esbuild, BuildProperties: {EntryPoints: app.ts}}`, "Metadata.BuildProperties.EntryPoints"},
 	} {
 		src := "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    " + tc.meta + "\n    Properties: {CodeUri: fn, Runtime: provided.al2023}\n"
 		_, err := Parse([]byte(src), t.TempDir(), Options{})
