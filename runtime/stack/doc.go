@@ -8,9 +8,9 @@
 // overrides, stack name, Region) and the local ones (listen address,
 // DynamoDB endpoint, processes per function). [Start] loads the template,
 // creates its tables, starts its functions (building those `sam build`
-// builds, with their Makefile or go build, before their first process:
-// see [BuildError]) and serves the API; the
-// [Stack] it returns tells the WebSocket URL and the endpoints, and
+// builds, with their Makefile, go build or esbuild, before their first
+// process: see [BuildError]) and serves the API; the [Stack] it returns
+// tells the WebSocket URL and the endpoints, and
 // [Stack.Shutdown] stops everything, $disconnect included, within its
 // context.
 //

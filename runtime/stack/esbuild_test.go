@@ -44,7 +44,9 @@ func needEsbuildApp(t *testing.T) {
 // a stack frame maps back to src/lib/reply.ts (Sourcemap, with
 // NODE_OPTIONS=--enable-source-maps), its local names are minified (the
 // default Minify), and its greeting comes from a .txt file (Loader). The
-// source folder gets nothing from the build.
+// $connect function is an ES module bundle, connect.mjs (Format esm,
+// OutExtension), which its Handler connect.handler finds as Lambda does.
+// The source folder gets nothing from the build.
 func TestEsbuildTypeScriptApp(t *testing.T) {
 	short(t)
 	needEsbuildApp(t)
@@ -114,6 +116,44 @@ func TestEsbuildRebuildsOnChange(t *testing.T) {
 	awaitAnswer(t, ask, "v1", "v2-longer")
 	if _, err := os.Stat(filepath.Join(dir, "src/app.js")); !os.IsNotExist(err) {
 		t.Errorf("the build wrote into the source folder: %v", err)
+	}
+}
+
+// TestEsbuildInstallsDependencies runs a TypeScript function built with
+// esbuild whose project has a package.json and no node_modules: its
+// dependencies are installed by npm into the scratch copy, as `sam build`
+// installs them (a local file: dependency, so no registry is reached),
+// and bundled; esbuild comes from PATH.
+func TestEsbuildInstallsDependencies(t *testing.T) {
+	short(t)
+	needEsbuildApp(t)
+	if _, err := exec.LookPath("npm"); err != nil {
+		t.Skip("npm not installed")
+	}
+	bin, err := filepath.Abs(filepath.Join(esbuildApp, "node_modules/.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"template.yaml": strings.Replace(watchTemplate, "    Properties: {CodeUri: src/, Handler: app.handler, Runtime: python3.12}\n",
+			"    Metadata: {BuildMethod: esbuild}\n    Properties: {CodeUri: src/, Handler: app.handler, Runtime: nodejs22.x}\n", 1),
+		"src/package.json":          `{"name": "installs", "private": true, "dependencies": {"greeting": "file:greeting"}}`,
+		"src/greeting/package.json": `{"name": "greeting", "version": "1.0.0", "main": "index.js"}`,
+		"src/greeting/index.js":     "exports.greeting = \"hello from a dependency\";\n",
+		"src/app.ts":                "import { greeting } from \"greeting\";\n\nexport const handler = async (): Promise<{ statusCode: number; body: string }> => ({ statusCode: 200, body: greeting });\n",
+	})
+	p := start(t, stack.Config{Template: filepath.Join(dir, "template.yaml")})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := dial(ctx, t, p.WebSocketURL(), nil)
+	c.send(ctx, `{"action":"anything"}`)
+	if got, want := c.read(ctx), "hello from a dependency"; got != want {
+		t.Errorf("read %q, want %q", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "src/node_modules")); !os.IsNotExist(err) {
+		t.Errorf("the install wrote into the source folder: %v", err)
 	}
 }
 
