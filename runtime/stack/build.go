@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -35,6 +36,15 @@ var ErrEsbuildNotFound = errors.New("stack: cannot find esbuild; install it on P
 // esbuild whose dependencies need installing when no npm is on PATH.
 var ErrNpmNotFound = errors.New("stack: npm is not on PATH (the esbuild build method installs the dependencies of package.json with it)")
 
+// ErrEsbuildTooOld is the cause in the BuildError of a function built
+// with esbuild whose External names ./node_modules/* when the esbuild
+// found is older than minEsbuildForExternal, as `sam build` refuses it.
+var ErrEsbuildTooOld = errors.New("stack: esbuild is too old to leave the dependencies out of the bundle (External ./node_modules/*)")
+
+// minEsbuildForExternal is the oldest esbuild SAM's esbuild method runs
+// with External ./node_modules/*.
+var minEsbuildForExternal = []int{0, 14, 13}
+
 // ErrEntryPointNotFound is the cause in the BuildError of a function
 // built with esbuild when an entry point is not in CodeUri.
 var ErrEntryPointNotFound = errors.New("stack: esbuild entry point does not exist")
@@ -52,8 +62,9 @@ type BuildError struct {
 	// methods.
 	Target string
 	// Err is the cause: ErrMakeNotFound, ErrMakefileNotFound,
-	// ErrEsbuildNotFound, ErrNpmNotFound, ErrEntryPointNotFound, the build
-	// command's *exec.ExitError, a copy that failed.
+	// ErrEsbuildNotFound, ErrNpmNotFound, ErrEsbuildTooOld,
+	// ErrEntryPointNotFound, the build command's *exec.ExitError, a copy
+	// that failed.
 	Err error
 	// Output is what the build command printed.
 	Output []byte
@@ -336,6 +347,11 @@ func esbuildBuild(f *template.Function, artifacts string) (func(context.Context)
 		if err != nil {
 			return fail(err, nil)
 		}
+		if externalDependencies(f.Build.Properties["External"]) {
+			if out, err := checkEsbuildVersion(ctx, esbuild, dir); err != nil {
+				return fail(err, out)
+			}
+		}
 		args, err := esbuildArgs(f.Build.Properties, f.Handler, nodeOptions, dir, artifacts, manifest)
 		if err != nil {
 			return fail(err, nil)
@@ -347,6 +363,32 @@ func esbuildBuild(f *template.Function, artifacts string) (func(context.Context)
 		}
 		return nil
 	}, nil
+}
+
+// checkEsbuildVersion asks esbuild, run in dir, for its version, and
+// fails with ErrEsbuildTooOld below minEsbuildForExternal, comparing the
+// dot-separated numbers in turn as SAM does. It returns what esbuild
+// printed.
+func checkEsbuildVersion(ctx context.Context, esbuild, dir string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, esbuild, "--version")
+	cmd.Dir = dir
+	out, err := runBuild(cmd)
+	if err != nil {
+		return out, err
+	}
+	v := strings.TrimSpace(string(out))
+	var got []int
+	for _, p := range strings.Split(v, ".") {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return out, fmt.Errorf("cannot read esbuild's version %q", v)
+		}
+		got = append(got, n)
+	}
+	if slices.Compare(got, minEsbuildForExternal) < 0 {
+		return out, fmt.Errorf("%w: %s, want 0.14.13 or later", ErrEsbuildTooOld, v)
+	}
+	return nil, nil
 }
 
 // npmInstall is how SAM's esbuild method installs the dependencies of

@@ -124,7 +124,8 @@ func TestEsbuildHandler(t *testing.T) {
 
 // fakeTools writes, into a folder it returns for PATH, an esbuild that
 // records where it ran, with what and beside which files, and writes
-// app.js into --outdir (or fails, given --fail), and an npm that records
+// app.js into --outdir (or fails, given --fail; --version prints
+// FAKE_ESBUILD_VERSION, else 0.28.2), and an npm that records
 // the same and installs that esbuild into node_modules/.bin. record is
 // the folder they record into, esbuild under a name that says which
 // folder it ran from.
@@ -132,6 +133,7 @@ func fakeTools(t *testing.T, record string) string {
 	t.Helper()
 	bin := t.TempDir()
 	esbuild := `#!/bin/sh
+[ "$1" = --version ] && { echo "${FAKE_ESBUILD_VERSION:-0.28.2}"; exit 0; }
 { pwd; echo "$@"; ls -A | LC_ALL=C sort | tr '\n' ' '; echo; } > "` + record + `/esbuild-$(basename "$(dirname "$0")")"
 for a in "$@"; do case $a in --outdir=*) out=${a#--outdir=};; --fail) echo bundling failed >&2; exit 1;; esac; done
 echo bundled > "$out/app.js"
@@ -252,7 +254,8 @@ func TestEsbuildBuildContract(t *testing.T) {
 
 // TestEsbuildBuildFailures checks that a build `sam build` would fail
 // fails with a BuildError naming the function and the method: no esbuild
-// and no npm at start, a missing entry point and a failing bundle (with
+// and no npm at start, a missing entry point, an esbuild older than
+// 0.14.13 with External ./node_modules/*, and a failing bundle (with
 // esbuild's output) when the build runs.
 func TestEsbuildBuildFailures(t *testing.T) {
 	check := func(what string, err, cause error) *BuildError {
@@ -295,6 +298,22 @@ func TestEsbuildBuildFailures(t *testing.T) {
 	f := esbuildFunction(src, map[string]any{})
 	f.Handler = "missing.handler"
 	check("no entry point", runBuild(f), ErrEntryPointNotFound)
+
+	// External ./node_modules/* wants esbuild 0.14.13 or later.
+	external := map[string]any{"External": []string{"./node_modules/*"}}
+	t.Setenv("FAKE_ESBUILD_VERSION", "0.14.12")
+	check("esbuild 0.14.12", runBuild(esbuildFunction(src, external)), ErrEsbuildTooOld)
+	for _, v := range []string{"0.14.13", "0.15", "1.0.0"} {
+		t.Setenv("FAKE_ESBUILD_VERSION", v)
+		if err := runBuild(esbuildFunction(src, external)); err != nil {
+			t.Errorf("esbuild %s: %v", v, err)
+		}
+	}
+	t.Setenv("FAKE_ESBUILD_VERSION", "0.14.12")
+	if err := runBuild(esbuildFunction(src, map[string]any{})); err != nil {
+		t.Errorf("esbuild 0.14.12 without External ./node_modules/*: %v", err)
+	}
+	t.Setenv("FAKE_ESBUILD_VERSION", "")
 
 	be := check("failing bundle", runBuild(esbuildFunction(src, map[string]any{"Fail": true})), nil)
 	var exit *exec.ExitError
