@@ -124,12 +124,21 @@ func TestMakefileRebuildsOnChange(t *testing.T) {
 		"src/version.txt": "v1",
 	}
 	writeTree(t, dir, files)
+	awaitRebuild(t, dir, "app.py")
+}
+
+// awaitRebuild starts the app in dir with Watch on, whose answer is the
+// content of src/version.txt, v1, as its build makes it; changes that to
+// v2-longer and waits for the answer to follow; and checks that the
+// build wrote no built file into the source folder.
+func awaitRebuild(t *testing.T, dir, built string) {
+	t.Helper()
 	_, ask := startWatched(t, dir)
 	if err := os.WriteFile(filepath.Join(dir, "src/version.txt"), []byte("v2-longer"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	awaitAnswer(t, ask, "v1", "v2-longer")
-	if _, err := os.Stat(filepath.Join(dir, "src/app.py")); !os.IsNotExist(err) {
-		t.Errorf("the build wrote into the source folder: %v", err)
+	if _, err := os.Stat(filepath.Join(dir, "src", built)); !os.IsNotExist(err) {
+		t.Errorf("the build wrote %s into the source folder: %v", built, err)
 	}
 }
