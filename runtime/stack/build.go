@@ -97,7 +97,7 @@ func (e *BuildError) Unwrap() error { return e.Err }
 func functionCode(f *template.Function, dir string, notice func(string, ...any)) (string, func(context.Context) error, error) {
 	switch {
 	case f.Build.Method == template.BuildEsbuild:
-		build, err := esbuildBuild(f, dir)
+		build, err := esbuildBuild(f, dir, notice)
 		return dir, build, err
 	case f.MakeBuilt():
 		_, err := os.Stat(f.Build.Makefile)
@@ -303,8 +303,9 @@ var esbuildExcluded = []string{".aws-sam", ".git", "node_modules"}
 // install --omit=dev`, or `npm ci` with UseNpmCi and a lockfile).
 // esbuild is the one in the project's node_modules/.bin, else the one on
 // PATH. It fails at once, before any build, when esbuild (or npm, when
-// needed) is missing.
-func esbuildBuild(f *template.Function, artifacts string) (func(context.Context) error, error) {
+// needed) is missing. Linking the project's node_modules, which holds dev
+// dependencies too, differs from `sam build`: notice says so.
+func esbuildBuild(f *template.Function, artifacts string, notice func(string, ...any)) (func(context.Context) error, error) {
 	src := f.Build.SourceDir
 	fail := func(err error, out []byte) *BuildError {
 		return &BuildError{Function: f.LogicalID, Method: template.BuildEsbuild, Err: err, Output: out}
@@ -322,6 +323,9 @@ func esbuildBuild(f *template.Function, artifacts string) (func(context.Context)
 		npm = p
 	} else if _, err := findEsbuild(filepath.Join(modules, ".bin")); err != nil {
 		return nil, fail(err, nil)
+	}
+	if hasManifest && installed {
+		notice("not emulated: function %s bundles the dependencies in %s as installed, dev dependencies included, rather than a fresh `npm install --omit=dev` as sam build makes", f.LogicalID, modules)
 	}
 	_, nodeOptions := builtFunction(f)
 	return func(ctx context.Context) error {

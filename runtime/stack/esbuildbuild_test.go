@@ -164,8 +164,8 @@ func esbuildFunction(src string, props map[string]any) *template.Function {
 // lockfile), the esbuild npm put in its node_modules/.bin run there into
 // a fresh artifacts folder, which becomes the function's code; with the
 // project's node_modules, that linked in place of the install and its
-// esbuild run; without a package.json, esbuild from PATH run in CodeUri.
-// The source folder is left as it was.
+// esbuild run, with a start-up line saying so; without a package.json,
+// esbuild from PATH run in CodeUri. The source folder is left as it was.
 func TestEsbuildBuildContract(t *testing.T) {
 	record := t.TempDir()
 	bin := fakeTools(t, record)
@@ -174,10 +174,12 @@ func TestEsbuildBuildContract(t *testing.T) {
 		t.Helper()
 		return strings.Split(read(t, filepath.Join(record, name)), "\n")[n]
 	}
+	var lines notices
 	build := func(f *template.Function) string {
 		t.Helper()
 		out := filepath.Join(t.TempDir(), "Fn")
-		code, build, err := functionCode(f, out, (&notices{}).add)
+		lines = nil
+		code, build, err := functionCode(f, out, lines.add)
 		if err != nil || build == nil || code != out {
 			t.Fatalf("functionCode = %q, build %v, %v", code, build != nil, err)
 		}
@@ -220,6 +222,9 @@ func TestEsbuildBuildContract(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(src, "node_modules")); !os.IsNotExist(err) {
 		t.Errorf("the build installed into the source folder: %v", err)
 	}
+	if len(lines) != 0 {
+		t.Errorf("notices %q, want none", lines)
+	}
 
 	build(esbuildFunction(src, map[string]any{"UseNpmCi": true}))
 	if got := line("npm", 1); got != "ci" {
@@ -238,6 +243,9 @@ func TestEsbuildBuildContract(t *testing.T) {
 	}
 	if got, want := line("esbuild-.bin", 2), "app.ts lib node_modules package-lock.json package.json"; got != want {
 		t.Errorf("scratch copy holds %q, want %q", got, want)
+	}
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "not emulated: function Fn bundles the dependencies in "+filepath.Join(src, "node_modules")+" as installed") {
+		t.Errorf("notices %q, want one saying the project's node_modules is used as installed", lines)
 	}
 
 	// No package.json: esbuild (PATH's) runs in CodeUri, nothing copied.
