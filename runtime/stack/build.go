@@ -311,17 +311,25 @@ func esbuildBuild(f *template.Function, artifacts string, notice func(string, ..
 		return &BuildError{Function: f.LogicalID, Method: template.BuildEsbuild, Err: err, Output: out}
 	}
 	manifest := filepath.Join(src, "package.json")
-	hasManifest := isFile(manifest)
 	modules := filepath.Join(src, "node_modules")
-	installed := isDir(modules)
-	var npm string
-	if hasManifest && !installed {
-		p, err := exec.LookPath("npm")
-		if err != nil {
-			return nil, fail(fmt.Errorf("%w: %w", ErrNpmNotFound, err), nil)
+	// prepare looks at CodeUri as it is now (a watched project may gain
+	// or lose its package.json or node_modules): whether it has a
+	// package.json, and a node_modules; the npm that installs its
+	// dependencies when it has the one and not the other; else whether
+	// an esbuild is there to run.
+	prepare := func() (hasManifest, installed bool, npm string, err error) {
+		hasManifest, installed = isFile(manifest), isDir(modules)
+		if hasManifest && !installed {
+			if npm, err = exec.LookPath("npm"); err != nil {
+				err = fmt.Errorf("%w: %w", ErrNpmNotFound, err)
+			}
+			return hasManifest, installed, npm, err
 		}
-		npm = p
-	} else if _, err := findEsbuild(filepath.Join(modules, ".bin")); err != nil {
+		_, err = findEsbuild(filepath.Join(modules, ".bin"))
+		return hasManifest, installed, "", err
+	}
+	hasManifest, installed, _, err := prepare()
+	if err != nil {
 		return nil, fail(err, nil)
 	}
 	if hasManifest && installed {
@@ -329,6 +337,10 @@ func esbuildBuild(f *template.Function, artifacts string, notice func(string, ..
 	}
 	_, nodeOptions := builtFunction(f)
 	return func(ctx context.Context) error {
+		hasManifest, installed, npm, err := prepare()
+		if err != nil {
+			return fail(err, nil)
+		}
 		dir := src
 		if hasManifest {
 			scratch, err := scratchCopy(src, artifacts, esbuildExcluded)

@@ -248,6 +248,24 @@ func TestEsbuildBuildContract(t *testing.T) {
 		t.Errorf("notices %q, want one saying the project's node_modules is used as installed", lines)
 	}
 
+	// Each build looks at CodeUri afresh: a project that loses its
+	// node_modules after the start has its dependencies installed.
+	os.Remove(filepath.Join(record, "npm"))
+	_, rebuild, err := functionCode(esbuildFunction(src, map[string]any{}), filepath.Join(t.TempDir(), "Fn"), (&notices{}).add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(src, "node_modules")); err != nil {
+		t.Fatal(err)
+	}
+	if err := rebuild(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := line("npm", 1); !strings.HasPrefix(got, "install ") {
+		t.Errorf("after node_modules went: npm %q, want npm install", got)
+	}
+	os.Remove(filepath.Join(record, "npm"))
+
 	// No package.json: esbuild (PATH's) runs in CodeUri, nothing copied.
 	plain := t.TempDir()
 	files(t, plain, map[string]string{"app.ts": ""})
