@@ -32,6 +32,14 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
 		return
 	}
+	// AWS_IAM on $connect: the upgrade request's signature, before the
+	// connection counts or $connect runs.
+	var identity *iamIdentity
+	if g.connectSig != nil {
+		if identity = g.authorizeIAM(w, r); identity == nil {
+			return
+		}
+	}
 
 	now := time.Now()
 	c := &conn{
@@ -61,7 +69,11 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	subprotocol := ""
 	if h, ok := g.routes[RouteConnect]; ok {
 		reqID := g.newRequestID()
-		resp, err := g.invoke(ctx, h, g.connectEvent(c, r, reqID, now), 0)
+		ev := g.connectEvent(c, r, reqID, now)
+		if identity != nil {
+			identity.fill(&ev.RequestContext.Identity)
+		}
+		resp, err := g.invoke(ctx, h, ev, 0)
 		if err != nil {
 			log.Error("local: $connect handler failed", "requestId", reqID, "err", err)
 			writeAPIError(w, http.StatusInternalServerError, "InternalServerErrorException", "Internal server error")

@@ -142,6 +142,21 @@ type Config struct {
 	// 403 ForbiddenException. It takes precedence over VerifySignatures.
 	// Nil accepts any request, signed or not.
 	VerifyCredentials aws.CredentialsProvider
+	// ConnectIAM makes $connect require what API Gateway requires of a
+	// route with AuthorizationType AWS_IAM: an upgrade request signed with
+	// SigV4 for execute-api, in its Authorization header or as a
+	// presigned URL (X-Amz-Signature and the other X-Amz-* query
+	// parameters, what browsers send). The signature is checked as the
+	// management API checks it, whether or not VerifySignatures is on:
+	// against VerifyCredentials when set, else any access key ID with
+	// SigningSecret, in Region. A missing or bad signature is refused with
+	// 403 and API Gateway's error type before $connect runs; a good one
+	// fills the $connect event's requestContext.identity (accessKey,
+	// accountId, caller, user, userArn). IAM policies are not evaluated.
+	ConnectIAM bool
+	// AccountID is the account identity.accountId and identity.userArn
+	// name for ConnectIAM. Empty means "123456789012".
+	AccountID string
 	// Quotas, when set, enforces API Gateway's account-level rates: new
 	// connections a second and @connections calls a second (see Quotas).
 	// Nil enforces none.
@@ -208,6 +223,9 @@ type Gateway struct {
 	wg       sync.WaitGroup
 	shutOnce sync.Once
 	shutDone chan struct{}
+
+	// connectSig checks $connect's signature with ConnectIAM; nil without.
+	connectSig *signatureCheck
 }
 
 // New checks cfg, fills in its defaults and returns a gateway that is not
@@ -296,6 +314,11 @@ func New(cfg Config) (*Gateway, error) {
 		tc := cfg
 		tc.VerifySignatures, tc.VerifyCredentials = true, nil
 		g.tokenSig = signatureChecks(tc)
+	}
+	if cfg.ConnectIAM {
+		cc := cfg
+		cc.VerifySignatures = true
+		g.connectSig = signatureChecks(cc)
 	}
 	for k, h := range cfg.Routes {
 		if h == nil {

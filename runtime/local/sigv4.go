@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,78 +88,145 @@ func signatureChecks(cfg Config) *signatureCheck {
 	return nil
 }
 
-// verify checks r's AWS Signature Version 4 as API Gateway does, in its
-// order: present, well formed, scoped to execute-api and the region, not
-// stale, then the signature itself, computed again with the SDK's own
-// signer (so no signing code is hand written here) over exactly the
-// headers the client signed and the body it sent.
+// verify checks r's AWS Signature Version 4 as API Gateway does (see
+// check).
 func (sc *signatureCheck) verify(ctx context.Context, r *http.Request, body []byte, now time.Time) error {
+	_, err := sc.check(ctx, r, body, now)
+	return err
+}
+
+// sigV4 is a request's signature as its client sent it: in the
+// Authorization header or, presigned, in the query string.
+type sigV4 struct {
+	credential, signedHeaders, signature, amzDate, token string
+	presigned                                            bool
+	expires                                              string // X-Amz-Expires of a presigned URL; "" without
+}
+
+// parseSignature reads r's signature: the Authorization header, else the
+// X-Amz-* query parameters of a presigned URL (what a browser's WebSocket,
+// which cannot set headers, sends).
+func parseSignature(r *http.Request) (sigV4, error) {
+	const algo = "AWS4-HMAC-SHA256"
 	auth := r.Header.Get("Authorization")
+	q := r.URL.Query()
+	if (auth == "" || strings.HasPrefix(strings.ToLower(auth), "bearer ")) && q.Has("X-Amz-Signature") {
+		s := sigV4{
+			credential: q.Get("X-Amz-Credential"), signedHeaders: q.Get("X-Amz-SignedHeaders"), signature: q.Get("X-Amz-Signature"),
+			amzDate: q.Get("X-Amz-Date"), token: q.Get("X-Amz-Security-Token"), presigned: true, expires: q.Get("X-Amz-Expires"),
+		}
+		if q.Get("X-Amz-Algorithm") != algo {
+			return s, refuse("IncompleteSignatureException", "Unsupported Authorization Type")
+		}
+		if s.credential == "" || s.signedHeaders == "" || s.signature == "" || s.amzDate == "" {
+			return s, refuse("IncompleteSignatureException", "AWS query-string parameters must include 'X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-SignedHeaders' and 'X-Amz-Signature'.")
+		}
+		return s, nil
+	}
 	if auth == "" || strings.HasPrefix(strings.ToLower(auth), "bearer ") {
-		return refuse("MissingAuthenticationTokenException", "Missing Authentication Token")
+		return sigV4{}, refuse("MissingAuthenticationTokenException", "Missing Authentication Token")
 	}
-	const algo = "AWS4-HMAC-SHA256 "
-	if !strings.HasPrefix(auth, algo) {
-		return refuse("IncompleteSignatureException", "Unsupported Authorization Type")
+	if !strings.HasPrefix(auth, algo+" ") {
+		return sigV4{}, refuse("IncompleteSignatureException", "Unsupported Authorization Type")
 	}
-	var credential, signedHeaders, signature string
-	for _, part := range strings.Split(auth[len(algo):], ",") {
+	s := sigV4{amzDate: r.Header.Get("X-Amz-Date"), token: r.Header.Get("X-Amz-Security-Token")}
+	for _, part := range strings.Split(auth[len(algo)+1:], ",") {
 		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
 		switch k {
 		case "Credential":
-			credential = v
+			s.credential = v
 		case "SignedHeaders":
-			signedHeaders = v
+			s.signedHeaders = v
 		case "Signature":
-			signature = v
+			s.signature = v
 		}
+	}
+	if s.signedHeaders == "" || s.signature == "" || len(strings.Split(s.credential, "/")) != 5 {
+		return s, refuse("IncompleteSignatureException", "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. Authorization=%s", algo+" ...")
+	}
+	return s, nil
+}
+
+// maxPresignExpiry is the longest X-Amz-Expires SigV4 allows (7 days).
+const maxPresignExpiry = 7 * 24 * time.Hour
+
+// check verifies r's signature as API Gateway does, in its order: present,
+// well formed, scoped to execute-api and the region, not stale (a
+// presigned URL: not past its X-Amz-Expires), then the signature itself,
+// computed again with the SDK's own signer (so no signing code is hand
+// written here) over exactly the headers the client signed and the body
+// it sent. It returns the access key ID of a signature it accepts.
+func (sc *signatureCheck) check(ctx context.Context, r *http.Request, body []byte, now time.Time) (string, error) {
+	sig, err := parseSignature(r)
+	if err != nil {
+		return "", err
 	}
 	// Credential is AKID/yyyymmdd/region/service/aws4_request.
-	scope := strings.Split(credential, "/")
-	if len(scope) != 5 || signedHeaders == "" || signature == "" {
-		return refuse("IncompleteSignatureException", "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. Authorization=%s", algo+"...")
-	}
-	amzDate := r.Header.Get("X-Amz-Date")
-	signingTime, err := time.Parse("20060102T150405Z", amzDate)
-	if err != nil {
-		return refuse("IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
-	}
-	if scope[3] != signatureService {
-		return refuse("InvalidSignatureException", "Credential should be scoped to correct service: '%s'. ", signatureService)
-	}
-	if sc.region != "" && scope[2] != sc.region {
-		return refuse("InvalidSignatureException", "Credential should be scoped to a valid region, not '%s'. ", scope[2])
+	scope := strings.Split(sig.credential, "/")
+	if len(scope) != 5 {
+		return "", refuse("IncompleteSignatureException", "Credential %q is not AKID/date/region/service/aws4_request.", sig.credential)
 	}
 	const stamp = "20060102T150405Z"
-	if d := now.Sub(signingTime); d > maxClockSkew {
-		return refuse("InvalidSignatureException", "Signature expired: %s is now earlier than %s (%s - 5 min.)",
-			amzDate, now.Add(-maxClockSkew).UTC().Format(stamp), now.UTC().Format(stamp))
-	} else if d < -maxClockSkew {
-		return refuse("InvalidSignatureException", "Signature not yet current: %s is still later than %s (%s + 5 min.)",
-			amzDate, now.Add(maxClockSkew).UTC().Format(stamp), now.UTC().Format(stamp))
+	signingTime, err := time.Parse(stamp, sig.amzDate)
+	if err != nil {
+		return "", refuse("IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 	}
-	creds := aws.Credentials{AccessKeyID: scope[0], SecretAccessKey: sc.secret, SessionToken: r.Header.Get("X-Amz-Security-Token")}
+	if scope[3] != signatureService {
+		return "", refuse("InvalidSignatureException", "Credential should be scoped to correct service: '%s'. ", signatureService)
+	}
+	if sc.region != "" && scope[2] != sc.region {
+		return "", refuse("InvalidSignatureException", "Credential should be scoped to a valid region, not '%s'. ", scope[2])
+	}
+	if sig.presigned && sig.expires != "" {
+		secs, err := strconv.Atoi(sig.expires)
+		if err != nil || secs < 0 || time.Duration(secs)*time.Second > maxPresignExpiry {
+			return "", refuse("IncompleteSignatureException", "X-Amz-Expires must be a number of seconds from 0 to 604800, not %q.", sig.expires)
+		}
+		if end := signingTime.Add(time.Duration(secs) * time.Second); now.After(end) {
+			return "", refuse("InvalidSignatureException", "Signature expired: %s is now earlier than %s (%s + %ds)",
+				end.UTC().Format(stamp), now.UTC().Format(stamp), sig.amzDate, secs)
+		}
+		if signingTime.Sub(now) > maxClockSkew {
+			return "", refuse("InvalidSignatureException", "Signature not yet current: %s is still later than %s (%s + 5 min.)",
+				sig.amzDate, now.Add(maxClockSkew).UTC().Format(stamp), now.UTC().Format(stamp))
+		}
+	} else if d := now.Sub(signingTime); d > maxClockSkew {
+		return "", refuse("InvalidSignatureException", "Signature expired: %s is now earlier than %s (%s - 5 min.)",
+			sig.amzDate, now.Add(-maxClockSkew).UTC().Format(stamp), now.UTC().Format(stamp))
+	} else if d < -maxClockSkew {
+		return "", refuse("InvalidSignatureException", "Signature not yet current: %s is still later than %s (%s + 5 min.)",
+			sig.amzDate, now.Add(maxClockSkew).UTC().Format(stamp), now.UTC().Format(stamp))
+	}
+	creds := aws.Credentials{AccessKeyID: scope[0], SecretAccessKey: sc.secret, SessionToken: sig.token}
 	if sc.creds != nil {
 		if creds, err = sc.creds.Retrieve(ctx); err != nil {
-			return fmt.Errorf("local: retrieve credentials: %w", err)
+			return "", fmt.Errorf("local: retrieve credentials: %w", err)
 		}
 		if scope[0] != creds.AccessKeyID {
-			return refuse("UnrecognizedClientException", "The security token included in the request is invalid.")
+			return "", refuse("UnrecognizedClientException", "The security token included in the request is invalid.")
 		}
 	}
 
-	// Rebuild the request with exactly the headers the client signed.
+	// Rebuild the request with exactly the headers the client signed and,
+	// presigned, its query without the signature.
 	u, err := url.ParseRequestURI(r.URL.RequestURI())
 	if err != nil {
-		return refuse("InvalidSignatureException", "%v", err)
+		return "", refuse("InvalidSignatureException", "%v", err)
 	}
 	u.Scheme, u.Host = "http", r.Host
+	if sig.presigned {
+		q := u.Query()
+		q.Del("X-Amz-Signature")
+		u.RawQuery = q.Encode()
+		// The query carries the session token the client signed.
+		creds.SessionToken = ""
+	}
 	again, err := http.NewRequestWithContext(ctx, r.Method, u.String(), nil)
 	if err != nil {
-		return refuse("InvalidSignatureException", "%v", err)
+		return "", refuse("InvalidSignatureException", "%v", err)
 	}
 	again.Host = r.Host
-	for _, h := range strings.Split(signedHeaders, ";") {
+	for _, h := range strings.Split(sig.signedHeaders, ";") {
 		switch h {
 		case "host":
 		case "content-length":
@@ -174,15 +242,30 @@ func (sc *signatureCheck) verify(ctx context.Context, r *http.Request, body []by
 	if signer == nil {
 		signer = v4.NewSigner()
 	}
-	if err := signer.SignHTTP(ctx, creds, again, hex.EncodeToString(sum[:]), scope[3], scope[2], signingTime); err != nil {
-		return fmt.Errorf("local: sign: %w", err)
+	var want string
+	if sig.presigned {
+		signed, _, err := signer.PresignHTTP(ctx, creds, again, hex.EncodeToString(sum[:]), scope[3], scope[2], signingTime)
+		if err != nil {
+			return "", fmt.Errorf("local: presign: %w", err)
+		}
+		su, err := url.Parse(signed)
+		if err != nil {
+			return "", fmt.Errorf("local: presign: %w", err)
+		}
+		want = su.Query().Get("X-Amz-Signature")
+	} else {
+		if err := signer.SignHTTP(ctx, creds, again, hex.EncodeToString(sum[:]), scope[3], scope[2], signingTime); err != nil {
+			return "", fmt.Errorf("local: sign: %w", err)
+		}
+		auth := again.Header.Get("Authorization")
+		if i := strings.LastIndex(auth, "Signature="); i >= 0 {
+			want = auth[i+len("Signature="):]
+		}
 	}
-	want := again.Header.Get("Authorization")
-	i := strings.LastIndex(want, "Signature=")
-	if i < 0 || !hmac.Equal([]byte(want[i+len("Signature="):]), []byte(signature)) {
-		return refuse("InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+	if want == "" || !hmac.Equal([]byte(want), []byte(sig.signature)) {
+		return "", refuse("InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
-	return nil
+	return scope[0], nil
 }
 
 // writeSignatureError answers a refused signature. VerifyCredentials (the

@@ -521,12 +521,14 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	api := &apiAdapter{app: app, stage: stage, functions: s.functions, log: logger, contexts: map[string]map[string]any{}}
 	routes := map[string]local.Handler{}
 	var twoWay []string
+	connectIAM := false
 	for _, r := range app.API.Routes {
 		fn := s.functions[r.Function]
 		if fn == nil {
 			continue
 		}
 		routes[r.Key] = api.handler(r, fn)
+		connectIAM = connectIAM || (r.Key == local.RouteConnect && r.IAM)
 		if r.TwoWay {
 			twoWay = append(twoWay, r.Key)
 		}
@@ -557,6 +559,8 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		AllowedOrigins:           cfg.AllowedOrigins,
 		DomainName:               domain,
 		APIID:                    app.APIID,
+		ConnectIAM:               connectIAM,
+		AccountID:                app.AccountID,
 		Observer:                 local.JoinObservers(cfg.Observer, extObs),
 		Logger:                   logger,
 	}

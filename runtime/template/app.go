@@ -59,6 +59,9 @@ type Route struct {
 	// Authorizer is the route's REQUEST authorizer (only $connect may
 	// have one); nil without.
 	Authorizer *Authorizer
+	// IAM is set when the route's AuthorizationType is AWS_IAM (only
+	// $connect's is checked): the upgrade request must be SigV4-signed.
+	IAM bool
 	// TwoWay is set when the route has a route response: the function's
 	// answer is sent back to the client.
 	TwoWay bool
@@ -860,6 +863,13 @@ func (a *App) api(id string, byType map[string][]string) error {
 				return errorf(rid, "Properties.AuthorizationType", "only $connect may have an authorizer on a WebSocket API")
 			}
 			r.Authorizer = au
+		case "AWS_IAM":
+			if r.Key != "$connect" {
+				a.unsupported("%s: AuthorizationType AWS_IAM is not checked on route %s (API Gateway authorizes only $connect)", rid, r.Key)
+				break
+			}
+			r.IAM = true
+			a.unsupported("%s: AuthorizationType AWS_IAM: the SigV4 signature of the upgrade is checked (any access key, the local secret); IAM policies are not evaluated", rid)
 		default:
 			a.unsupported("%s: AuthorizationType %s is not checked", rid, at)
 		}

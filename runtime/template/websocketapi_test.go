@@ -186,7 +186,10 @@ func TestWebSocketAPIAuthorizer(t *testing.T) {
 
 	iam := fixture(t, "iam.yaml")
 	app = parseSAM(t, iam, Options{})
-	if !strings.Contains(strings.Join(app.Unsupported, "\n"), "ApiConnectRoute: AuthorizationType AWS_IAM is not checked") {
+	if r := app.API.Routes[0]; r.Key != "$connect" || !r.IAM || r.Authorizer != nil {
+		t.Errorf("$connect of Auth AWS_IAM = %+v", r)
+	}
+	if !strings.Contains(strings.Join(app.Unsupported, "\n"), "ApiConnectRoute: AuthorizationType AWS_IAM: the SigV4 signature of the upgrade is checked (any access key, the local secret); IAM policies are not evaluated") {
 		t.Errorf("unsupported = %q", app.Unsupported)
 	}
 }
