@@ -119,12 +119,14 @@ type Config struct {
 	DomainName string
 	// APIID is the requestContext.apiId of events. Empty means "local".
 	APIID string
-	// VerifySignatures makes the management API refuse, with 403 and API
-	// Gateway's error type, what API Gateway refuses: an unsigned request
-	// (MissingAuthenticationTokenException), a malformed Authorization
-	// header (IncompleteSignatureException), a signature scoped to another
-	// service or region, one more than 5 minutes from now, or one that
-	// does not match the request and its body (InvalidSignatureException).
+	// VerifySignatures makes the management API check SigV4 signatures
+	// (in the Authorization header or presigned in the query string) and
+	// refuse, with 403 and API Gateway's error type, what API Gateway
+	// refuses: an unsigned request (MissingAuthenticationTokenException),
+	// a malformed signature (IncompleteSignatureException), a signature
+	// scoped to another service or region, one more than 5 minutes from
+	// now (a presigned one: past its X-Amz-Expires), or one that does not
+	// match the request and its body (InvalidSignatureException).
 	// Any access key ID is accepted; the signature must be made with
 	// SigningSecret. False accepts any request, signed or not.
 	VerifySignatures bool

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -36,17 +37,35 @@ func presign(t *testing.T, wsURL string, creds aws.Credentials) string {
 	return strings.Replace(signed, "http://", "ws://", 1)
 }
 
+// presignJS presigns wsURL with the AWS SDK for JavaScript v3's signer
+// (testdata/iamapp/presign.cjs, with the corpus's node_modules).
+func presignJS(ctx context.Context, t *testing.T, wsURL, accessKey, secret string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, "node", "testdata/iamapp/presign.cjs", wsURL, accessKey, secret)
+	cmd.Env = append(os.Environ(), "NODE_PATH=testdata/corpus/node_modules")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("presign.cjs: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// identityLine is what testdata/iamapp's $connect logs for a signer.
+func identityLine(key string) string {
+	return `identity {"accessKey":"` + key + `","accountId":"123456789012","caller":"` + key + `","user":"` + key +
+		`","userArn":"arn:aws:iam::123456789012:user/` + key + `"}`
+}
+
 // TestSAMWebSocketAPIIAMConnect runs testdata/iamapp, SAM's WebSocketApi
 // with Auth AuthType AWS_IAM, with a real Node.js function: an unsigned
-// upgrade and one signed with another secret get API Gateway's 403 and
-// $connect never runs; a presigned URL (any access key, the local secret,
-// a session token) connects, and $connect sees the signer's identity. The
-// start-up lines say IAM policies are not evaluated.
+// upgrade and ones signed with another secret (by the Go and the
+// JavaScript SDK's signers) get API Gateway's 403 and $connect never runs;
+// URLs presigned by both (any access key, the local secret, a session
+// token) connect, and $connect sees the signer's identity. The start-up
+// lines say IAM policies are not evaluated.
 func TestSAMWebSocketAPIIAMConnect(t *testing.T) {
 	short(t)
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node not installed")
-	}
+	needNode(t)
 	obs := &recorder{}
 	p := startCorpus(t, stack.Config{Template: "testdata/iamapp/template.yaml", StackName: "iamapp", Observer: obs})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -68,16 +87,20 @@ func TestSAMWebSocketAPIIAMConnect(t *testing.T) {
 		}
 	}
 	refused("unsigned", url, "MissingAuthenticationTokenException")
-	refused("another secret", presign(t, url, aws.Credentials{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}), "InvalidSignatureException")
+	const realSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	refused("another secret (Go)", presign(t, url, aws.Credentials{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: realSecret}), "InvalidSignatureException")
+	refused("another secret (JavaScript)", presignJS(ctx, t, url, "AKIAIOSFODNN7EXAMPLE", realSecret), "InvalidSignatureException")
 
-	c := dial(ctx, t, presign(t, url, aws.Credentials{AccessKeyID: "ASIALOCALBROWSER", SecretAccessKey: local.LocalSecretAccessKey, SessionToken: "token"}), nil)
-	want := `identity {"accessKey":"ASIALOCALBROWSER","accountId":"123456789012","caller":"ASIALOCALBROWSER","user":"ASIALOCALBROWSER","userArn":"arn:aws:iam::123456789012:user/ASIALOCALBROWSER"}`
-	waitFor(t, "the $connect function's identity line", func() bool { return strings.Contains(p.output.String(), want) })
-	c.c.Close(websocket.StatusNormalClosure, "bye")
-	waitFor(t, "$disconnect", func() bool { return len(obs.routes()) == 2 })
+	goClient := dial(ctx, t, presign(t, url, aws.Credentials{AccessKeyID: "ASIAGOCLIENT", SecretAccessKey: local.LocalSecretAccessKey, SessionToken: "token"}), nil)
+	waitFor(t, "the identity of the Go client", func() bool { return strings.Contains(p.output.String(), identityLine("ASIAGOCLIENT")) })
+	jsClient := dial(ctx, t, presignJS(ctx, t, url, "ASIAJSCLIENT", local.LocalSecretAccessKey), nil)
+	waitFor(t, "the identity of the JavaScript client", func() bool { return strings.Contains(p.output.String(), identityLine("ASIAJSCLIENT")) })
+	goClient.c.Close(websocket.StatusNormalClosure, "bye")
+	jsClient.c.Close(websocket.StatusNormalClosure, "bye")
+	waitFor(t, "$disconnect", func() bool { return len(obs.routes()) == 4 })
 	p.stop(t)
 
-	if got, want := strings.Join(obs.routes(), " "), "$connect:200 $disconnect:200"; got != want {
+	if got, want := strings.Join(obs.routes(), " "), "$connect:200 $connect:200 $disconnect:200 $disconnect:200"; got != want {
 		t.Errorf("routes answered %s, want %s", got, want)
 	}
 	const line = "not emulated: ApiConnectRoute: AuthorizationType AWS_IAM: the SigV4 signature of the upgrade is checked (any access key, the local secret); IAM policies are not evaluated"
