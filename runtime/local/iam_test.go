@@ -113,6 +113,7 @@ func TestConnectIAMRefusesWhatAWSRefuses(t *testing.T) {
 		{"presigned without expiry, stale", presignedURL(t, gw, good, "execute-api", "us-east-1", now.Add(-6*time.Minute), 0), nil, "InvalidSignatureException", "Signature expired"},
 		{"presigned, tampered query", presignedURL(t, gw, good, "execute-api", "us-east-1", now, time.Minute) + "&name=mallory", nil, "InvalidSignatureException", "The request signature we calculated does not match"},
 		{"presigned, no algorithm", strings.Replace(presignedURL(t, gw, good, "execute-api", "us-east-1", now, time.Minute), "X-Amz-Algorithm=", "X-Amz-Nothing=", 1), nil, "IncompleteSignatureException", "Unsupported Authorization Type"},
+		{"presigned, expiry past 7 days", strings.Replace(presignedURL(t, gw, good, "execute-api", "us-east-1", now, time.Minute), "X-Amz-Expires=60", "X-Amz-Expires=9223372037", 1), nil, "IncompleteSignatureException", "X-Amz-Expires must be a number of seconds from 0 to 604800"},
 		{"header, wrong secret", gw.URL(), signedHeaders(t, gw, bad, "execute-api", "us-east-1", now), "InvalidSignatureException", "The request signature we calculated does not match"},
 		{"header, stale", gw.URL(), signedHeaders(t, gw, good, "execute-api", "us-east-1", now.Add(-6*time.Minute)), "InvalidSignatureException", "Signature expired"},
 		{"header, wrong service", gw.URL(), signedHeaders(t, gw, good, "execute", "us-east-1", now), "InvalidSignatureException", "Credential should be scoped to correct service"},

@@ -179,7 +179,7 @@ func (sc *signatureCheck) check(ctx context.Context, r *http.Request, body []byt
 	}
 	if sig.presigned && sig.expires != "" {
 		secs, err := strconv.Atoi(sig.expires)
-		if err != nil || secs < 0 || time.Duration(secs)*time.Second > maxPresignExpiry {
+		if err != nil || secs < 0 || secs > int(maxPresignExpiry/time.Second) {
 			return "", refuse("IncompleteSignatureException", "X-Amz-Expires must be a number of seconds from 0 to 604800, not %q.", sig.expires)
 		}
 		if end := signingTime.Add(time.Duration(secs) * time.Second); now.After(end) {
