@@ -76,6 +76,12 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		resp, err := g.invoke(ctx, h, ev, 0)
 		if err != nil {
 			log.Error("local: $connect handler failed", "requestId", reqID, "err", err)
+			if errors.Is(err, context.DeadlineExceeded) {
+				// API Gateway's answer to an integration that ran past
+				// its timeout (its INTEGRATION_TIMEOUT response).
+				writeAPIError(w, http.StatusGatewayTimeout, "", "Endpoint request timed out")
+				return
+			}
 			writeAPIError(w, http.StatusInternalServerError, "InternalServerErrorException", "Internal server error")
 			return
 		}

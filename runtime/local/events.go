@@ -158,20 +158,25 @@ func lastValues(m map[string][]string) map[string]string {
 	return out
 }
 
-// invoke calls a handler the way Lambda would: with the integration
-// timeout on its context, the request ID in lambdacontext, and a panic
-// turned into an error (the Lambda runtime reports it as a failed
-// invocation). size is the inbound message's size, for the Observer.
+// invoke calls a handler the way API Gateway calls a Lambda integration:
+// with the route's integration timeout on its context, the request ID in
+// lambdacontext, and a panic turned into an error (the Lambda runtime
+// reports it as a failed invocation). size is the inbound message's size,
+// for the Observer.
+//
+// The gateway waits for the answer until the route's integration timeout
+// and no longer: past it, invoke returns an error wrapping
+// context.DeadlineExceeded while the handler goes on running on its own
+// goroutine, as a Lambda function goes on to its own Timeout once API
+// Gateway stops waiting. Its late answer is dropped.
 func (g *Gateway) invoke(ctx context.Context, h Handler, ev events.APIGatewayWebsocketProxyRequest, size int) (resp events.APIGatewayProxyResponse, err error) {
-	ctx, cancel := context.WithTimeout(ctx, g.cfg.IntegrationTimeout)
+	timeout := g.integrationTimeout(ev.RequestContext.RouteKey)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: ev.RequestContext.RequestID})
 	start := time.Now()
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("local: handler for %s panicked: %v", ev.RequestContext.RouteKey, p)
-		}
-		if g.obs != nil {
+	if g.obs != nil {
+		defer func() {
 			status := resp.StatusCode
 			switch {
 			case err != nil:
@@ -191,15 +196,50 @@ func (g *Gateway) invoke(ctx context.Context, h Handler, ev events.APIGatewayWeb
 				Event:        ev,
 				Response:     resp,
 			})
-		}
-	}()
-	resp, err = h(ctx, ev)
-	if err == nil && ctx.Err() != nil {
-		// Lambda reports a function that ran past its timeout as failed,
-		// whatever it returned.
-		err = fmt.Errorf("local: handler for %s: %w", ev.RequestContext.RouteKey, ctx.Err())
+		}()
 	}
-	return resp, err
+	type answer struct {
+		resp events.APIGatewayProxyResponse
+		err  error
+	}
+	done := make(chan answer, 1) // buffered: a late answer is left here, unread
+	go func() {
+		var a answer
+		defer func() {
+			if p := recover(); p != nil {
+				a = answer{err: fmt.Errorf("local: handler for %s panicked: %v", ev.RequestContext.RouteKey, p)}
+			}
+			done <- a
+		}()
+		a.resp, a.err = h(ctx, ev)
+	}()
+	// Only the integration timeout stops the wait: when the connection
+	// ends (Close, Shutdown) the handler's context ends too, and the
+	// gateway still waits for it, so a $disconnect finishes before
+	// Shutdown returns.
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case a := <-done:
+		resp, err = a.resp, a.err
+		if err == nil && ctx.Err() != nil {
+			// Lambda reports a function that ran past its timeout as
+			// failed, whatever it returned.
+			err = fmt.Errorf("local: handler for %s: %w", ev.RequestContext.RouteKey, ctx.Err())
+		}
+		return resp, err
+	case <-timer.C:
+		return events.APIGatewayProxyResponse{}, fmt.Errorf("local: handler for %s: %w", ev.RequestContext.RouteKey, context.DeadlineExceeded)
+	}
+}
+
+// integrationTimeout is how long the gateway waits for routeKey's handler:
+// Config.RouteTimeouts' entry, else Config.IntegrationTimeout.
+func (g *Gateway) integrationTimeout(routeKey string) time.Duration {
+	if d := g.cfg.RouteTimeouts[routeKey]; d > 0 {
+		return d
+	}
+	return g.cfg.IntegrationTimeout
 }
 
 // disconnect runs $disconnect, if the application has it.

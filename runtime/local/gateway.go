@@ -78,9 +78,17 @@ type Config struct {
 	// MaxLifetime closes a connection this long after it opened, with 1001.
 	// Zero means 2 hours.
 	MaxLifetime time.Duration
-	// IntegrationTimeout bounds each handler call through its context.
-	// Zero means 29 seconds.
+	// IntegrationTimeout is how long the gateway waits for a handler's
+	// answer, API Gateway's integration timeout; the handler's context
+	// ends then too. Past it a message's client gets API Gateway's
+	// {"message": "Endpoint request timed out", ...} frame and keeps its
+	// socket, a $connect's upgrade is answered 504, and the handler's late
+	// answer is dropped. Zero means 29 seconds.
 	IntegrationTimeout time.Duration
+	// RouteTimeouts sets the integration timeout of single routes, by
+	// route key (an integration's TimeoutInMillis); a route not listed, or
+	// listed with zero, has IntegrationTimeout.
+	RouteTimeouts map[string]time.Duration
 	// OutboundQueue is how many messages may wait for one slow client; once
 	// full, POST @connections answers 429 LimitExceededException. Zero means
 	// 256.
@@ -251,6 +259,11 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.IdleTimeout < 0 || cfg.MaxLifetime < 0 || cfg.IntegrationTimeout < 0 || cfg.OutboundQueue < 0 || cfg.CloseTimeout < 0 || cfg.MaxMessagesInFlight < 0 {
 		return nil, fmt.Errorf("%w: negative timeout, queue size or MaxMessagesInFlight", ErrInvalidConfig)
+	}
+	for k, d := range cfg.RouteTimeouts {
+		if d < 0 {
+			return nil, fmt.Errorf("%w: negative integration timeout for route %q", ErrInvalidConfig, k)
+		}
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout

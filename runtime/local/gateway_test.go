@@ -380,6 +380,7 @@ func TestBadConfig(t *testing.T) {
 		{RouteSelectionExpression: "$request.body.a..b"},
 		{Stage: "a/b"},
 		{IdleTimeout: -1},
+		{RouteTimeouts: map[string]time.Duration{"slow": -1}},
 		{AllowedOrigins: []string{"*", "x"}},
 		{AllowedOrigins: []string{"[bad"}},
 		{Routes: map[string]local.Handler{"x": nil}},

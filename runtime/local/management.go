@@ -179,7 +179,9 @@ type apiError struct {
 
 func writeAPIError(w http.ResponseWriter, status int, errType, msg string) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Amzn-Errortype", errType)
+	if errType != "" {
+		w.Header().Set("X-Amzn-Errortype", errType)
+	}
 	w.WriteHeader(status)
 	var m *string
 	if msg != "" {

@@ -62,7 +62,10 @@ func (a *apiAdapter) handler(r *template.Route, fn *lambdart.Function) func(cont
 		if err != nil {
 			return events.APIGatewayProxyResponse{}, err
 		}
-		out, err := fn.Invoke(ctx, payload)
+		// The invocation runs to the function's own Timeout, as on Lambda:
+		// when the route's integration timeout ends ctx, the gateway
+		// stops waiting for the answer, but the function is not stopped.
+		out, err := fn.Invoke(context.WithoutCancel(ctx), payload)
 		if err != nil {
 			if r.Key == "$connect" {
 				a.forget(id)

@@ -520,6 +520,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	// The API.
 	api := &apiAdapter{app: app, stage: stage, functions: s.functions, log: logger, contexts: map[string]map[string]any{}}
 	routes := map[string]local.Handler{}
+	timeouts := map[string]time.Duration{}
 	var twoWay []string
 	connectIAM := false
 	for _, r := range app.API.Routes {
@@ -529,6 +530,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 		routes[r.Key] = api.handler(r, fn)
 		connectIAM = connectIAM || (r.Key == local.RouteConnect && r.IAM)
+		if r.IntegrationTimeout > 0 {
+			timeouts[r.Key] = r.IntegrationTimeout
+		}
 		if r.TwoWay {
 			twoWay = append(twoWay, r.Key)
 		}
@@ -553,6 +557,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		RouteSelectionExpression: app.API.RouteSelectionExpression,
 		Routes:                   routes,
 		TwoWayRoutes:             twoWay,
+		RouteTimeouts:            timeouts,
 		IdleTimeout:              cfg.IdleTimeout,
 		MaxLifetime:              cfg.MaxLifetime,
 		OutboundQueue:            cfg.OutboundQueue,

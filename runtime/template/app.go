@@ -65,7 +65,20 @@ type Route struct {
 	// TwoWay is set when the route has a route response: the function's
 	// answer is sent back to the client.
 	TwoWay bool
+	// IntegrationTimeout is how long API Gateway waits for the function's
+	// answer: the integration's TimeoutInMillis (SAM's route
+	// IntegrationTimeout), zero when unset, meaning API Gateway's default
+	// DefaultIntegrationTimeout.
+	IntegrationTimeout time.Duration
 }
+
+// The integration timeouts API Gateway accepts on a WebSocket API, and its
+// default (AWS::ApiGatewayV2::Integration TimeoutInMillis).
+const (
+	MinIntegrationTimeout     = 50 * time.Millisecond
+	MaxIntegrationTimeout     = 29 * time.Second
+	DefaultIntegrationTimeout = 29 * time.Second
+)
 
 // Authorizer is a REQUEST Lambda authorizer.
 type Authorizer struct {
@@ -169,7 +182,8 @@ var handled = map[string][]string{
 	"AWS::ApiGatewayV2::Route": {"ApiId", "RouteKey", "Target", "AuthorizationType", "AuthorizerId", "OperationName",
 		"ApiKeyRequired", "RouteResponseSelectionExpression"},
 	"AWS::ApiGatewayV2::Integration": {"ApiId", "IntegrationType", "IntegrationUri", "IntegrationMethod", "Description",
-		"PayloadFormatVersion", "CredentialsArn", "RequestTemplates", "TemplateSelectionExpression", "PassthroughBehavior"},
+		"PayloadFormatVersion", "CredentialsArn", "RequestTemplates", "TemplateSelectionExpression", "PassthroughBehavior",
+		"TimeoutInMillis"},
 	"AWS::ApiGatewayV2::Authorizer": {"ApiId", "AuthorizerType", "AuthorizerUri", "IdentitySource", "Name",
 		"AuthorizerResultTtlInSeconds", "AuthorizerCredentialsArn"},
 	"AWS::ApiGatewayV2::Stage": {"ApiId", "StageName", "DeploymentId", "Description", "Tags", "AutoDeploy",
@@ -845,6 +859,11 @@ func (a *App) api(id string, byType map[string][]string) error {
 			a.unsupported("%s: IntegrationType %s is not emulated (only AWS_PROXY); route %s not served", iid, t, r.Key)
 			continue
 		}
+		if v, ok := ip["TimeoutInMillis"]; ok {
+			if r.IntegrationTimeout, err = integrationTimeout(iid, "Properties.TimeoutInMillis", v); err != nil {
+				return err
+			}
+		}
 		if r.Function = a.functionFrom(str(ip, "IntegrationUri")); r.Function == "" {
 			return errorf(iid, "Properties.IntegrationUri", "%q does not invoke a function of this template", str(ip, "IntegrationUri"))
 		}
@@ -926,4 +945,25 @@ func (a *App) api(id string, byType map[string][]string) error {
 	sort.Slice(api.Routes, func(i, j int) bool { return api.Routes[i].Key < api.Routes[j].Key })
 	a.API = api
 	return nil
+}
+
+// integrationTimeout reads a TimeoutInMillis (or SAM's IntegrationTimeout)
+// v, found at res's field: an *Error unless it is an integer within the
+// 50..29,000 ms API Gateway accepts for a WebSocket API (it refuses the
+// integration at deploy).
+func integrationTimeout(res, field string, v any) (time.Duration, error) {
+	s, err := scalarString(v)
+	if err != nil {
+		return 0, errorf(res, field, "%v", err)
+	}
+	ms, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, errorf(res, field, "want an integer number of milliseconds, got %q", s)
+	}
+	d := time.Duration(ms) * time.Millisecond
+	if d < MinIntegrationTimeout || d > MaxIntegrationTimeout {
+		return 0, errorf(res, field, "%d ms is outside the %d..%d ms API Gateway accepts for a WebSocket API",
+			ms, MinIntegrationTimeout.Milliseconds(), MaxIntegrationTimeout.Milliseconds())
+	}
+	return d, nil
 }

@@ -269,6 +269,14 @@ func (a *App) expandWebSocketAPI(id string) error {
 		}
 		integ := map[string]any{"ApiId": ref(id), "IntegrationType": "AWS_PROXY", "IntegrationUri": lambdaInvocationURI("FunctionArn", fn)}
 		if t, ok := spec["IntegrationTimeout"]; ok {
+			// A literal is checked here, so the error names the property
+			// the template has rather than the integration SAM makes of
+			// it; an intrinsic function is checked once resolved, there.
+			if !isIntrinsicValue(t) {
+				if _, err := integrationTimeout(id, field+".IntegrationTimeout", t); err != nil {
+					return err
+				}
+			}
 			integ["TimeoutInMillis"] = t
 		}
 		if err := add(base+"Integration", "AWS::ApiGatewayV2::Integration", integ); err != nil {

@@ -337,7 +337,6 @@ func TestWebSocketAPINotEmulated(t *testing.T) {
 		"Api: API keys are not checked",
 		"Api: DisableExecuteApiEndpoint is not emulated: the local endpoint serves the API",
 		"Api: Domain (custom domain name, base path mapping, Route 53 records) is not emulated: the API is served on the local address only",
-		"ApiDefaultIntegration: TimeoutInMillis is not emulated",
 		"ApiDefaultRoute: ApiKeyRequired is not checked",
 		"ApiDefaultStage: AccessLogSettings is not emulated",
 		"ApiDefaultStage: RouteSettings is not emulated",
