@@ -74,6 +74,7 @@ FUZZ_TARGETS ?= \
 	./pkg/protocol:FuzzParseInbound \
 	./pkg/streamer:FuzzHandleMessage \
 	./runtime/local:FuzzRouteKey \
+	./runtime/local:FuzzSignature \
 	./pkg/auth:FuzzVerify \
 	./pkg/auth:FuzzParseJWKS \
 	./pkg/connection:FuzzEncode \
