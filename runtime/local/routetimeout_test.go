@@ -135,15 +135,49 @@ func TestConnectRouteTimeoutAnswers504(t *testing.T) {
 	}
 }
 
+// $disconnect past its route's timeout: the gateway stops waiting for it
+// and ends the connection (the Observer hears of it) while the handler is
+// still running; the handler is not stopped.
+func TestDisconnectRouteTimeoutIsNotWaitedFor(t *testing.T) {
+	rec := newRecorder()
+	routes := rec.routes()
+	slow := newBlockingRoute()
+	routes[local.RouteDisconnect] = slow.handler(200, "")
+	obs := &invocationLog{closed: make(chan struct{}, 1)}
+	gw := start(t, local.Config{Routes: routes, Observer: obs, RouteTimeouts: map[string]time.Duration{local.RouteDisconnect: 50 * time.Millisecond}})
+	c, _ := connect(t, gw, rec)
+	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, slow.started, "$disconnect's start")
+	waitClosed(t, obs.closed, "the connection's end")
+	select {
+	case <-slow.returned:
+		t.Fatal("$disconnect ended with the gateway's timeout")
+	default:
+	}
+	if inv := obs.find(local.RouteDisconnect); inv == nil || !errors.Is(inv.Err, context.DeadlineExceeded) {
+		t.Errorf("observed %+v, want context.DeadlineExceeded", inv)
+	}
+	close(slow.release)
+	waitClosed(t, slow.returned, "the slow $disconnect's return")
+}
+
 // invocationLog is an Observer that keeps the route invocations.
 type invocationLog struct {
 	mu  sync.Mutex
 	all []local.RouteInvocation
+	// closed, when set, is sent to as each connection ends.
+	closed chan struct{}
 }
 
-func (l *invocationLog) ConnectionOpened(local.ConnectionInfo)              {}
-func (l *invocationLog) ConnectionClosed(local.ConnectionInfo, int, string) {}
-func (l *invocationLog) ManagementCalled(local.ManagementCall)              {}
+func (l *invocationLog) ConnectionOpened(local.ConnectionInfo) {}
+func (l *invocationLog) ConnectionClosed(local.ConnectionInfo, int, string) {
+	if l.closed != nil {
+		l.closed <- struct{}{}
+	}
+}
+func (l *invocationLog) ManagementCalled(local.ManagementCall) {}
 func (l *invocationLog) RouteInvoked(r local.RouteInvocation) {
 	l.mu.Lock()
 	l.all = append(l.all, r)
