@@ -91,7 +91,7 @@ func main() {
 	fanout := flag.Int("fanout", 100, "clients for the fan-out")
 	settle := flag.Duration("settle", 15*time.Second, "wait after connecting before PSS (longer than the servers' idle reap)")
 	flag.BoolVar(&batchTimes, "batch-times", false, "print when each batch of the connect phase completed")
-	flag.BoolVar(&cpuByProcess, "cpu-by-process", false, "print the connect phase's CPU time of each process")
+	flag.BoolVar(&cpuByProcess, "cpu-by-process", false, "print the connect and drain phases' CPU time by process, and the machine's idle time")
 	flag.Var(&servers, "server", "NAME=URL=COMMAND (repeatable)")
 	flag.Parse()
 	if *ddb == "" || len(servers) == 0 {
@@ -141,8 +141,8 @@ func main() {
 // batchTimes prints the connect phase batch by batch (-batch-times).
 var batchTimes bool
 
-// cpuByProcess prints the connect phase's CPU time process by process
-// (-cpu-by-process).
+// cpuByProcess prints the connect and drain phases' CPU time process by
+// process (-cpu-by-process).
 var cpuByProcess bool
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -207,9 +207,7 @@ func round(client *dynamodb.Client, ddb string, s server, r, conns, batch, fanou
 	end := treeCPU(cmd.Process.Pid)
 	res.connectCPU = cpuSince(cpu, end) / time.Duration(conns)
 	if cpuByProcess {
-		busy, idle := machineCPU().since(machine)
-		fmt.Printf("  %-10s machine busy %5d ms idle %5d ms\n", s.name, busy.Milliseconds(), idle.Milliseconds())
-		printCPUByProcess(s.name, cpu, end)
+		printPhaseCPU(s.name, "connect", machine, cpu, end)
 	}
 	if err := waitCount(ctx, client, table, conns); err != nil {
 		return res, err
@@ -235,9 +233,7 @@ func round(client *dynamodb.Client, ddb string, s server, r, conns, batch, fanou
 	}
 	res.drain = time.Since(start)
 	if cpuByProcess {
-		busy, idle := machineCPU().since(machine)
-		fmt.Printf("  %-10s drain: machine busy %5d ms idle %5d ms\n", s.name, busy.Milliseconds(), idle.Milliseconds())
-		printCPUByProcess(s.name, cpu, treeCPU(cmd.Process.Pid))
+		printPhaseCPU(s.name, "drain", machine, cpu, treeCPU(cmd.Process.Pid))
 	}
 
 	clients, err = connect(ctx, url, fanout, batch)
@@ -520,9 +516,12 @@ func (t machineTicks) since(start machineTicks) (busy, idle time.Duration) {
 	return time.Duration(t.busy-start.busy) * 10 * time.Millisecond, time.Duration(t.idle-start.idle) * 10 * time.Millisecond
 }
 
-// printCPUByProcess prints the CPU time each process of end spent since
-// start, with its command line, to show where a phase's CPU goes.
-func printCPUByProcess(name string, start, end map[int]int64) {
+// printPhaseCPU prints the machine's busy and idle time since machine,
+// and the CPU time each process of end spent since start with its command
+// line, to show where a phase's CPU goes.
+func printPhaseCPU(name, phase string, machine machineTicks, start, end map[int]int64) {
+	busy, idle := machineCPU().since(machine)
+	fmt.Printf("  %-10s %s: machine busy %5d ms idle %5d ms\n", name, phase, busy.Milliseconds(), idle.Milliseconds())
 	pids := make([]int, 0, len(end))
 	for p := range end {
 		pids = append(pids, p)
